@@ -1,0 +1,542 @@
+//! Commands: what participants and the regulator ask the market to do, and the checks that turn
+//! an accepted command into events.
+//!
+//! Planning is read-only: every check runs against the current state before any event is
+//! applied, and the events of one command are built so that applying them cannot fail (a failure
+//! there is a bug and panics). Callers that need several commands to apply all or nothing use
+//! [`Market::execute_all`].
+
+use ets_compliance::{Obligation, UnitFigures};
+use ets_registry::{AccountStatus, Op, Request, SurrenderFor, NATIONAL_QUOTA};
+use ets_types::{Company, CompanyId, Date, GeneratingUnit, ProjectId, Tonnes, UnitActivity, UnitClass, Year};
+use serde::{Deserialize, Serialize};
+
+use crate::{Event, Market, MarketError, Stage};
+
+/// A command with who sent it, its business date and an optional idempotency key.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Envelope {
+    pub date: Date,
+    pub initiator: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    pub reason: String,
+    pub command: Command,
+}
+
+/// An emission report as the company files it.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct ReportInput {
+    pub company: CompanyId,
+    pub year: Year,
+    pub units: Vec<UnitActivity>,
+}
+
+/// A verifier's result: the verified figures (by default, the reported ones) and findings.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct VerificationInput {
+    pub company: CompanyId,
+    pub year: Year,
+    pub verifier: String,
+    /// Verified activity data; `None` confirms the reported figures.
+    pub units: Option<Vec<UnitActivity>>,
+    pub findings: Vec<String>,
+}
+
+/// A party to a transfer: a company id, a project id, a holder's name or an account number.
+pub type TransferParty = String;
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    RegisterCompany { company: Company, units: Vec<GeneratingUnit> },
+    RegisterUnit { unit: GeneratingUnit },
+    RegisterHolder { holder: String },
+    AdoptPlan { source: String, toml: String },
+    SubmitReport { report: ReportInput },
+    CorrectReport { report: ReportInput, reason: String },
+    VerifyReport { verification: VerificationInput },
+    AcceptReport { company: CompanyId, year: Year },
+    /// Pre-allocation of every year of the plan from the base year's accepted report.
+    PreAllocate { plan: String, company: CompanyId },
+    /// Final allocation of every year of the plan from the verified reports, and the true-up
+    /// movement (issue the difference, or take back the excess by a correction).
+    TrueUp { plan: String, company: CompanyId },
+    RegisterProject { project: ProjectId, name: String, province: String, kind: String },
+    IssueOffsets { project: ProjectId, vintage: Year, quantity: Tonnes },
+    Transfer { class: UnitClass, quantity: Tonnes, from: TransferParty, to: TransferParty },
+    Surrender { plan: String, company: CompanyId, class: UnitClass, quantity: Tonnes },
+    Cancel { holder: TransferParty, class: UnitClass, quantity: Tonnes },
+    SetAccountStatus { holder: TransferParty, status: AccountStatus },
+    /// The regulator's assessment at (or after) the deadline.
+    AssessCycle { plan: String },
+}
+
+impl Command {
+    /// A short name for logs and the journal.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::RegisterCompany { .. } => "register_company",
+            Command::RegisterUnit { .. } => "register_unit",
+            Command::RegisterHolder { .. } => "register_holder",
+            Command::AdoptPlan { .. } => "adopt_plan",
+            Command::SubmitReport { .. } => "submit_report",
+            Command::CorrectReport { .. } => "correct_report",
+            Command::VerifyReport { .. } => "verify_report",
+            Command::AcceptReport { .. } => "accept_report",
+            Command::PreAllocate { .. } => "pre_allocate",
+            Command::TrueUp { .. } => "true_up",
+            Command::RegisterProject { .. } => "register_project",
+            Command::IssueOffsets { .. } => "issue_offsets",
+            Command::Transfer { .. } => "transfer",
+            Command::Surrender { .. } => "surrender",
+            Command::Cancel { .. } => "cancel",
+            Command::SetAccountStatus { .. } => "set_account_status",
+            Command::AssessCycle { .. } => "assess_cycle",
+        }
+    }
+}
+
+/// Builds registry events with consecutive sequence numbers.
+struct Moves<'a> {
+    env: &'a Envelope,
+    next_seq: u64,
+    events: Vec<Event>,
+}
+
+impl Moves<'_> {
+    fn push(&mut self, op: Op, key: Option<String>) -> u64 {
+        let seq = self.next_seq;
+        let request =
+            Request { op, date: self.env.date, initiator: self.env.initiator.clone(), reason: self.env.reason.clone(), key };
+        self.events.push(Event::Registry { seq, request });
+        self.next_seq += 1;
+        seq
+    }
+}
+
+impl Market {
+    /// Checks a command and, if accepted, applies its events and returns them. On `Err` nothing
+    /// changed. An empty list means an idempotent retry: the key was used before, nothing moved.
+    pub fn execute(&mut self, env: &Envelope) -> Result<Vec<Event>, MarketError> {
+        let events = self.plan_events(env)?;
+        for e in &events {
+            if let Err(err) = self.apply(e) {
+                panic!("bug: a checked {} command failed to apply {e:?}: {err}", env.command.name());
+            }
+        }
+        Ok(events)
+    }
+
+    /// Executes several commands all or nothing: on the first rejection, returns its index and
+    /// the error, and the market is as it was.
+    pub fn execute_all(&mut self, envs: &[Envelope]) -> Result<Vec<Vec<Event>>, (usize, MarketError)> {
+        let mut staged = self.clone();
+        let mut out = Vec::with_capacity(envs.len());
+        for (i, env) in envs.iter().enumerate() {
+            out.push(staged.execute(env).map_err(|e| (i, e))?);
+        }
+        *self = staged;
+        Ok(out)
+    }
+
+    fn plan_events(&self, env: &Envelope) -> Result<Vec<Event>, MarketError> {
+        let mut m = Moves { env, next_seq: self.registry.next_seq(), events: Vec::new() };
+        match &env.command {
+            Command::RegisterCompany { company, units } => {
+                if self.companies.contains_key(&company.id) {
+                    return Err(MarketError::Duplicate { what: "company", id: company.id.to_string() });
+                }
+                let account = ets_types::AccountId(self.registry.accounts().len() as u32 + 1);
+                m.events.push(Event::CompanyRegistered { company: company.clone(), account, on: env.date });
+                let mut seen = std::collections::BTreeSet::new();
+                for u in units {
+                    self.check_new_unit(u, Some(&company.id))?;
+                    if !seen.insert(&u.id) {
+                        return Err(MarketError::Duplicate { what: "unit", id: u.id.to_string() });
+                    }
+                    m.events.push(Event::UnitRegistered { unit: u.clone() });
+                }
+            }
+            Command::RegisterUnit { unit } => {
+                self.check_new_unit(unit, None)?;
+                m.events.push(Event::UnitRegistered { unit: unit.clone() });
+            }
+            Command::RegisterHolder { holder } => {
+                if self.holders.contains_key(holder) || self.resolve_account(holder).is_some() {
+                    return Err(MarketError::Duplicate { what: "holder", id: holder.clone() });
+                }
+                let account = ets_types::AccountId(self.registry.accounts().len() as u32 + 1);
+                m.events.push(Event::HolderRegistered { holder: holder.clone(), account, on: env.date });
+            }
+            Command::AdoptPlan { source, toml } => {
+                let plan = ets_policy::Plan::from_toml_str(toml, source)
+                    .map_err(|e| MarketError::Plan { source_name: source.clone(), detail: e.to_string() })?;
+                if self.plans.contains_key(&plan.id) {
+                    return Err(MarketError::PlanExists(plan.id));
+                }
+                m.events.push(Event::PlanAdopted { id: plan.id, source: source.clone(), toml: toml.clone() });
+            }
+            Command::SubmitReport { report } | Command::CorrectReport { report, .. } => {
+                let correction = match &env.command {
+                    Command::CorrectReport { reason, .. } => Some(reason.clone()),
+                    _ => None,
+                };
+                self.check_report_units(report)?;
+                let drafted = Event::ReportDrafted {
+                    company: report.company.clone(),
+                    year: report.year,
+                    units: report.units.clone(),
+                    correction,
+                };
+                let submitted = Event::ReportSubmitted { company: report.company.clone(), year: report.year, on: env.date };
+                // The MRV state machine decides whether the transitions are allowed: try them on
+                // a copy of its state (small) rather than restating its rules here.
+                let mut mrv = self.mrv.clone();
+                let err = |source| MarketError::Mrv { company: report.company.clone(), year: report.year, source };
+                match &drafted {
+                    Event::ReportDrafted { correction: None, .. } => mrv.save_draft(report.company.clone(), report.year, report.units.clone()),
+                    Event::ReportDrafted { correction: Some(r), .. } => {
+                        mrv.correct(report.company.clone(), report.year, report.units.clone(), r.clone())
+                    }
+                    _ => unreachable!(),
+                }
+                .map_err(err)?;
+                mrv.submit(&report.company, report.year, env.date).map_err(err)?;
+                m.events.push(drafted);
+                m.events.push(submitted);
+            }
+            Command::VerifyReport { verification: v } => {
+                self.company_entry(&v.company)?;
+                let current = self
+                    .mrv
+                    .current(&v.company, v.year)
+                    .ok_or_else(|| MarketError::NoAcceptedReport { company: v.company.clone(), year: v.year })?;
+                let units = v.units.clone().unwrap_or_else(|| current.units.clone());
+                self.check_report_units(&ReportInput { company: v.company.clone(), year: v.year, units: units.clone() })?;
+                let verification =
+                    ets_mrv::Verification { verifier: v.verifier.clone(), units, findings: v.findings.clone(), verified_on: env.date };
+                let mut mrv = self.mrv.clone();
+                mrv.record_verification(&v.company, v.year, verification.clone())
+                    .map_err(|source| MarketError::Mrv { company: v.company.clone(), year: v.year, source })?;
+                m.events.push(Event::ReportVerified { company: v.company.clone(), year: v.year, verification });
+            }
+            Command::AcceptReport { company, year } => {
+                let mut mrv = self.mrv.clone();
+                mrv.accept(company, *year, env.date).map_err(|source| MarketError::Mrv { company: company.clone(), year: *year, source })?;
+                m.events.push(Event::ReportAccepted { company: company.clone(), year: *year, on: env.date });
+            }
+            Command::PreAllocate { plan, company } => self.plan_pre_allocation(plan, company, &mut m)?,
+            Command::TrueUp { plan, company } => self.plan_true_up(plan, company, &mut m)?,
+            Command::RegisterProject { project, name, province, kind } => {
+                if self.projects.contains_key(project) {
+                    return Err(MarketError::Duplicate { what: "offset project", id: project.to_string() });
+                }
+                let account = ets_types::AccountId(self.registry.accounts().len() as u32 + 1);
+                let number = self.projects.len() as u32 + 1;
+                m.events.push(Event::ProjectRegistered {
+                    project: project.clone(),
+                    number,
+                    name: name.clone(),
+                    province: province.clone(),
+                    kind: kind.clone(),
+                    account,
+                    on: env.date,
+                });
+            }
+            Command::IssueOffsets { project, vintage, quantity } => {
+                let p = self.projects.get(project).ok_or_else(|| MarketError::UnknownProject(project.clone()))?;
+                let op = Op::Issue { class: UnitClass::Ccer { project: p.number, vintage: *vintage }, quantity: *quantity, to: p.account };
+                self.single(op, &mut m)?;
+            }
+            Command::Transfer { class, quantity, from, to } => {
+                let op = Op::Transfer { class: *class, quantity: *quantity, from: self.account_of(from)?, to: self.account_of(to)? };
+                self.single(op, &mut m)?;
+            }
+            Command::Cancel { holder, class, quantity } => {
+                let op = Op::Cancel { class: *class, quantity: *quantity, from: self.account_of(holder)? };
+                self.single(op, &mut m)?;
+            }
+            Command::Surrender { plan, company, class, quantity } => {
+                if let Some((on, _)) = self.assessed.get(plan) {
+                    return Err(MarketError::CycleClosed { plan: plan.clone(), assessed_on: *on });
+                }
+                let policy = &self.plan_entry(plan)?.plan.compliance;
+                let account = self.company_entry(company)?.account;
+                let op = Op::Surrender {
+                    class: *class,
+                    quantity: *quantity,
+                    from: account,
+                    purpose: SurrenderFor { company: company.to_string(), cycle: plan.clone() },
+                };
+                if let Some(key) = &env.key
+                    && self.registry.key_seq(key).is_some()
+                {
+                    self.registry.check(&self.request(env, op, env.key.clone()))?;
+                    return Ok(Vec::new());
+                }
+                let obligation = self.obligation(plan, company)?;
+                ets_compliance::check_surrender(*class, *quantity, obligation.obligation_t, self.surrendered(plan, company), policy)?;
+                self.single(op, &mut m)?;
+            }
+            Command::SetAccountStatus { holder, status } => {
+                let account = self.account_of(holder)?;
+                let mut r = self.registry.clone();
+                r.set_status(account, *status)?;
+                m.events.push(Event::AccountStatusChanged { account, status: *status });
+            }
+            Command::AssessCycle { plan } => {
+                let entry = self.plan_entry(plan)?;
+                if self.assessed.contains_key(plan) {
+                    return Err(MarketError::AlreadyAssessed(plan.clone()));
+                }
+                let deadline = entry.plan.compliance.deadline;
+                if env.date < deadline {
+                    return Err(MarketError::BeforeDeadline { plan: plan.clone(), deadline, on: env.date });
+                }
+                let results = self.company_results(plan, true)?;
+                m.events.push(Event::CycleAssessed { plan: plan.clone(), on: env.date, results });
+            }
+        }
+        Ok(m.events)
+    }
+
+    fn request(&self, env: &Envelope, op: Op, key: Option<String>) -> Request {
+        Request { op, date: env.date, initiator: env.initiator.clone(), reason: env.reason.clone(), key }
+    }
+
+    /// A command that is exactly one registry movement: checked by the registry itself, and an
+    /// idempotent retry when its key was used before.
+    fn single(&self, op: Op, m: &mut Moves<'_>) -> Result<(), MarketError> {
+        let request = self.request(m.env, op, m.env.key.clone());
+        self.registry.check(&request)?;
+        if m.env.key.as_deref().and_then(|k| self.registry.key_seq(k)).is_some() {
+            return Ok(());
+        }
+        let Request { op, key, .. } = request;
+        m.push(op, key);
+        Ok(())
+    }
+
+    fn account_of(&self, holder: &str) -> Result<ets_types::AccountId, MarketError> {
+        self.resolve_account(holder).ok_or_else(|| MarketError::UnknownHolder(holder.to_string()))
+    }
+
+    fn check_new_unit(&self, unit: &GeneratingUnit, registering: Option<&CompanyId>) -> Result<(), MarketError> {
+        if registering.is_none() {
+            self.company_entry(&unit.company)?;
+        }
+        if let Some(c) = registering
+            && *c != unit.company
+        {
+            return Err(MarketError::UnitOwner { unit: unit.id.clone(), owner: unit.company.clone(), company: c.clone() });
+        }
+        if self.units.contains_key(&unit.id) {
+            return Err(MarketError::Duplicate { what: "unit", id: unit.id.to_string() });
+        }
+        Ok(())
+    }
+
+    /// A report names only the company's own registered units.
+    fn check_report_units(&self, report: &ReportInput) -> Result<(), MarketError> {
+        self.company_entry(&report.company)?;
+        for u in &report.units {
+            let unit = self.units.get(&u.unit).ok_or_else(|| MarketError::UnknownUnit(u.unit.clone()))?;
+            if unit.company != report.company {
+                return Err(MarketError::UnitOwner { unit: u.unit.clone(), owner: unit.company.clone(), company: report.company.clone() });
+            }
+        }
+        Ok(())
+    }
+
+    /// The verified activity of a company's accepted report for a year, by unit.
+    fn accepted_activity(&self, company: &CompanyId, year: Year) -> Result<&[UnitActivity], MarketError> {
+        let report =
+            self.mrv.accepted(company, year).ok_or_else(|| MarketError::NoAcceptedReport { company: company.clone(), year })?;
+        Ok(report.verification.as_ref().map_or(&report.units[..], |v| &v.units[..]))
+    }
+
+    fn plan_pre_allocation(&self, plan_id: &str, company: &CompanyId, m: &mut Moves<'_>) -> Result<(), MarketError> {
+        let plan = &self.plan_entry(plan_id)?.plan;
+        let entry = self.company_entry(company)?;
+        let base = self.accepted_activity(company, plan.base_year)?;
+        let units = self.units_of(company);
+        if units.is_empty() {
+            return Err(MarketError::NoUnits { company: company.clone() });
+        }
+        for &year in &plan.years {
+            let key = (plan_id.to_string(), company.clone(), year, Stage::Pre);
+            if self.allocations.contains_key(&key) {
+                return Err(MarketError::AlreadyAllocated { plan: plan_id.to_string(), company: company.clone(), year, stage: Stage::Pre });
+            }
+            let mut per_unit = Vec::new();
+            for unit in &units {
+                // A unit without base-year data (commissioned later) gets no pre-allocation; the
+                // true-up gives it its full allocation.
+                let Some(activity) = base.iter().find(|a| a.unit == unit.id) else { continue };
+                let a = ets_allocation::unit_pre_allocation(unit, activity, year, &plan.allocation)
+                    .map_err(|source| MarketError::Allocation { company: company.clone(), source })?;
+                per_unit.push((unit.id.clone(), a.total_t));
+            }
+            let total_t: Tonnes = per_unit.iter().map(|(_, t)| t).sum();
+            m.events.push(Event::AllocationRecorded {
+                plan: plan_id.to_string(),
+                company: company.clone(),
+                year,
+                stage: Stage::Pre,
+                units: per_unit,
+                deduction_t: 0,
+                total_t,
+            });
+            self.issue_and_allocate(year, total_t, entry.account, m)?;
+        }
+        Ok(())
+    }
+
+    fn issue_and_allocate(&self, year: Year, quantity: Tonnes, to: ets_types::AccountId, m: &mut Moves<'_>) -> Result<(), MarketError> {
+        if quantity == 0 {
+            return Ok(());
+        }
+        let class = UnitClass::Cea { vintage: year };
+        // Both movements are checked here so that applying them cannot fail: the issuance into
+        // the quota account, and the company account being open to receive.
+        self.registry.check(&self.request(m.env, Op::Issue { class, quantity, to: NATIONAL_QUOTA }, None))?;
+        let account = self.registry.account(to).ok_or(ets_registry::Rejection::UnknownAccount { account: to })?;
+        match account.status {
+            AccountStatus::Open => {}
+            AccountStatus::Frozen => return Err(ets_registry::Rejection::AccountFrozen { account: to }.into()),
+            AccountStatus::Closed => return Err(ets_registry::Rejection::AccountClosed { account: to }.into()),
+        }
+        m.push(Op::Issue { class, quantity, to: NATIONAL_QUOTA }, None);
+        m.push(Op::Allocate { class, quantity, from: NATIONAL_QUOTA, to }, None);
+        Ok(())
+    }
+
+    fn plan_true_up(&self, plan_id: &str, company: &CompanyId, m: &mut Moves<'_>) -> Result<(), MarketError> {
+        let plan = &self.plan_entry(plan_id)?.plan;
+        let entry = self.company_entry(company)?;
+        let units = self.units_of(company);
+        let mut deduction_left = self.pending_deduction(company);
+        for &year in &plan.years {
+            let pre_key = (plan_id.to_string(), company.clone(), year, Stage::Pre);
+            let Some(pre) = self.allocations.get(&pre_key) else {
+                return Err(MarketError::NotPreAllocated { plan: plan_id.to_string(), company: company.clone(), year });
+            };
+            if self.allocations.contains_key(&(plan_id.to_string(), company.clone(), year, Stage::Final)) {
+                return Err(MarketError::AlreadyAllocated { plan: plan_id.to_string(), company: company.clone(), year, stage: Stage::Final });
+            }
+            let activity = self.accepted_activity(company, year)?;
+            let mut per_unit = Vec::new();
+            for unit in &units {
+                let Some(a) = activity.iter().find(|a| a.unit == unit.id) else { continue };
+                let alloc = ets_allocation::unit_allocation(unit, a, year, &plan.allocation)
+                    .map_err(|source| MarketError::Allocation { company: company.clone(), source })?;
+                per_unit.push((unit.id.clone(), alloc.total_t));
+            }
+            let gross_t: Tonnes = per_unit.iter().map(|(_, t)| t).sum();
+            // A shortfall of an earlier cycle is deducted from the next allocation(s).
+            let deduction_t = deduction_left.min(gross_t);
+            deduction_left -= deduction_t;
+            let total_t = gross_t - deduction_t;
+            m.events.push(Event::AllocationRecorded {
+                plan: plan_id.to_string(),
+                company: company.clone(),
+                year,
+                stage: Stage::Final,
+                units: per_unit,
+                deduction_t,
+                total_t,
+            });
+            let class = UnitClass::Cea { vintage: year };
+            if total_t > pre.total_t {
+                self.issue_and_allocate(year, total_t - pre.total_t, entry.account, m)?;
+            } else if total_t < pre.total_t {
+                let to_return_t = pre.total_t - total_t;
+                let held_t = self.registry.holding(entry.account, class);
+                if held_t < to_return_t {
+                    return Err(MarketError::TrueUpShort { company: company.clone(), year, to_return_t, held_t });
+                }
+                let original = self.pre_allocation_seq(entry.account, class).ok_or_else(|| MarketError::NotPreAllocated {
+                    plan: plan_id.to_string(),
+                    company: company.clone(),
+                    year,
+                })?;
+                m.push(Op::Correct { original, quantity: to_return_t }, None);
+            }
+        }
+        Ok(())
+    }
+
+    /// The registry allocation transaction of a company's pre-allocation of a vintage.
+    fn pre_allocation_seq(&self, account: ets_types::AccountId, class: UnitClass) -> Option<u64> {
+        self.registry
+            .transactions()
+            .iter()
+            .find(|t| t.kind == ets_registry::TxKind::Allocate && t.to == account && t.class == class)
+            .map(|t| t.seq)
+    }
+
+    /// Penalty deductions decided at earlier assessments and not yet taken from an allocation.
+    pub fn pending_deduction(&self, company: &CompanyId) -> Tonnes {
+        let decided: Tonnes = self
+            .assessed
+            .values()
+            .flat_map(|(_, rs)| rs.iter())
+            .filter(|r| r.company == *company)
+            .filter_map(|r| r.penalty.map(|p| p.deduction_t))
+            .sum();
+        let applied: Tonnes =
+            self.allocations.iter().filter(|((_, c, _, _), _)| c == company).map(|(_, a)| a.deduction_t).sum();
+        decided.saturating_sub(applied)
+    }
+
+    /// A company's obligation for a plan, from its final allocation and verified emissions.
+    pub fn obligation(&self, plan_id: &str, company: &CompanyId) -> Result<Obligation, MarketError> {
+        let adopted = self.plan_entry(plan_id)?;
+        let plan = &adopted.plan;
+        let units = self.units_of(company);
+        self.company_entry(company)?;
+        let mut figures: Vec<UnitFigures> = units
+            .iter()
+            .map(|u| UnitFigures { unit: u.id.clone(), category: u.category, allocation_t: 0, verified_t: 0 })
+            .collect();
+        for &year in &plan.years {
+            let fin = self
+                .allocations
+                .get(&(plan_id.to_string(), company.clone(), year, Stage::Final))
+                .ok_or_else(|| MarketError::NotFinallyAllocated { plan: plan_id.to_string(), company: company.clone(), year })?;
+            let report =
+                self.mrv.accepted(company, year).ok_or_else(|| MarketError::NoAcceptedReport { company: company.clone(), year })?;
+            let emissions = ets_mrv::verified_emissions(report, &plan.mrv)
+                .map_err(|source| MarketError::Mrv { company: company.clone(), year, source })?;
+            for f in &mut figures {
+                f.allocation_t += fin.units.iter().filter(|(u, _)| *u == f.unit).map(|(_, t)| t).sum::<Tonnes>();
+                f.verified_t += emissions.iter().filter(|(u, _)| *u == f.unit).map(|(_, e)| e.total_t).sum::<Tonnes>();
+            }
+        }
+        Ok(ets_compliance::obligation(&figures, &plan.compliance))
+    }
+
+    /// Every company's compliance result for a plan as of now. With `strict`, a company whose
+    /// obligation cannot be computed is an error; otherwise it is left out.
+    pub(crate) fn company_results(&self, plan_id: &str, strict: bool) -> Result<Vec<ets_compliance::CompanyResult>, MarketError> {
+        let policy = &self.plan_entry(plan_id)?.plan.compliance;
+        let mut out = Vec::with_capacity(self.companies.len());
+        for (id, entry) in &self.companies {
+            let obligation = match self.obligation(plan_id, id) {
+                Ok(o) => o,
+                Err(e) if strict => return Err(e),
+                Err(_) => continue,
+            };
+            out.push(ets_compliance::assess(
+                id.clone(),
+                entry.company.province.clone(),
+                obligation,
+                self.surrendered(plan_id, id),
+                self.eligible_holdings(plan_id, id),
+                policy,
+            ));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,289 @@
+//! The market: one state machine over every institution (registry, MRV, allocation, compliance).
+//!
+//! Callers send an [`Envelope`] (a [`Command`] with its business date, initiator and optional
+//! idempotency key) to [`Market::execute`]. The market checks it against every rule and, when it
+//! is accepted, returns the [`Event`]s it caused and has already applied them. Events are facts
+//! with every figure spelled out (tonnes allocated per unit, the exact registry request), so that
+//! replaying them with [`Market::apply`] rebuilds the same state even after the formulas change:
+//! history is what happened, not what today's code would compute.
+//!
+//! **Architecture Invariant:** no I/O, no clock, no randomness. The journal and the CLI live
+//! outside; they persist the events before acknowledging a command.
+//!
+//! **Architecture Invariant:** a rejected command changes nothing. Commands that cause many
+//! events are staged on a clone and swapped in only when all of them succeeded.
+
+use std::collections::BTreeMap;
+
+use ets_policy::Plan;
+use ets_registry::{AccountKind, AccountStatus, Registry, Rejection};
+use ets_types::{AccountId, Company, CompanyId, Date, GeneratingUnit, ProjectId, Tonnes, UnitClass, UnitId, Year};
+use serde::{Deserialize, Serialize};
+
+mod apply;
+mod execute;
+mod queries;
+
+pub use execute::{Command, Envelope, ReportInput, TransferParty, VerificationInput};
+pub use queries::{CompanyView, ComplianceReport, InvariantSummary};
+
+/// A fact the market recorded. The journal stores these; replay applies them in order.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    CompanyRegistered { company: Company, account: AccountId, on: Date },
+    UnitRegistered { unit: GeneratingUnit },
+    /// The plan in force, with its file's exact text so the journal shows the rules applied.
+    PlanAdopted { id: String, source: String, toml: String },
+    ReportDrafted { company: CompanyId, year: Year, units: Vec<ets_types::UnitActivity>, correction: Option<String> },
+    ReportSubmitted { company: CompanyId, year: Year, on: Date },
+    ReportVerified { company: CompanyId, year: Year, verification: ets_mrv::Verification },
+    ReportAccepted { company: CompanyId, year: Year, on: Date },
+    /// An allocation decided for one company and year, unit by unit, before it moves in the registry.
+    AllocationRecorded {
+        plan: String,
+        company: CompanyId,
+        year: Year,
+        stage: Stage,
+        units: Vec<(UnitId, Tonnes)>,
+        /// Penalty deduction subtracted from this allocation (shortfall of an earlier cycle).
+        deduction_t: Tonnes,
+        total_t: Tonnes,
+    },
+    /// A registry movement with the sequence number it got.
+    Registry { seq: u64, request: ets_registry::Request },
+    AccountStatusChanged { account: AccountId, status: AccountStatus },
+    ProjectRegistered {
+        project: ProjectId,
+        number: u32,
+        name: String,
+        province: String,
+        kind: String,
+        account: AccountId,
+        on: Date,
+    },
+    /// A named holding account for someone who is not a covered company (a trader, an institution).
+    HolderRegistered { holder: String, account: AccountId, on: Date },
+    /// The regulator's assessment at the deadline: statuses, penalties and deductions are fixed.
+    CycleAssessed { plan: String, on: Date, results: Vec<ets_compliance::CompanyResult> },
+}
+
+/// Pre-allocation (before verification) or the final allocation that trues it up.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Pre,
+    Final,
+}
+
+/// Why a command was refused. Nothing changed.
+#[derive(Clone, PartialEq, Debug, thiserror::Error)]
+pub enum MarketError {
+    #[error("registry: {0}")]
+    Registry(#[from] Rejection),
+    #[error("surrender: {0}")]
+    Surrender(#[from] ets_compliance::SurrenderRejection),
+    #[error("report of {company} for {year}: {source}")]
+    Mrv { company: CompanyId, year: Year, source: ets_mrv::MrvError },
+    #[error("allocation for {company}: {source}")]
+    Allocation { company: CompanyId, source: ets_allocation::AllocationError },
+    #[error("plan file {source_name}: {detail}")]
+    Plan { source_name: String, detail: String },
+    #[error("unknown company {0}")]
+    UnknownCompany(CompanyId),
+    #[error("unknown generating unit {0}")]
+    UnknownUnit(UnitId),
+    #[error("unknown offset project {0}")]
+    UnknownProject(ProjectId),
+    #[error("unknown plan {0:?} (adopt it first)")]
+    UnknownPlan(String),
+    #[error("unknown account holder {0:?}")]
+    UnknownHolder(String),
+    #[error("{what} {id} is already registered")]
+    Duplicate { what: &'static str, id: String },
+    #[error("plan {0:?} is already adopted")]
+    PlanExists(String),
+    #[error("unit {unit} belongs to {owner}, not {company}")]
+    UnitOwner { unit: UnitId, owner: CompanyId, company: CompanyId },
+    #[error("{company} has no accepted emission report for {year}")]
+    NoAcceptedReport { company: CompanyId, year: Year },
+    #[error("{company} has no generating units")]
+    NoUnits { company: CompanyId },
+    #[error("{stage:?} allocation of plan {plan} for {company} {year} was already made")]
+    AlreadyAllocated { plan: String, company: CompanyId, year: Year, stage: Stage },
+    #[error("plan {plan}: {company} {year} has no pre-allocation to true up")]
+    NotPreAllocated { plan: String, company: CompanyId, year: Year },
+    #[error("plan {plan}: {company} {year} is not finally allocated yet")]
+    NotFinallyAllocated { plan: String, company: CompanyId, year: Year },
+    #[error(
+        "true-up of {company} {year} must take back {to_return_t} t but the account holds only {held_t} t of that vintage"
+    )]
+    TrueUpShort { company: CompanyId, year: Year, to_return_t: Tonnes, held_t: Tonnes },
+    #[error("plan {0} was already assessed; its results are final")]
+    AlreadyAssessed(String),
+    #[error("plan {plan}: the cycle cannot be assessed before its deadline {deadline} (date given: {on})")]
+    BeforeDeadline { plan: String, deadline: Date, on: Date },
+    #[error("plan {plan}: surrender after the assessment on {assessed_on} is not possible")]
+    CycleClosed { plan: String, assessed_on: Date },
+    #[error("replay: {0}")]
+    Replay(String),
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) struct CompanyEntry {
+    pub company: Company,
+    pub account: AccountId,
+    pub units: Vec<UnitId>,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) struct AllocationEntry {
+    pub units: Vec<(UnitId, Tonnes)>,
+    pub deduction_t: Tonnes,
+    pub total_t: Tonnes,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) struct ProjectEntry {
+    pub number: u32,
+    pub name: String,
+    pub province: String,
+    pub kind: String,
+    pub account: AccountId,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) struct AdoptedPlan {
+    pub plan: Plan,
+    pub source: String,
+    pub toml: String,
+}
+
+/// The whole market's state. Compare two with `==` (replay equals live state).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Market {
+    pub(crate) registry: Registry,
+    pub(crate) mrv: ets_mrv::Mrv,
+    pub(crate) companies: BTreeMap<CompanyId, CompanyEntry>,
+    pub(crate) units: BTreeMap<UnitId, GeneratingUnit>,
+    pub(crate) plans: BTreeMap<String, AdoptedPlan>,
+    /// (plan, company, year, stage) → the allocation recorded.
+    pub(crate) allocations: BTreeMap<(String, CompanyId, Year, Stage), AllocationEntry>,
+    pub(crate) projects: BTreeMap<ProjectId, ProjectEntry>,
+    /// Account id → project, for resolving offset classes back to projects.
+    pub(crate) project_numbers: BTreeMap<u32, ProjectId>,
+    /// (plan, company) → what was surrendered toward that plan's obligation.
+    pub(crate) surrendered: BTreeMap<(String, CompanyId), ets_compliance::Surrendered>,
+    /// plan → (date, results) once assessed.
+    pub(crate) assessed: BTreeMap<String, (Date, Vec<ets_compliance::CompanyResult>)>,
+    /// Holder name → account, for accounts that are not companies' (projects, traders).
+    pub(crate) holders: BTreeMap<String, AccountId>,
+}
+
+impl Market {
+    /// An empty market whose registry (with its national accounts) opened on `genesis`.
+    pub fn new(genesis: Date) -> Market {
+        Market {
+            registry: Registry::new(genesis),
+            mrv: ets_mrv::Mrv::default(),
+            companies: BTreeMap::new(),
+            units: BTreeMap::new(),
+            plans: BTreeMap::new(),
+            allocations: BTreeMap::new(),
+            projects: BTreeMap::new(),
+            project_numbers: BTreeMap::new(),
+            surrendered: BTreeMap::new(),
+            assessed: BTreeMap::new(),
+            holders: BTreeMap::new(),
+        }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+    pub fn mrv(&self) -> &ets_mrv::Mrv {
+        &self.mrv
+    }
+    pub fn plan(&self, id: &str) -> Option<&Plan> {
+        self.plans.get(id).map(|p| &p.plan)
+    }
+    pub fn plan_ids(&self) -> impl Iterator<Item = &str> {
+        self.plans.keys().map(String::as_str)
+    }
+    pub fn company_ids(&self) -> impl Iterator<Item = &CompanyId> {
+        self.companies.keys()
+    }
+    pub fn company(&self, id: &CompanyId) -> Option<&Company> {
+        self.companies.get(id).map(|c| &c.company)
+    }
+    pub fn company_account(&self, id: &CompanyId) -> Option<AccountId> {
+        self.companies.get(id).map(|c| c.account)
+    }
+    pub fn units_of(&self, id: &CompanyId) -> Vec<&GeneratingUnit> {
+        self.companies.get(id).map_or_else(Vec::new, |c| c.units.iter().filter_map(|u| self.units.get(u)).collect())
+    }
+    pub fn unit(&self, id: &UnitId) -> Option<&GeneratingUnit> {
+        self.units.get(id)
+    }
+    pub fn project_account(&self, id: &ProjectId) -> Option<AccountId> {
+        self.projects.get(id).map(|p| p.account)
+    }
+    pub fn project_number(&self, id: &ProjectId) -> Option<u32> {
+        self.projects.get(id).map(|p| p.number)
+    }
+    pub fn project_by_number(&self, number: u32) -> Option<&ProjectId> {
+        self.project_numbers.get(&number)
+    }
+    /// The account of a company, a project or another named holder; or an account number
+    /// written `CN-000123`.
+    pub fn resolve_account(&self, holder: &str) -> Option<AccountId> {
+        if let Ok(id) = CompanyId::parse(holder)
+            && let Some(c) = self.companies.get(&id)
+        {
+            return Some(c.account);
+        }
+        if let Ok(id) = ProjectId::parse(holder)
+            && let Some(p) = self.projects.get(&id)
+        {
+            return Some(p.account);
+        }
+        if let Some(a) = self.holders.get(holder) {
+            return Some(*a);
+        }
+        let n = holder.strip_prefix("CN-")?.parse::<u32>().ok()?;
+        self.registry.account(AccountId(n)).map(|a| a.id)
+    }
+    /// The allocation recorded for a company and year at a stage.
+    pub fn allocation(&self, plan: &str, company: &CompanyId, year: Year, stage: Stage) -> Option<Tonnes> {
+        self.allocations.get(&(plan.to_string(), company.clone(), year, stage)).map(|a| a.total_t)
+    }
+    pub fn surrendered(&self, plan: &str, company: &CompanyId) -> ets_compliance::Surrendered {
+        self.surrendered.get(&(plan.to_string(), company.clone())).copied().unwrap_or_default()
+    }
+    pub fn is_assessed(&self, plan: &str) -> bool {
+        self.assessed.contains_key(plan)
+    }
+
+    pub(crate) fn plan_entry(&self, id: &str) -> Result<&AdoptedPlan, MarketError> {
+        self.plans.get(id).ok_or_else(|| MarketError::UnknownPlan(id.to_string()))
+    }
+    pub(crate) fn company_entry(&self, id: &CompanyId) -> Result<&CompanyEntry, MarketError> {
+        self.companies.get(id).ok_or_else(|| MarketError::UnknownCompany(id.clone()))
+    }
+
+    /// Eligible allowances (by the plan's vintage rules) a company holds now.
+    pub fn eligible_holdings(&self, plan: &str, company: &CompanyId) -> Tonnes {
+        let (Some(p), Some(c)) = (self.plan(plan), self.companies.get(company)) else { return 0 };
+        self.registry
+            .holdings_of(c.account)
+            .into_iter()
+            .filter(|(class, _)| matches!(class, UnitClass::Cea { vintage } if p.compliance.eligible_vintages.contains(vintage)))
+            .map(|(_, q)| q)
+            .sum()
+    }
+
+    /// Accounts of a kind, for reports.
+    pub fn accounts_of_kind(&self, kind: AccountKind) -> impl Iterator<Item = &ets_registry::Account> {
+        self.registry.accounts().iter().filter(move |a| a.kind == kind)
+    }
+}
