@@ -44,21 +44,23 @@ impl Market {
             }
             Event::ReportDrafted { company, year, units, correction } => {
                 let r = match correction {
-                    None => self.mrv.save_draft(company.clone(), *year, units.clone()),
-                    Some(reason) => self.mrv.correct(company.clone(), *year, units.clone(), reason.clone()),
+                    None => self.mrv.entry((company.clone(), *year)).or_default().save_draft(company, *year, units.clone()),
+                    Some(reason) => self.mrv.entry((company.clone(), *year)).or_default().correct(company, *year, units.clone(), reason.clone()),
                 };
                 r.map_err(|source| MarketError::Mrv { company: company.clone(), year: *year, source })?;
             }
             Event::ReportSubmitted { company, year, on } => {
-                self.mrv.submit(company, *year, *on).map_err(|source| MarketError::Mrv { company: company.clone(), year: *year, source })?;
+                self.mrv.entry((company.clone(), *year)).or_default().submit(company, *year, *on).map_err(|source| MarketError::Mrv { company: company.clone(), year: *year, source })?;
             }
             Event::ReportVerified { company, year, verification } => {
                 self.mrv
+                    .entry((company.clone(), *year))
+                    .or_default()
                     .record_verification(company, *year, verification.clone())
                     .map_err(|source| MarketError::Mrv { company: company.clone(), year: *year, source })?;
             }
             Event::ReportAccepted { company, year, on } => {
-                self.mrv.accept(company, *year, *on).map_err(|source| MarketError::Mrv { company: company.clone(), year: *year, source })?;
+                self.mrv.entry((company.clone(), *year)).or_default().accept(company, *year, *on).map_err(|source| MarketError::Mrv { company: company.clone(), year: *year, source })?;
             }
             Event::AllocationRecorded { plan, company, year, stage, units, deduction_t, total_t } => {
                 let sum: u64 = units.iter().map(|(_, t)| *t).sum();

@@ -8,6 +8,7 @@
 
 use ets_compliance::{Obligation, UnitFigures};
 use ets_registry::{AccountStatus, Op, Request, SurrenderFor, NATIONAL_QUOTA};
+pub use ets_types::{ReportInput, VerificationInput};
 use ets_types::{Company, CompanyId, Date, GeneratingUnit, ProjectId, Tonnes, UnitActivity, UnitClass, Year};
 use serde::{Deserialize, Serialize};
 
@@ -22,25 +23,6 @@ pub struct Envelope {
     pub key: Option<String>,
     pub reason: String,
     pub command: Command,
-}
-
-/// An emission report as the company files it.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub struct ReportInput {
-    pub company: CompanyId,
-    pub year: Year,
-    pub units: Vec<UnitActivity>,
-}
-
-/// A verifier's result: the verified figures (by default, the reported ones) and findings.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub struct VerificationInput {
-    pub company: CompanyId,
-    pub year: Year,
-    pub verifier: String,
-    /// Verified activity data; `None` confirms the reported figures.
-    pub units: Option<Vec<UnitActivity>>,
-    pub findings: Vec<String>,
 }
 
 /// A party to a transfer: a company id, a project id, a holder's name or an account number.
@@ -192,12 +174,12 @@ impl Market {
                 let submitted = Event::ReportSubmitted { company: report.company.clone(), year: report.year, on: env.date };
                 // The MRV state machine decides whether the transitions are allowed: try them on
                 // a copy of its state (small) rather than restating its rules here.
-                let mut mrv = self.mrv.clone();
+                let mut mrv = self.mrv_of(&report.company, report.year);
                 let err = |source| MarketError::Mrv { company: report.company.clone(), year: report.year, source };
                 match &drafted {
-                    Event::ReportDrafted { correction: None, .. } => mrv.save_draft(report.company.clone(), report.year, report.units.clone()),
+                    Event::ReportDrafted { correction: None, .. } => mrv.save_draft(&report.company, report.year, report.units.clone()),
                     Event::ReportDrafted { correction: Some(r), .. } => {
-                        mrv.correct(report.company.clone(), report.year, report.units.clone(), r.clone())
+                        mrv.correct(&report.company, report.year, report.units.clone(), r.clone())
                     }
                     _ => unreachable!(),
                 }
@@ -209,20 +191,19 @@ impl Market {
             Command::VerifyReport { verification: v } => {
                 self.company_entry(&v.company)?;
                 let current = self
-                    .mrv
-                    .current(&v.company, v.year)
+                    .report(&v.company, v.year)
                     .ok_or_else(|| MarketError::NoAcceptedReport { company: v.company.clone(), year: v.year })?;
                 let units = v.units.clone().unwrap_or_else(|| current.units.clone());
                 self.check_report_units(&ReportInput { company: v.company.clone(), year: v.year, units: units.clone() })?;
                 let verification =
                     ets_mrv::Verification { verifier: v.verifier.clone(), units, findings: v.findings.clone(), verified_on: env.date };
-                let mut mrv = self.mrv.clone();
+                let mut mrv = self.mrv_of(&v.company, v.year);
                 mrv.record_verification(&v.company, v.year, verification.clone())
                     .map_err(|source| MarketError::Mrv { company: v.company.clone(), year: v.year, source })?;
                 m.events.push(Event::ReportVerified { company: v.company.clone(), year: v.year, verification });
             }
             Command::AcceptReport { company, year } => {
-                let mut mrv = self.mrv.clone();
+                let mut mrv = self.mrv_of(company, *year);
                 mrv.accept(company, *year, env.date).map_err(|source| MarketError::Mrv { company: company.clone(), year: *year, source })?;
                 m.events.push(Event::ReportAccepted { company: company.clone(), year: *year, on: env.date });
             }
@@ -352,7 +333,7 @@ impl Market {
     /// The verified activity of a company's accepted report for a year, by unit.
     fn accepted_activity(&self, company: &CompanyId, year: Year) -> Result<&[UnitActivity], MarketError> {
         let report =
-            self.mrv.accepted(company, year).ok_or_else(|| MarketError::NoAcceptedReport { company: company.clone(), year })?;
+            self.accepted_report(company, year).ok_or_else(|| MarketError::NoAcceptedReport { company: company.clone(), year })?;
         Ok(report.verification.as_ref().map_or(&report.units[..], |v| &v.units[..]))
     }
 
@@ -506,7 +487,7 @@ impl Market {
                 .get(&(plan_id.to_string(), company.clone(), year, Stage::Final))
                 .ok_or_else(|| MarketError::NotFinallyAllocated { plan: plan_id.to_string(), company: company.clone(), year })?;
             let report =
-                self.mrv.accepted(company, year).ok_or_else(|| MarketError::NoAcceptedReport { company: company.clone(), year })?;
+                self.accepted_report(company, year).ok_or_else(|| MarketError::NoAcceptedReport { company: company.clone(), year })?;
             let emissions = ets_mrv::verified_emissions(report, &plan.mrv)
                 .map_err(|source| MarketError::Mrv { company: company.clone(), year, source })?;
             for f in &mut figures {

@@ -163,7 +163,8 @@ pub(crate) struct AdoptedPlan {
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Market {
     pub(crate) registry: Registry,
-    pub(crate) mrv: ets_mrv::Mrv,
+    /// One MRV state machine per (company, year): checking a transition clones only that one.
+    pub(crate) mrv: BTreeMap<(CompanyId, Year), ets_mrv::Mrv>,
     pub(crate) companies: BTreeMap<CompanyId, CompanyEntry>,
     pub(crate) units: BTreeMap<UnitId, GeneratingUnit>,
     pub(crate) plans: BTreeMap<String, AdoptedPlan>,
@@ -185,7 +186,7 @@ impl Market {
     pub fn new(genesis: Date) -> Market {
         Market {
             registry: Registry::new(genesis),
-            mrv: ets_mrv::Mrv::default(),
+            mrv: BTreeMap::new(),
             companies: BTreeMap::new(),
             units: BTreeMap::new(),
             plans: BTreeMap::new(),
@@ -201,8 +202,20 @@ impl Market {
     pub fn registry(&self) -> &Registry {
         &self.registry
     }
-    pub fn mrv(&self) -> &ets_mrv::Mrv {
-        &self.mrv
+    /// The current version of a company's report for a year.
+    pub fn report(&self, company: &CompanyId, year: Year) -> Option<&ets_mrv::Report> {
+        self.mrv.get(&(company.clone(), year)).and_then(|m| m.current(company, year))
+    }
+    /// The latest accepted version of a company's report for a year.
+    pub fn accepted_report(&self, company: &CompanyId, year: Year) -> Option<&ets_mrv::Report> {
+        self.mrv.get(&(company.clone(), year)).and_then(|m| m.accepted(company, year))
+    }
+    /// Every report's current version, by company and year.
+    pub fn reports(&self) -> impl Iterator<Item = &ets_mrv::Report> {
+        self.mrv.values().flat_map(|m| m.reports())
+    }
+    pub(crate) fn mrv_of(&self, company: &CompanyId, year: Year) -> ets_mrv::Mrv {
+        self.mrv.get(&(company.clone(), year)).cloned().unwrap_or_default()
     }
     pub fn plan(&self, id: &str) -> Option<&Plan> {
         self.plans.get(id).map(|p| &p.plan)

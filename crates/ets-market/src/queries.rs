@@ -135,7 +135,7 @@ impl Market {
         if recorded != surrendered {
             return Err("surrendered totals per company disagree with the registry's surrender transactions".into());
         }
-        for r in self.mrv.reports() {
+        for r in self.reports() {
             let company = self.companies.get(&r.company).ok_or(format!("report of unknown company {}", r.company))?;
             if let Some(u) = r.units.iter().find(|u| !company.units.contains(&u.unit)) {
                 return Err(format!("report of {} {} names unit {} of another company", r.company, r.year, u.unit));
@@ -145,7 +145,7 @@ impl Market {
             registry,
             companies: self.companies.len(),
             units: self.units.len(),
-            reports: self.mrv.reports().count(),
+            reports: self.reports().count(),
             allocations,
             surrenders: surrendered.len(),
         })

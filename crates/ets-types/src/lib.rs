@@ -310,3 +310,23 @@ pub struct UnitActivity {
     /// Load (output) factor as a fraction of rated output, e.g. 0.78.
     pub load_factor: Decimal,
 }
+
+/// An emission report as a company files it: its units' activity data for one year.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct ReportInput {
+    pub company: CompanyId,
+    pub year: Year,
+    pub units: Vec<UnitActivity>,
+}
+
+/// A verifier's result for one report: the verified figures (by default, the reported ones) and
+/// findings.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct VerificationInput {
+    pub company: CompanyId,
+    pub year: Year,
+    pub verifier: String,
+    /// Verified activity data; `None` confirms the reported figures.
+    pub units: Option<Vec<UnitActivity>>,
+    pub findings: Vec<String>,
+}

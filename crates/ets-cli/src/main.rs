@@ -1,0 +1,262 @@
+//! `ets`: the command line of the emissions trading system.
+//!
+//! Layout: `main.rs` parses flags and runs one step of the regulator's work on files
+//! (`steps.rs`), `demo.rs` runs a whole generated cycle, `output.rs` prints reports. The clock is
+//! read here and only here: every command gets its business date from `--date` or today.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use ets_types::Date;
+
+mod demo;
+mod output;
+mod steps;
+
+#[derive(Parser)]
+#[command(name = "ets", version, about = "An open emissions trading system: registry, MRV, allocation and compliance of a national carbon market")]
+struct Cli {
+    /// Data directory (the journal lives here).
+    #[arg(long, global = true, env = "ETS_DATA", default_value = "./ets-data")]
+    data: PathBuf,
+    /// Business date of the command (YYYY-MM-DD); default: today (UTC).
+    #[arg(long, global = true, value_parser = parse_date)]
+    date: Option<Date>,
+    /// Who performs the command (recorded in the journal).
+    #[arg(long = "as", global = true, default_value = "regulator")]
+    initiator: String,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Generate China's power sector and run the whole 2019–2020 cycle in a fresh data directory.
+    Demo {
+        /// Seed of the market generator and the behaviour model.
+        #[arg(long, default_value_t = 2021)]
+        seed: u64,
+        /// Print only the summary (no progress bars).
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Allocation plans: adopt one (a file or a shipped id), list, show.
+    Plan {
+        #[command(subcommand)]
+        cmd: PlanCmd,
+    },
+    /// Import companies, generating units or emission reports from files.
+    Import {
+        #[command(subcommand)]
+        what: ImportCmd,
+    },
+    /// Record verifications (a verifier's file) or accept verified reports (the regulator).
+    Reports {
+        #[command(subcommand)]
+        cmd: ReportsCmd,
+    },
+    /// Pre-allocate or true up a plan's allowances through the registry.
+    Allocate {
+        #[arg(long)]
+        plan: String,
+        #[arg(long, value_enum)]
+        stage: StageArg,
+        /// Only these companies (default: every registered company).
+        #[arg(long)]
+        company: Vec<String>,
+    },
+    /// Register offset projects or issue offset credits.
+    Offsets {
+        #[command(subcommand)]
+        cmd: OffsetsCmd,
+    },
+    /// Transfer units between accounts: a CSV file of transfers, or one with flags.
+    Transfer {
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        one: steps::OneMovement,
+    },
+    /// Surrender units against a plan's obligation: a CSV file, or one with flags.
+    Surrender {
+        #[arg(long)]
+        plan: String,
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        one: steps::OneMovement,
+    },
+    /// The regulator's assessment of a cycle at or after its deadline: statuses and penalties.
+    Assess {
+        #[arg(long)]
+        plan: String,
+    },
+    /// Reports.
+    Report {
+        #[command(subcommand)]
+        what: ReportCmd,
+    },
+    /// An account's holdings and serial blocks.
+    Holdings { holder: String },
+    /// Replay the journal, check the hash chain and every invariant, and say what was checked.
+    Verify,
+}
+
+#[derive(Subcommand)]
+enum PlanCmd {
+    /// Adopt a plan: a TOML file, or the id of a shipped plan (cn-power-2019-2020, cn-power-2021-2022).
+    Adopt { plan: String },
+    /// Plans shipped and adopted.
+    List,
+    /// Print a shipped plan's file.
+    Show { id: String },
+}
+
+#[derive(Subcommand)]
+enum ImportCmd {
+    /// companies.csv: company_id,name,province
+    Companies { file: PathBuf },
+    /// units.csv: unit_id,company_id,category,capacity_mw,cooling
+    Units { file: PathBuf },
+    /// Emission reports (CSV or JSON), submitted for verification.
+    Reports { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum ReportsCmd {
+    /// A verifier's results (CSV or JSON).
+    Verify { file: PathBuf },
+    /// Accept verified reports of a year (all, or the companies named).
+    Accept {
+        #[arg(long)]
+        year: u16,
+        #[arg(long)]
+        company: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum OffsetsCmd {
+    /// Register an offset project (opens its account).
+    Register {
+        project: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        province: String,
+        #[arg(long, default_value = "forestry")]
+        kind: String,
+    },
+    /// Issue credits of a vintage into a project's account.
+    Issue {
+        project: String,
+        #[arg(long)]
+        vintage: u16,
+        #[arg(long)]
+        quantity: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCmd {
+    /// Compliance by nation, province and company.
+    Compliance {
+        /// Plan (default: the only or the latest adopted).
+        #[arg(long)]
+        plan: Option<String>,
+        /// Only this province (its companies are listed).
+        #[arg(long)]
+        province: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StageArg {
+    Pre,
+    Final,
+}
+
+fn parse_date(s: &str) -> Result<Date, String> {
+    Date::parse(s).map_err(|e| e.to_string())
+}
+
+/// Today's date in UTC from the system clock: the one place `ets` reads the clock.
+fn today() -> Date {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    civil_from_days((secs / 86_400) as i64)
+}
+
+/// Days since 1970-01-01 to a calendar date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> Date {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let y = (yoe + era * 400 + i64::from(m <= 2)) as u16;
+    Date::new(y, m, d).expect("the algorithm yields valid dates")
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let date = cli.date.unwrap_or_else(today);
+    let ctx = steps::Ctx { data: cli.data.clone(), date, initiator: cli.initiator.clone() };
+    match cli.command {
+        Cmd::Demo { seed, quiet } => demo::run(&cli.data, seed, quiet),
+        Cmd::Plan { cmd: PlanCmd::Adopt { plan } } => steps::adopt_plan(&ctx, &plan),
+        Cmd::Plan { cmd: PlanCmd::List } => steps::list_plans(&ctx),
+        Cmd::Plan { cmd: PlanCmd::Show { id } } => {
+            let text = ets_policy::Plan::builtin_text(&id).with_context(|| format!("no shipped plan {id:?}"))?;
+            print!("{text}");
+            Ok(())
+        }
+        Cmd::Import { what: ImportCmd::Companies { file } } => steps::import_companies(&ctx, &file),
+        Cmd::Import { what: ImportCmd::Units { file } } => steps::import_units(&ctx, &file),
+        Cmd::Import { what: ImportCmd::Reports { file } } => steps::import_reports(&ctx, &file),
+        Cmd::Reports { cmd: ReportsCmd::Verify { file } } => steps::verify_reports(&ctx, &file),
+        Cmd::Reports { cmd: ReportsCmd::Accept { year, company } } => steps::accept_reports(&ctx, year, &company),
+        Cmd::Allocate { plan, stage, company } => steps::allocate(&ctx, &plan, matches!(stage, StageArg::Final), &company),
+        Cmd::Offsets { cmd: OffsetsCmd::Register { project, name, province, kind } } => {
+            steps::register_project(&ctx, &project, &name, &province, &kind)
+        }
+        Cmd::Offsets { cmd: OffsetsCmd::Issue { project, vintage, quantity } } => steps::issue_offsets(&ctx, &project, vintage, quantity),
+        Cmd::Transfer { file, one } => steps::transfer(&ctx, file.as_deref(), &one),
+        Cmd::Surrender { plan, file, one } => steps::surrender(&ctx, &plan, file.as_deref(), &one),
+        Cmd::Assess { plan } => steps::assess(&ctx, &plan),
+        Cmd::Report { what: ReportCmd::Compliance { plan, province, json } } => {
+            steps::report_compliance(&ctx, plan.as_deref(), province.as_deref(), json)
+        }
+        Cmd::Holdings { holder } => steps::holdings(&ctx, &holder),
+        Cmd::Verify => steps::verify(&ctx),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0).to_string(), "1970-01-01");
+        assert_eq!(civil_from_days(18_628).to_string(), "2021-01-01");
+        assert_eq!(civil_from_days(19_417).to_string(), "2023-03-01");
+    }
+}

@@ -1,0 +1,401 @@
+//! One regulator step per function: read a file, check all of it, submit it as one atomic
+//! journal batch, print what happened. A bad file changes nothing.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use ets_journal::JournalOptions;
+use ets_market::{Command, Envelope, Market};
+use ets_store::{Store, StoreError};
+use ets_types::{CompanyId, Date, ProjectId, UnitClass, Year};
+
+use crate::output;
+
+pub struct Ctx {
+    pub data: PathBuf,
+    pub date: Date,
+    pub initiator: String,
+}
+
+impl Ctx {
+    pub fn envelope(&self, reason: &str, command: Command) -> Envelope {
+        Envelope { date: self.date, initiator: self.initiator.clone(), key: None, reason: reason.to_string(), command }
+    }
+}
+
+/// One movement given with flags instead of a file.
+#[derive(clap::Args, Default)]
+pub struct OneMovement {
+    /// Source holder: company id, project id, holder name or account number (CN-000123).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Destination holder (transfers).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Company (surrender).
+    #[arg(long)]
+    pub company: Option<String>,
+    /// "CEA" or an offset project id.
+    #[arg(long, default_value = "CEA")]
+    pub unit: String,
+    #[arg(long)]
+    pub vintage: Option<u16>,
+    #[arg(long)]
+    pub quantity: Option<u64>,
+    /// Idempotency key: a retry with the same key moves nothing.
+    #[arg(long)]
+    pub key: Option<String>,
+}
+
+pub fn open(ctx: &Ctx) -> Result<Store> {
+    let (store, report) = Store::open(&ctx.data, ctx.date, JournalOptions::default())
+        .with_context(|| format!("opening the data directory {}", ctx.data.display()))?;
+    if let Some(t) = report.torn_tail {
+        eprintln!(
+            "journal: cut a torn tail of {} bytes at offset {} ({}): an incomplete batch that was never acknowledged; last record is {}",
+            t.bytes_cut, t.offset, t.reason, t.last_seq
+        );
+    }
+    Ok(store)
+}
+
+fn read(file: &Path) -> Result<(String, String)> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    Ok((file.display().to_string(), text))
+}
+
+fn is_json(file: &Path) -> bool {
+    file.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"))
+}
+
+/// Submits a file's commands all or nothing; `origin(i)` names where command `i` came from.
+fn submit_file(store: &mut Store, file: &str, envs: &[Envelope], origin: impl Fn(usize) -> String) -> Result<()> {
+    match store.submit_all(envs) {
+        Ok(_) => Ok(()),
+        Err(StoreError::RejectedAt { index, error }) => {
+            bail!("{}: {error}\nnothing of {file} was applied", origin(index))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn adopt_plan(ctx: &Ctx, plan: &str) -> Result<()> {
+    let (source, toml) = match ets_policy::Plan::builtin_text(plan) {
+        Some(text) => (format!("{plan}.toml (shipped)"), text.to_string()),
+        None => read(Path::new(plan))?,
+    };
+    let mut store = open(ctx)?;
+    store.submit(&ctx.envelope("plan adopted", Command::AdoptPlan { source, toml }))?;
+    println!("adopted plan {plan}");
+    Ok(())
+}
+
+pub fn list_plans(ctx: &Ctx) -> Result<()> {
+    println!("shipped: {}", ets_policy::Plan::builtin_ids().join(", "));
+    if ctx.data.join("journal.log").exists() {
+        let store = open(ctx)?;
+        let adopted: Vec<&str> = store.market().plan_ids().collect();
+        println!("adopted: {}", if adopted.is_empty() { "none".to_string() } else { adopted.join(", ") });
+    }
+    Ok(())
+}
+
+pub fn import_companies(ctx: &Ctx, file: &Path) -> Result<()> {
+    let (name, text) = read(file)?;
+    let companies = ets_files::parse_companies_csv(&name, &text).map_err(|e| anyhow!("{e}\nnothing of {name} was applied"))?;
+    let envs: Vec<Envelope> = companies
+        .iter()
+        .map(|c| ctx.envelope("company registered", Command::RegisterCompany { company: c.clone(), units: Vec::new() }))
+        .collect();
+    let mut store = open(ctx)?;
+    submit_file(&mut store, &name, &envs, |i| format!("{name}: company {}", companies[i].id))?;
+    println!("registered {} companies from {name}", companies.len());
+    Ok(())
+}
+
+pub fn import_units(ctx: &Ctx, file: &Path) -> Result<()> {
+    let (name, text) = read(file)?;
+    let units = ets_files::parse_units_csv(&name, &text).map_err(|e| anyhow!("{e}\nnothing of {name} was applied"))?;
+    let envs: Vec<Envelope> =
+        units.iter().map(|u| ctx.envelope("unit registered", Command::RegisterUnit { unit: u.clone() })).collect();
+    let mut store = open(ctx)?;
+    submit_file(&mut store, &name, &envs, |i| format!("{name}: unit {}", units[i].id))?;
+    println!("registered {} generating units from {name}", units.len());
+    Ok(())
+}
+
+pub fn import_reports(ctx: &Ctx, file: &Path) -> Result<()> {
+    let (name, text) = read(file)?;
+    let reports = if is_json(file) { ets_files::parse_reports_json(&name, &text) } else { ets_files::parse_reports_csv(&name, &text) }
+        .map_err(|e| anyhow!("{e}\nnothing of {name} was applied"))?;
+    let mut store = open(ctx)?;
+    let envs: Vec<Envelope> = reports
+        .iter()
+        .map(|r| {
+            // A report that was already accepted can only change by a correction.
+            let command = match store.market().report(&r.company, r.year) {
+                Some(existing) if existing.status == ets_mrv::ReportStatus::Accepted => {
+                    Command::CorrectReport { report: r.clone(), reason: format!("corrected by {name}") }
+                }
+                _ => Command::SubmitReport { report: r.clone() },
+            };
+            ctx.envelope("emission report submitted", command)
+        })
+        .collect();
+    submit_file(&mut store, &name, &envs, |i| format!("{name}: report of {} for {}", reports[i].company, reports[i].year))?;
+    println!("submitted {} emission reports from {name}", reports.len());
+    Ok(())
+}
+
+pub fn verify_reports(ctx: &Ctx, file: &Path) -> Result<()> {
+    let (name, text) = read(file)?;
+    let items = if is_json(file) {
+        ets_files::parse_verifications_json(&name, &text)
+    } else {
+        ets_files::parse_verifications_csv(&name, &text)
+    }
+    .map_err(|e| anyhow!("{e}\nnothing of {name} was applied"))?;
+    let envs: Vec<Envelope> = items
+        .iter()
+        .map(|v| Envelope {
+            initiator: v.verifier.clone(),
+            ..ctx.envelope("verification recorded", Command::VerifyReport { verification: v.clone() })
+        })
+        .collect();
+    let mut store = open(ctx)?;
+    submit_file(&mut store, &name, &envs, |i| format!("{name}: verification of {} for {}", items[i].company, items[i].year))?;
+    println!("recorded {} verifications from {name}", items.len());
+    Ok(())
+}
+
+fn company_ids(market: &Market, named: &[String]) -> Result<Vec<CompanyId>> {
+    if named.is_empty() {
+        return Ok(market.company_ids().cloned().collect());
+    }
+    named.iter().map(|c| CompanyId::parse(c).map_err(|e| anyhow!("--company: {e}"))).collect()
+}
+
+pub fn accept_reports(ctx: &Ctx, year: Year, named: &[String]) -> Result<()> {
+    let mut store = open(ctx)?;
+    let companies = company_ids(store.market(), named)?;
+    let envs: Vec<Envelope> = companies
+        .iter()
+        .filter(|c| {
+            // Without names: every report of the year awaiting acceptance.
+            !named.is_empty() || store.market().report(c, year).is_some_and(|r| r.status == ets_mrv::ReportStatus::Verified)
+        })
+        .map(|c| ctx.envelope("verified report accepted", Command::AcceptReport { company: c.clone(), year }))
+        .collect();
+    if envs.is_empty() {
+        bail!("no verified reports for {year} await acceptance");
+    }
+    submit_file(&mut store, "the acceptance", &envs, |i| format!("report of {}", company_of(&envs[i])))?;
+    println!("accepted {} reports for {year}", envs.len());
+    Ok(())
+}
+
+fn company_of(env: &Envelope) -> String {
+    match &env.command {
+        Command::AcceptReport { company, .. } | Command::PreAllocate { company, .. } | Command::TrueUp { company, .. } => {
+            company.to_string()
+        }
+        Command::Surrender { company, .. } => company.to_string(),
+        _ => String::new(),
+    }
+}
+
+pub fn allocate(ctx: &Ctx, plan: &str, final_stage: bool, named: &[String]) -> Result<()> {
+    let mut store = open(ctx)?;
+    let companies = company_ids(store.market(), named)?;
+    let (reason, make): (&str, fn(String, CompanyId) -> Command) = if final_stage {
+        ("true-up after verification", |plan, company| Command::TrueUp { plan, company })
+    } else {
+        ("pre-allocation", |plan, company| Command::PreAllocate { plan, company })
+    };
+    let envs: Vec<Envelope> = companies.iter().map(|c| ctx.envelope(reason, make(plan.to_string(), c.clone()))).collect();
+    submit_file(&mut store, "the allocation", &envs, |i| format!("allocation to {}", company_of(&envs[i])))?;
+    let m = store.market();
+    let total: u64 = companies
+        .iter()
+        .flat_map(|c| {
+            let years = m.plan(plan).map(|p| p.years.clone()).unwrap_or_default();
+            let stage = if final_stage { ets_market::Stage::Final } else { ets_market::Stage::Pre };
+            years.into_iter().filter_map(move |y| m.allocation(plan, c, y, stage))
+        })
+        .sum();
+    println!("{} allocation of plan {plan}: {} companies, {} t", if final_stage { "final" } else { "pre" }, companies.len(), output::t(total));
+    Ok(())
+}
+
+pub fn register_project(ctx: &Ctx, project: &str, name: &str, province: &str, kind: &str) -> Result<()> {
+    let project = ProjectId::parse(project)?;
+    let mut store = open(ctx)?;
+    let cmd = Command::RegisterProject { project: project.clone(), name: name.into(), province: province.into(), kind: kind.into() };
+    store.submit(&ctx.envelope("offset project registered", cmd))?;
+    println!("registered offset project {project}, account {}", store.market().project_account(&project).expect("registered"));
+    Ok(())
+}
+
+pub fn issue_offsets(ctx: &Ctx, project: &str, vintage: Year, quantity: u64) -> Result<()> {
+    let project = ProjectId::parse(project)?;
+    let mut store = open(ctx)?;
+    store.submit(&ctx.envelope("offset credits issued", Command::IssueOffsets { project: project.clone(), vintage, quantity }))?;
+    println!("issued {} t of {project} vintage {vintage}", output::t(quantity));
+    Ok(())
+}
+
+fn class_of(market: &Market, unit: &str, vintage: Year) -> Result<UnitClass> {
+    if unit.eq_ignore_ascii_case("CEA") {
+        return Ok(UnitClass::Cea { vintage });
+    }
+    let project = ProjectId::parse(unit)?;
+    let number = market.project_number(&project).with_context(|| format!("unknown offset project {project}"))?;
+    Ok(UnitClass::Ccer { project: number, vintage })
+}
+
+fn need<T: Clone>(v: &Option<T>, flag: &str) -> Result<T> {
+    v.clone().with_context(|| format!("{flag} is required without a file"))
+}
+
+pub fn transfer(ctx: &Ctx, file: Option<&Path>, one: &OneMovement) -> Result<()> {
+    let mut store = open(ctx)?;
+    let (name, rows) = match file {
+        Some(f) => {
+            let (name, text) = read(f)?;
+            let rows = ets_files::parse_transfers_csv(&name, &text).map_err(|e| anyhow!("{e}\nnothing of {name} was applied"))?;
+            (name, rows)
+        }
+        None => {
+            let row = ets_files::TransferRow {
+                line: 0,
+                from: need(&one.from, "--from")?,
+                to: need(&one.to, "--to")?,
+                unit: one.unit.clone(),
+                vintage: need(&one.vintage, "--vintage")?,
+                quantity: need(&one.quantity, "--quantity")?,
+                key: one.key.clone(),
+            };
+            ("the command line".to_string(), vec![row])
+        }
+    };
+    let mut envs = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let class = class_of(store.market(), &r.unit, r.vintage).with_context(|| format!("{name}:{}: field `unit`", r.line))?;
+        let cmd = Command::Transfer { class, quantity: r.quantity, from: r.from.clone(), to: r.to.clone() };
+        envs.push(Envelope { key: r.key.clone(), ..ctx.envelope("transfer", cmd) });
+    }
+    submit_file(&mut store, &name, &envs, |i| format!("{name}:{}", rows[i].line))?;
+    println!("{} transfers applied ({} t)", rows.len(), output::t(rows.iter().map(|r| r.quantity).sum()));
+    Ok(())
+}
+
+pub fn surrender(ctx: &Ctx, plan: &str, file: Option<&Path>, one: &OneMovement) -> Result<()> {
+    let mut store = open(ctx)?;
+    let (name, rows) = match file {
+        Some(f) => {
+            let (name, text) = read(f)?;
+            let rows = ets_files::parse_surrenders_csv(&name, &text).map_err(|e| anyhow!("{e}\nnothing of {name} was applied"))?;
+            (name, rows)
+        }
+        None => {
+            let row = ets_files::SurrenderRow {
+                line: 0,
+                company: CompanyId::parse(&need(&one.company, "--company")?)?,
+                unit: one.unit.clone(),
+                vintage: need(&one.vintage, "--vintage")?,
+                quantity: need(&one.quantity, "--quantity")?,
+                key: one.key.clone(),
+            };
+            ("the command line".to_string(), vec![row])
+        }
+    };
+    let mut envs = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let class = class_of(store.market(), &r.unit, r.vintage).with_context(|| format!("{name}:{}: field `unit`", r.line))?;
+        let cmd = Command::Surrender { plan: plan.to_string(), company: r.company.clone(), class, quantity: r.quantity };
+        envs.push(Envelope { key: r.key.clone(), initiator: r.company.to_string(), ..ctx.envelope("surrender", cmd) });
+    }
+    submit_file(&mut store, &name, &envs, |i| format!("{name}:{}", rows[i].line))?;
+    println!("{} surrenders applied ({} t)", rows.len(), output::t(rows.iter().map(|r| r.quantity).sum()));
+    Ok(())
+}
+
+pub fn assess(ctx: &Ctx, plan: &str) -> Result<()> {
+    let mut store = open(ctx)?;
+    store.submit(&ctx.envelope("compliance assessed at the deadline", Command::AssessCycle { plan: plan.to_string() }))?;
+    let report = store.market().compliance_report(plan)?;
+    output::print_compliance(&report, None, &mut std::io::stdout())?;
+    Ok(())
+}
+
+pub fn report_compliance(ctx: &Ctx, plan: Option<&str>, province: Option<&str>, json: bool) -> Result<()> {
+    let store = open(ctx)?;
+    let m = store.market();
+    let plan = match plan {
+        Some(p) => p.to_string(),
+        None => m.plan_ids().last().context("no plan adopted yet: run `ets plan adopt`")?.to_string(),
+    };
+    let report = m.compliance_report(&plan)?;
+    if let Some(p) = province
+        && !report.provinces.iter().any(|t| t.name.eq_ignore_ascii_case(p))
+    {
+        bail!("no company of province {p:?} in plan {plan}");
+    }
+    let mut out = std::io::stdout();
+    if json {
+        output::write_compliance_json(&report, province, &mut out)?;
+    } else {
+        output::print_compliance(&report, province, &mut out)?;
+    }
+    Ok(())
+}
+
+pub fn holdings(ctx: &Ctx, holder: &str) -> Result<()> {
+    let store = open(ctx)?;
+    let m = store.market();
+    let account = m.resolve_account(holder).with_context(|| format!("unknown holder {holder:?}"))?;
+    let a = m.registry().account(account).expect("resolved");
+    println!("account {} ({:?}, {:?}) of {}", a.id, a.kind, a.status, a.holder);
+    for (class, q) in m.registry().holdings_of(account) {
+        let blocks = m.registry().blocks(account, class);
+        let shown: Vec<String> = blocks.iter().take(5).map(|b| b.to_string()).collect();
+        let more = if blocks.len() > 5 { format!(" and {} more blocks", blocks.len() - 5) } else { String::new() };
+        println!("  {class}: {} t, serials {}{more}", output::t(q), shown.join(", "));
+    }
+    Ok(())
+}
+
+pub fn verify(ctx: &Ctx) -> Result<()> {
+    let dir = &ctx.data;
+    let (journal, records) = ets_journal::read(dir).with_context(|| format!("verifying the journal in {}", dir.display()))?;
+    println!(
+        "journal: {} records in {} batches ({} bytes); hash chain intact from genesis to record {} ({}); HEAD anchor at record {}",
+        journal.records, journal.frames, journal.bytes, journal.last_seq, &journal.last_hash_hex[..16], journal.head_seq
+    );
+    if let Some(t) = &journal.torn_tail {
+        println!(
+            "journal: torn tail of {} bytes at offset {} ({}): a batch that was never acknowledged; it will be cut when the store is next opened for writing",
+            t.bytes_cut, t.offset, t.reason
+        );
+    }
+    let (market, events) = ets_store::replay(records.iter().map(|r| (r.seq, &r.payload[..])))?;
+    let s = market.check_invariants().map_err(|e| anyhow!("invariant violated: {e}"))?;
+    println!("replay: {events} events applied without error");
+    println!(
+        "registry: {} accounts, {} transactions numbered 1..{} without gaps, {} unit classes, {} serial blocks",
+        s.registry.accounts, s.registry.transactions, s.registry.transactions, s.registry.classes, s.registry.blocks
+    );
+    println!(
+        "registry: {} t issued = {} t held + surrendered + cancelled (surrendered {} t, cancelled {} t); serial blocks tile each class without overlap or gap; no negative holding",
+        output::t(s.registry.issued_t),
+        output::t(s.registry.issued_t),
+        output::t(s.registry.surrendered_t),
+        output::t(s.registry.cancelled_t)
+    );
+    println!(
+        "market: {} companies with their own accounts, {} units, {} reports naming only their company's units; {} recorded allocations equal the registry's allocations; surrenders of {} company-cycles equal the registry's",
+        s.companies, s.units, s.reports, s.allocations, s.surrenders
+    );
+    println!("ok");
+    Ok(())
+}
