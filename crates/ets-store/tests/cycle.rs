@@ -1,0 +1,192 @@
+//! A small cycle run through the store: every rule path that moves units, then a reopen whose
+//! replay must equal the live state, and a journal whose tail is torn.
+
+use ets_journal::JournalOptions;
+use ets_market::{Command, Envelope, Market, MarketError, Stage};
+use ets_store::{Store, StoreError};
+use ets_types::*;
+
+fn d(s: &str) -> Date {
+    Date::parse(s).unwrap()
+}
+fn dec(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+fn env(date: &str, command: Command) -> Envelope {
+    Envelope { date: d(date), initiator: "test".into(), key: None, reason: "test".into(), command }
+}
+fn cid(s: &str) -> CompanyId {
+    CompanyId::parse(s).unwrap()
+}
+
+/// A coal unit's activity: `coal_t` of bituminous coal at measured carbon content, supplying
+/// `mwh` at load factor `lf`.
+fn activity(unit: &str, year: Year, coal_t: &str, mwh: &str, lf: &str) -> UnitActivity {
+    UnitActivity {
+        unit: UnitId::parse(unit).unwrap(),
+        year,
+        fuels: vec![FuelUse {
+            fuel: "bituminous_coal".into(),
+            consumption: dec(coal_t),
+            ncv_gj: Some(dec("21.5")),
+            carbon_content_tc_per_gj: Some(dec("0.0262")),
+            elemental_carbon: None,
+            oxidation_rate: Some(dec("0.99")),
+        }],
+        purchased_electricity_mwh: Decimal::ZERO,
+        power_supplied_mwh: dec(mwh),
+        heat_supplied_gj: Decimal::ZERO,
+        load_factor: dec(lf),
+    }
+}
+
+fn company(id: &str, province: &str) -> (Company, Vec<GeneratingUnit>) {
+    let c = Company { id: cid(id), name: format!("{id} Power"), province: province.into() };
+    let u = GeneratingUnit {
+        id: UnitId::parse(&format!("{id}-G1")).unwrap(),
+        company: cid(id),
+        category: UnitCategory::CoalAbove300,
+        capacity_mw: 600,
+        cooling: Cooling::Water,
+    };
+    (c, vec![u])
+}
+
+const PLAN: &str = "cn-power-2019-2020";
+
+/// Runs registration, reports, allocation and true-up for two companies: SX0001 efficient
+/// (surplus) and HB0001 inefficient (deficit).
+fn setup(store: &mut Store) {
+    let toml = ets_policy::Plan::builtin_text(PLAN).unwrap().to_string();
+    store.submit(&env("2021-01-04", Command::AdoptPlan { source: "plan".into(), toml })).unwrap();
+    for (id, p) in [("SX0001", "Shanxi"), ("HB0001", "Hubei")] {
+        let (company, units) = company(id, p);
+        store.submit(&env("2021-01-05", Command::RegisterCompany { company, units })).unwrap();
+    }
+    // SX0001 burns 1.15 Mt of coal for 3 TWh (about 2.35 Mt CO2, under its allocation);
+    // HB0001 1.40 Mt for the same output (about 2.86 Mt CO2, over it).
+    let coal = [("SX0001", "1150000"), ("HB0001", "1400000")];
+    for year in [2018, 2019, 2020] {
+        for (id, coal_t) in coal {
+            let report = ReportInput { company: cid(id), year, units: vec![activity(&format!("{id}-G1"), year, coal_t, "3000000", "0.82")] };
+            store.submit(&env("2021-01-10", Command::SubmitReport { report })).unwrap();
+            let verification = VerificationInput { company: cid(id), year, verifier: "V".into(), units: None, findings: vec![] };
+            store.submit(&env("2021-01-11", Command::VerifyReport { verification })).unwrap();
+            store.submit(&env("2021-01-12", Command::AcceptReport { company: cid(id), year })).unwrap();
+        }
+        if year == 2018 {
+            for (id, _) in coal {
+                store.submit(&env("2021-01-29", Command::PreAllocate { plan: PLAN.into(), company: cid(id) })).unwrap();
+            }
+        }
+    }
+    for (id, _) in coal {
+        store.submit(&env("2021-09-30", Command::TrueUp { plan: PLAN.into(), company: cid(id) })).unwrap();
+    }
+}
+
+#[test]
+fn a_cycle_replays_to_the_same_state_and_enforces_the_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, report) = Store::open(dir.path(), d("2021-01-04"), JournalOptions::default()).unwrap();
+    assert!(report.created);
+    setup(&mut store);
+    let m = store.market();
+    let sx = cid("SX0001");
+    let hb = cid("HB0001");
+    // Pre-allocation is 70 % of the full allocation at the same output (load factor 0.82 adds
+    // the correction 1 + 0.0014 × (85 − 82) = 1.0042 only in the final allocation).
+    let pre = m.allocation(PLAN, &sx, 2019, Stage::Pre).unwrap();
+    let fin = m.allocation(PLAN, &sx, 2019, Stage::Final).unwrap();
+    // 0.877 × 3,000,000 = 2,631,000; × 0.7 = 1,841,700; × 1.0042 = 2,642,050.2 -> 2,642,050.
+    assert_eq!(pre, 1_841_700);
+    assert_eq!(fin, 2_642_050);
+    let sx_account = m.company_account(&sx).unwrap();
+    assert_eq!(m.registry().holding(sx_account, UnitClass::Cea { vintage: 2019 }), fin);
+
+    let ob_sx = m.obligation(PLAN, &sx).unwrap();
+    let ob_hb = m.obligation(PLAN, &hb).unwrap();
+    assert!(ob_sx.obligation_t < ob_sx.allocation_t, "SX0001 is in surplus: {ob_sx:?}");
+    assert!(ob_hb.obligation_t > ob_hb.allocation_t, "HB0001 is in deficit: {ob_hb:?}");
+
+    // A surrender of an ineligible vintage, beyond holdings, or before registration fails and changes nothing.
+    let before = store.market().clone();
+    let bad = [
+        Command::Surrender { plan: PLAN.into(), company: hb.clone(), class: UnitClass::Cea { vintage: 2021 }, quantity: 1 },
+        Command::Surrender { plan: PLAN.into(), company: hb.clone(), class: UnitClass::Cea { vintage: 2019 }, quantity: 99_000_000 },
+        Command::Transfer { class: UnitClass::Cea { vintage: 2019 }, quantity: 1, from: "SX0001".into(), to: "NOBODY".into() },
+        Command::PreAllocate { plan: PLAN.into(), company: sx.clone() },
+    ];
+    for cmd in bad {
+        assert!(store.submit(&env("2021-12-01", cmd.clone())).is_err(), "{cmd:?} must be refused");
+        assert_eq!(store.market(), &before, "{cmd:?} changed the state");
+    }
+
+    // The surplus company sells the deficit company what it lacks, then both surrender.
+    let gap = ob_hb.obligation_t - ob_hb.allocation_t;
+    let mut transfer = env("2021-11-01", Command::Transfer { class: UnitClass::Cea { vintage: 2020 }, quantity: gap, from: "SX0001".into(), to: "HB0001".into() });
+    transfer.key = Some("deal-1".into());
+    assert_eq!(store.submit(&transfer).unwrap().len(), 1);
+    assert!(store.submit(&transfer).unwrap().is_empty(), "a retry with the same key moves nothing");
+    for (c, ob) in [(&sx, ob_sx.obligation_t), (&hb, ob_hb.obligation_t)] {
+        let held19 = store.market().registry().holding(store.market().company_account(c).unwrap(), UnitClass::Cea { vintage: 2019 });
+        let q19 = held19.min(ob);
+        for (vintage, q) in [(2019, q19), (2020, ob - q19)] {
+            let cmd = Command::Surrender { plan: PLAN.into(), company: c.clone(), class: UnitClass::Cea { vintage }, quantity: q };
+            store.submit(&env("2021-12-15", cmd)).unwrap();
+        }
+    }
+    let early = store.submit(&env("2021-12-30", Command::AssessCycle { plan: PLAN.into() }));
+    assert!(matches!(early, Err(StoreError::Rejected(MarketError::BeforeDeadline { .. }))));
+    store.submit(&env("2022-01-04", Command::AssessCycle { plan: PLAN.into() })).unwrap();
+    let report = store.market().compliance_report(PLAN).unwrap();
+    assert_eq!(report.national.complied, 2);
+    assert_eq!(report.national.completion_volume.to_decimal(4), Decimal::ONE);
+    assert_eq!(report.national.surrendered_t, ob_sx.obligation_t + ob_hb.obligation_t);
+    store.market().check_invariants().unwrap();
+
+    // Replay equals live state.
+    let live: Market = store.market().clone();
+    drop(store);
+    let (reopened, report) = Store::open(dir.path(), d("2030-01-01"), JournalOptions::default()).unwrap();
+    assert!(!report.created && report.torn_tail.is_none());
+    assert_eq!(reopened.market(), &live);
+}
+
+#[test]
+fn a_torn_tail_is_cut_and_acknowledged_commands_survive() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = Store::open(dir.path(), d("2021-01-04"), JournalOptions::default()).unwrap();
+    setup(&mut store);
+    let live = store.market().clone();
+    drop(store);
+    // A crash in the middle of writing the next batch leaves half a frame at the end.
+    let log = dir.path().join("journal.log");
+    let mut bytes = std::fs::read(&log).unwrap();
+    bytes.extend_from_slice(&[200, 1, 0, 0, 7, 7, 7, 7, 1, 2, 3]);
+    std::fs::write(&log, &bytes).unwrap();
+    let (store, report) = Store::open(dir.path(), d("2021-01-04"), JournalOptions::default()).unwrap();
+    let torn = report.torn_tail.expect("the torn tail is reported");
+    assert_eq!(torn.bytes_cut, 11);
+    assert_eq!(store.market(), &live, "every acknowledged command is still there");
+}
+
+#[test]
+fn a_file_applies_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = Store::open(dir.path(), d("2021-01-04"), JournalOptions::default()).unwrap();
+    let (a, ua) = company("AH0001", "Anhui");
+    let (b, _) = company("AH0002", "Anhui");
+    let envs = vec![
+        env("2021-01-05", Command::RegisterCompany { company: a.clone(), units: ua }),
+        env("2021-01-05", Command::RegisterCompany { company: b, units: vec![] }),
+        env("2021-01-05", Command::RegisterCompany { company: a, units: vec![] }),
+    ];
+    let before_seq = store.last_seq();
+    match store.submit_all(&envs) {
+        Err(StoreError::RejectedAt { index: 2, error: MarketError::Duplicate { .. } }) => {}
+        other => panic!("expected the duplicate at item 2, got {other:?}"),
+    }
+    assert_eq!(store.market().company_ids().count(), 0);
+    assert_eq!(store.last_seq(), before_seq, "nothing journaled");
+}
