@@ -173,6 +173,7 @@ pub fn run(data: &Path, seed: u64, quiet: bool) -> Result<()> {
     run.phase("offset projects", envs)?;
 
     let mut behaviour = BehaviourModel::new(seed, &BehaviourConfig::default_cn_power());
+    exempt(&mut run, &plan, &mut behaviour)?;
     trade(&mut run, &plan, &national.offset_projects, &mut behaviour)?;
     surrender(&mut run, &plan, &mut behaviour)?;
     let assess = run.env("2022-01-04", "MEE", "assessment after the 31 Dec 2021 deadline", Command::AssessCycle { plan: PLAN.into() });
@@ -182,7 +183,7 @@ pub fn run(data: &Path, seed: u64, quiet: bool) -> Result<()> {
     let n = &report.national;
     println!();
     println!("ets demo: China's national carbon market, first cycle (2019-2020 emissions), seed {seed}");
-    println!("  companies                {:>16}", output::t(n.companies));
+    println!("  companies                {:>16}  ({} registered, {} exempted)", output::t(n.companies), output::t(national.companies.len() as u64), report.exempted.len());
     println!("  allocated                {:>16} t", output::t(n.allocated_t));
     println!("  verified emissions       {:>16} t", output::t(n.verified_t));
     println!("  obligation               {:>16} t", output::t(n.obligation_t));
@@ -288,13 +289,29 @@ fn position(run: &Run, plan: &ets_policy::Plan, company: &CompanyId) -> Result<C
     })
 }
 
+/// Companies that closed or were deregistered during the cycle are taken out of it.
+fn exempt(run: &mut Run, plan: &ets_policy::Plan, behaviour: &mut BehaviourModel) -> Result<()> {
+    let companies: Vec<CompanyId> = run.store.market().company_ids().cloned().collect();
+    let mut envs = Vec::new();
+    for c in &companies {
+        if behaviour.exempt(&position(run, plan, c)?) {
+            envs.push(run.env("2021-10-08", "MEE", "closed or deregistered during the cycle", Command::ExemptCompany {
+                plan: PLAN.into(),
+                company: c.clone(),
+                reason: "closed or deregistered during the cycle".into(),
+            }));
+        }
+    }
+    run.phase("exemptions", envs)
+}
+
 /// Companies in surplus sell to companies in deficit; offset users buy credits from projects.
 /// Bilateral transfers stand in for the exchange, which a later issue brings.
 fn trade(run: &mut Run, plan: &ets_policy::Plan, projects: &[ets_sim::OffsetProject], behaviour: &mut BehaviourModel) -> Result<()> {
     let companies: Vec<CompanyId> = run.store.market().company_ids().cloned().collect();
     let mut sellers: Vec<(CompanyId, u64)> = Vec::new();
     let mut buyers: Vec<(CompanyId, u64, u64)> = Vec::new();
-    for c in &companies {
+    for c in companies.iter().filter(|c| !run.store.market().is_exempted(PLAN, c)) {
         let p = position(run, plan, c)?;
         let limit = ets_compliance::offset_limit_t(p.obligation_t, &plan.compliance);
         let intent = behaviour.trading_intent(&p, limit);
@@ -362,7 +379,7 @@ fn trade(run: &mut Run, plan: &ets_policy::Plan, projects: &[ets_sim::OffsetProj
 fn surrender(run: &mut Run, plan: &ets_policy::Plan, behaviour: &mut BehaviourModel) -> Result<()> {
     let companies: Vec<CompanyId> = run.store.market().company_ids().cloned().collect();
     let mut envs = Vec::new();
-    for (i, c) in companies.iter().enumerate() {
+    for (i, c) in companies.iter().enumerate().filter(|(_, c)| !run.store.market().is_exempted(PLAN, c)) {
         let p = position(run, plan, c)?;
         let limit = ets_compliance::offset_limit_t(p.obligation_t, &plan.compliance);
         let (mut allowances, mut offsets) = behaviour.surrender_plan(&p, limit);

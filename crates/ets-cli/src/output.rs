@@ -58,6 +58,7 @@ pub fn write_compliance_json(r: &ComplianceReport, province: Option<&str>, out: 
         "national": totals_json(&r.national),
         "provinces": provinces,
         "pending_companies": r.pending.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        "exempted_companies": r.exempted.iter().map(|(c, _)| c.to_string()).collect::<Vec<_>>(),
     });
     if let Some(want) = province {
         let companies: Vec<_> = r
@@ -94,6 +95,9 @@ pub fn print_compliance(r: &ComplianceReport, province: Option<&str>, out: &mut 
     match r.assessed_on {
         Some(d) => writeln!(out, "Compliance of plan {}: assessed on {d}", r.plan)?,
         None => writeln!(out, "Compliance of plan {}: cycle open, position as of now", r.plan)?,
+    }
+    if !r.exempted.is_empty() {
+        writeln!(out, "({} companies exempted from the cycle: closed or deregistered)", r.exempted.len())?;
     }
     if !r.pending.is_empty() {
         writeln!(out, "({} companies left out: no accepted report or final allocation yet)", r.pending.len())?;

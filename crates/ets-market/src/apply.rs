@@ -108,6 +108,14 @@ impl Market {
                 }
                 self.holders.insert(holder.clone(), id);
             }
+            Event::CompanyExempted { plan, company, reason } => {
+                self.company_entry(company)?;
+                let key = (plan.clone(), company.clone());
+                if self.exempted.contains_key(&key) {
+                    return Err(MarketError::Exempted { plan: plan.clone(), company: company.clone() });
+                }
+                self.exempted.insert(key, reason.clone());
+            }
             Event::CycleAssessed { plan, on, results } => {
                 if self.assessed.contains_key(plan) {
                     return Err(MarketError::AlreadyAssessed(plan.clone()));

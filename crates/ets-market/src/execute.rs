@@ -50,6 +50,8 @@ pub enum Command {
     Surrender { plan: String, company: CompanyId, class: UnitClass, quantity: Tonnes },
     Cancel { holder: TransferParty, class: UnitClass, quantity: Tonnes },
     SetAccountStatus { holder: TransferParty, status: AccountStatus },
+    /// Take a company out of a cycle (closed, merged or deregistered before the deadline).
+    ExemptCompany { plan: String, company: CompanyId, reason: String },
     /// The regulator's assessment at (or after) the deadline.
     AssessCycle { plan: String },
 }
@@ -74,6 +76,7 @@ impl Command {
             Command::Surrender { .. } => "surrender",
             Command::Cancel { .. } => "cancel",
             Command::SetAccountStatus { .. } => "set_account_status",
+            Command::ExemptCompany { .. } => "exempt_company",
             Command::AssessCycle { .. } => "assess_cycle",
         }
     }
@@ -244,6 +247,9 @@ impl Market {
                 }
                 let policy = &self.plan_entry(plan)?.plan.compliance;
                 let account = self.company_entry(company)?.account;
+                if self.is_exempted(plan, company) {
+                    return Err(MarketError::Exempted { plan: plan.clone(), company: company.clone() });
+                }
                 let op = Op::Surrender {
                     class: *class,
                     quantity: *quantity,
@@ -265,6 +271,20 @@ impl Market {
                 let mut r = self.registry.clone();
                 r.set_status(account, *status)?;
                 m.events.push(Event::AccountStatusChanged { account, status: *status });
+            }
+            Command::ExemptCompany { plan, company, reason } => {
+                self.plan_entry(plan)?;
+                self.company_entry(company)?;
+                if let Some((on, _)) = self.assessed.get(plan) {
+                    return Err(MarketError::CycleClosed { plan: plan.clone(), assessed_on: *on });
+                }
+                if self.is_exempted(plan, company) {
+                    return Err(MarketError::Exempted { plan: plan.clone(), company: company.clone() });
+                }
+                if self.surrendered(plan, company).total_t() > 0 {
+                    return Err(MarketError::SurrenderedBeforeExemption { plan: plan.clone(), company: company.clone() });
+                }
+                m.events.push(Event::CompanyExempted { plan: plan.clone(), company: company.clone(), reason: reason.clone() });
             }
             Command::AssessCycle { plan } => {
                 let entry = self.plan_entry(plan)?;
@@ -504,6 +524,9 @@ impl Market {
         let policy = &self.plan_entry(plan_id)?.plan.compliance;
         let mut out = Vec::with_capacity(self.companies.len());
         for (id, entry) in &self.companies {
+            if self.is_exempted(plan_id, id) {
+                continue;
+            }
             let obligation = match self.obligation(plan_id, id) {
                 Ok(o) => o,
                 Err(e) if strict => return Err(e),

@@ -64,6 +64,9 @@ pub enum Event {
     },
     /// A named holding account for someone who is not a covered company (a trader, an institution).
     HolderRegistered { holder: String, account: AccountId, on: Date },
+    /// The regulator takes a company out of a cycle (closed, merged, deregistered before the
+    /// deadline): it owes nothing for that cycle and is counted neither complied nor failed.
+    CompanyExempted { plan: String, company: CompanyId, reason: String },
     /// The regulator's assessment at the deadline: statuses, penalties and deductions are fixed.
     CycleAssessed { plan: String, on: Date, results: Vec<ets_compliance::CompanyResult> },
 }
@@ -119,6 +122,10 @@ pub enum MarketError {
         "true-up of {company} {year} must take back {to_return_t} t but the account holds only {held_t} t of that vintage"
     )]
     TrueUpShort { company: CompanyId, year: Year, to_return_t: Tonnes, held_t: Tonnes },
+    #[error("{company} has already surrendered for plan {plan} and cannot be exempted from it")]
+    SurrenderedBeforeExemption { plan: String, company: CompanyId },
+    #[error("{company} is exempted from plan {plan}")]
+    Exempted { plan: String, company: CompanyId },
     #[error("plan {0} was already assessed; its results are final")]
     AlreadyAssessed(String),
     #[error("plan {plan}: the cycle cannot be assessed before its deadline {deadline} (date given: {on})")]
@@ -177,6 +184,8 @@ pub struct Market {
     pub(crate) surrendered: BTreeMap<(String, CompanyId), ets_compliance::Surrendered>,
     /// plan → (date, results) once assessed.
     pub(crate) assessed: BTreeMap<String, (Date, Vec<ets_compliance::CompanyResult>)>,
+    /// (plan, company) → why the company was taken out of that cycle.
+    pub(crate) exempted: BTreeMap<(String, CompanyId), String>,
     /// Holder name → account, for accounts that are not companies' (projects, traders).
     pub(crate) holders: BTreeMap<String, AccountId>,
 }
@@ -196,6 +205,7 @@ impl Market {
             surrendered: BTreeMap::new(),
             assessed: BTreeMap::new(),
             holders: BTreeMap::new(),
+            exempted: BTreeMap::new(),
         }
     }
 
@@ -272,6 +282,9 @@ impl Market {
     }
     pub fn surrendered(&self, plan: &str, company: &CompanyId) -> ets_compliance::Surrendered {
         self.surrendered.get(&(plan.to_string(), company.clone())).copied().unwrap_or_default()
+    }
+    pub fn is_exempted(&self, plan: &str, company: &CompanyId) -> bool {
+        self.exempted.contains_key(&(plan.to_string(), company.clone()))
     }
     pub fn is_assessed(&self, plan: &str) -> bool {
         self.assessed.contains_key(plan)

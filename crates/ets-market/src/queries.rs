@@ -20,6 +20,8 @@ pub struct ComplianceReport {
     /// Companies left out because their obligation is not known yet (no accepted report or no
     /// final allocation).
     pub pending: Vec<CompanyId>,
+    /// Companies taken out of the cycle, with the reason.
+    pub exempted: Vec<(CompanyId, String)>,
 }
 
 /// One company's position, for listings.
@@ -51,10 +53,16 @@ impl Market {
             Some((on, results)) => (Some(*on), results.clone()),
             None => (None, self.company_results(plan, false)?),
         };
-        let pending =
-            self.companies.keys().filter(|id| !companies.iter().any(|r| &r.company == *id)).cloned().collect();
+        let exempted: Vec<(CompanyId, String)> =
+            self.exempted.iter().filter(|((p, _), _)| p == plan).map(|((_, c), why)| (c.clone(), why.clone())).collect();
+        let pending = self
+            .companies
+            .keys()
+            .filter(|id| !companies.iter().any(|r| &r.company == *id) && !exempted.iter().any(|(c, _)| c == *id))
+            .cloned()
+            .collect();
         let (national, provinces) = ets_compliance::summarize(&companies);
-        Ok(ComplianceReport { plan: plan.to_string(), assessed_on, national, provinces, companies, pending })
+        Ok(ComplianceReport { plan: plan.to_string(), assessed_on, national, provinces, companies, pending, exempted })
     }
 
     pub fn company_view(&self, id: &CompanyId) -> Option<CompanyView> {
