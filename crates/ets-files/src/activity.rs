@@ -80,6 +80,7 @@ pub fn parse_verifications_csv(file: &str, text: &str) -> Result<Vec<Verificatio
     let Some(cols) = table::bind(&mut errs, &header, required, &[]) else {
         return errs.fail();
     };
+    let cols = if is_full { cols } else { cols.with_absent(FIGURE_COLUMNS) };
     let groups = group(&mut errs, &cols, &rows, true);
     let verifications = groups
         .into_iter()

@@ -253,13 +253,59 @@ fn findings(leaf: Leaf) -> Check<Vec<String>> {
     }
 }
 
-/// A `deserialize_with` function for key `$key`: reads any value, converts it with `$conv`, and
-/// tags a failure with the key.
+/// Converts the value of one key, inside serde_json's visit of it: an error raised there gets the
+/// position of the value itself (raised later, it would get the position where the enclosing
+/// object ends).
+struct KeyVisitor<T> {
+    key: &'static str,
+    conv: fn(Leaf) -> Check<T>,
+}
+
+impl<T> KeyVisitor<T> {
+    fn done<E: de::Error>(self, leaf: Leaf) -> Result<T, E> {
+        (self.conv)(leaf).map_err(|m| E::custom(format!("{TAG}{}{TAG}{m}", self.key)))
+    }
+}
+
+impl<'de, T> de::Visitor<'de> for KeyVisitor<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the value of `{}`", self.key)
+    }
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<T, E> {
+        self.done(LeafVisitor.visit_bool::<E>(b)?)
+    }
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<T, E> {
+        self.done(LeafVisitor.visit_i64::<E>(n)?)
+    }
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<T, E> {
+        self.done(LeafVisitor.visit_u64::<E>(n)?)
+    }
+    fn visit_f64<E: de::Error>(self, n: f64) -> Result<T, E> {
+        self.done(LeafVisitor.visit_f64::<E>(n)?)
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<T, E> {
+        self.done(LeafVisitor.visit_str::<E>(s)?)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<T, E> {
+        self.done(Leaf::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<T, E> {
+        self.done(Leaf::Null)
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<T, A::Error> {
+        self.done(LeafVisitor.visit_seq(seq)?)
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        self.done(LeafVisitor.visit_map(map)?)
+    }
+}
+
+/// A `deserialize_with` function for key `$key`, converting its value with `$conv`.
 macro_rules! key_fn {
     ($name:ident, $key:literal, $ty:ty, $conv:expr) => {
         fn $name<'de, D: Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
-            let conv: fn(Leaf) -> Check<$ty> = $conv;
-            conv(Leaf::deserialize(d)?).map_err(|m| de::Error::custom(format!("{TAG}{}{TAG}{m}", $key)))
+            d.deserialize_any(KeyVisitor::<$ty> { key: $key, conv: $conv })
         }
     };
 }

@@ -21,6 +21,12 @@ pub(crate) struct Columns {
 
 impl Columns {
     /// The trimmed cell of `name` in `row`; `""` if the (optional) column is absent.
+    /// Adds columns that this form of a format leaves out (their cells read as empty).
+    pub(crate) fn with_absent(mut self, names: &[&'static str]) -> Columns {
+        self.pos.extend(names.iter().map(|n| (*n, None)));
+        self
+    }
+
     pub(crate) fn cell<'r>(&self, row: &'r Row, name: &str) -> &'r str {
         let at = self.pos.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("column {name} not in format"));
         at.1.map_or("", |i| row.cells[i].as_str())
@@ -34,44 +40,33 @@ pub(crate) struct Header {
 }
 
 /// Splits `text` into header and rows. Errors (a file without a header, rows of the wrong
-/// width) go to `errs`; `None` when there is no header to go on.
+/// width, broken quoting) go to `errs`; `None` when there is no header to go on.
 pub(crate) fn read(errs: &mut Errors, text: &str, expected: &str) -> Option<(Header, Vec<Row>)> {
     // Spreadsheet programs on Windows write a BOM; it is not part of the first column's name.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+    let records = match records(text) {
+        Ok(records) => records,
+        Err((line, message)) => {
+            errs.push(line, None, message);
+            return None;
+        }
+    };
     let mut header: Option<Header> = None;
     let mut rows = Vec::new();
-    let mut record = csv::StringRecord::new();
-    loop {
-        let line = record.position().map_or(0, |p| p.line());
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                // Input is a &str, so this is an I/O-free parse error; the reader cannot resync.
-                let at = e.position().map_or(line, |p| p.line());
-                errs.push(at, None, format!("unreadable CSV: {e}"));
-                return None;
-            }
-        }
-        let line = record.position().map_or(0, |p| p.line());
-        let cells: Vec<String> = record.iter().map(|c| c.trim().to_string()).collect();
-        // csv skips empty lines itself; a line of blanks comes through as one empty cell.
-        if cells.iter().all(String::is_empty) && cells.len() == 1 {
-            continue;
+    for (line, raw) in records {
+        let cells: Vec<String> = raw.iter().map(|c| c.trim().to_string()).collect();
+        if cells.len() == 1 && cells[0].is_empty() {
+            continue; // a blank line
         }
         match &header {
             None => header = Some(Header { line, names: cells }),
-            Some(h) => {
-                if cells.len() != h.names.len() {
-                    errs.push(line, None, format!("expected {} cells, found {}", h.names.len(), cells.len()));
-                    if errs.full() {
-                        return None;
-                    }
-                    continue;
+            Some(h) if cells.len() != h.names.len() => {
+                errs.push(line, None, format!("expected {} cells, found {}", h.names.len(), cells.len()));
+                if errs.full() {
+                    return None;
                 }
-                rows.push(Row { line, cells });
             }
+            Some(_) => rows.push(Row { line, cells }),
         }
     }
     let Some(header) = header else {
@@ -79,6 +74,76 @@ pub(crate) fn read(errs: &mut Errors, text: &str, expected: &str) -> Option<(Hea
         return None;
     };
     Some((header, rows))
+}
+
+/// Splits CSV text (RFC 4180: `,` separates, `"` quotes, `""` is a quote inside quotes, a line
+/// ends with LF, CRLF or CR) into records with the line each starts on. Quoting is strict: a
+/// quote inside an unquoted cell, text after a closing quote and an unclosed quote are errors,
+/// since each usually means the cells are not what the author thinks.
+fn records(text: &str) -> Result<Vec<(u64, Vec<String>)>, (u64, String)> {
+    let mut it = text.chars().peekable();
+    let mut line: u64 = 1;
+    let mut out = Vec::new();
+    while it.peek().is_some() {
+        let start = line;
+        let mut cells = Vec::new();
+        loop {
+            let mut cell = String::new();
+            while let Some(&c) = it.peek().filter(|c| **c == ' ' || **c == '\t') {
+                cell.push(c);
+                it.next();
+            }
+            if it.peek() == Some(&'"') {
+                it.next();
+                cell.clear();
+                let opened = line;
+                loop {
+                    match it.next() {
+                        None => return Err((opened, "a quote opened on this line is never closed".to_string())),
+                        Some('"') if it.peek() == Some(&'"') => {
+                            it.next();
+                            cell.push('"');
+                        }
+                        Some('"') => break,
+                        Some(c) => {
+                            if c == '\n' || (c == '\r' && it.peek() != Some(&'\n')) {
+                                line += 1;
+                            }
+                            cell.push(c);
+                        }
+                    }
+                }
+                while it.peek().is_some_and(|c| *c == ' ' || *c == '\t') {
+                    it.next();
+                }
+                if let Some(&c) = it.peek().filter(|c| !matches!(c, ',' | '\n' | '\r')) {
+                    return Err((line, format!("unexpected {c:?} after a closing quote: a quoted cell ends at its quote")));
+                }
+            } else {
+                while let Some(&c) = it.peek().filter(|c| !matches!(c, ',' | '\n' | '\r')) {
+                    if c == '"' {
+                        return Err((line, "a quote inside an unquoted cell: quote the whole cell and double the quote (\"\")".to_string()));
+                    }
+                    cell.push(c);
+                    it.next();
+                }
+            }
+            cells.push(cell);
+            match it.next() {
+                Some(',') => continue,
+                Some('\r') => {
+                    if it.peek() == Some(&'\n') {
+                        it.next();
+                    }
+                }
+                Some(_) | None => {} // '\n' or the end of the text
+            }
+            line += 1;
+            break;
+        }
+        out.push((start, cells));
+    }
+    Ok(out)
 }
 
 /// Binds a header to a format's columns: each of `required` must appear, each of `optional` may,

@@ -67,7 +67,7 @@ fn edit(from: &str, to: &str) -> String {
 fn malformed_json_names_its_line() {
     check(
         parse_reports_json("r.json", &edit("\"year\": 2019,\n    \"units\"", "\"year\": 2019\n    \"units\"")),
-        &["r.json:4: expected `,` or `}` (column 5)"],
+        &["r.json:5: expected `,` or `}` (column 5)"],
     );
     check(parse_reports_json("r.json", "[\n{\"company\": \"A\",\n"), &["r.json:3: EOF while parsing an object (column 0)"]);
     check(parse_reports_json("r.json", ""), &["r.json: empty file: expected a JSON array of reports"]);
@@ -79,14 +79,14 @@ fn unknown_and_missing_keys() {
     check_one(
         parse_reports_json("r.json", &edit("\"ncv_gj\": \"21.61\",", "\"ncv_gj\": \"21.61\",\n            \"colour\": \"red\",")),
         "r.json",
-        15,
+        14,
         Some("colour"),
         "unknown field `colour`, expected one of `fuel`, `consumption`",
     );
     check_one(
-        parse_reports_json("r.json", &edit("        \"load_factor\": \"0.81\"\n", "")),
+        parse_reports_json("r.json", &edit(",\n        \"load_factor\": \"0.81\"", "")),
         "r.json",
-        18,
+        20,
         Some("load_factor"),
         "missing field `load_factor`",
     );
@@ -98,7 +98,7 @@ fn wrong_types_and_values_name_key_and_line() {
         ("\"consumption\": \"1342500\"", "\"consumption\": 1342500", 12, "consumption", "expected a decimal number written as a string, e.g. \"1234.5\", found the number 1342500"),
         ("\"consumption\": \"1342500\"", "\"consumption\": \"1.3e6\"", 12, "consumption", "\"1.3e6\" is not a plain decimal number"),
         ("\"consumption\": \"1342500\"", "\"consumption\": \"-5\"", 12, "consumption", "must not be negative, found \"-5\""),
-        ("\"load_factor\": \"0.81\"", "\"load_factor\": \"81%\"", 19, "load_factor", "is a percentage"),
+        ("\"load_factor\": \"0.81\"", "\"load_factor\": \"81%\"", 20, "load_factor", "is a percentage"),
         ("\"year\": 2019,\n    \"units\"", "\"year\": \"2019\",\n    \"units\"", 4, "year", "expected a year as a number, e.g. 2019, found the string \"2019\""),
         ("\"year\": 2019,\n    \"units\"", "\"year\": 1900,\n    \"units\"", 4, "year", "1900 is not a year between 1990 and 2100"),
         ("\"company\": \"SX1\"", "\"company\": \"SX 1\"", 3, "company", "invalid CompanyId \"SX 1\""),
@@ -116,8 +116,8 @@ fn cross_checks_name_the_object_lines() {
     check(
         parse_reports_json("r.json", &two),
         &[
-            "r.json:24: field `company`: report of SX1 for 2019 is already given on line 2",
-            "r.json:27: field `unit`: unit G1 is already given on line 6",
+            "r.json:26: field `company`: report of SX1 for 2019 is already given on line 2",
+            "r.json:30: field `unit`: unit G1 is already given on line 6",
         ],
     );
     check(
@@ -133,8 +133,8 @@ fn one_error_per_report_and_all_reports_checked() {
     let text = format!("[{},{}]", bad("\"A\""), bad("\"B\""));
     let e = crate::errors(parse_reports_json("r.json", &text));
     assert_eq!(e.len(), 2, "{e:?}");
-    assert!(e[0].starts_with("r.json:19: field `load_factor`:"), "{}", e[0]);
-    assert!(e[1].starts_with("r.json:41: field `load_factor`:"), "{}", e[1]);
+    assert!(e[0].starts_with("r.json:20: field `load_factor`:"), "{}", e[0]);
+    assert!(e[1].starts_with("r.json:43: field `load_factor`:"), "{}", e[1]);
 }
 
 #[test]
@@ -152,8 +152,8 @@ fn verifications_json() {
         &[
             "v.json:4: field `verifier`: must not be empty",
             "v.json:5: field `findings`: expected an array of strings, found the string \"none\"",
-            "v.json:6: field `findings`: missing field `findings` (column 62)",
-            "v.json:7: field `extra`: unknown field `extra`, expected one of `company`, `year`, `verifier`, `units`, `findings` (column 95)",
+            "v.json:6: field `findings`: missing field `findings` (column 73)",
+            "v.json:7: field `extra`: unknown field `extra`, expected one of `company`, `year`, `verifier`, `units`, `findings` (column 97)",
         ],
     );
     let ok = r#"[{"company": "SX1", "year": 2019, "verifier": "Centre A", "findings": []}]"#;
