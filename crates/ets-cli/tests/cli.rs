@@ -113,3 +113,41 @@ fn demo_refuses_a_directory_it_did_not_make() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("was not made by `ets demo`"));
     assert!(tmp.path().join("precious.txt").exists());
 }
+
+fn repo_root() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+fn the_worked_example_runs_and_a_bad_file_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("example");
+    let out = Command::new("bash")
+        .arg(repo_root().join("examples/worked-example.sh"))
+        .arg(&data)
+        .env("ETS", env!("CARGO_BIN_EXE_ets"))
+        .output()
+        .unwrap();
+    let text = ok(out, "examples/worked-example.sh");
+    assert!(text.contains("assessed on 2022-01-04"), "{text}");
+    assert!(text.ends_with("ok\n"), "the example ends with a clean verify:\n{text}");
+
+    // A transfers file whose third row names an unknown holder: refused whole.
+    let journal_before = std::fs::read(data.join("journal.log")).unwrap();
+    let bad = tmp.path().join("bad-transfers.csv");
+    std::fs::write(&bad, "from,to,unit,vintage,quantity\nSX0001,SX0002,CEA,2019,10\nSX0001,SX0002,CEA,2019,10\nSX0001,NOBODY,CEA,2019,10\n")
+        .unwrap();
+    let out = ets(&data, &["--date", "2022-02-01", "transfer", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad-transfers.csv:4"), "the error names the file and line: {err}");
+    assert!(err.contains("NOBODY") && err.contains("nothing of"), "{err}");
+    assert_eq!(std::fs::read(data.join("journal.log")).unwrap(), journal_before, "nothing was journaled");
+
+    // A malformed quantity is caught by the parser, with its field.
+    std::fs::write(&bad, "from,to,unit,vintage,quantity\nSX0001,SX0002,CEA,2019,1.5\n").unwrap();
+    let out = ets(&data, &["--date", "2022-02-01", "transfer", bad.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains(":2") && err.contains("quantity"), "{err}");
+    assert_eq!(std::fs::read(data.join("journal.log")).unwrap(), journal_before);
+}

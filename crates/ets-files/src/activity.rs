@@ -6,7 +6,9 @@
 
 use std::collections::HashMap;
 
-use ets_types::{CompanyId, Decimal, FuelUse, ReportInput, UnitActivity, UnitId, VerificationInput, Year};
+use ets_types::{
+    CompanyId, Decimal, FuelUse, ReportInput, UnitActivity, UnitId, VerificationInput, Year,
+};
 
 use crate::error::{Errors, FileErrors};
 use crate::table::{self, Cells, Columns, Row};
@@ -32,13 +34,25 @@ pub(crate) const REPORT_COLUMNS: [&str; 13] = [
 const FIGURE_COLUMNS: &[&str] = REPORT_COLUMNS.split_at(2).1;
 
 /// Fuel-level columns: empty together on the row of a unit that burnt nothing.
-const FUEL_COLUMNS: [&str; 5] = ["consumption", "ncv_gj", "carbon_content_tc_per_gj", "elemental_carbon", "oxidation_rate"];
+const FUEL_COLUMNS: [&str; 5] = [
+    "consumption",
+    "ncv_gj",
+    "carbon_content_tc_per_gj",
+    "elemental_carbon",
+    "oxidation_rate",
+];
 
 /// Unit-level columns: repeated on every fuel row of a unit, and equal there.
-const UNIT_LEVEL_COLUMNS: [&str; 4] = ["purchased_electricity_mwh", "power_supplied_mwh", "heat_supplied_gj", "load_factor"];
+const UNIT_LEVEL_COLUMNS: [&str; 4] = [
+    "purchased_electricity_mwh",
+    "power_supplied_mwh",
+    "heat_supplied_gj",
+    "load_factor",
+];
 
 const VERIFICATION_EXTRA: [&str; 2] = ["verifier", "finding"];
-pub(crate) const SHORT_VERIFICATION_COLUMNS: [&str; 4] = ["company_id", "year", "verifier", "finding"];
+pub(crate) const SHORT_VERIFICATION_COLUMNS: [&str; 4] =
+    ["company_id", "year", "verifier", "finding"];
 
 /// Parses an emission-report file. Rows of one (company, year) form one report, reports and
 /// their units in order of first appearance, fuels in file order.
@@ -57,7 +71,11 @@ pub fn parse_reports_csv(file: &str, text: &str) -> Result<Vec<ReportInput>, Fil
     let groups = group(&mut errs, &cols, &rows, false);
     let reports = groups
         .into_iter()
-        .map(|g| ReportInput { company: g.company, year: g.year, units: g.units })
+        .map(|g| ReportInput {
+            company: g.company,
+            year: g.year,
+            units: g.units,
+        })
         .collect();
     errs.finish(reports)
 }
@@ -68,19 +86,37 @@ pub fn parse_reports_csv(file: &str, text: &str) -> Result<Vec<ReportInput>, Fil
 /// # Errors
 /// As [`parse_reports_csv`], and: a verifier that differs between the rows of one report; a
 /// report both confirmed and given with figures, or confirmed twice.
-pub fn parse_verifications_csv(file: &str, text: &str) -> Result<Vec<VerificationInput>, FileErrors> {
+pub fn parse_verifications_csv(
+    file: &str,
+    text: &str,
+) -> Result<Vec<VerificationInput>, FileErrors> {
     let mut errs = Errors::new(file);
-    let full: Vec<&str> = REPORT_COLUMNS.iter().chain(&VERIFICATION_EXTRA).copied().collect();
+    let full: Vec<&str> = REPORT_COLUMNS
+        .iter()
+        .chain(&VERIFICATION_EXTRA)
+        .copied()
+        .collect();
     let Some((header, rows)) = table::read(&mut errs, text, &full.join(",")) else {
         return errs.fail();
     };
     // The header picks the form: any unit column means the full form, with all its columns.
-    let is_full = header.names.iter().any(|n| FIGURE_COLUMNS.contains(&n.as_str()));
-    let required: &[&'static str] = if is_full { &full } else { &SHORT_VERIFICATION_COLUMNS };
+    let is_full = header
+        .names
+        .iter()
+        .any(|n| FIGURE_COLUMNS.contains(&n.as_str()));
+    let required: &[&'static str] = if is_full {
+        &full
+    } else {
+        &SHORT_VERIFICATION_COLUMNS
+    };
     let Some(cols) = table::bind(&mut errs, &header, required, &[]) else {
         return errs.fail();
     };
-    let cols = if is_full { cols } else { cols.with_absent(FIGURE_COLUMNS) };
+    let cols = if is_full {
+        cols
+    } else {
+        cols.with_absent(FIGURE_COLUMNS)
+    };
     let groups = group(&mut errs, &cols, &rows, true);
     let verifications = groups
         .into_iter()
@@ -88,7 +124,11 @@ pub fn parse_verifications_csv(file: &str, text: &str) -> Result<Vec<Verificatio
             company: g.company,
             year: g.year,
             verifier: g.verifier.map(|(v, _)| v).unwrap_or_default(),
-            units: if g.confirmed_line.is_some() { None } else { Some(g.units) },
+            units: if g.confirmed_line.is_some() {
+                None
+            } else {
+                Some(g.units)
+            },
             findings: g.findings,
         })
         .collect();
@@ -139,19 +179,23 @@ fn group(errs: &mut Errors, cols: &Columns, rows: &[Row], verification: bool) ->
             break;
         }
         let mut c = Cells::new(errs, cols, row);
-        let Some(p) = parse_row(&mut c, verification) else { continue };
-        let gi = *group_of.entry((p.company.clone(), p.year)).or_insert_with(|| {
-            groups.push(Group {
-                company: p.company.clone(),
-                year: p.year,
-                units: Vec::new(),
-                confirmed_line: None,
-                figures_line: None,
-                verifier: None,
-                findings: Vec::new(),
+        let Some(p) = parse_row(&mut c, verification) else {
+            continue;
+        };
+        let gi = *group_of
+            .entry((p.company.clone(), p.year))
+            .or_insert_with(|| {
+                groups.push(Group {
+                    company: p.company.clone(),
+                    year: p.year,
+                    units: Vec::new(),
+                    confirmed_line: None,
+                    figures_line: None,
+                    verifier: None,
+                    findings: Vec::new(),
+                });
+                groups.len() - 1
             });
-            groups.len() - 1
-        });
         let g = &mut groups[gi];
         let what = format!("report of {} for {}", p.company, p.year);
         if let Some(verifier) = &p.verifier {
@@ -166,7 +210,10 @@ fn group(errs: &mut Errors, cols: &Columns, rows: &[Row], verification: bool) ->
         match p.unit {
             None => {
                 if let Some(line) = g.confirmed_line {
-                    c.error("company_id", format!("{what} is already confirmed on line {line}"));
+                    c.error(
+                        "company_id",
+                        format!("{what} is already confirmed on line {line}"),
+                    );
                 } else if let Some(line) = g.figures_line {
                     c.error(
                         "unit_id",
@@ -230,7 +277,13 @@ fn add_unit_row(
         return;
     };
     if seen.group != gi {
-        c.error("unit_id", format!("unit {unit} is already reported by company {} on line {} for {}", seen.company, seen.line, g.year));
+        c.error(
+            "unit_id",
+            format!(
+                "unit {unit} is already reported by company {} on line {} for {}",
+                seen.company, seen.line, g.year
+            ),
+        );
         return;
     }
     for (i, name) in UNIT_LEVEL_COLUMNS.iter().enumerate() {
@@ -246,14 +299,28 @@ fn add_unit_row(
     }
     match (&fuel, seen.bare_line, seen.fuels.first()) {
         (_, Some(bare), _) => {
-            c.error("fuel", format!("unit {unit} has a row without fuel on line {bare}, which must be its only row"));
+            c.error(
+                "fuel",
+                format!(
+                    "unit {unit} has a row without fuel on line {bare}, which must be its only row"
+                ),
+            );
         }
         (None, None, Some((_, first))) => {
-            c.error("fuel", format!("must not be empty: unit {unit} has fuel rows from line {first}"));
+            c.error(
+                "fuel",
+                format!("must not be empty: unit {unit} has fuel rows from line {first}"),
+            );
         }
         (Some(f), None, _) => {
             if let Some((_, dup)) = seen.fuels.iter().find(|(k, _)| *k == f.fuel) {
-                c.error("fuel", format!("fuel {} of unit {unit} is already reported on line {dup}", f.fuel));
+                c.error(
+                    "fuel",
+                    format!(
+                        "fuel {} of unit {unit} is already reported on line {dup}",
+                        f.fuel
+                    ),
+                );
             }
         }
         (None, None, None) => unreachable!("a unit is either bare or has fuels"),
@@ -271,7 +338,10 @@ fn parse_row(c: &mut Cells<'_>, verification: bool) -> Option<Parsed> {
     let company = c.required("company_id", value::company_id);
     let year = c.required("year", value::year);
     let (verifier, finding) = if verification {
-        (c.required("verifier", value::text), c.optional("finding", value::text))
+        (
+            c.required("verifier", value::text),
+            c.optional("finding", value::text),
+        )
     } else {
         (None, None)
     };
@@ -280,7 +350,13 @@ fn parse_row(c: &mut Cells<'_>, verification: bool) -> Option<Parsed> {
     if c.failed {
         return None;
     }
-    Some(Parsed { company: company?, year: year?, unit, verifier, finding })
+    Some(Parsed {
+        company: company?,
+        year: year?,
+        unit,
+        verifier,
+        finding,
+    })
 }
 
 fn parse_figures(c: &mut Cells<'_>) -> Option<(UnitId, Option<FuelUse>, [Decimal; 4])> {
@@ -299,9 +375,14 @@ fn parse_figures(c: &mut Cells<'_>) -> Option<(UnitId, Option<FuelUse>, [Decimal
         let elemental_carbon = c.optional("elemental_carbon", value::positive);
         let oxidation_rate = c.optional("oxidation_rate", value::oxidation_rate);
         match (fuel, consumption) {
-            (Some(fuel), Some(consumption)) => {
-                Some(FuelUse { fuel, consumption, ncv_gj, carbon_content_tc_per_gj, elemental_carbon, oxidation_rate })
-            }
+            (Some(fuel), Some(consumption)) => Some(FuelUse {
+                fuel,
+                consumption,
+                ncv_gj,
+                carbon_content_tc_per_gj,
+                elemental_carbon,
+                oxidation_rate,
+            }),
             _ => None,
         }
     };

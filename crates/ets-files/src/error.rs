@@ -48,7 +48,7 @@ impl fmt::Display for FileErrors {
             write!(f, "{e}")?;
         }
         if self.0.len() >= ERRORS_MAX {
-            write!(f, "\n(stopped after {ERRORS_MAX} errors)")?;
+            write!(f, "\n(at most {ERRORS_MAX} errors are listed)")?;
         }
         Ok(())
     }
@@ -64,7 +64,10 @@ pub(crate) struct Errors {
 
 impl Errors {
     pub(crate) fn new(file: &str) -> Errors {
-        Errors { file: file.to_string(), list: Vec::new() }
+        Errors {
+            file: file.to_string(),
+            list: Vec::new(),
+        }
     }
 
     /// Records an error; beyond [`ERRORS_MAX`] errors are dropped (callers stop at `full()`).
@@ -89,7 +92,11 @@ impl Errors {
 
     /// All rows or all errors, never some of each.
     pub(crate) fn finish<T>(self, value: T) -> Result<T, FileErrors> {
-        if self.list.is_empty() { Ok(value) } else { self.fail() }
+        if self.list.is_empty() {
+            Ok(value)
+        } else {
+            self.fail()
+        }
     }
 
     pub(crate) fn fail<T>(mut self) -> Result<T, FileErrors> {

@@ -9,9 +9,11 @@
 
 use std::collections::HashMap;
 
-use ets_types::{CompanyId, Decimal, FuelUse, ReportInput, UnitActivity, UnitId, VerificationInput, Year};
-use serde::de::{self, Deserializer, IgnoredAny};
+use ets_types::{
+    CompanyId, Decimal, FuelUse, ReportInput, UnitActivity, UnitId, VerificationInput, Year,
+};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny};
 use serde_json::value::RawValue;
 
 use crate::error::{Errors, FileErrors};
@@ -27,7 +29,9 @@ use crate::value::{self, Check};
 /// report given twice, a unit or fuel given twice, a unit whose year is not the report's.
 pub fn parse_reports_json(file: &str, text: &str) -> Result<Vec<ReportInput>, FileErrors> {
     let mut p = Parser::new(file, text);
-    let Some(items) = p.array("reports") else { return p.errs.fail() };
+    let Some(items) = p.array("reports") else {
+        return p.errs.fail();
+    };
     let mut out = Vec::with_capacity(items.len());
     let mut reports: HashMap<(CompanyId, Year), u64> = HashMap::new();
     let mut units_seen = HashMap::new();
@@ -35,10 +39,22 @@ pub fn parse_reports_json(file: &str, text: &str) -> Result<Vec<ReportInput>, Fi
         if p.errs.full() {
             break;
         }
-        let Some((r, line)) = p.parse::<JReport>(raw) else { continue };
-        p.once(&mut reports, (r.company.clone(), r.year), line, "company", |(c, y)| format!("report of {c} for {y}"));
+        let Some((r, line)) = p.parse::<JReport>(raw) else {
+            continue;
+        };
+        p.once(
+            &mut reports,
+            (r.company.clone(), r.year),
+            line,
+            "company",
+            |(c, y)| format!("report of {c} for {y}"),
+        );
         if let Some(units) = p.units(&r.units, &r.company, r.year, line, &mut units_seen) {
-            out.push(ReportInput { company: r.company, year: r.year, units });
+            out.push(ReportInput {
+                company: r.company,
+                year: r.year,
+                units,
+            });
         }
     }
     p.errs.finish(out)
@@ -49,9 +65,14 @@ pub fn parse_reports_json(file: &str, text: &str) -> Result<Vec<ReportInput>, Fi
 ///
 /// # Errors
 /// As [`parse_reports_json`], and an empty verifier or finding.
-pub fn parse_verifications_json(file: &str, text: &str) -> Result<Vec<VerificationInput>, FileErrors> {
+pub fn parse_verifications_json(
+    file: &str,
+    text: &str,
+) -> Result<Vec<VerificationInput>, FileErrors> {
     let mut p = Parser::new(file, text);
-    let Some(items) = p.array("verifications") else { return p.errs.fail() };
+    let Some(items) = p.array("verifications") else {
+        return p.errs.fail();
+    };
     let mut out = Vec::with_capacity(items.len());
     let mut seen: HashMap<(CompanyId, Year), u64> = HashMap::new();
     let mut units_seen = HashMap::new();
@@ -59,8 +80,16 @@ pub fn parse_verifications_json(file: &str, text: &str) -> Result<Vec<Verificati
         if p.errs.full() {
             break;
         }
-        let Some((v, line)) = p.parse::<JVerification>(raw) else { continue };
-        p.once(&mut seen, (v.company.clone(), v.year), line, "company", |(c, y)| format!("verification of {c} for {y}"));
+        let Some((v, line)) = p.parse::<JVerification>(raw) else {
+            continue;
+        };
+        p.once(
+            &mut seen,
+            (v.company.clone(), v.year),
+            line,
+            "company",
+            |(c, y)| format!("verification of {c} for {y}"),
+        );
         let units = match &v.units {
             None => None,
             Some(raws) => match p.units(raws, &v.company, v.year, line, &mut units_seen) {
@@ -68,13 +97,19 @@ pub fn parse_verifications_json(file: &str, text: &str) -> Result<Vec<Verificati
                 None => continue,
             },
         };
-        out.push(VerificationInput { company: v.company, year: v.year, verifier: v.verifier, units, findings: v.findings });
+        out.push(VerificationInput {
+            company: v.company,
+            year: v.year,
+            verifier: v.verifier,
+            units,
+            findings: v.findings,
+        });
     }
     p.errs.finish(out)
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a report object")]
 struct JReport<'a> {
     #[serde(deserialize_with = "de_company")]
     company: CompanyId,
@@ -85,7 +120,7 @@ struct JReport<'a> {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a verification object")]
 struct JVerification<'a> {
     #[serde(deserialize_with = "de_company")]
     company: CompanyId,
@@ -100,7 +135,7 @@ struct JVerification<'a> {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "an unit object")]
 struct JUnit<'a> {
     #[serde(deserialize_with = "de_unit")]
     unit: UnitId,
@@ -119,7 +154,7 @@ struct JUnit<'a> {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a fuel object")]
 struct JFuel {
     #[serde(deserialize_with = "de_fuel")]
     fuel: String,
@@ -240,16 +275,29 @@ fn year(leaf: Leaf) -> Check<Year> {
     match leaf {
         Leaf::Number(n) => match n.parse::<u64>() {
             Ok(n) => value::year_number(n),
-            Err(_) => Err(format!("{n} is not a year between {} and {}", value::YEAR_MIN, value::YEAR_MAX)),
+            Err(_) => Err(format!(
+                "{n} is not a year between {} and {}",
+                value::YEAR_MIN,
+                value::YEAR_MAX
+            )),
         },
-        other => Err(format!("expected a year as a number, e.g. 2019, found {}", other.describe())),
+        other => Err(format!(
+            "expected a year as a number, e.g. 2019, found {}",
+            other.describe()
+        )),
     }
 }
 
 fn findings(leaf: Leaf) -> Check<Vec<String>> {
     match leaf {
-        Leaf::Array(items) => items.into_iter().map(|l| value::text(&string(l, STRING)?)).collect(),
-        other => Err(format!("expected an array of strings, found {}", other.describe())),
+        Leaf::Array(items) => items
+            .into_iter()
+            .map(|l| value::text(&string(l, STRING)?))
+            .collect(),
+        other => Err(format!(
+            "expected an array of strings, found {}",
+            other.describe()
+        )),
     }
 }
 
@@ -305,26 +353,67 @@ impl<'de, T> de::Visitor<'de> for KeyVisitor<T> {
 macro_rules! key_fn {
     ($name:ident, $key:literal, $ty:ty, $conv:expr) => {
         fn $name<'de, D: Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
-            d.deserialize_any(KeyVisitor::<$ty> { key: $key, conv: $conv })
+            d.deserialize_any(KeyVisitor::<$ty> {
+                key: $key,
+                conv: $conv,
+            })
         }
     };
 }
 
-key_fn!(de_company, "company", CompanyId, |l| value::company_id(&string(l, STRING)?));
-key_fn!(de_unit, "unit", UnitId, |l| value::unit_id(&string(l, STRING)?));
+key_fn!(de_company, "company", CompanyId, |l| value::company_id(
+    &string(l, STRING)?
+));
+key_fn!(de_unit, "unit", UnitId, |l| value::unit_id(&string(
+    l, STRING
+)?));
 key_fn!(de_year, "year", Year, year);
-key_fn!(de_verifier, "verifier", String, |l| value::text(&string(l, STRING)?));
+key_fn!(de_verifier, "verifier", String, |l| value::text(&string(
+    l, STRING
+)?));
 key_fn!(de_findings, "findings", Vec<String>, findings);
-key_fn!(de_fuel, "fuel", String, |l| value::fuel_key(&string(l, STRING)?));
-key_fn!(de_consumption, "consumption", Decimal, |l| decimal(l, value::non_negative));
-key_fn!(de_ncv_gj, "ncv_gj", Option<Decimal>, |l| optional_decimal(l, value::positive));
-key_fn!(de_carbon_content_tc_per_gj, "carbon_content_tc_per_gj", Option<Decimal>, |l| optional_decimal(l, value::positive));
-key_fn!(de_elemental_carbon, "elemental_carbon", Option<Decimal>, |l| optional_decimal(l, value::positive));
-key_fn!(de_oxidation_rate, "oxidation_rate", Option<Decimal>, |l| optional_decimal(l, value::oxidation_rate));
-key_fn!(de_purchased_electricity_mwh, "purchased_electricity_mwh", Decimal, |l| decimal(l, value::non_negative));
-key_fn!(de_power_supplied_mwh, "power_supplied_mwh", Decimal, |l| decimal(l, value::non_negative));
-key_fn!(de_heat_supplied_gj, "heat_supplied_gj", Decimal, |l| decimal(l, value::non_negative));
-key_fn!(de_load_factor, "load_factor", Decimal, |l| decimal(l, value::fraction));
+key_fn!(de_fuel, "fuel", String, |l| value::fuel_key(&string(
+    l, STRING
+)?));
+key_fn!(de_consumption, "consumption", Decimal, |l| decimal(
+    l,
+    value::non_negative
+));
+key_fn!(de_ncv_gj, "ncv_gj", Option<Decimal>, |l| optional_decimal(
+    l,
+    value::positive
+));
+key_fn!(
+    de_carbon_content_tc_per_gj,
+    "carbon_content_tc_per_gj",
+    Option<Decimal>,
+    |l| optional_decimal(l, value::positive)
+);
+key_fn!(
+    de_elemental_carbon,
+    "elemental_carbon",
+    Option<Decimal>,
+    |l| optional_decimal(l, value::positive)
+);
+key_fn!(de_oxidation_rate, "oxidation_rate", Option<Decimal>, |l| {
+    optional_decimal(l, value::oxidation_rate)
+});
+key_fn!(
+    de_purchased_electricity_mwh,
+    "purchased_electricity_mwh",
+    Decimal,
+    |l| decimal(l, value::non_negative)
+);
+key_fn!(de_power_supplied_mwh, "power_supplied_mwh", Decimal, |l| {
+    decimal(l, value::non_negative)
+});
+key_fn!(de_heat_supplied_gj, "heat_supplied_gj", Decimal, |l| {
+    decimal(l, value::non_negative)
+});
+key_fn!(de_load_factor, "load_factor", Decimal, |l| decimal(
+    l,
+    value::fraction
+));
 
 /// The parse of one file: the text, where its lines start, and the errors so far.
 struct Parser<'t> {
@@ -337,8 +426,14 @@ impl<'t> Parser<'t> {
     fn new(file: &str, text: &'t str) -> Parser<'t> {
         // A BOM is not JSON, but editors write one; it sits on line 1 and shifts no line.
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
-        Parser { text, line_starts, errs: Errors::new(file) }
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Parser {
+            text,
+            line_starts,
+            errs: Errors::new(file),
+        }
     }
 
     /// 1-based line and column of a slice of the text.
@@ -354,12 +449,20 @@ impl<'t> Parser<'t> {
     fn array(&mut self, what: &str) -> Option<Vec<&'t RawValue>> {
         let trimmed = self.text.trim_start();
         if trimmed.is_empty() {
-            self.errs.push(0, None, format!("empty file: expected a JSON array of {what}"));
+            self.errs.push(
+                0,
+                None,
+                format!("empty file: expected a JSON array of {what}"),
+            );
             return None;
         }
         if !trimmed.starts_with('[') {
             let (line, _) = self.position(trimmed);
-            self.errs.push(line, None, format!("expected a JSON array of {what}, starting with `[`"));
+            self.errs.push(
+                line,
+                None,
+                format!("expected a JSON array of {what}, starting with `[`"),
+            );
             return None;
         }
         match serde_json::from_str::<Vec<&RawValue>>(self.text) {
@@ -386,9 +489,15 @@ impl<'t> Parser<'t> {
     fn serde_error(&mut self, e: &serde_json::Error, (base_line, base_column): (u64, u64)) {
         let (rel_line, rel_column) = (e.line() as u64, e.column() as u64);
         let line = base_line + rel_line.saturating_sub(1);
-        let column = if rel_line <= 1 { base_column + rel_column.saturating_sub(1) } else { rel_column };
+        let column = if rel_line <= 1 {
+            base_column + rel_column.saturating_sub(1)
+        } else {
+            rel_column
+        };
         let full = e.to_string();
-        let message = full.strip_suffix(&format!(" at line {} column {}", e.line(), e.column())).unwrap_or(&full);
+        let message = full
+            .strip_suffix(&format!(" at line {} column {}", e.line(), e.column()))
+            .unwrap_or(&full);
         if let Some((key, message)) = message.strip_prefix(TAG).and_then(|m| m.split_once(TAG)) {
             self.errs.push(line, Some(key), message);
             return;
@@ -399,7 +508,8 @@ impl<'t> Parser<'t> {
             .find_map(|p| message.strip_prefix(p))
             .and_then(|rest| rest.split_once('`'))
             .map(|(key, _)| key);
-        self.errs.push(line, key, format!("{message} (column {column})"));
+        self.errs
+            .push(line, key, format!("{message} (column {column})"));
     }
 
     /// Records `key` at `line`, or an error if an earlier element had it.
@@ -412,7 +522,11 @@ impl<'t> Parser<'t> {
         name: impl Fn(&K) -> String,
     ) -> bool {
         if let Some(first) = seen.get(&key) {
-            self.errs.push(line, Some(field), format!("{} is already given on line {first}", name(&key)));
+            self.errs.push(
+                line,
+                Some(field),
+                format!("{} is already given on line {first}", name(&key)),
+            );
             return false;
         }
         seen.insert(key, line);
@@ -429,7 +543,8 @@ impl<'t> Parser<'t> {
         seen: &mut HashMap<(Year, UnitId), (CompanyId, u64)>,
     ) -> Option<Vec<UnitActivity>> {
         if raws.is_empty() {
-            self.errs.push(line, Some("units"), "must list at least one unit");
+            self.errs
+                .push(line, Some("units"), "must list at least one unit");
             return None;
         }
         let mut out = Vec::with_capacity(raws.len());
@@ -440,12 +555,20 @@ impl<'t> Parser<'t> {
                 continue;
             };
             if u.year != year {
-                self.errs.push(line, Some("year"), format!("{} differs from the report's year {year}", u.year));
+                self.errs.push(
+                    line,
+                    Some("year"),
+                    format!("{} differs from the report's year {year}", u.year),
+                );
                 ok = false;
             }
             match seen.get(&(year, u.unit.clone())) {
                 Some((other, first)) if other == company => {
-                    self.errs.push(line, Some("unit"), format!("unit {} is already given on line {first}", u.unit));
+                    self.errs.push(
+                        line,
+                        Some("unit"),
+                        format!("unit {} is already given on line {first}", u.unit),
+                    );
                     ok = false;
                 }
                 Some((other, first)) => {
@@ -467,7 +590,9 @@ impl<'t> Parser<'t> {
                     ok = false;
                     continue;
                 };
-                if !self.once(&mut fuel_lines, f.fuel.clone(), line, "fuel", |k| format!("fuel {k} of unit {}", u.unit)) {
+                if !self.once(&mut fuel_lines, f.fuel.clone(), line, "fuel", |k| {
+                    format!("fuel {k} of unit {}", u.unit)
+                }) {
                     ok = false;
                 }
                 fuels.push(FuelUse {

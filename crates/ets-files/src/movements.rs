@@ -71,16 +71,27 @@ pub fn parse_transfers_csv(file: &str, text: &str) -> Result<Vec<TransferRow>, F
         let vintage = c.required("vintage", value::year);
         let quantity = c.required("quantity", value::tonnes);
         let key = c.optional("key", value::key);
-        if let (Some(from), Some(to)) = (&from, &to) {
-            if from == to {
-                c.error("to", format!("{to:?} is also the sender: a transfer moves units between two parties"));
-            }
+        if let (Some(from), Some(to)) = (&from, &to)
+            && from == to
+        {
+            c.error(
+                "to",
+                format!("{to:?} is also the sender: a transfer moves units between two parties"),
+            );
         }
         check_key(&mut c, &mut keys, key.as_deref());
         if let (false, Some(from), Some(to), Some(unit), Some(vintage), Some(quantity)) =
             (c.failed, from, to, unit, vintage, quantity)
         {
-            out.push(TransferRow { line: row.line, from, to, unit, vintage, quantity, key });
+            out.push(TransferRow {
+                line: row.line,
+                from,
+                to,
+                unit,
+                vintage,
+                quantity,
+                key,
+            });
         }
     }
     errs.finish(out)
@@ -111,9 +122,17 @@ pub fn parse_surrenders_csv(file: &str, text: &str) -> Result<Vec<SurrenderRow>,
         let quantity = c.required("quantity", value::tonnes);
         let key = c.optional("key", value::key);
         check_key(&mut c, &mut keys, key.as_deref());
-        if let (false, Some(company), Some(unit), Some(vintage), Some(quantity)) = (c.failed, company, unit, vintage, quantity)
+        if let (false, Some(company), Some(unit), Some(vintage), Some(quantity)) =
+            (c.failed, company, unit, vintage, quantity)
         {
-            out.push(SurrenderRow { line: row.line, company, unit, vintage, quantity, key });
+            out.push(SurrenderRow {
+                line: row.line,
+                company,
+                unit,
+                vintage,
+                quantity,
+                key,
+            });
         }
     }
     errs.finish(out)
@@ -123,7 +142,10 @@ pub fn parse_surrenders_csv(file: &str, text: &str) -> Result<Vec<SurrenderRow>,
 fn check_key(c: &mut Cells<'_>, keys: &mut HashMap<String, u64>, key: Option<&str>) {
     let Some(key) = key else { return };
     if let Some(first) = keys.get(key) {
-        c.error("key", format!("key {key:?} is already used on line {first}"));
+        c.error(
+            "key",
+            format!("key {key:?} is already used on line {first}"),
+        );
     } else {
         keys.insert(key.to_string(), c.row.line);
     }

@@ -9,7 +9,13 @@ use crate::table::{self, Cells};
 use crate::value;
 
 pub(crate) const COMPANY_COLUMNS: [&str; 3] = ["company_id", "name", "province"];
-pub(crate) const UNIT_COLUMNS: [&str; 5] = ["unit_id", "company_id", "category", "capacity_mw", "cooling"];
+pub(crate) const UNIT_COLUMNS: [&str; 5] = [
+    "unit_id",
+    "company_id",
+    "category",
+    "capacity_mw",
+    "cooling",
+];
 
 /// Parses a companies file: `company_id,name,province`, one company per row.
 ///
@@ -33,11 +39,15 @@ pub fn parse_companies_csv(file: &str, text: &str) -> Result<Vec<Company>, FileE
         let id = c.required("company_id", value::company_id);
         let name = c.required("name", value::text);
         let province = c.required("province", value::text);
-        if let Some(id) = &id {
-            if let Some(first) = seen.insert(id.clone(), row.line) {
-                c.error("company_id", format!("company {id} is already listed on line {first}"));
-                seen.insert(id.clone(), first);
-            }
+        // The first line stays the one named, however often the id repeats.
+        if let Some(id) = &id
+            && let Some(first) = seen.insert(id.clone(), row.line)
+        {
+            c.error(
+                "company_id",
+                format!("company {id} is already listed on line {first}"),
+            );
+            seen.insert(id.clone(), first);
         }
         if let (false, Some(id), Some(name), Some(province)) = (c.failed, id, name, province) {
             out.push(Company { id, name, province });
@@ -73,16 +83,26 @@ pub fn parse_units_csv(file: &str, text: &str) -> Result<Vec<GeneratingUnit>, Fi
         let category = c.required("category", value::category);
         let capacity_mw = c.required("capacity_mw", value::capacity_mw);
         let cooling = c.required("cooling", value::cooling);
-        if let Some(id) = &id {
-            if let Some(first) = seen.insert(id.clone(), row.line) {
-                c.error("unit_id", format!("unit {id} is already listed on line {first}"));
-                seen.insert(id.clone(), first);
-            }
+        // The first line stays the one named, however often the id repeats.
+        if let Some(id) = &id
+            && let Some(first) = seen.insert(id.clone(), row.line)
+        {
+            c.error(
+                "unit_id",
+                format!("unit {id} is already listed on line {first}"),
+            );
+            seen.insert(id.clone(), first);
         }
         if let (false, Some(id), Some(company), Some(category), Some(capacity_mw), Some(cooling)) =
             (c.failed, id, company, category, capacity_mw, cooling)
         {
-            out.push(GeneratingUnit { id, company, category, capacity_mw, cooling });
+            out.push(GeneratingUnit {
+                id,
+                company,
+                category,
+                capacity_mw,
+                cooling,
+            });
         }
     }
     errs.finish(out)

@@ -28,7 +28,11 @@ impl Columns {
     }
 
     pub(crate) fn cell<'r>(&self, row: &'r Row, name: &str) -> &'r str {
-        let at = self.pos.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("column {name} not in format"));
+        let at = self
+            .pos
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("column {name} not in format"));
         at.1.map_or("", |i| row.cells[i].as_str())
     }
 }
@@ -61,7 +65,11 @@ pub(crate) fn read(errs: &mut Errors, text: &str, expected: &str) -> Option<(Hea
         match &header {
             None => header = Some(Header { line, names: cells }),
             Some(h) if cells.len() != h.names.len() => {
-                errs.push(line, None, format!("expected {} cells, found {}", h.names.len(), cells.len()));
+                errs.push(
+                    line,
+                    None,
+                    format!("expected {} cells, found {}", h.names.len(), cells.len()),
+                );
                 if errs.full() {
                     return None;
                 }
@@ -70,17 +78,24 @@ pub(crate) fn read(errs: &mut Errors, text: &str, expected: &str) -> Option<(Hea
         }
     }
     let Some(header) = header else {
-        errs.push(0, None, format!("empty file: expected a header line `{expected}`"));
+        errs.push(
+            0,
+            None,
+            format!("empty file: expected a header line `{expected}`"),
+        );
         return None;
     };
     Some((header, rows))
 }
 
+/// A line number and the raw cells of the record starting there.
+type Record = (u64, Vec<String>);
+
 /// Splits CSV text (RFC 4180: `,` separates, `"` quotes, `""` is a quote inside quotes, a line
 /// ends with LF, CRLF or CR) into records with the line each starts on. Quoting is strict: a
 /// quote inside an unquoted cell, text after a closing quote and an unclosed quote are errors,
 /// since each usually means the cells are not what the author thinks.
-fn records(text: &str) -> Result<Vec<(u64, Vec<String>)>, (u64, String)> {
+fn records(text: &str) -> Result<Vec<Record>, (u64, String)> {
     let mut it = text.chars().peekable();
     let mut line: u64 = 1;
     let mut out = Vec::new();
@@ -99,7 +114,12 @@ fn records(text: &str) -> Result<Vec<(u64, Vec<String>)>, (u64, String)> {
                 let opened = line;
                 loop {
                     match it.next() {
-                        None => return Err((opened, "a quote opened on this line is never closed".to_string())),
+                        None => {
+                            return Err((
+                                opened,
+                                "a quote opened on this line is never closed".to_string(),
+                            ));
+                        }
                         Some('"') if it.peek() == Some(&'"') => {
                             it.next();
                             cell.push('"');
@@ -117,7 +137,12 @@ fn records(text: &str) -> Result<Vec<(u64, Vec<String>)>, (u64, String)> {
                     it.next();
                 }
                 if let Some(&c) = it.peek().filter(|c| !matches!(c, ',' | '\n' | '\r')) {
-                    return Err((line, format!("unexpected {c:?} after a closing quote: a quoted cell ends at its quote")));
+                    return Err((
+                        line,
+                        format!(
+                            "unexpected {c:?} after a closing quote: a quoted cell ends at its quote"
+                        ),
+                    ));
                 }
             } else {
                 while let Some(&c) = it.peek().filter(|c| !matches!(c, ',' | '\n' | '\r')) {
@@ -155,12 +180,27 @@ pub(crate) fn bind(
     optional: &[&'static str],
 ) -> Option<Columns> {
     let before = errs.len();
-    let known = || required.iter().chain(optional).copied().collect::<Vec<_>>().join(",");
+    let known = || {
+        required
+            .iter()
+            .chain(optional)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(",")
+    };
     for (i, name) in header.names.iter().enumerate() {
         if name.is_empty() {
-            errs.push(header.line, None, format!("column {} has no name; expected columns {}", i + 1, known()));
+            errs.push(
+                header.line,
+                None,
+                format!("column {} has no name; expected columns {}", i + 1, known()),
+            );
         } else if !required.contains(&name.as_str()) && !optional.contains(&name.as_str()) {
-            errs.push(header.line, Some(name), format!("unknown column; expected columns {}", known()));
+            errs.push(
+                header.line,
+                Some(name),
+                format!("unknown column; expected columns {}", known()),
+            );
         } else if header.names[..i].contains(name) {
             errs.push(header.line, Some(name), "column appears twice");
         }
@@ -192,7 +232,12 @@ pub(crate) struct Cells<'a> {
 
 impl<'a> Cells<'a> {
     pub(crate) fn new(errs: &'a mut Errors, cols: &'a Columns, row: &'a Row) -> Cells<'a> {
-        Cells { errs, cols, row, failed: false }
+        Cells {
+            errs,
+            cols,
+            row,
+            failed: false,
+        }
     }
 
     pub(crate) fn raw(&self, name: &str) -> &'a str {
@@ -205,7 +250,11 @@ impl<'a> Cells<'a> {
     }
 
     /// A cell that must not be empty.
-    pub(crate) fn required<T>(&mut self, name: &str, parse: impl FnOnce(&str) -> Check<T>) -> Option<T> {
+    pub(crate) fn required<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Check<T>,
+    ) -> Option<T> {
         let s = self.raw(name);
         if s.is_empty() {
             self.error(name, "must not be empty");
@@ -215,7 +264,11 @@ impl<'a> Cells<'a> {
     }
 
     /// A cell that may be empty (`None`: empty or bad; bad cells set `failed`).
-    pub(crate) fn optional<T>(&mut self, name: &str, parse: impl FnOnce(&str) -> Check<T>) -> Option<T> {
+    pub(crate) fn optional<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Check<T>,
+    ) -> Option<T> {
         let s = self.raw(name);
         if s.is_empty() {
             return None;

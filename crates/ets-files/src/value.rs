@@ -32,10 +32,10 @@ fn is_plain_decimal(s: &str) -> bool {
 
 /// A decimal number `>= 0`, read digit by digit (never through a float).
 pub(crate) fn non_negative(s: &str) -> Check<Decimal> {
-    if let Some(rest) = s.strip_prefix('-') {
-        if is_plain_decimal(rest) {
-            return Err(format!("must not be negative, found {s:?}"));
-        }
+    if let Some(rest) = s.strip_prefix('-')
+        && is_plain_decimal(rest)
+    {
+        return Err(format!("must not be negative, found {s:?}"));
     }
     if !is_plain_decimal(s) {
         return Err(format!(
@@ -58,11 +58,15 @@ pub(crate) fn positive(s: &str) -> Check<Decimal> {
 /// A fraction `0 <= x <= 1` such as a load factor. Percentages are refused rather than guessed.
 pub(crate) fn fraction(s: &str) -> Check<Decimal> {
     if s.ends_with('%') {
-        return Err(format!("{s:?} is a percentage: write a fraction between 0 and 1, e.g. 0.78"));
+        return Err(format!(
+            "{s:?} is a percentage: write a fraction between 0 and 1, e.g. 0.78"
+        ));
     }
     let d = non_negative(s)?;
     if d > Decimal::ONE {
-        return Err(format!("{s:?} is not a fraction between 0 and 1 (write 78 % as 0.78)"));
+        return Err(format!(
+            "{s:?} is not a fraction between 0 and 1 (write 78 % as 0.78)"
+        ));
     }
     Ok(d)
 }
@@ -78,13 +82,15 @@ pub(crate) fn oxidation_rate(s: &str) -> Check<Decimal> {
 
 /// A whole number `>= 1` of `what` (tonnes, MW), digits only.
 fn whole(s: &str, what: &str) -> Check<u64> {
-    if let Some(rest) = s.strip_prefix('-') {
-        if is_plain_decimal(rest) {
-            return Err(format!("must not be negative, found {s:?}"));
-        }
+    if let Some(rest) = s.strip_prefix('-')
+        && is_plain_decimal(rest)
+    {
+        return Err(format!("must not be negative, found {s:?}"));
     }
     if !is_digits(s) {
-        return Err(format!("{s:?} is not a whole number of {what}: write digits only, e.g. 25000"));
+        return Err(format!(
+            "{s:?} is not a whole number of {what}: write digits only, e.g. 25000"
+        ));
     }
     let n: u64 = s.parse().map_err(|_| format!("{s:?} is too large"))?;
     if n == 0 {
@@ -119,7 +125,9 @@ pub(crate) fn year(s: &str) -> Check<Year> {
 pub(crate) fn year_number(n: u64) -> Check<Year> {
     match Year::try_from(n) {
         Ok(y) if (YEAR_MIN..=YEAR_MAX).contains(&y) => Ok(y),
-        _ => Err(format!("{n} is not a year between {YEAR_MIN} and {YEAR_MAX}")),
+        _ => Err(format!(
+            "{n} is not a year between {YEAR_MIN} and {YEAR_MAX}"
+        )),
     }
 }
 
@@ -134,7 +142,10 @@ pub(crate) fn unit_id(s: &str) -> Check<UnitId> {
 pub(crate) fn category(s: &str) -> Check<UnitCategory> {
     UnitCategory::parse(s).ok_or_else(|| {
         let keys: Vec<&str> = UnitCategory::ALL.iter().map(|c| c.key()).collect();
-        format!("{s:?} is not a unit category: expected one of {}", keys.join(", "))
+        format!(
+            "{s:?} is not a unit category: expected one of {}",
+            keys.join(", ")
+        )
     })
 }
 
@@ -145,7 +156,9 @@ pub(crate) fn cooling(s: &str) -> Check<Cooling> {
 /// A fuel key of the policy's MRV defaults, e.g. `bituminous_coal`. Whether the policy knows it
 /// is checked when the report is computed; here only its spelling.
 pub(crate) fn fuel_key(s: &str) -> Check<String> {
-    let ok = s.len() <= 64 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    let ok = s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     if !ok {
         return Err(format!(
             "{s:?} is not a fuel key: expected lowercase letters, digits and `_`, e.g. bituminous_coal"
@@ -186,9 +199,13 @@ pub(crate) fn party(s: &str) -> Check<String> {
 
 /// An idempotency key: the same characters as identifiers, so it survives any file format.
 pub(crate) fn key(s: &str) -> Check<String> {
-    let ok = s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    let ok = s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
     if !ok {
-        return Err(format!("{s:?} is not a key: expected 1 to 64 characters of A-Z, a-z, 0-9, '-', '_', '.'"));
+        return Err(format!(
+            "{s:?} is not a key: expected 1 to 64 characters of A-Z, a-z, 0-9, '-', '_', '.'"
+        ));
     }
     Ok(s.to_string())
 }
@@ -202,21 +219,46 @@ mod tests {
         for good in ["0", "1", "1234.5", "0.000001", "007"] {
             assert!(non_negative(good).is_ok(), "{good}");
         }
-        for bad in ["", "1e3", "1E3", "NaN", "inf", "+1", ".5", "1.", "1,000", "1 000", "0x10", "1.2.3"] {
-            assert!(non_negative(bad).unwrap_err().contains("not a plain decimal"), "{bad}");
+        for bad in [
+            "", "1e3", "1E3", "NaN", "inf", "+1", ".5", "1.", "1,000", "1 000", "0x10", "1.2.3",
+        ] {
+            assert!(
+                non_negative(bad)
+                    .unwrap_err()
+                    .contains("not a plain decimal"),
+                "{bad}"
+            );
         }
-        assert_eq!(non_negative("-3").unwrap_err(), "must not be negative, found \"-3\"");
+        assert_eq!(
+            non_negative("-3").unwrap_err(),
+            "must not be negative, found \"-3\""
+        );
         assert!(non_negative("99999999999999999999999999999").is_err());
     }
 
     #[test]
     fn tonnes_are_whole() {
         assert_eq!(tonnes("25000"), Ok(25000));
-        assert!(tonnes("1.5").unwrap_err().contains("not a whole number of tonnes"));
-        assert!(tonnes("1e3").unwrap_err().contains("not a whole number of tonnes"));
-        assert_eq!(tonnes("-3").unwrap_err(), "must not be negative, found \"-3\"");
+        assert!(
+            tonnes("1.5")
+                .unwrap_err()
+                .contains("not a whole number of tonnes")
+        );
+        assert!(
+            tonnes("1e3")
+                .unwrap_err()
+                .contains("not a whole number of tonnes")
+        );
+        assert_eq!(
+            tonnes("-3").unwrap_err(),
+            "must not be negative, found \"-3\""
+        );
         assert!(tonnes("0").unwrap_err().contains("at least 1"));
-        assert!(tonnes("18446744073709551616").unwrap_err().contains("too large"));
+        assert!(
+            tonnes("18446744073709551616")
+                .unwrap_err()
+                .contains("too large")
+        );
     }
 
     #[test]

@@ -11,7 +11,11 @@ use crate::registry::{COMPANY_COLUMNS, UNIT_COLUMNS};
 /// reader would trim).
 fn cell(s: &str) -> Cow<'_, str> {
     let needs_quotes = s.contains([',', '"', '\n', '\r']) || s.trim() != s;
-    if needs_quotes { Cow::Owned(format!("\"{}\"", s.replace('"', "\"\""))) } else { Cow::Borrowed(s) }
+    if needs_quotes {
+        Cow::Owned(format!("\"{}\"", s.replace('"', "\"\"")))
+    } else {
+        Cow::Borrowed(s)
+    }
 }
 
 fn line(out: &mut String, cells: &[Cow<'_, str>]) {
@@ -38,7 +42,10 @@ fn opt(d: Option<Decimal>) -> Cow<'static, str> {
 pub fn write_companies_csv(companies: &[Company]) -> String {
     let mut out = header(&COMPANY_COLUMNS);
     for c in companies {
-        line(&mut out, &[cell(c.id.as_str()), cell(&c.name), cell(&c.province)]);
+        line(
+            &mut out,
+            &[cell(c.id.as_str()), cell(&c.name), cell(&c.province)],
+        );
     }
     out
 }
@@ -68,7 +75,10 @@ pub fn write_units_csv(units: &[GeneratingUnit]) -> String {
 pub fn write_reports_csv(reports: &[ReportInput]) -> String {
     let mut out = header(&REPORT_COLUMNS);
     for r in reports {
-        let (company, year) = (cell(r.company.as_str()), Cow::<str>::Owned(r.year.to_string()));
+        let (company, year) = (
+            cell(r.company.as_str()),
+            Cow::<str>::Owned(r.year.to_string()),
+        );
         for u in &r.units {
             let unit_level = [
                 Cow::Owned(u.purchased_electricity_mwh.to_string()),

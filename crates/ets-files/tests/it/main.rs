@@ -33,13 +33,27 @@ pub fn check<T: Debug>(result: Result<T, FileErrors>, expected: &[&str]) {
 
 /// Asserts the one error of a parse by its parts.
 #[track_caller]
-pub fn check_one<T: Debug>(result: Result<T, FileErrors>, file: &str, line: u64, field: Option<&str>, message_part: &str) {
+pub fn check_one<T: Debug>(
+    result: Result<T, FileErrors>,
+    file: &str,
+    line: u64,
+    field: Option<&str>,
+    message_part: &str,
+) {
     let e = match result {
         Ok(v) => panic!("expected an error, parsed {v:?}"),
         Err(e) => e,
     };
     assert_eq!(e.0.len(), 1, "expected one error, got:\n{e}");
     let e = &e.0[0];
-    assert_eq!((e.file.as_str(), e.line, e.field.as_deref()), (file, line, field), "{e}");
-    assert!(e.message.contains(message_part), "message {:?} lacks {message_part:?}", e.message);
+    assert_eq!(
+        (e.file.as_str(), e.line, e.field.as_deref()),
+        (file, line, field),
+        "{e}"
+    );
+    assert!(
+        e.message.contains(message_part),
+        "message {:?} lacks {message_part:?}",
+        e.message
+    );
 }

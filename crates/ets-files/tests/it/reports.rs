@@ -55,8 +55,18 @@ fn reports_round_trip() {
     let sx2 = &reports[1];
     assert_eq!(sx2.company, CompanyId::parse("SX0002").unwrap());
     assert_eq!(sx2.units.len(), 1);
-    let fuels: Vec<(&str, Option<Decimal>)> = sx2.units[0].fuels.iter().map(|f| (f.fuel.as_str(), f.elemental_carbon)).collect();
-    assert_eq!(fuels, [("coal_gangue", None), ("bituminous_coal", Some(d("0.5655")))]);
+    let fuels: Vec<(&str, Option<Decimal>)> = sx2.units[0]
+        .fuels
+        .iter()
+        .map(|f| (f.fuel.as_str(), f.elemental_carbon))
+        .collect();
+    assert_eq!(
+        fuels,
+        [
+            ("coal_gangue", None),
+            ("bituminous_coal", Some(d("0.5655")))
+        ]
+    );
 
     let written = write_reports_csv(&reports);
     assert_eq!(parse_reports_csv("again.csv", &written).unwrap(), reports);
@@ -78,7 +88,10 @@ fn writer_quotes_nothing_needlessly() {
             load_factor: d("0.780"),
         }],
     };
-    assert_eq!(write_reports_csv(&[r]), format!("{HEADER}\nA,2020,A-1,,,,,,,0.5,1,2,0.780\n"));
+    assert_eq!(
+        write_reports_csv(&[r]),
+        format!("{HEADER}\nA,2020,A-1,,,,,,,0.5,1,2,0.780\n")
+    );
 }
 
 fn one(row: &str) -> Result<Vec<ReportInput>, ets_files::FileErrors> {
@@ -90,24 +103,96 @@ fn reports_bad_cells() {
     let ok = "SX1,2019,G1,bituminous_coal,1000,21.5,0.026,,,10,3000,0,0.8";
     assert!(one(ok).is_ok());
     let cases: &[(&str, &str, &str)] = &[
-        ("SX1,2019,G1,bituminous_coal,1e3,21.5,0.026,,,10,3000,0,0.8", "consumption", "\"1e3\" is not a plain decimal number"),
-        ("SX1,2019,G1,bituminous_coal,NaN,21.5,0.026,,,10,3000,0,0.8", "consumption", "not a plain decimal number"),
-        ("SX1,2019,G1,bituminous_coal,\"1,000\",21.5,0.026,,,10,3000,0,0.8", "consumption", "not a plain decimal number"),
-        ("SX1,2019,G1,bituminous_coal,-1000,21.5,0.026,,,10,3000,0,0.8", "consumption", "must not be negative, found \"-1000\""),
-        ("SX1,2019,G1,bituminous_coal,,21.5,0.026,,,10,3000,0,0.8", "consumption", "must not be empty"),
-        ("SX1,2019,G1,bituminous_coal,1000,0,0.026,,,10,3000,0,0.8", "ncv_gj", "must be greater than 0"),
-        ("SX1,2019,G1,bituminous_coal,1000,21.5,abc,,,10,3000,0,0.8", "carbon_content_tc_per_gj", "not a plain decimal"),
-        ("SX1,2019,G1,bituminous_coal,1000,21.5,,-0.5,,10,3000,0,0.8", "elemental_carbon", "must not be negative"),
-        ("SX1,2019,G1,bituminous_coal,1000,21.5,,,99,10,3000,0,0.8", "oxidation_rate", "not a fraction between 0 and 1"),
-        ("SX1,2019,G1,bituminous_coal,1000,21.5,0.026,,,,3000,0,0.8", "purchased_electricity_mwh", "must not be empty"),
-        ("SX1,2019,G1,bituminous_coal,1000,21.5,0.026,,,10,3000,-1,0.8", "heat_supplied_gj", "must not be negative"),
-        ("SX1,2019,G1,bituminous_coal,1000,21.5,0.026,,,10,3000,0,78%", "load_factor", "\"78%\" is a percentage: write a fraction between 0 and 1, e.g. 0.78"),
-        ("SX1,2019,G1,bituminous_coal,1000,21.5,0.026,,,10,3000,0,78", "load_factor", "not a fraction between 0 and 1"),
-        ("SX1,1989,G1,bituminous_coal,1000,21.5,0.026,,,10,3000,0,0.8", "year", "\"1989\" is not a year between 1990 and 2100"),
-        ("SX1,2019,G1,Bituminous Coal,1000,21.5,0.026,,,10,3000,0,0.8", "fuel", "is not a fuel key"),
-        ("SX1,2019,G1,,1000,,,,,10,3000,0,0.8", "fuel", "must not be empty when `consumption` is given"),
-        ("SX1,2019,,bituminous_coal,1000,,,,,10,3000,0,0.8", "unit_id", "must not be empty"),
-        ("SX 1,2019,G1,bituminous_coal,1000,,,,,10,3000,0,0.8", "company_id", "invalid CompanyId"),
+        (
+            "SX1,2019,G1,bituminous_coal,1e3,21.5,0.026,,,10,3000,0,0.8",
+            "consumption",
+            "\"1e3\" is not a plain decimal number",
+        ),
+        (
+            "SX1,2019,G1,bituminous_coal,NaN,21.5,0.026,,,10,3000,0,0.8",
+            "consumption",
+            "not a plain decimal number",
+        ),
+        (
+            "SX1,2019,G1,bituminous_coal,\"1,000\",21.5,0.026,,,10,3000,0,0.8",
+            "consumption",
+            "not a plain decimal number",
+        ),
+        (
+            "SX1,2019,G1,bituminous_coal,-1000,21.5,0.026,,,10,3000,0,0.8",
+            "consumption",
+            "must not be negative, found \"-1000\"",
+        ),
+        (
+            "SX1,2019,G1,bituminous_coal,,21.5,0.026,,,10,3000,0,0.8",
+            "consumption",
+            "must not be empty",
+        ),
+        (
+            "SX1,2019,G1,bituminous_coal,1000,0,0.026,,,10,3000,0,0.8",
+            "ncv_gj",
+            "must be greater than 0",
+        ),
+        (
+            "SX1,2019,G1,bituminous_coal,1000,21.5,abc,,,10,3000,0,0.8",
+            "carbon_content_tc_per_gj",
+            "not a plain decimal",
+        ),
+        (
+            "SX1,2019,G1,bituminous_coal,1000,21.5,,-0.5,,10,3000,0,0.8",
+            "elemental_carbon",
+            "must not be negative",
+        ),
+        (
+            "SX1,2019,G1,bituminous_coal,1000,21.5,,,99,10,3000,0,0.8",
+            "oxidation_rate",
+            "not a fraction between 0 and 1",
+        ),
+        (
+            "SX1,2019,G1,bituminous_coal,1000,21.5,0.026,,,,3000,0,0.8",
+            "purchased_electricity_mwh",
+            "must not be empty",
+        ),
+        (
+            "SX1,2019,G1,bituminous_coal,1000,21.5,0.026,,,10,3000,-1,0.8",
+            "heat_supplied_gj",
+            "must not be negative",
+        ),
+        (
+            "SX1,2019,G1,bituminous_coal,1000,21.5,0.026,,,10,3000,0,78%",
+            "load_factor",
+            "\"78%\" is a percentage: write a fraction between 0 and 1, e.g. 0.78",
+        ),
+        (
+            "SX1,2019,G1,bituminous_coal,1000,21.5,0.026,,,10,3000,0,78",
+            "load_factor",
+            "not a fraction between 0 and 1",
+        ),
+        (
+            "SX1,1989,G1,bituminous_coal,1000,21.5,0.026,,,10,3000,0,0.8",
+            "year",
+            "\"1989\" is not a year between 1990 and 2100",
+        ),
+        (
+            "SX1,2019,G1,Bituminous Coal,1000,21.5,0.026,,,10,3000,0,0.8",
+            "fuel",
+            "is not a fuel key",
+        ),
+        (
+            "SX1,2019,G1,,1000,,,,,10,3000,0,0.8",
+            "fuel",
+            "must not be empty when `consumption` is given",
+        ),
+        (
+            "SX1,2019,,bituminous_coal,1000,,,,,10,3000,0,0.8",
+            "unit_id",
+            "must not be empty",
+        ),
+        (
+            "SX 1,2019,G1,bituminous_coal,1000,,,,,10,3000,0,0.8",
+            "company_id",
+            "invalid CompanyId",
+        ),
     ];
     for (row, field, message) in cases {
         check_one(one(row), "reports.csv", 2, Some(field), message);
@@ -117,11 +202,20 @@ fn reports_bad_cells() {
 #[test]
 fn reports_bad_header() {
     let no_load = HEADER.replace(",load_factor", "");
-    check(parse_reports_csv("r.csv", &format!("{no_load}\n")), &["r.csv:1: field `load_factor`: missing column"]);
+    check(
+        parse_reports_csv("r.csv", &format!("{no_load}\n")),
+        &["r.csv:1: field `load_factor`: missing column"],
+    );
     let text = format!("{HEADER},comment\n");
     let e = crate::errors(parse_reports_csv("r.csv", &text));
     assert_eq!(e.len(), 1);
-    assert!(e[0].starts_with("r.csv:1: field `comment`: unknown column; expected columns company_id,year,unit_id,"), "{}", e[0]);
+    assert!(
+        e[0].starts_with(
+            "r.csv:1: field `comment`: unknown column; expected columns company_id,year,unit_id,"
+        ),
+        "{}",
+        e[0]
+    );
 }
 
 #[test]
@@ -141,7 +235,9 @@ SX1,2019,G1,bituminous_coal,142300,19.92,,,,2980,738001,0,0.70
         ],
     );
     // Equal values in another spelling agree.
-    let same = format!("{HEADER}\nSX1,2019,G1,a,1,,,,,2980,738000,0,0.72\nSX1,2019,G1,b,1,,,,,2980.0,738000,0,0.720\n");
+    let same = format!(
+        "{HEADER}\nSX1,2019,G1,a,1,,,,,2980,738000,0,0.72\nSX1,2019,G1,b,1,,,,,2980.0,738000,0,0.720\n"
+    );
     assert!(parse_reports_csv("reports.csv", &same).is_ok());
 }
 
@@ -169,9 +265,20 @@ SX1,2019,G2,natural_gas,1,,,,,0,0,0,0
 
 #[test]
 fn a_quoted_line_break_keeps_line_numbers() {
-    let text = format!("{HEADER}\nSX1,2019,G1,a,1,,,,,0,1,0,0.5\n\"SX\n2\",2019,G2,a,1,,,,,0,1,0,0.5\nSX3,2019,G3,a,x,,,,,0,1,0,0.5\n");
+    let text = format!(
+        "{HEADER}\nSX1,2019,G1,a,1,,,,,0,1,0,0.5\n\"SX\n2\",2019,G2,a,1,,,,,0,1,0,0.5\nSX3,2019,G3,a,x,,,,,0,1,0,0.5\n"
+    );
     let e = crate::errors(parse_reports_csv("reports.csv", &text));
     assert_eq!(e.len(), 2);
-    assert!(e[0].starts_with("reports.csv:3: field `company_id`: must not contain control characters") || e[0].starts_with("reports.csv:3: field `company_id`: invalid CompanyId"), "{}", e[0]);
-    assert!(e[1].starts_with("reports.csv:5: field `consumption`: \"x\" is not a plain decimal"), "{}", e[1]);
+    assert!(
+        e[0].starts_with("reports.csv:3: field `company_id`: must not contain control characters")
+            || e[0].starts_with("reports.csv:3: field `company_id`: invalid CompanyId"),
+        "{}",
+        e[0]
+    );
+    assert!(
+        e[1].starts_with("reports.csv:5: field `consumption`: \"x\" is not a plain decimal"),
+        "{}",
+        e[1]
+    );
 }

@@ -14,7 +14,10 @@ fn short_form_confirms_reports() {
     let text = "company_id,year,verifier,finding\nSX0001,2019,Shanxi GHG Assessment Centre,site visit 2020-05-12\nGD0001,2019,Guangdong Centre,\n";
     let v = parse_verifications_csv("v.csv", text).unwrap();
     assert_eq!(v.len(), 2);
-    assert_eq!((v[0].company.as_str(), v[0].year, v[0].verifier.as_str()), ("SX0001", 2019, "Shanxi GHG Assessment Centre"));
+    assert_eq!(
+        (v[0].company.as_str(), v[0].year, v[0].verifier.as_str()),
+        ("SX0001", 2019, "Shanxi GHG Assessment Centre")
+    );
     assert_eq!(v[0].units, None);
     assert_eq!(v[0].findings, ["site visit 2020-05-12"]);
     assert!(v[1].findings.is_empty());
@@ -39,10 +42,20 @@ SX0002,2019,G2,bituminous_coal,142300,19.92,,,,2980,738000,0,0.72,Centre A,secon
     assert_eq!(units.len(), 2);
     assert_eq!(units[1].fuels.len(), 2);
     assert_eq!(units[1].fuels[0].consumption.to_string(), "628500");
-    assert_eq!(v[1].findings, ["gangue corrected from 620000 t to 628500 t", "second finding"]);
+    assert_eq!(
+        v[1].findings,
+        [
+            "gangue corrected from 620000 t to 628500 t",
+            "second finding"
+        ]
+    );
 
     // The figure rows of a verification are the rows of a report.
-    let report_rows: String = text.lines().skip(2).map(|l| format!("{}\n", l.rsplitn(3, ',').nth(2).unwrap())).collect();
+    let report_rows: String = text
+        .lines()
+        .skip(2)
+        .map(|l| format!("{}\n", l.rsplitn(3, ',').nth(2).unwrap()))
+        .collect();
     let reports = parse_reports_csv("r.csv", &format!("{HEADER}\n{report_rows}")).unwrap();
     assert_eq!(Some(&reports[0].units), v[1].units.as_ref());
 }
@@ -78,11 +91,17 @@ SX3,2019,G1,a,1,,,,,0,1,0,0.5,Centre A,
         &["v.csv:1: field `finding`: missing column"],
     );
     // A unit column makes it the full form, which needs all its columns.
-    let e = crate::errors(parse_verifications_csv("v.csv", "company_id,year,unit_id,verifier,finding\n"));
+    let e = crate::errors(parse_verifications_csv(
+        "v.csv",
+        "company_id,year,unit_id,verifier,finding\n",
+    ));
     assert_eq!(e[0], "v.csv:1: field `fuel`: missing column");
     assert_eq!(e.len(), 10);
     check(
-        parse_verifications_csv("v.csv", "company_id,year,verifier,finding\nSX1,2019,A,\nSX1,2019,A,again\n"),
+        parse_verifications_csv(
+            "v.csv",
+            "company_id,year,verifier,finding\nSX1,2019,A,\nSX1,2019,A,again\n",
+        ),
         &["v.csv:3: field `company_id`: report of SX1 for 2019 is already confirmed on line 2"],
     );
 }
