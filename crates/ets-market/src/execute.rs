@@ -497,11 +497,17 @@ impl Market {
         let plan = &adopted.plan;
         let units = self.units_of(company);
         self.company_entry(company)?;
-        let mut figures: Vec<UnitFigures> = units
-            .iter()
-            .map(|u| UnitFigures { unit: u.id.clone(), category: u.category, allocation_t: 0, verified_t: 0 })
-            .collect();
+        let blank = || -> Vec<UnitFigures> {
+            units.iter().map(|u| UnitFigures { unit: u.id.clone(), category: u.category, allocation_t: 0, verified_t: 0 }).collect()
+        };
+        // A pooled cycle (2019-2020) applies the gas and large-gap rules to the cycle's sums; an
+        // annual one (from 2021) to each year, and the obligations add up.
+        let mut per_year = Vec::with_capacity(plan.years.len());
+        let mut figures = blank();
         for &year in &plan.years {
+            if plan.compliance.per_year_obligation {
+                figures = blank();
+            }
             let fin = self
                 .allocations
                 .get(&(plan_id.to_string(), company.clone(), year, Stage::Final))
@@ -514,8 +520,20 @@ impl Market {
                 f.allocation_t += fin.units.iter().filter(|(u, _)| *u == f.unit).map(|(_, t)| t).sum::<Tonnes>();
                 f.verified_t += emissions.iter().filter(|(u, _)| *u == f.unit).map(|(_, e)| e.total_t).sum::<Tonnes>();
             }
+            if plan.compliance.per_year_obligation {
+                per_year.push(ets_compliance::obligation(&figures, &plan.compliance));
+            }
         }
-        Ok(ets_compliance::obligation(&figures, &plan.compliance))
+        if !plan.compliance.per_year_obligation {
+            return Ok(ets_compliance::obligation(&figures, &plan.compliance));
+        }
+        Ok(per_year.into_iter().fold(Obligation::default(), |a, o| Obligation {
+            verified_t: a.verified_t + o.verified_t,
+            allocation_t: a.allocation_t + o.allocation_t,
+            gas_relief_t: a.gas_relief_t + o.gas_relief_t,
+            large_gap_relief_t: a.large_gap_relief_t + o.large_gap_relief_t,
+            obligation_t: a.obligation_t + o.obligation_t,
+        }))
     }
 
     /// Every company's compliance result for a plan as of now. With `strict`, a company whose

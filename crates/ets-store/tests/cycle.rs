@@ -190,3 +190,71 @@ fn a_file_applies_all_or_nothing() {
     assert_eq!(store.market().company_ids().count(), 0);
     assert_eq!(store.last_seq(), before_seq, "nothing journaled");
 }
+
+#[test]
+fn a_shortfall_is_deducted_from_the_next_cycle_and_a_surplus_is_banked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = Store::open(dir.path(), d("2021-01-04"), JournalOptions::default()).unwrap();
+    setup(&mut store);
+    let (sx, hb) = (cid("SX0001"), cid("HB0001"));
+    // SX0001 surrenders exactly what it owes (2019 vintage first); HB0001 surrenders nothing.
+    let owed = store.market().obligation(PLAN, &sx).unwrap().obligation_t;
+    let account = store.market().company_account(&sx).unwrap();
+    let held19 = store.market().registry().holding(account, UnitClass::Cea { vintage: 2019 });
+    for (vintage, q) in [(2019, held19.min(owed)), (2020, owed - held19.min(owed))] {
+        let cmd = Command::Surrender { plan: PLAN.into(), company: sx.clone(), class: UnitClass::Cea { vintage }, quantity: q };
+        store.submit(&env("2021-12-15", cmd)).unwrap();
+    }
+    store.submit(&env("2022-01-04", Command::AssessCycle { plan: PLAN.into() })).unwrap();
+    let first = store.market().compliance_report(PLAN).unwrap();
+    let hb_result = first.companies.iter().find(|r| r.company == hb).unwrap();
+    assert_eq!(hb_result.status, ets_compliance::Status::NotAtAll);
+    let shortfall = hb_result.shortfall_t;
+    assert_eq!(hb_result.penalty, Some(ets_compliance::Penalty { fine_cny: 30_000, deduction_t: shortfall }));
+    let sx_result = first.companies.iter().find(|r| r.company == sx).unwrap();
+    assert!(sx_result.surplus_t > 0, "SX0001 keeps a surplus");
+    // Surrender after the assessment is refused.
+    let late = Command::Surrender { plan: PLAN.into(), company: hb.clone(), class: UnitClass::Cea { vintage: 2019 }, quantity: 1 };
+    assert!(matches!(store.submit(&env("2022-01-05", late)), Err(StoreError::Rejected(MarketError::CycleClosed { .. }))));
+
+    // The second cycle: annual obligations, and banked 2019-2020 allowances are eligible.
+    const PLAN2: &str = "cn-power-2021-2022";
+    let toml = ets_policy::Plan::builtin_text(PLAN2).unwrap().to_string();
+    store.submit(&env("2023-01-04", Command::AdoptPlan { source: "plan2".into(), toml })).unwrap();
+    assert_eq!(store.market().eligible_holdings(PLAN2, &sx), sx_result.surplus_t, "the surplus is banked into the next cycle");
+    for year in [2021, 2022] {
+        for id in [&sx, &hb] {
+            let report = ReportInput { company: id.clone(), year, units: vec![activity(&format!("{id}-G1"), year, "1300000", "3000000", "0.86")] };
+            store.submit(&env("2023-02-01", Command::SubmitReport { report })).unwrap();
+            let verification = VerificationInput { company: id.clone(), year, verifier: "V".into(), units: None, findings: vec![] };
+            store.submit(&env("2023-02-02", Command::VerifyReport { verification })).unwrap();
+            store.submit(&env("2023-02-03", Command::AcceptReport { company: id.clone(), year })).unwrap();
+        }
+        if year == 2021 {
+            for id in [&sx, &hb] {
+                store.submit(&env("2023-03-01", Command::PreAllocate { plan: PLAN2.into(), company: id.clone() })).unwrap();
+            }
+        }
+    }
+    for id in [&sx, &hb] {
+        store.submit(&env("2023-07-15", Command::TrueUp { plan: PLAN2.into(), company: id.clone() })).unwrap();
+    }
+    let m = store.market();
+    let sx21 = m.allocation(PLAN2, &sx, 2021, Stage::Final).unwrap();
+    let hb21 = m.allocation(PLAN2, &hb, 2021, Stage::Final).unwrap();
+    let hb22 = m.allocation(PLAN2, &hb, 2022, Stage::Final).unwrap();
+    let sx22 = m.allocation(PLAN2, &sx, 2022, Stage::Final).unwrap();
+    // Same units, same activity: without the penalty both would get the same allocation.
+    let deducted = (sx21 - hb21) + (sx22 - hb22);
+    assert_eq!(deducted, shortfall.min(sx21 + sx22), "the whole shortfall comes off the next allocation");
+    assert_eq!(m.pending_deduction(&hb), shortfall - deducted);
+    m.check_invariants().unwrap();
+    // Annual obligations: each year's caps apply on their own, and the obligation is their sum.
+    let ob = m.obligation(PLAN2, &sx).unwrap();
+    assert_eq!(ob.verified_t, ob.obligation_t + ob.gas_relief_t + ob.large_gap_relief_t);
+
+    let live = store.market().clone();
+    drop(store);
+    let (reopened, _) = Store::open(dir.path(), d("2030-01-01"), JournalOptions::default()).unwrap();
+    assert_eq!(reopened.market(), &live);
+}
