@@ -17,7 +17,9 @@ use ets_journal::JournalOptions;
 use ets_market::{Command, Envelope};
 use ets_sim::{BehaviourConfig, BehaviourModel, Benchmarks, CompanyPosition, GeneratorConfig};
 use ets_store::Store;
-use ets_types::{CompanyId, Date, Decimal, UnitActivity, UnitCategory, UnitClass, VerificationInput, Year};
+use ets_types::{
+    CompanyId, Date, Decimal, UnitActivity, UnitCategory, UnitClass, VerificationInput, Year,
+};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::{Rng, SeedableRng};
 
@@ -41,7 +43,13 @@ struct Run {
 
 impl Run {
     fn env(&self, date: &str, initiator: &str, reason: &str, command: Command) -> Envelope {
-        Envelope { date: d(date), initiator: initiator.to_string(), key: None, reason: reason.to_string(), command }
+        Envelope {
+            date: d(date),
+            initiator: initiator.to_string(),
+            key: None,
+            reason: reason.to_string(),
+            command,
+        }
     }
 
     /// Submits a phase's commands in atomic batches, with a progress bar.
@@ -52,7 +60,9 @@ impl Run {
             ProgressBar::new(envs.len() as u64)
         };
         bar.set_style(
-            ProgressStyle::with_template("{prefix:>28} [{bar:32}] {pos:>5}/{len:5} {elapsed}").expect("valid template").progress_chars("=> "),
+            ProgressStyle::with_template("{prefix:>28} [{bar:32}] {pos:>5}/{len:5} {elapsed}")
+                .expect("valid template")
+                .progress_chars("=> "),
         );
         bar.set_prefix(name.to_string());
         for chunk in envs.chunks(BATCH) {
@@ -63,7 +73,11 @@ impl Run {
         }
         bar.finish();
         if !self.quiet && bar.is_hidden() {
-            eprintln!("{name:>28}: {} commands ({:.1} s)", envs.len(), self.started.elapsed().as_secs_f32());
+            eprintln!(
+                "{name:>28}: {} commands ({:.1} s)",
+                envs.len(),
+                self.started.elapsed().as_secs_f32()
+            );
         }
         Ok(())
     }
@@ -78,10 +92,14 @@ fn prepare(data: &Path) -> Result<()> {
                 data.display()
             );
         }
-        std::fs::remove_dir_all(data).with_context(|| format!("removing the earlier demo in {}", data.display()))?;
+        std::fs::remove_dir_all(data)
+            .with_context(|| format!("removing the earlier demo in {}", data.display()))?;
     }
     std::fs::create_dir_all(data)?;
-    std::fs::write(data.join(MARKER), "created by `ets demo`; `ets demo` may replace this directory\n")?;
+    std::fs::write(
+        data.join(MARKER),
+        "created by `ets demo`; `ets demo` may replace this directory\n",
+    )?;
     Ok(())
 }
 
@@ -91,7 +109,10 @@ pub fn run(data: &Path, seed: u64, quiet: bool) -> Result<()> {
     let plan_text = ets_policy::Plan::builtin_text(PLAN).context("shipped plan")?;
     let mut benchmarks = Benchmarks::default();
     for cat in UnitCategory::ALL {
-        let b = plan.allocation.benchmark(cat, plan.years[0]).context("plan has every category")?;
+        let b = plan
+            .allocation
+            .benchmark(cat, plan.years[0])
+            .context("plan has every category")?;
         benchmarks.supply_t_per_mwh.insert(cat, b.supply_t_per_mwh);
         benchmarks.heat_t_per_gj.insert(cat, b.heat_t_per_gj);
     }
@@ -107,48 +128,105 @@ pub fn run(data: &Path, seed: u64, quiet: bool) -> Result<()> {
     }
     prepare(data)?;
     let (store, _) = Store::open(data, d("2021-01-04"), JournalOptions::default())?;
-    let mut run = Run { store, quiet, started };
+    let mut run = Run {
+        store,
+        quiet,
+        started,
+    };
 
     // Register the companies with their units, and adopt the plan.
-    let mut envs = vec![run.env("2021-01-04", "MEE", "2019-2020 allocation plan", Command::AdoptPlan {
-        source: format!("{PLAN}.toml (shipped)"),
-        toml: plan_text.to_string(),
-    })];
-    let mut units_by_company: BTreeMap<&CompanyId, Vec<ets_types::GeneratingUnit>> = BTreeMap::new();
+    let mut envs = vec![run.env(
+        "2021-01-04",
+        "MEE",
+        "2019-2020 allocation plan",
+        Command::AdoptPlan {
+            source: format!("{PLAN}.toml (shipped)"),
+            toml: plan_text.to_string(),
+        },
+    )];
+    let mut units_by_company: BTreeMap<&CompanyId, Vec<ets_types::GeneratingUnit>> =
+        BTreeMap::new();
     for u in &national.units {
-        units_by_company.entry(&u.company).or_default().push(u.clone());
+        units_by_company
+            .entry(&u.company)
+            .or_default()
+            .push(u.clone());
     }
     for c in &national.companies {
         let units = units_by_company.get(&c.id).cloned().unwrap_or_default();
-        envs.push(run.env("2021-01-05", "MEE", "key emitting unit listed", Command::RegisterCompany { company: c.clone(), units }));
+        envs.push(run.env(
+            "2021-01-05",
+            "MEE",
+            "key emitting unit listed",
+            Command::RegisterCompany {
+                company: c.clone(),
+                units,
+            },
+        ));
     }
     run.phase("register companies", envs)?;
 
     let mut activity: BTreeMap<(CompanyId, Year), Vec<UnitActivity>> = BTreeMap::new();
-    let company_of: BTreeMap<_, _> = national.units.iter().map(|u| (u.id.clone(), u.company.clone())).collect();
+    let company_of: BTreeMap<_, _> = national
+        .units
+        .iter()
+        .map(|u| (u.id.clone(), u.company.clone()))
+        .collect();
     for a in &national.activity {
-        activity.entry((company_of[&a.unit].clone(), a.year)).or_default().push(a.clone());
+        activity
+            .entry((company_of[&a.unit].clone(), a.year))
+            .or_default()
+            .push(a.clone());
     }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5645_5249_4659);
 
     // Base year, then pre-allocation, then the cycle's own years.
-    report_year(&mut run, &activity, plan.base_year, ("2021-01-11", "2021-01-18", "2021-01-22"), &mut rng)?;
+    report_year(
+        &mut run,
+        &activity,
+        plan.base_year,
+        ("2021-01-11", "2021-01-18", "2021-01-22"),
+        &mut rng,
+    )?;
     let envs = national
         .companies
         .iter()
-        .map(|c| run.env("2021-01-29", "MEE", "pre-allocation: 70 % of 2018 output x benchmark", Command::PreAllocate {
-            plan: PLAN.into(),
-            company: c.id.clone(),
-        }))
+        .map(|c| {
+            run.env(
+                "2021-01-29",
+                "MEE",
+                "pre-allocation: 70 % of 2018 output x benchmark",
+                Command::PreAllocate {
+                    plan: PLAN.into(),
+                    company: c.id.clone(),
+                },
+            )
+        })
         .collect();
     run.phase("pre-allocate 70 %", envs)?;
     for &year in &plan.years {
-        report_year(&mut run, &activity, year, ("2021-04-30", "2021-06-30", "2021-07-15"), &mut rng)?;
+        report_year(
+            &mut run,
+            &activity,
+            year,
+            ("2021-04-30", "2021-06-30", "2021-07-15"),
+            &mut rng,
+        )?;
     }
     let envs = national
         .companies
         .iter()
-        .map(|c| run.env("2021-09-30", "MEE", "final allocation from verified output", Command::TrueUp { plan: PLAN.into(), company: c.id.clone() }))
+        .map(|c| {
+            run.env(
+                "2021-09-30",
+                "MEE",
+                "final allocation from verified output",
+                Command::TrueUp {
+                    plan: PLAN.into(),
+                    company: c.id.clone(),
+                },
+            )
+        })
         .collect();
     run.phase("true-up", envs)?;
 
@@ -157,18 +235,28 @@ pub fn run(data: &Path, seed: u64, quiet: bool) -> Result<()> {
     let mut seen = std::collections::BTreeSet::new();
     for p in &national.offset_projects {
         if seen.insert(p.id.clone()) {
-            envs.push(run.env("2021-03-01", "MEE", "CCER project registered", Command::RegisterProject {
-                project: p.id.clone(),
-                name: p.name.clone(),
-                province: p.province.clone(),
-                kind: p.kind.clone(),
-            }));
+            envs.push(run.env(
+                "2021-03-01",
+                "MEE",
+                "CCER project registered",
+                Command::RegisterProject {
+                    project: p.id.clone(),
+                    name: p.name.clone(),
+                    province: p.province.clone(),
+                    kind: p.kind.clone(),
+                },
+            ));
         }
-        envs.push(run.env("2021-03-15", "MEE", "CCER issued", Command::IssueOffsets {
-            project: p.id.clone(),
-            vintage: p.vintage,
-            quantity: p.credits_t,
-        }));
+        envs.push(run.env(
+            "2021-03-15",
+            "MEE",
+            "CCER issued",
+            Command::IssueOffsets {
+                project: p.id.clone(),
+                vintage: p.vintage,
+                quantity: p.credits_t,
+            },
+        ));
     }
     run.phase("offset projects", envs)?;
 
@@ -176,20 +264,51 @@ pub fn run(data: &Path, seed: u64, quiet: bool) -> Result<()> {
     exempt(&mut run, &plan, &mut behaviour)?;
     trade(&mut run, &plan, &national.offset_projects, &mut behaviour)?;
     surrender(&mut run, &plan, &mut behaviour)?;
-    let assess = run.env("2022-01-04", "MEE", "assessment after the 31 Dec 2021 deadline", Command::AssessCycle { plan: PLAN.into() });
+    let assess = run.env(
+        "2022-01-04",
+        "MEE",
+        "assessment after the 31 Dec 2021 deadline",
+        Command::AssessCycle { plan: PLAN.into() },
+    );
     run.phase("assess", vec![assess])?;
 
     let report = run.store.market().compliance_report(PLAN)?;
     let n = &report.national;
     println!();
-    println!("ets demo: China's national carbon market, first cycle (2019-2020 emissions), seed {seed}");
-    println!("  companies                {:>16}  ({} registered, {} exempted)", output::t(n.companies), output::t(national.companies.len() as u64), report.exempted.len());
-    println!("  allocated                {:>16} t", output::t(n.allocated_t));
-    println!("  verified emissions       {:>16} t", output::t(n.verified_t));
-    println!("  obligation               {:>16} t", output::t(n.obligation_t));
-    println!("  surrendered              {:>16} t  (of which offsets {} t)", output::t(n.surrendered_t), output::t(n.offsets_used_t));
-    println!("  shortfall                {:>16} t", output::t(n.shortfall_t));
-    println!("  completion by volume     {:>16}", output::pct(n.completion_volume));
+    println!(
+        "ets demo: China's national carbon market, first cycle (2019-2020 emissions), seed {seed}"
+    );
+    println!(
+        "  companies                {:>16}  ({} registered, {} exempted)",
+        output::t(n.companies),
+        output::t(national.companies.len() as u64),
+        report.exempted.len()
+    );
+    println!(
+        "  allocated                {:>16} t",
+        output::t(n.allocated_t)
+    );
+    println!(
+        "  verified emissions       {:>16} t",
+        output::t(n.verified_t)
+    );
+    println!(
+        "  obligation               {:>16} t",
+        output::t(n.obligation_t)
+    );
+    println!(
+        "  surrendered              {:>16} t  (of which offsets {} t)",
+        output::t(n.surrendered_t),
+        output::t(n.offsets_used_t)
+    );
+    println!(
+        "  shortfall                {:>16} t",
+        output::t(n.shortfall_t)
+    );
+    println!(
+        "  completion by volume     {:>16}",
+        output::pct(n.completion_volume)
+    );
     println!(
         "  completion by count      {:>16}  ({} complied, {} partly, {} not at all)",
         output::pct(n.completion_count),
@@ -203,7 +322,8 @@ pub fn run(data: &Path, seed: u64, quiet: bool) -> Result<()> {
             output::pct(sx.completion_volume),
             output::pct(sx.completion_count),
             sx.companies,
-            (sx.completion_volume.to_decimal(6) - n.completion_volume.to_decimal(6)) * Decimal::ONE_HUNDRED
+            (sx.completion_volume.to_decimal(6) - n.completion_volume.to_decimal(6))
+                * Decimal::ONE_HUNDRED
         );
     }
     println!();
@@ -232,8 +352,17 @@ fn report_year(
     let envs = of_year
         .iter()
         .map(|((c, y), units)| {
-            let report = ets_types::ReportInput { company: c.clone(), year: *y, units: (*units).clone() };
-            run.env(submitted, c.as_str(), "annual emission report", Command::SubmitReport { report })
+            let report = ets_types::ReportInput {
+                company: c.clone(),
+                year: *y,
+                units: (*units).clone(),
+            };
+            run.env(
+                submitted,
+                c.as_str(),
+                "annual emission report",
+                Command::SubmitReport { report },
+            )
         })
         .collect();
     run.phase(&format!("{year} reports submitted"), envs)?;
@@ -249,7 +378,8 @@ fn report_year(
                 && let Some(fuel) = unit.fuels.first_mut()
             {
                 let before = fuel.consumption;
-                fuel.consumption = (before * (Decimal::ONE + Decimal::new(permille, 3))).round_dp(2);
+                fuel.consumption =
+                    (before * (Decimal::ONE + Decimal::new(permille, 3))).round_dp(2);
                 findings.push(format!(
                     "{}: {} consumption corrected from {before} to {} per weighbridge records",
                     unit.unit, fuel.fuel, fuel.consumption
@@ -257,13 +387,34 @@ fn report_year(
             }
             verified_units = Some(units);
         }
-        let v = VerificationInput { company: c.clone(), year: *y, verifier: "provincial-verifier".into(), units: verified_units, findings };
-        envs.push(run.env(verified, "provincial-verifier", "third-party verification", Command::VerifyReport { verification: v }));
+        let v = VerificationInput {
+            company: c.clone(),
+            year: *y,
+            verifier: "provincial-verifier".into(),
+            units: verified_units,
+            findings,
+        };
+        envs.push(run.env(
+            verified,
+            "provincial-verifier",
+            "third-party verification",
+            Command::VerifyReport { verification: v },
+        ));
     }
     run.phase(&format!("{year} reports verified"), envs)?;
     let envs = of_year
         .iter()
-        .map(|((c, y), _)| run.env(accepted, "MEE", "verified figures accepted", Command::AcceptReport { company: c.clone(), year: *y }))
+        .map(|((c, y), _)| {
+            run.env(
+                accepted,
+                "MEE",
+                "verified figures accepted",
+                Command::AcceptReport {
+                    company: c.clone(),
+                    year: *y,
+                },
+            )
+        })
         .collect();
     run.phase(&format!("{year} reports accepted"), envs)
 }
@@ -281,7 +432,10 @@ fn position(run: &Run, plan: &ets_policy::Plan, company: &CompanyId) -> Result<C
         .sum();
     Ok(CompanyPosition {
         company: company.clone(),
-        province: m.company(company).map(|c| c.province.clone()).unwrap_or_default(),
+        province: m
+            .company(company)
+            .map(|c| c.province.clone())
+            .unwrap_or_default(),
         obligation_t: obligation.obligation_t,
         allocation_t: obligation.allocation_t,
         holdings_t: m.eligible_holdings(PLAN, company),
@@ -295,11 +449,16 @@ fn exempt(run: &mut Run, plan: &ets_policy::Plan, behaviour: &mut BehaviourModel
     let mut envs = Vec::new();
     for c in &companies {
         if behaviour.exempt(&position(run, plan, c)?) {
-            envs.push(run.env("2021-10-08", "MEE", "closed or deregistered during the cycle", Command::ExemptCompany {
-                plan: PLAN.into(),
-                company: c.clone(),
-                reason: "closed or deregistered during the cycle".into(),
-            }));
+            envs.push(run.env(
+                "2021-10-08",
+                "MEE",
+                "closed or deregistered during the cycle",
+                Command::ExemptCompany {
+                    plan: PLAN.into(),
+                    company: c.clone(),
+                    reason: "closed or deregistered during the cycle".into(),
+                },
+            ));
         }
     }
     run.phase("exemptions", envs)
@@ -307,11 +466,19 @@ fn exempt(run: &mut Run, plan: &ets_policy::Plan, behaviour: &mut BehaviourModel
 
 /// Companies in surplus sell to companies in deficit; offset users buy credits from projects.
 /// Bilateral transfers stand in for the exchange, which a later issue brings.
-fn trade(run: &mut Run, plan: &ets_policy::Plan, projects: &[ets_sim::OffsetProject], behaviour: &mut BehaviourModel) -> Result<()> {
+fn trade(
+    run: &mut Run,
+    plan: &ets_policy::Plan,
+    projects: &[ets_sim::OffsetProject],
+    behaviour: &mut BehaviourModel,
+) -> Result<()> {
     let companies: Vec<CompanyId> = run.store.market().company_ids().cloned().collect();
     let mut sellers: Vec<(CompanyId, u64)> = Vec::new();
     let mut buyers: Vec<(CompanyId, u64, u64)> = Vec::new();
-    for c in companies.iter().filter(|c| !run.store.market().is_exempted(PLAN, c)) {
+    for c in companies
+        .iter()
+        .filter(|c| !run.store.market().is_exempted(PLAN, c))
+    {
         let p = position(run, plan, c)?;
         let limit = ets_compliance::offset_limit_t(p.obligation_t, &plan.compliance);
         let intent = behaviour.trading_intent(&p, limit);
@@ -327,29 +494,65 @@ fn trade(run: &mut Run, plan: &ets_policy::Plan, projects: &[ets_sim::OffsetProj
     let mut stock: BTreeMap<CompanyId, Vec<(UnitClass, u64)>> = BTreeMap::new();
     for (c, _) in &sellers {
         let account = m.company_account(c).context("registered")?;
-        stock.insert(c.clone(), m.registry().holdings_of(account).into_iter().filter(|(k, _)| !k.is_offset()).collect());
+        stock.insert(
+            c.clone(),
+            m.registry()
+                .holdings_of(account)
+                .into_iter()
+                .filter(|(k, _)| !k.is_offset())
+                .collect(),
+        );
     }
     let mut credits: Vec<(ets_types::ProjectId, UnitClass, u64)> = projects
         .iter()
-        .filter(|p| plan.compliance.offset_min_vintage.is_none_or(|min| p.vintage >= min))
-        .filter_map(|p| m.project_number(&p.id).map(|n| (p.id.clone(), UnitClass::Ccer { project: n, vintage: p.vintage }, p.credits_t)))
+        .filter(|p| {
+            plan.compliance
+                .offset_min_vintage
+                .is_none_or(|min| p.vintage >= min)
+        })
+        .filter_map(|p| {
+            m.project_number(&p.id).map(|n| {
+                (
+                    p.id.clone(),
+                    UnitClass::Ccer {
+                        project: n,
+                        vintage: p.vintage,
+                    },
+                    p.credits_t,
+                )
+            })
+        })
         .collect();
-    let days = ["2021-10-15", "2021-11-01", "2021-11-15", "2021-12-01", "2021-12-10"];
+    let days = [
+        "2021-10-15",
+        "2021-11-01",
+        "2021-11-15",
+        "2021-12-01",
+        "2021-12-10",
+    ];
     let mut envs = Vec::new();
     let mut s = 0;
     for (i, (buyer, mut need, mut need_offsets)) in buyers.into_iter().enumerate() {
         let date = days[i * days.len() / companies.len().max(1)];
         while need_offsets > 0 {
-            let Some((project, class, left)) = credits.iter_mut().find(|(_, _, left)| *left > 0) else { break };
+            let Some((project, class, left)) = credits.iter_mut().find(|(_, _, left)| *left > 0)
+            else {
+                break;
+            };
             let q = need_offsets.min(*left);
             *left -= q;
             need_offsets -= q;
-            envs.push(run.env(date, buyer.as_str(), "offset credits bought", Command::Transfer {
-                class: *class,
-                quantity: q,
-                from: project.to_string(),
-                to: buyer.to_string(),
-            }));
+            envs.push(run.env(
+                date,
+                buyer.as_str(),
+                "offset credits bought",
+                Command::Transfer {
+                    class: *class,
+                    quantity: q,
+                    from: project.to_string(),
+                    to: buyer.to_string(),
+                },
+            ));
         }
         while need > 0 && s < sellers.len() {
             let (seller, offered) = &mut sellers[s];
@@ -362,12 +565,17 @@ fn trade(run: &mut Run, plan: &ets_policy::Plan, projects: &[ets_sim::OffsetProj
             *left -= q;
             *offered -= q;
             need -= q;
-            envs.push(run.env(date, seller.as_str(), "allowances sold bilaterally", Command::Transfer {
-                class: *class,
-                quantity: q,
-                from: seller.to_string(),
-                to: buyer.to_string(),
-            }));
+            envs.push(run.env(
+                date,
+                seller.as_str(),
+                "allowances sold bilaterally",
+                Command::Transfer {
+                    class: *class,
+                    quantity: q,
+                    from: seller.to_string(),
+                    to: buyer.to_string(),
+                },
+            ));
             if *offered == 0 {
                 s += 1;
             }
@@ -379,31 +587,51 @@ fn trade(run: &mut Run, plan: &ets_policy::Plan, projects: &[ets_sim::OffsetProj
 fn surrender(run: &mut Run, plan: &ets_policy::Plan, behaviour: &mut BehaviourModel) -> Result<()> {
     let companies: Vec<CompanyId> = run.store.market().company_ids().cloned().collect();
     let mut envs = Vec::new();
-    for (i, c) in companies.iter().enumerate().filter(|(_, c)| !run.store.market().is_exempted(PLAN, c)) {
+    for (i, c) in companies
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !run.store.market().is_exempted(PLAN, c))
+    {
         let p = position(run, plan, c)?;
         let limit = ets_compliance::offset_limit_t(p.obligation_t, &plan.compliance);
         let (mut allowances, mut offsets) = behaviour.surrender_plan(&p, limit);
         // Most hand in during December; the 95 % milestone was 15 Dec 2021.
-        let date = if i % 20 == 0 { "2021-12-31" } else { "2021-12-15" };
+        let date = if i % 20 == 0 {
+            "2021-12-31"
+        } else {
+            "2021-12-15"
+        };
         let m = run.store.market();
         let account = m.company_account(c).context("registered")?;
         for (class, held) in m.registry().holdings_of(account) {
             let eligible = match class {
                 UnitClass::Cea { vintage } => plan.compliance.eligible_vintages.contains(&vintage),
-                UnitClass::Ccer { vintage, .. } => plan.compliance.offset_min_vintage.is_none_or(|min| vintage >= min),
+                UnitClass::Ccer { vintage, .. } => plan
+                    .compliance
+                    .offset_min_vintage
+                    .is_none_or(|min| vintage >= min),
             };
-            let want = if class.is_offset() { &mut offsets } else { &mut allowances };
+            let want = if class.is_offset() {
+                &mut offsets
+            } else {
+                &mut allowances
+            };
             let q = held.min(*want);
             if !eligible || q == 0 {
                 continue;
             }
             *want -= q;
-            envs.push(run.env(date, c.as_str(), "surrender for the 2019-2020 cycle", Command::Surrender {
-                plan: PLAN.into(),
-                company: c.clone(),
-                class,
-                quantity: q,
-            }));
+            envs.push(run.env(
+                date,
+                c.as_str(),
+                "surrender for the 2019-2020 cycle",
+                Command::Surrender {
+                    plan: PLAN.into(),
+                    company: c.clone(),
+                    class,
+                    quantity: q,
+                },
+            ));
         }
     }
     run.phase("surrender", envs)

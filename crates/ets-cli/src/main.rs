@@ -16,7 +16,11 @@ mod output;
 mod steps;
 
 #[derive(Parser)]
-#[command(name = "ets", version, about = "An open emissions trading system: registry, MRV, allocation and compliance of a national carbon market")]
+#[command(
+    name = "ets",
+    version,
+    about = "An open emissions trading system: registry, MRV, allocation and compliance of a national carbon market"
+)]
 struct Cli {
     /// Data directory (the journal lives here).
     #[arg(long, global = true, env = "ETS_DATA", default_value = "./ets-data")]
@@ -85,6 +89,14 @@ enum Cmd {
         file: Option<PathBuf>,
         #[command(flatten)]
         one: steps::OneMovement,
+    },
+    /// Take a company out of a cycle (closed, merged or deregistered before the deadline).
+    Exempt {
+        #[arg(long)]
+        plan: String,
+        company: String,
+        #[arg(long)]
+        reason: String,
     },
     /// The regulator's assessment of a cycle at or after its deadline: statuses and penalties.
     Assess {
@@ -184,7 +196,9 @@ fn parse_date(s: &str) -> Result<Date, String> {
 
 /// Today's date in UTC from the system clock: the one place `ets` reads the clock.
 fn today() -> Date {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     civil_from_days((secs / 86_400) as i64)
 }
 
@@ -218,32 +232,78 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     let date = cli.date.unwrap_or_else(today);
-    let ctx = steps::Ctx { data: cli.data.clone(), date, initiator: cli.initiator.clone() };
+    let ctx = steps::Ctx {
+        data: cli.data.clone(),
+        date,
+        initiator: cli.initiator.clone(),
+    };
     match cli.command {
         Cmd::Demo { seed, quiet } => demo::run(&cli.data, seed, quiet),
-        Cmd::Plan { cmd: PlanCmd::Adopt { plan } } => steps::adopt_plan(&ctx, &plan),
+        Cmd::Plan {
+            cmd: PlanCmd::Adopt { plan },
+        } => steps::adopt_plan(&ctx, &plan),
         Cmd::Plan { cmd: PlanCmd::List } => steps::list_plans(&ctx),
-        Cmd::Plan { cmd: PlanCmd::Show { id } } => {
-            let text = ets_policy::Plan::builtin_text(&id).with_context(|| format!("no shipped plan {id:?}"))?;
+        Cmd::Plan {
+            cmd: PlanCmd::Show { id },
+        } => {
+            let text = ets_policy::Plan::builtin_text(&id)
+                .with_context(|| format!("no shipped plan {id:?}"))?;
             print!("{text}");
             Ok(())
         }
-        Cmd::Import { what: ImportCmd::Companies { file } } => steps::import_companies(&ctx, &file),
-        Cmd::Import { what: ImportCmd::Units { file } } => steps::import_units(&ctx, &file),
-        Cmd::Import { what: ImportCmd::Reports { file } } => steps::import_reports(&ctx, &file),
-        Cmd::Reports { cmd: ReportsCmd::Verify { file } } => steps::verify_reports(&ctx, &file),
-        Cmd::Reports { cmd: ReportsCmd::Accept { year, company } } => steps::accept_reports(&ctx, year, &company),
-        Cmd::Allocate { plan, stage, company } => steps::allocate(&ctx, &plan, matches!(stage, StageArg::Final), &company),
-        Cmd::Offsets { cmd: OffsetsCmd::Register { project, name, province, kind } } => {
-            steps::register_project(&ctx, &project, &name, &province, &kind)
-        }
-        Cmd::Offsets { cmd: OffsetsCmd::Issue { project, vintage, quantity } } => steps::issue_offsets(&ctx, &project, vintage, quantity),
+        Cmd::Import {
+            what: ImportCmd::Companies { file },
+        } => steps::import_companies(&ctx, &file),
+        Cmd::Import {
+            what: ImportCmd::Units { file },
+        } => steps::import_units(&ctx, &file),
+        Cmd::Import {
+            what: ImportCmd::Reports { file },
+        } => steps::import_reports(&ctx, &file),
+        Cmd::Reports {
+            cmd: ReportsCmd::Verify { file },
+        } => steps::verify_reports(&ctx, &file),
+        Cmd::Reports {
+            cmd: ReportsCmd::Accept { year, company },
+        } => steps::accept_reports(&ctx, year, &company),
+        Cmd::Allocate {
+            plan,
+            stage,
+            company,
+        } => steps::allocate(&ctx, &plan, matches!(stage, StageArg::Final), &company),
+        Cmd::Offsets {
+            cmd:
+                OffsetsCmd::Register {
+                    project,
+                    name,
+                    province,
+                    kind,
+                },
+        } => steps::register_project(&ctx, &project, &name, &province, &kind),
+        Cmd::Offsets {
+            cmd:
+                OffsetsCmd::Issue {
+                    project,
+                    vintage,
+                    quantity,
+                },
+        } => steps::issue_offsets(&ctx, &project, vintage, quantity),
         Cmd::Transfer { file, one } => steps::transfer(&ctx, file.as_deref(), &one),
         Cmd::Surrender { plan, file, one } => steps::surrender(&ctx, &plan, file.as_deref(), &one),
+        Cmd::Exempt {
+            plan,
+            company,
+            reason,
+        } => steps::exempt(&ctx, &plan, &company, &reason),
         Cmd::Assess { plan } => steps::assess(&ctx, &plan),
-        Cmd::Report { what: ReportCmd::Compliance { plan, province, json } } => {
-            steps::report_compliance(&ctx, plan.as_deref(), province.as_deref(), json)
-        }
+        Cmd::Report {
+            what:
+                ReportCmd::Compliance {
+                    plan,
+                    province,
+                    json,
+                },
+        } => steps::report_compliance(&ctx, plan.as_deref(), province.as_deref(), json),
         Cmd::Holdings { holder } => steps::holdings(&ctx, &holder),
         Cmd::Verify => steps::verify(&ctx),
     }

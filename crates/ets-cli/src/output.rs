@@ -12,7 +12,7 @@ pub fn t(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -22,7 +22,10 @@ pub fn t(n: u64) -> String {
 
 /// A rate as a percentage with two decimals, e.g. 99.52 %.
 pub fn pct(r: Ratio) -> String {
-    format!("{:.2} %", r.to_decimal(6) * rust_decimal::Decimal::ONE_HUNDRED)
+    format!(
+        "{:.2} %",
+        r.to_decimal(6) * rust_decimal::Decimal::ONE_HUNDRED
+    )
 }
 
 fn rate_json(r: Ratio) -> serde_json::Value {
@@ -49,9 +52,17 @@ fn totals_json(t: &Totals) -> serde_json::Value {
     })
 }
 
-pub fn write_compliance_json(r: &ComplianceReport, province: Option<&str>, out: &mut impl Write) -> Result<()> {
-    let provinces: Vec<_> =
-        r.provinces.iter().filter(|p| province.is_none_or(|want| p.name.eq_ignore_ascii_case(want))).map(totals_json).collect();
+pub fn write_compliance_json(
+    r: &ComplianceReport,
+    province: Option<&str>,
+    out: &mut impl Write,
+) -> Result<()> {
+    let provinces: Vec<_> = r
+        .provinces
+        .iter()
+        .filter(|p| province.is_none_or(|want| p.name.eq_ignore_ascii_case(want)))
+        .map(totals_json)
+        .collect();
     let mut doc = json!({
         "plan": r.plan,
         "assessed_on": r.assessed_on.map(|d| d.to_string()),
@@ -91,26 +102,63 @@ fn row(out: &mut impl Write, t: &Totals, mark: &str) -> std::io::Result<()> {
     )
 }
 
-pub fn print_compliance(r: &ComplianceReport, province: Option<&str>, out: &mut impl Write) -> Result<()> {
+pub fn print_compliance(
+    r: &ComplianceReport,
+    province: Option<&str>,
+    out: &mut impl Write,
+) -> Result<()> {
     match r.assessed_on {
         Some(d) => writeln!(out, "Compliance of plan {}: assessed on {d}", r.plan)?,
-        None => writeln!(out, "Compliance of plan {}: cycle open, position as of now", r.plan)?,
+        None => writeln!(
+            out,
+            "Compliance of plan {}: cycle open, position as of now",
+            r.plan
+        )?,
     }
     if !r.exempted.is_empty() {
-        writeln!(out, "({} companies exempted from the cycle: closed or deregistered)", r.exempted.len())?;
+        writeln!(
+            out,
+            "({} companies exempted from the cycle: closed or deregistered)",
+            r.exempted.len()
+        )?;
     }
     if !r.pending.is_empty() {
-        writeln!(out, "({} companies left out: no accepted report or final allocation yet)", r.pending.len())?;
+        writeln!(
+            out,
+            "({} companies left out: no accepted report or final allocation yet)",
+            r.pending.len()
+        )?;
     }
     writeln!(
         out,
         "{:<16}{:>6} {:>15} {:>15} {:>15} {:>15} {:>12} {:>12} {:>9} {:>9}",
-        "", "cos", "allocated t", "verified t", "obligation t", "surrendered t", "offsets t", "shortfall t", "volume", "count"
+        "",
+        "cos",
+        "allocated t",
+        "verified t",
+        "obligation t",
+        "surrendered t",
+        "offsets t",
+        "shortfall t",
+        "volume",
+        "count"
     )?;
     row(out, &r.national, "")?;
     let n = &r.national;
-    for p in r.provinces.iter().filter(|p| province.is_none_or(|want| p.name.eq_ignore_ascii_case(want))) {
-        row(out, p, if p.name == "Shanxi" { "  <- Shanxi" } else { "" })?;
+    for p in r
+        .provinces
+        .iter()
+        .filter(|p| province.is_none_or(|want| p.name.eq_ignore_ascii_case(want)))
+    {
+        row(
+            out,
+            p,
+            if p.name == "Shanxi" {
+                "  <- Shanxi"
+            } else {
+                ""
+            },
+        )?;
     }
     writeln!(
         out,
@@ -121,8 +169,16 @@ pub fn print_compliance(r: &ComplianceReport, province: Option<&str>, out: &mut 
         t(n.fines_cny)
     )?;
     if let Some(want) = province {
-        writeln!(out, "\n{:<10} {:>13} {:>13} {:>13} {:>11}  status", "company", "obligation t", "surrendered t", "shortfall t", "offsets t")?;
-        for c in r.companies.iter().filter(|c| c.province.eq_ignore_ascii_case(want)) {
+        writeln!(
+            out,
+            "\n{:<10} {:>13} {:>13} {:>13} {:>11}  status",
+            "company", "obligation t", "surrendered t", "shortfall t", "offsets t"
+        )?;
+        for c in r
+            .companies
+            .iter()
+            .filter(|c| c.province.eq_ignore_ascii_case(want))
+        {
             writeln!(
                 out,
                 "{:<10} {:>13} {:>13} {:>13} {:>11}  {:?}",

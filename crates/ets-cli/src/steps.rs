@@ -19,7 +19,13 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn envelope(&self, reason: &str, command: Command) -> Envelope {
-        Envelope { date: self.date, initiator: self.initiator.clone(), key: None, reason: reason.to_string(), command }
+        Envelope {
+            date: self.date,
+            initiator: self.initiator.clone(),
+            key: None,
+            reason: reason.to_string(),
+            command,
+        }
     }
 }
 
@@ -60,16 +66,23 @@ pub fn open(ctx: &Ctx) -> Result<Store> {
 }
 
 fn read(file: &Path) -> Result<(String, String)> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     Ok((file.display().to_string(), text))
 }
 
 fn is_json(file: &Path) -> bool {
-    file.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    file.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
 }
 
 /// Submits a file's commands all or nothing; `origin(i)` names where command `i` came from.
-fn submit_file(store: &mut Store, file: &str, envs: &[Envelope], origin: impl Fn(usize) -> String) -> Result<()> {
+fn submit_file(
+    store: &mut Store,
+    file: &str,
+    envs: &[Envelope],
+    origin: impl Fn(usize) -> String,
+) -> Result<()> {
     match store.submit_all(envs) {
         Ok(_) => Ok(()),
         Err(StoreError::RejectedAt { index, error }) => {
@@ -95,39 +108,66 @@ pub fn list_plans(ctx: &Ctx) -> Result<()> {
     if ctx.data.join("journal.log").exists() {
         let store = open(ctx)?;
         let adopted: Vec<&str> = store.market().plan_ids().collect();
-        println!("adopted: {}", if adopted.is_empty() { "none".to_string() } else { adopted.join(", ") });
+        println!(
+            "adopted: {}",
+            if adopted.is_empty() {
+                "none".to_string()
+            } else {
+                adopted.join(", ")
+            }
+        );
     }
     Ok(())
 }
 
 pub fn import_companies(ctx: &Ctx, file: &Path) -> Result<()> {
     let (name, text) = read(file)?;
-    let companies = ets_files::parse_companies_csv(&name, &text).map_err(|e| anyhow!("{e}\nnothing of {name} was applied"))?;
+    let companies = ets_files::parse_companies_csv(&name, &text)
+        .map_err(|e| anyhow!("{e}\nnothing of {name} was applied"))?;
     let envs: Vec<Envelope> = companies
         .iter()
-        .map(|c| ctx.envelope("company registered", Command::RegisterCompany { company: c.clone(), units: Vec::new() }))
+        .map(|c| {
+            ctx.envelope(
+                "company registered",
+                Command::RegisterCompany {
+                    company: c.clone(),
+                    units: Vec::new(),
+                },
+            )
+        })
         .collect();
     let mut store = open(ctx)?;
-    submit_file(&mut store, &name, &envs, |i| format!("{name}: company {}", companies[i].id))?;
+    submit_file(&mut store, &name, &envs, |i| {
+        format!("{name}: company {}", companies[i].id)
+    })?;
     println!("registered {} companies from {name}", companies.len());
     Ok(())
 }
 
 pub fn import_units(ctx: &Ctx, file: &Path) -> Result<()> {
     let (name, text) = read(file)?;
-    let units = ets_files::parse_units_csv(&name, &text).map_err(|e| anyhow!("{e}\nnothing of {name} was applied"))?;
-    let envs: Vec<Envelope> =
-        units.iter().map(|u| ctx.envelope("unit registered", Command::RegisterUnit { unit: u.clone() })).collect();
+    let units = ets_files::parse_units_csv(&name, &text)
+        .map_err(|e| anyhow!("{e}\nnothing of {name} was applied"))?;
+    let envs: Vec<Envelope> = units
+        .iter()
+        .map(|u| ctx.envelope("unit registered", Command::RegisterUnit { unit: u.clone() }))
+        .collect();
     let mut store = open(ctx)?;
-    submit_file(&mut store, &name, &envs, |i| format!("{name}: unit {}", units[i].id))?;
+    submit_file(&mut store, &name, &envs, |i| {
+        format!("{name}: unit {}", units[i].id)
+    })?;
     println!("registered {} generating units from {name}", units.len());
     Ok(())
 }
 
 pub fn import_reports(ctx: &Ctx, file: &Path) -> Result<()> {
     let (name, text) = read(file)?;
-    let reports = if is_json(file) { ets_files::parse_reports_json(&name, &text) } else { ets_files::parse_reports_csv(&name, &text) }
-        .map_err(|e| anyhow!("{e}\nnothing of {name} was applied"))?;
+    let reports = if is_json(file) {
+        ets_files::parse_reports_json(&name, &text)
+    } else {
+        ets_files::parse_reports_csv(&name, &text)
+    }
+    .map_err(|e| anyhow!("{e}\nnothing of {name} was applied"))?;
     let mut store = open(ctx)?;
     let envs: Vec<Envelope> = reports
         .iter()
@@ -135,14 +175,22 @@ pub fn import_reports(ctx: &Ctx, file: &Path) -> Result<()> {
             // A report that was already accepted can only change by a correction.
             let command = match store.market().report(&r.company, r.year) {
                 Some(existing) if existing.status == ets_mrv::ReportStatus::Accepted => {
-                    Command::CorrectReport { report: r.clone(), reason: format!("corrected by {name}") }
+                    Command::CorrectReport {
+                        report: r.clone(),
+                        reason: format!("corrected by {name}"),
+                    }
                 }
                 _ => Command::SubmitReport { report: r.clone() },
             };
             ctx.envelope("emission report submitted", command)
         })
         .collect();
-    submit_file(&mut store, &name, &envs, |i| format!("{name}: report of {} for {}", reports[i].company, reports[i].year))?;
+    submit_file(&mut store, &name, &envs, |i| {
+        format!(
+            "{name}: report of {} for {}",
+            reports[i].company, reports[i].year
+        )
+    })?;
     println!("submitted {} emission reports from {name}", reports.len());
     Ok(())
 }
@@ -159,11 +207,21 @@ pub fn verify_reports(ctx: &Ctx, file: &Path) -> Result<()> {
         .iter()
         .map(|v| Envelope {
             initiator: v.verifier.clone(),
-            ..ctx.envelope("verification recorded", Command::VerifyReport { verification: v.clone() })
+            ..ctx.envelope(
+                "verification recorded",
+                Command::VerifyReport {
+                    verification: v.clone(),
+                },
+            )
         })
         .collect();
     let mut store = open(ctx)?;
-    submit_file(&mut store, &name, &envs, |i| format!("{name}: verification of {} for {}", items[i].company, items[i].year))?;
+    submit_file(&mut store, &name, &envs, |i| {
+        format!(
+            "{name}: verification of {} for {}",
+            items[i].company, items[i].year
+        )
+    })?;
     println!("recorded {} verifications from {name}", items.len());
     Ok(())
 }
@@ -172,7 +230,10 @@ fn company_ids(market: &Market, named: &[String]) -> Result<Vec<CompanyId>> {
     if named.is_empty() {
         return Ok(market.company_ids().cloned().collect());
     }
-    named.iter().map(|c| CompanyId::parse(c).map_err(|e| anyhow!("--company: {e}"))).collect()
+    named
+        .iter()
+        .map(|c| CompanyId::parse(c).map_err(|e| anyhow!("--company: {e}")))
+        .collect()
 }
 
 pub fn accept_reports(ctx: &Ctx, year: Year, named: &[String]) -> Result<()> {
@@ -182,23 +243,37 @@ pub fn accept_reports(ctx: &Ctx, year: Year, named: &[String]) -> Result<()> {
         .iter()
         .filter(|c| {
             // Without names: every report of the year awaiting acceptance.
-            !named.is_empty() || store.market().report(c, year).is_some_and(|r| r.status == ets_mrv::ReportStatus::Verified)
+            !named.is_empty()
+                || store
+                    .market()
+                    .report(c, year)
+                    .is_some_and(|r| r.status == ets_mrv::ReportStatus::Verified)
         })
-        .map(|c| ctx.envelope("verified report accepted", Command::AcceptReport { company: c.clone(), year }))
+        .map(|c| {
+            ctx.envelope(
+                "verified report accepted",
+                Command::AcceptReport {
+                    company: c.clone(),
+                    year,
+                },
+            )
+        })
         .collect();
     if envs.is_empty() {
         bail!("no verified reports for {year} await acceptance");
     }
-    submit_file(&mut store, "the acceptance", &envs, |i| format!("report of {}", company_of(&envs[i])))?;
+    submit_file(&mut store, "the acceptance", &envs, |i| {
+        format!("report of {}", company_of(&envs[i]))
+    })?;
     println!("accepted {} reports for {year}", envs.len());
     Ok(())
 }
 
 fn company_of(env: &Envelope) -> String {
     match &env.command {
-        Command::AcceptReport { company, .. } | Command::PreAllocate { company, .. } | Command::TrueUp { company, .. } => {
-            company.to_string()
-        }
+        Command::AcceptReport { company, .. }
+        | Command::PreAllocate { company, .. }
+        | Command::TrueUp { company, .. } => company.to_string(),
         Command::Surrender { company, .. } => company.to_string(),
         _ => String::new(),
     }
@@ -208,39 +283,87 @@ pub fn allocate(ctx: &Ctx, plan: &str, final_stage: bool, named: &[String]) -> R
     let mut store = open(ctx)?;
     let companies = company_ids(store.market(), named)?;
     let (reason, make): (&str, fn(String, CompanyId) -> Command) = if final_stage {
-        ("true-up after verification", |plan, company| Command::TrueUp { plan, company })
+        ("true-up after verification", |plan, company| {
+            Command::TrueUp { plan, company }
+        })
     } else {
-        ("pre-allocation", |plan, company| Command::PreAllocate { plan, company })
+        ("pre-allocation", |plan, company| Command::PreAllocate {
+            plan,
+            company,
+        })
     };
-    let envs: Vec<Envelope> = companies.iter().map(|c| ctx.envelope(reason, make(plan.to_string(), c.clone()))).collect();
-    submit_file(&mut store, "the allocation", &envs, |i| format!("allocation to {}", company_of(&envs[i])))?;
+    let envs: Vec<Envelope> = companies
+        .iter()
+        .map(|c| ctx.envelope(reason, make(plan.to_string(), c.clone())))
+        .collect();
+    submit_file(&mut store, "the allocation", &envs, |i| {
+        format!("allocation to {}", company_of(&envs[i]))
+    })?;
     let m = store.market();
     let total: u64 = companies
         .iter()
         .flat_map(|c| {
             let years = m.plan(plan).map(|p| p.years.clone()).unwrap_or_default();
-            let stage = if final_stage { ets_market::Stage::Final } else { ets_market::Stage::Pre };
-            years.into_iter().filter_map(move |y| m.allocation(plan, c, y, stage))
+            let stage = if final_stage {
+                ets_market::Stage::Final
+            } else {
+                ets_market::Stage::Pre
+            };
+            years
+                .into_iter()
+                .filter_map(move |y| m.allocation(plan, c, y, stage))
         })
         .sum();
-    println!("{} allocation of plan {plan}: {} companies, {} t", if final_stage { "final" } else { "pre" }, companies.len(), output::t(total));
+    println!(
+        "{} allocation of plan {plan}: {} companies, {} t",
+        if final_stage { "final" } else { "pre" },
+        companies.len(),
+        output::t(total)
+    );
     Ok(())
 }
 
-pub fn register_project(ctx: &Ctx, project: &str, name: &str, province: &str, kind: &str) -> Result<()> {
+pub fn register_project(
+    ctx: &Ctx,
+    project: &str,
+    name: &str,
+    province: &str,
+    kind: &str,
+) -> Result<()> {
     let project = ProjectId::parse(project)?;
     let mut store = open(ctx)?;
-    let cmd = Command::RegisterProject { project: project.clone(), name: name.into(), province: province.into(), kind: kind.into() };
+    let cmd = Command::RegisterProject {
+        project: project.clone(),
+        name: name.into(),
+        province: province.into(),
+        kind: kind.into(),
+    };
     store.submit(&ctx.envelope("offset project registered", cmd))?;
-    println!("registered offset project {project}, account {}", store.market().project_account(&project).expect("registered"));
+    println!(
+        "registered offset project {project}, account {}",
+        store
+            .market()
+            .project_account(&project)
+            .expect("registered")
+    );
     Ok(())
 }
 
 pub fn issue_offsets(ctx: &Ctx, project: &str, vintage: Year, quantity: u64) -> Result<()> {
     let project = ProjectId::parse(project)?;
     let mut store = open(ctx)?;
-    store.submit(&ctx.envelope("offset credits issued", Command::IssueOffsets { project: project.clone(), vintage, quantity }))?;
-    println!("issued {} t of {project} vintage {vintage}", output::t(quantity));
+    store.submit(&ctx.envelope(
+        "offset credits issued",
+        Command::IssueOffsets {
+            project: project.clone(),
+            vintage,
+            quantity,
+        },
+    ))?;
+    println!(
+        "issued {} t of {project} vintage {vintage}",
+        output::t(quantity)
+    );
     Ok(())
 }
 
@@ -249,12 +372,18 @@ fn class_of(market: &Market, unit: &str, vintage: Year) -> Result<UnitClass> {
         return Ok(UnitClass::Cea { vintage });
     }
     let project = ProjectId::parse(unit)?;
-    let number = market.project_number(&project).with_context(|| format!("unknown offset project {project}"))?;
-    Ok(UnitClass::Ccer { project: number, vintage })
+    let number = market
+        .project_number(&project)
+        .with_context(|| format!("unknown offset project {project}"))?;
+    Ok(UnitClass::Ccer {
+        project: number,
+        vintage,
+    })
 }
 
 fn need<T: Clone>(v: &Option<T>, flag: &str) -> Result<T> {
-    v.clone().with_context(|| format!("{flag} is required without a file"))
+    v.clone()
+        .with_context(|| format!("{flag} is required without a file"))
 }
 
 pub fn transfer(ctx: &Ctx, file: Option<&Path>, one: &OneMovement) -> Result<()> {
@@ -262,7 +391,8 @@ pub fn transfer(ctx: &Ctx, file: Option<&Path>, one: &OneMovement) -> Result<()>
     let (name, rows) = match file {
         Some(f) => {
             let (name, text) = read(f)?;
-            let rows = ets_files::parse_transfers_csv(&name, &text).map_err(|e| anyhow!("{e}\nnothing of {name} was applied"))?;
+            let rows = ets_files::parse_transfers_csv(&name, &text)
+                .map_err(|e| anyhow!("{e}\nnothing of {name} was applied"))?;
             (name, rows)
         }
         None => {
@@ -280,12 +410,27 @@ pub fn transfer(ctx: &Ctx, file: Option<&Path>, one: &OneMovement) -> Result<()>
     };
     let mut envs = Vec::with_capacity(rows.len());
     for r in &rows {
-        let class = class_of(store.market(), &r.unit, r.vintage).with_context(|| format!("{name}:{}: field `unit`", r.line))?;
-        let cmd = Command::Transfer { class, quantity: r.quantity, from: r.from.clone(), to: r.to.clone() };
-        envs.push(Envelope { key: r.key.clone(), ..ctx.envelope("transfer", cmd) });
+        let class = class_of(store.market(), &r.unit, r.vintage)
+            .with_context(|| format!("{name}:{}: field `unit`", r.line))?;
+        let cmd = Command::Transfer {
+            class,
+            quantity: r.quantity,
+            from: r.from.clone(),
+            to: r.to.clone(),
+        };
+        envs.push(Envelope {
+            key: r.key.clone(),
+            ..ctx.envelope("transfer", cmd)
+        });
     }
-    submit_file(&mut store, &name, &envs, |i| format!("{name}:{}", rows[i].line))?;
-    println!("{} transfers applied ({} t)", rows.len(), output::t(rows.iter().map(|r| r.quantity).sum()));
+    submit_file(&mut store, &name, &envs, |i| {
+        format!("{name}:{}", rows[i].line)
+    })?;
+    println!(
+        "{} transfers applied ({} t)",
+        rows.len(),
+        output::t(rows.iter().map(|r| r.quantity).sum())
+    );
     Ok(())
 }
 
@@ -294,7 +439,8 @@ pub fn surrender(ctx: &Ctx, plan: &str, file: Option<&Path>, one: &OneMovement) 
     let (name, rows) = match file {
         Some(f) => {
             let (name, text) = read(f)?;
-            let rows = ets_files::parse_surrenders_csv(&name, &text).map_err(|e| anyhow!("{e}\nnothing of {name} was applied"))?;
+            let rows = ets_files::parse_surrenders_csv(&name, &text)
+                .map_err(|e| anyhow!("{e}\nnothing of {name} was applied"))?;
             (name, rows)
         }
         None => {
@@ -311,33 +457,79 @@ pub fn surrender(ctx: &Ctx, plan: &str, file: Option<&Path>, one: &OneMovement) 
     };
     let mut envs = Vec::with_capacity(rows.len());
     for r in &rows {
-        let class = class_of(store.market(), &r.unit, r.vintage).with_context(|| format!("{name}:{}: field `unit`", r.line))?;
-        let cmd = Command::Surrender { plan: plan.to_string(), company: r.company.clone(), class, quantity: r.quantity };
-        envs.push(Envelope { key: r.key.clone(), initiator: r.company.to_string(), ..ctx.envelope("surrender", cmd) });
+        let class = class_of(store.market(), &r.unit, r.vintage)
+            .with_context(|| format!("{name}:{}: field `unit`", r.line))?;
+        let cmd = Command::Surrender {
+            plan: plan.to_string(),
+            company: r.company.clone(),
+            class,
+            quantity: r.quantity,
+        };
+        envs.push(Envelope {
+            key: r.key.clone(),
+            initiator: r.company.to_string(),
+            ..ctx.envelope("surrender", cmd)
+        });
     }
-    submit_file(&mut store, &name, &envs, |i| format!("{name}:{}", rows[i].line))?;
-    println!("{} surrenders applied ({} t)", rows.len(), output::t(rows.iter().map(|r| r.quantity).sum()));
+    submit_file(&mut store, &name, &envs, |i| {
+        format!("{name}:{}", rows[i].line)
+    })?;
+    println!(
+        "{} surrenders applied ({} t)",
+        rows.len(),
+        output::t(rows.iter().map(|r| r.quantity).sum())
+    );
+    Ok(())
+}
+
+pub fn exempt(ctx: &Ctx, plan: &str, company: &str, reason: &str) -> Result<()> {
+    let company = CompanyId::parse(company)?;
+    let mut store = open(ctx)?;
+    let cmd = Command::ExemptCompany {
+        plan: plan.to_string(),
+        company: company.clone(),
+        reason: reason.to_string(),
+    };
+    store.submit(&ctx.envelope(reason, cmd))?;
+    println!("{company} is exempted from plan {plan}: {reason}");
     Ok(())
 }
 
 pub fn assess(ctx: &Ctx, plan: &str) -> Result<()> {
     let mut store = open(ctx)?;
-    store.submit(&ctx.envelope("compliance assessed at the deadline", Command::AssessCycle { plan: plan.to_string() }))?;
+    store.submit(&ctx.envelope(
+        "compliance assessed at the deadline",
+        Command::AssessCycle {
+            plan: plan.to_string(),
+        },
+    ))?;
     let report = store.market().compliance_report(plan)?;
     output::print_compliance(&report, None, &mut std::io::stdout())?;
     Ok(())
 }
 
-pub fn report_compliance(ctx: &Ctx, plan: Option<&str>, province: Option<&str>, json: bool) -> Result<()> {
+pub fn report_compliance(
+    ctx: &Ctx,
+    plan: Option<&str>,
+    province: Option<&str>,
+    json: bool,
+) -> Result<()> {
     let store = open(ctx)?;
     let m = store.market();
     let plan = match plan {
         Some(p) => p.to_string(),
-        None => m.plan_ids().last().context("no plan adopted yet: run `ets plan adopt`")?.to_string(),
+        None => m
+            .plan_ids()
+            .last()
+            .context("no plan adopted yet: run `ets plan adopt`")?
+            .to_string(),
     };
     let report = m.compliance_report(&plan)?;
     if let Some(p) = province
-        && !report.provinces.iter().any(|t| t.name.eq_ignore_ascii_case(p))
+        && !report
+            .provinces
+            .iter()
+            .any(|t| t.name.eq_ignore_ascii_case(p))
     {
         bail!("no company of province {p:?} in plan {plan}");
     }
@@ -353,24 +545,43 @@ pub fn report_compliance(ctx: &Ctx, plan: Option<&str>, province: Option<&str>, 
 pub fn holdings(ctx: &Ctx, holder: &str) -> Result<()> {
     let store = open(ctx)?;
     let m = store.market();
-    let account = m.resolve_account(holder).with_context(|| format!("unknown holder {holder:?}"))?;
+    let account = m
+        .resolve_account(holder)
+        .with_context(|| format!("unknown holder {holder:?}"))?;
     let a = m.registry().account(account).expect("resolved");
-    println!("account {} ({:?}, {:?}) of {}", a.id, a.kind, a.status, a.holder);
+    println!(
+        "account {} ({:?}, {:?}) of {}",
+        a.id, a.kind, a.status, a.holder
+    );
     for (class, q) in m.registry().holdings_of(account) {
         let blocks = m.registry().blocks(account, class);
         let shown: Vec<String> = blocks.iter().take(5).map(|b| b.to_string()).collect();
-        let more = if blocks.len() > 5 { format!(" and {} more blocks", blocks.len() - 5) } else { String::new() };
-        println!("  {class}: {} t, serials {}{more}", output::t(q), shown.join(", "));
+        let more = if blocks.len() > 5 {
+            format!(" and {} more blocks", blocks.len() - 5)
+        } else {
+            String::new()
+        };
+        println!(
+            "  {class}: {} t, serials {}{more}",
+            output::t(q),
+            shown.join(", ")
+        );
     }
     Ok(())
 }
 
 pub fn verify(ctx: &Ctx) -> Result<()> {
     let dir = &ctx.data;
-    let (journal, records) = ets_journal::read(dir).with_context(|| format!("verifying the journal in {}", dir.display()))?;
+    let (journal, records) = ets_journal::read(dir)
+        .with_context(|| format!("verifying the journal in {}", dir.display()))?;
     println!(
         "journal: {} records in {} batches ({} bytes); hash chain intact from genesis to record {} ({}); HEAD anchor at record {}",
-        journal.records, journal.frames, journal.bytes, journal.last_seq, &journal.last_hash_hex[..16], journal.head_seq
+        journal.records,
+        journal.frames,
+        journal.bytes,
+        journal.last_seq,
+        &journal.last_hash_hex[..16],
+        journal.head_seq
     );
     if let Some(t) = &journal.torn_tail {
         println!(
@@ -379,11 +590,17 @@ pub fn verify(ctx: &Ctx) -> Result<()> {
         );
     }
     let (market, events) = ets_store::replay(records.iter().map(|r| (r.seq, &r.payload[..])))?;
-    let s = market.check_invariants().map_err(|e| anyhow!("invariant violated: {e}"))?;
+    let s = market
+        .check_invariants()
+        .map_err(|e| anyhow!("invariant violated: {e}"))?;
     println!("replay: {events} events applied without error");
     println!(
         "registry: {} accounts, {} transactions numbered 1..{} without gaps, {} unit classes, {} serial blocks",
-        s.registry.accounts, s.registry.transactions, s.registry.transactions, s.registry.classes, s.registry.blocks
+        s.registry.accounts,
+        s.registry.transactions,
+        s.registry.transactions,
+        s.registry.classes,
+        s.registry.blocks
     );
     println!(
         "registry: {} t issued = {} t held + surrendered + cancelled (surrendered {} t, cancelled {} t); serial blocks tile each class without overlap or gap; no negative holding",

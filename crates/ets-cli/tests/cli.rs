@@ -6,7 +6,12 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn ets(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ets")).arg("--data").arg(data).args(args).output().expect("ets runs")
+    Command::new(env!("CARGO_BIN_EXE_ets"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .output()
+        .expect("ets runs")
 }
 
 fn stdout(o: &Output) -> String {
@@ -14,13 +19,21 @@ fn stdout(o: &Output) -> String {
 }
 
 fn ok(o: Output, what: &str) -> String {
-    assert!(o.status.success(), "{what} failed:\n{}\n{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{what} failed:\n{}\n{}",
+        stdout(&o),
+        String::from_utf8_lossy(&o.stderr)
+    );
     stdout(&o)
 }
 
 /// The summary block of a demo run (everything but the timing line).
 fn figures(out: &str) -> String {
-    out.lines().filter(|l| !l.starts_with("journal:")).collect::<Vec<_>>().join("\n")
+    out.lines()
+        .filter(|l| !l.starts_with("journal:"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
@@ -31,21 +44,42 @@ fn demo_twice_with_one_seed_gives_identical_figures_and_verifies() {
     let first = ok(ets(&a, &["demo", "--quiet", "--seed", "7"]), "first demo");
     let second = ok(ets(&b, &["demo", "--quiet", "--seed", "7"]), "second demo");
     assert_eq!(figures(&first), figures(&second));
-    for needle in ["completion by volume", "completion by count", "Shanxi", "China"] {
-        assert!(first.contains(needle), "the summary shows {needle}:\n{first}");
+    for needle in [
+        "completion by volume",
+        "completion by count",
+        "Shanxi",
+        "China",
+    ] {
+        assert!(
+            first.contains(needle),
+            "the summary shows {needle}:\n{first}"
+        );
     }
     // The same journal bytes, too: the run is a pure function of the seed.
-    assert_eq!(std::fs::read(a.join("journal.log")).unwrap(), std::fs::read(b.join("journal.log")).unwrap());
+    assert_eq!(
+        std::fs::read(a.join("journal.log")).unwrap(),
+        std::fs::read(b.join("journal.log")).unwrap()
+    );
 
     let verify = ok(ets(&a, &["verify"]), "verify");
-    for needle in ["hash chain intact", "serial blocks tile", "recorded allocations equal", "ok"] {
+    for needle in [
+        "hash chain intact",
+        "serial blocks tile",
+        "recorded allocations equal",
+        "ok",
+    ] {
         assert!(verify.contains(needle), "verify says {needle}:\n{verify}");
     }
 
     // The JSON report has the documented shape.
     let json = ok(ets(&a, &["report", "compliance", "--json"]), "json report");
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let shanxi = v["provinces"].as_array().unwrap().iter().find(|p| p["name"] == "Shanxi").expect("Shanxi");
+    let shanxi = v["provinces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Shanxi")
+        .expect("Shanxi");
     for key in [
         "name",
         "companies",
@@ -58,16 +92,29 @@ fn demo_twice_with_one_seed_gives_identical_figures_and_verifies() {
         "completion_rate_volume",
         "completion_rate_count",
     ] {
-        assert!(!v["national"][key].is_null() && !shanxi[key].is_null(), "{key} present");
+        assert!(
+            !v["national"][key].is_null() && !shanxi[key].is_null(),
+            "{key} present"
+        );
     }
     let rate = v["national"]["completion_rate_volume"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&rate));
     let surrendered = v["national"]["surrendered_t"].as_u64().unwrap();
     let obligation = v["national"]["obligation_t"].as_u64().unwrap();
     let shortfall = v["national"]["shortfall_t"].as_u64().unwrap();
-    assert_eq!(surrendered + shortfall, obligation, "nobody surrenders more than owed");
-    let province = ok(ets(&a, &["report", "compliance", "--province", "Shanxi"]), "province report");
-    assert!(province.contains("SX0001"), "the province report lists its companies");
+    assert_eq!(
+        surrendered + shortfall,
+        obligation,
+        "nobody surrenders more than owed"
+    );
+    let province = ok(
+        ets(&a, &["report", "compliance", "--province", "Shanxi"]),
+        "province report",
+    );
+    assert!(
+        province.contains("SX0001"),
+        "the province report lists its companies"
+    );
 }
 
 #[test]
@@ -85,7 +132,9 @@ fn kill_9_during_the_demo_leaves_a_consistent_journal() {
             .spawn()
             .unwrap();
         let start = Instant::now();
-        while start.elapsed() < Duration::from_millis(wait_ms) && child.try_wait().unwrap().is_none() {
+        while start.elapsed() < Duration::from_millis(wait_ms)
+            && child.try_wait().unwrap().is_none()
+        {
             std::thread::sleep(Duration::from_millis(20));
         }
         // SIGKILL: no destructor, no flush, exactly as a crash.
@@ -95,7 +144,12 @@ fn kill_9_during_the_demo_leaves_a_consistent_journal() {
             continue;
         }
         let verify = ets(&data, &["verify"]);
-        assert!(verify.status.success(), "verify after kill -9 at {wait_ms} ms:\n{}\n{}", stdout(&verify), String::from_utf8_lossy(&verify.stderr));
+        assert!(
+            verify.status.success(),
+            "verify after kill -9 at {wait_ms} ms:\n{}\n{}",
+            stdout(&verify),
+            String::from_utf8_lossy(&verify.stderr)
+        );
         assert!(stdout(&verify).contains("ok"));
     }
     // A new demo run on the same directory completes.
@@ -130,24 +184,53 @@ fn the_worked_example_runs_and_a_bad_file_changes_nothing() {
         .unwrap();
     let text = ok(out, "examples/worked-example.sh");
     assert!(text.contains("assessed on 2022-01-04"), "{text}");
-    assert!(text.ends_with("ok\n"), "the example ends with a clean verify:\n{text}");
+    assert!(
+        text.ends_with("ok\n"),
+        "the example ends with a clean verify:\n{text}"
+    );
 
     // A transfers file whose third row names an unknown holder: refused whole.
     let journal_before = std::fs::read(data.join("journal.log")).unwrap();
     let bad = tmp.path().join("bad-transfers.csv");
     std::fs::write(&bad, "from,to,unit,vintage,quantity\nSX0001,SX0002,CEA,2019,10\nSX0001,SX0002,CEA,2019,10\nSX0001,NOBODY,CEA,2019,10\n")
         .unwrap();
-    let out = ets(&data, &["--date", "2022-02-01", "transfer", bad.to_str().unwrap()]);
+    let out = ets(
+        &data,
+        &["--date", "2022-02-01", "transfer", bad.to_str().unwrap()],
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad-transfers.csv:4"), "the error names the file and line: {err}");
-    assert!(err.contains("NOBODY") && err.contains("nothing of"), "{err}");
-    assert_eq!(std::fs::read(data.join("journal.log")).unwrap(), journal_before, "nothing was journaled");
+    assert!(
+        err.contains("bad-transfers.csv:4"),
+        "the error names the file and line: {err}"
+    );
+    assert!(
+        err.contains("NOBODY") && err.contains("nothing of"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(data.join("journal.log")).unwrap(),
+        journal_before,
+        "nothing was journaled"
+    );
 
     // A malformed quantity is caught by the parser, with its field.
-    std::fs::write(&bad, "from,to,unit,vintage,quantity\nSX0001,SX0002,CEA,2019,1.5\n").unwrap();
-    let out = ets(&data, &["--date", "2022-02-01", "transfer", bad.to_str().unwrap()]);
+    std::fs::write(
+        &bad,
+        "from,to,unit,vintage,quantity\nSX0001,SX0002,CEA,2019,1.5\n",
+    )
+    .unwrap();
+    let out = ets(
+        &data,
+        &["--date", "2022-02-01", "transfer", bad.to_str().unwrap()],
+    );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains(":2") && err.contains("quantity"), "{err}");
-    assert_eq!(std::fs::read(data.join("journal.log")).unwrap(), journal_before);
+    assert!(
+        !out.status.success() && err.contains(":2") && err.contains("quantity"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(data.join("journal.log")).unwrap(),
+        journal_before
+    );
 }

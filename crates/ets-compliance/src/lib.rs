@@ -46,27 +46,41 @@ pub fn obligation(units: &[UnitFigures], policy: &CompliancePolicy) -> Obligatio
     let verified_t: Tonnes = units.iter().map(|u| u.verified_t).sum();
     let allocation_t: Tonnes = units.iter().map(|u| u.allocation_t).sum();
     let gas_relief_t: Tonnes = if policy.gas_cap {
-        units.iter().filter(|u| u.category.is_gas()).map(|u| u.verified_t.saturating_sub(u.allocation_t)).sum()
+        units
+            .iter()
+            .filter(|u| u.category.is_gas())
+            .map(|u| u.verified_t.saturating_sub(u.allocation_t))
+            .sum()
     } else {
         0
     };
     let after_gas = verified_t - gas_relief_t;
     let large_gap_relief_t = match policy.large_gap_relief {
         Some(share) => {
-            let cap = allocation_t + policy.rounding.round_to_tonnes(share * Decimal::from(verified_t));
+            let cap = allocation_t
+                + policy
+                    .rounding
+                    .round_to_tonnes(share * Decimal::from(verified_t));
             after_gas.saturating_sub(cap)
         }
         None => 0,
     };
     let obligation_t = after_gas - large_gap_relief_t;
     assert!(obligation_t <= verified_t);
-    Obligation { verified_t, allocation_t, gas_relief_t, large_gap_relief_t, obligation_t }
+    Obligation {
+        verified_t,
+        allocation_t,
+        gas_relief_t,
+        large_gap_relief_t,
+        obligation_t,
+    }
 }
 
 /// The most offset credits a company may surrender: the policy's share of its obligation,
 /// rounded down (a limit is never exceeded by rounding).
 pub fn offset_limit_t(obligation_t: Tonnes, policy: &CompliancePolicy) -> Tonnes {
-    let limit = (policy.offset_limit_share * Decimal::from(obligation_t)).round_dp_with_strategy(0, RoundingStrategy::ToZero);
+    let limit = (policy.offset_limit_share * Decimal::from(obligation_t))
+        .round_dp_with_strategy(0, RoundingStrategy::ToZero);
     u64::try_from(limit.mantissa()).expect("a share of a tonnage is a non-negative tonnage")
 }
 
@@ -95,13 +109,27 @@ impl Surrendered {
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum SurrenderRejection {
     #[error("{class} is not eligible for this cycle (eligible allowance vintages: {eligible:?})")]
-    IneligibleVintage { class: UnitClass, eligible: Vec<Year> },
-    #[error("offset credits of vintage {vintage} are older than the earliest eligible vintage {min}")]
+    IneligibleVintage {
+        class: UnitClass,
+        eligible: Vec<Year>,
+    },
+    #[error(
+        "offset credits of vintage {vintage} are older than the earliest eligible vintage {min}"
+    )]
     IneligibleOffsetVintage { vintage: Year, min: Year },
-    #[error("offset limit exceeded: {limit_t} t allowed, {used_t} t already used, {requested_t} t requested")]
-    OffsetLimitExceeded { limit_t: Tonnes, used_t: Tonnes, requested_t: Tonnes },
+    #[error(
+        "offset limit exceeded: {limit_t} t allowed, {used_t} t already used, {requested_t} t requested"
+    )]
+    OffsetLimitExceeded {
+        limit_t: Tonnes,
+        used_t: Tonnes,
+        requested_t: Tonnes,
+    },
     #[error("surrender of {requested_t} t exceeds the {remaining_t} t still owed")]
-    ExceedsObligation { remaining_t: Tonnes, requested_t: Tonnes },
+    ExceedsObligation {
+        remaining_t: Tonnes,
+        requested_t: Tonnes,
+    },
     #[error("the obligation is not yet known: the company's emission report is not accepted")]
     NoObligation,
 }
@@ -117,7 +145,10 @@ pub fn check_surrender(
     match class {
         UnitClass::Cea { vintage } => {
             if !policy.eligible_vintages.contains(&vintage) {
-                return Err(SurrenderRejection::IneligibleVintage { class, eligible: policy.eligible_vintages.clone() });
+                return Err(SurrenderRejection::IneligibleVintage {
+                    class,
+                    eligible: policy.eligible_vintages.clone(),
+                });
             }
         }
         UnitClass::Ccer { vintage, .. } => {
@@ -128,13 +159,20 @@ pub fn check_surrender(
             }
             let limit_t = offset_limit_t(obligation_t, policy);
             if before.offsets_t + quantity > limit_t {
-                return Err(SurrenderRejection::OffsetLimitExceeded { limit_t, used_t: before.offsets_t, requested_t: quantity });
+                return Err(SurrenderRejection::OffsetLimitExceeded {
+                    limit_t,
+                    used_t: before.offsets_t,
+                    requested_t: quantity,
+                });
             }
         }
     }
     let remaining_t = obligation_t.saturating_sub(before.total_t());
     if quantity > remaining_t {
-        return Err(SurrenderRejection::ExceedsObligation { remaining_t, requested_t: quantity });
+        return Err(SurrenderRejection::ExceedsObligation {
+            remaining_t,
+            requested_t: quantity,
+        });
     }
     Ok(())
 }
@@ -198,8 +236,16 @@ pub fn assess(
         Status::NotAtAll
     };
     let penalty = (shortfall_t > 0).then(|| Penalty {
-        fine_cny: if status == Status::NotAtAll { policy.penalty.fine_cny_max } else { policy.penalty.fine_cny_min },
-        deduction_t: if policy.penalty.deduct_shortfall_next_allocation { shortfall_t } else { 0 },
+        fine_cny: if status == Status::NotAtAll {
+            policy.penalty.fine_cny_max
+        } else {
+            policy.penalty.fine_cny_min
+        },
+        deduction_t: if policy.penalty.deduct_shortfall_next_allocation {
+            shortfall_t
+        } else {
+            0
+        },
     });
     CompanyResult {
         company,
@@ -211,7 +257,11 @@ pub fn assess(
         offsets_used_t: surrendered.offsets_t,
         shortfall_t,
         status,
-        surplus_t: if shortfall_t == 0 { holdings_eligible_t } else { 0 },
+        surplus_t: if shortfall_t == 0 {
+            holdings_eligible_t
+        } else {
+            0
+        },
         penalty,
     }
 }
@@ -225,11 +275,16 @@ pub struct Ratio {
 
 impl Ratio {
     pub fn new(num: u64, den: u64) -> Ratio {
-        if den == 0 { Ratio { num: 1, den: 1 } } else { Ratio { num, den } }
+        if den == 0 {
+            Ratio { num: 1, den: 1 }
+        } else {
+            Ratio { num, den }
+        }
     }
     /// The rate as a decimal fraction, rounded half-up to `dp` places.
     pub fn to_decimal(self, dp: u32) -> Decimal {
-        (Decimal::from(self.num) / Decimal::from(self.den)).round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero)
+        (Decimal::from(self.num) / Decimal::from(self.den))
+            .round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero)
     }
 }
 
@@ -298,7 +353,9 @@ pub fn summarize<'a>(rows: impl IntoIterator<Item = &'a CompanyResult>) -> (Tota
     let mut provinces: BTreeMap<&str, (Totals, Tonnes)> = BTreeMap::new();
     for r in rows {
         national.add(r, &mut national_covered);
-        let (t, covered) = provinces.entry(&r.province).or_insert_with(|| (Totals::new(&r.province), 0));
+        let (t, covered) = provinces
+            .entry(&r.province)
+            .or_insert_with(|| (Totals::new(&r.province), 0));
         t.add(r, covered);
     }
     let finish = |mut t: Totals, covered: Tonnes| {

@@ -16,103 +16,258 @@ impl Market {
     /// Applies one recorded event. Used by replay; live execution applies the same way.
     pub fn apply(&mut self, event: &Event) -> Result<(), MarketError> {
         match event {
-            Event::CompanyRegistered { company, account, on } => {
+            Event::CompanyRegistered {
+                company,
+                account,
+                on,
+            } => {
                 if self.companies.contains_key(&company.id) {
                     return Err(replay(format!("company {} registered twice", company.id)));
                 }
-                let id = self.registry.open_account(AccountKind::CompanyHolding, company.id.as_str(), *on);
+                let id = self.registry.open_account(
+                    AccountKind::CompanyHolding,
+                    company.id.as_str(),
+                    *on,
+                );
                 if id != *account {
-                    return Err(replay(format!("company {} got account {id}, journal says {account}", company.id)));
+                    return Err(replay(format!(
+                        "company {} got account {id}, journal says {account}",
+                        company.id
+                    )));
                 }
-                self.companies.insert(company.id.clone(), CompanyEntry { company: company.clone(), account: id, units: Vec::new() });
+                self.companies.insert(
+                    company.id.clone(),
+                    CompanyEntry {
+                        company: company.clone(),
+                        account: id,
+                        units: Vec::new(),
+                    },
+                );
             }
             Event::UnitRegistered { unit } => {
-                let entry = self.companies.get_mut(&unit.company).ok_or_else(|| MarketError::UnknownCompany(unit.company.clone()))?;
+                let entry = self
+                    .companies
+                    .get_mut(&unit.company)
+                    .ok_or_else(|| MarketError::UnknownCompany(unit.company.clone()))?;
                 if self.units.contains_key(&unit.id) {
-                    return Err(MarketError::Duplicate { what: "unit", id: unit.id.to_string() });
+                    return Err(MarketError::Duplicate {
+                        what: "unit",
+                        id: unit.id.to_string(),
+                    });
                 }
                 entry.units.push(unit.id.clone());
                 self.units.insert(unit.id.clone(), unit.clone());
             }
             Event::PlanAdopted { id, source, toml } => {
-                let plan = ets_policy::Plan::from_toml_str(toml, source)
-                    .map_err(|e| MarketError::Plan { source_name: source.clone(), detail: e.to_string() })?;
+                let plan = ets_policy::Plan::from_toml_str(toml, source).map_err(|e| {
+                    MarketError::Plan {
+                        source_name: source.clone(),
+                        detail: e.to_string(),
+                    }
+                })?;
                 if plan.id != *id {
-                    return Err(replay(format!("plan file {source} has id {}, journal says {id}", plan.id)));
+                    return Err(replay(format!(
+                        "plan file {source} has id {}, journal says {id}",
+                        plan.id
+                    )));
                 }
-                self.plans.insert(id.clone(), AdoptedPlan { plan, source: source.clone(), toml: toml.clone() });
+                self.plans.insert(
+                    id.clone(),
+                    AdoptedPlan {
+                        plan,
+                        source: source.clone(),
+                        toml: toml.clone(),
+                    },
+                );
             }
-            Event::ReportDrafted { company, year, units, correction } => {
+            Event::ReportDrafted {
+                company,
+                year,
+                units,
+                correction,
+            } => {
                 let r = match correction {
-                    None => self.mrv.entry((company.clone(), *year)).or_default().save_draft(company, *year, units.clone()),
-                    Some(reason) => self.mrv.entry((company.clone(), *year)).or_default().correct(company, *year, units.clone(), reason.clone()),
+                    None => self
+                        .mrv
+                        .entry((company.clone(), *year))
+                        .or_default()
+                        .save_draft(company, *year, units.clone()),
+                    Some(reason) => self
+                        .mrv
+                        .entry((company.clone(), *year))
+                        .or_default()
+                        .correct(company, *year, units.clone(), reason.clone()),
                 };
-                r.map_err(|source| MarketError::Mrv { company: company.clone(), year: *year, source })?;
+                r.map_err(|source| MarketError::Mrv {
+                    company: company.clone(),
+                    year: *year,
+                    source,
+                })?;
             }
             Event::ReportSubmitted { company, year, on } => {
-                self.mrv.entry((company.clone(), *year)).or_default().submit(company, *year, *on).map_err(|source| MarketError::Mrv { company: company.clone(), year: *year, source })?;
+                self.mrv
+                    .entry((company.clone(), *year))
+                    .or_default()
+                    .submit(company, *year, *on)
+                    .map_err(|source| MarketError::Mrv {
+                        company: company.clone(),
+                        year: *year,
+                        source,
+                    })?;
             }
-            Event::ReportVerified { company, year, verification } => {
+            Event::ReportVerified {
+                company,
+                year,
+                verification,
+            } => {
                 self.mrv
                     .entry((company.clone(), *year))
                     .or_default()
                     .record_verification(company, *year, verification.clone())
-                    .map_err(|source| MarketError::Mrv { company: company.clone(), year: *year, source })?;
+                    .map_err(|source| MarketError::Mrv {
+                        company: company.clone(),
+                        year: *year,
+                        source,
+                    })?;
             }
             Event::ReportAccepted { company, year, on } => {
-                self.mrv.entry((company.clone(), *year)).or_default().accept(company, *year, *on).map_err(|source| MarketError::Mrv { company: company.clone(), year: *year, source })?;
+                self.mrv
+                    .entry((company.clone(), *year))
+                    .or_default()
+                    .accept(company, *year, *on)
+                    .map_err(|source| MarketError::Mrv {
+                        company: company.clone(),
+                        year: *year,
+                        source,
+                    })?;
             }
-            Event::AllocationRecorded { plan, company, year, stage, units, deduction_t, total_t } => {
+            Event::AllocationRecorded {
+                plan,
+                company,
+                year,
+                stage,
+                units,
+                deduction_t,
+                total_t,
+            } => {
                 let sum: u64 = units.iter().map(|(_, t)| *t).sum();
                 if sum.saturating_sub(*deduction_t) != *total_t {
-                    return Err(replay(format!("allocation of {company} {year}: units add up to {sum} t less {deduction_t} t, total says {total_t} t")));
+                    return Err(replay(format!(
+                        "allocation of {company} {year}: units add up to {sum} t less {deduction_t} t, total says {total_t} t"
+                    )));
                 }
                 let key = (plan.clone(), company.clone(), *year, *stage);
                 if self.allocations.contains_key(&key) {
-                    return Err(MarketError::AlreadyAllocated { plan: plan.clone(), company: company.clone(), year: *year, stage: *stage });
+                    return Err(MarketError::AlreadyAllocated {
+                        plan: plan.clone(),
+                        company: company.clone(),
+                        year: *year,
+                        stage: *stage,
+                    });
                 }
-                self.allocations.insert(key, AllocationEntry { units: units.clone(), deduction_t: *deduction_t, total_t: *total_t });
+                self.allocations.insert(
+                    key,
+                    AllocationEntry {
+                        units: units.clone(),
+                        deduction_t: *deduction_t,
+                        total_t: *total_t,
+                    },
+                );
             }
             Event::Registry { seq, request } => {
                 let outcome = self.registry.execute(request.clone())?;
                 if outcome != Outcome::Done(*seq) {
-                    return Err(replay(format!("registry transaction {seq} replayed as {outcome:?}")));
+                    return Err(replay(format!(
+                        "registry transaction {seq} replayed as {outcome:?}"
+                    )));
                 }
-                if let Op::Surrender { class, quantity, purpose, .. } = &request.op {
-                    let company = ets_types::CompanyId::parse(&purpose.company).map_err(|e| replay(e.to_string()))?;
-                    self.surrendered.entry((purpose.cycle.clone(), company)).or_default().add(*class, *quantity);
+                if let Op::Surrender {
+                    class,
+                    quantity,
+                    purpose,
+                    ..
+                } = &request.op
+                {
+                    let company = ets_types::CompanyId::parse(&purpose.company)
+                        .map_err(|e| replay(e.to_string()))?;
+                    self.surrendered
+                        .entry((purpose.cycle.clone(), company))
+                        .or_default()
+                        .add(*class, *quantity);
                 }
             }
-            Event::AccountStatusChanged { account, status } => self.registry.set_status(*account, *status)?,
-            Event::ProjectRegistered { project, number, name, province, kind, account, on } => {
-                if self.projects.contains_key(project) || self.project_numbers.contains_key(number) {
-                    return Err(MarketError::Duplicate { what: "offset project", id: project.to_string() });
+            Event::AccountStatusChanged { account, status } => {
+                self.registry.set_status(*account, *status)?
+            }
+            Event::ProjectRegistered {
+                project,
+                number,
+                name,
+                province,
+                kind,
+                account,
+                on,
+            } => {
+                if self.projects.contains_key(project) || self.project_numbers.contains_key(number)
+                {
+                    return Err(MarketError::Duplicate {
+                        what: "offset project",
+                        id: project.to_string(),
+                    });
                 }
-                let id = self.registry.open_account(AccountKind::OffsetProject, project.as_str(), *on);
+                let id =
+                    self.registry
+                        .open_account(AccountKind::OffsetProject, project.as_str(), *on);
                 if id != *account {
-                    return Err(replay(format!("project {project} got account {id}, journal says {account}")));
+                    return Err(replay(format!(
+                        "project {project} got account {id}, journal says {account}"
+                    )));
                 }
                 self.project_numbers.insert(*number, project.clone());
                 self.projects.insert(
                     project.clone(),
-                    ProjectEntry { number: *number, name: name.clone(), province: province.clone(), kind: kind.clone(), account: id },
+                    ProjectEntry {
+                        number: *number,
+                        name: name.clone(),
+                        province: province.clone(),
+                        kind: kind.clone(),
+                        account: id,
+                    },
                 );
             }
-            Event::HolderRegistered { holder, account, on } => {
+            Event::HolderRegistered {
+                holder,
+                account,
+                on,
+            } => {
                 if self.holders.contains_key(holder) {
-                    return Err(MarketError::Duplicate { what: "holder", id: holder.clone() });
+                    return Err(MarketError::Duplicate {
+                        what: "holder",
+                        id: holder.clone(),
+                    });
                 }
-                let id = self.registry.open_account(AccountKind::GeneralHolding, holder, *on);
+                let id = self
+                    .registry
+                    .open_account(AccountKind::GeneralHolding, holder, *on);
                 if id != *account {
-                    return Err(replay(format!("holder {holder} got account {id}, journal says {account}")));
+                    return Err(replay(format!(
+                        "holder {holder} got account {id}, journal says {account}"
+                    )));
                 }
                 self.holders.insert(holder.clone(), id);
             }
-            Event::CompanyExempted { plan, company, reason } => {
+            Event::CompanyExempted {
+                plan,
+                company,
+                reason,
+            } => {
                 self.company_entry(company)?;
                 let key = (plan.clone(), company.clone());
                 if self.exempted.contains_key(&key) {
-                    return Err(MarketError::Exempted { plan: plan.clone(), company: company.clone() });
+                    return Err(MarketError::Exempted {
+                        plan: plan.clone(),
+                        company: company.clone(),
+                    });
                 }
                 self.exempted.insert(key, reason.clone());
             }

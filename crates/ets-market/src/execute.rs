@@ -7,9 +7,11 @@
 //! [`Market::execute_all`].
 
 use ets_compliance::{Obligation, UnitFigures};
-use ets_registry::{AccountStatus, Op, Request, SurrenderFor, NATIONAL_QUOTA};
+use ets_registry::{AccountStatus, NATIONAL_QUOTA, Op, Request, SurrenderFor};
+use ets_types::{
+    Company, CompanyId, Date, GeneratingUnit, ProjectId, Tonnes, UnitActivity, UnitClass, Year,
+};
 pub use ets_types::{ReportInput, VerificationInput};
-use ets_types::{Company, CompanyId, Date, GeneratingUnit, ProjectId, Tonnes, UnitActivity, UnitClass, Year};
 use serde::{Deserialize, Serialize};
 
 use crate::{Event, Market, MarketError, Stage};
@@ -31,29 +33,87 @@ pub type TransferParty = String;
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
-    RegisterCompany { company: Company, units: Vec<GeneratingUnit> },
-    RegisterUnit { unit: GeneratingUnit },
-    RegisterHolder { holder: String },
-    AdoptPlan { source: String, toml: String },
-    SubmitReport { report: ReportInput },
-    CorrectReport { report: ReportInput, reason: String },
-    VerifyReport { verification: VerificationInput },
-    AcceptReport { company: CompanyId, year: Year },
+    RegisterCompany {
+        company: Company,
+        units: Vec<GeneratingUnit>,
+    },
+    RegisterUnit {
+        unit: GeneratingUnit,
+    },
+    RegisterHolder {
+        holder: String,
+    },
+    AdoptPlan {
+        source: String,
+        toml: String,
+    },
+    SubmitReport {
+        report: ReportInput,
+    },
+    CorrectReport {
+        report: ReportInput,
+        reason: String,
+    },
+    VerifyReport {
+        verification: VerificationInput,
+    },
+    AcceptReport {
+        company: CompanyId,
+        year: Year,
+    },
     /// Pre-allocation of every year of the plan from the base year's accepted report.
-    PreAllocate { plan: String, company: CompanyId },
+    PreAllocate {
+        plan: String,
+        company: CompanyId,
+    },
     /// Final allocation of every year of the plan from the verified reports, and the true-up
     /// movement (issue the difference, or take back the excess by a correction).
-    TrueUp { plan: String, company: CompanyId },
-    RegisterProject { project: ProjectId, name: String, province: String, kind: String },
-    IssueOffsets { project: ProjectId, vintage: Year, quantity: Tonnes },
-    Transfer { class: UnitClass, quantity: Tonnes, from: TransferParty, to: TransferParty },
-    Surrender { plan: String, company: CompanyId, class: UnitClass, quantity: Tonnes },
-    Cancel { holder: TransferParty, class: UnitClass, quantity: Tonnes },
-    SetAccountStatus { holder: TransferParty, status: AccountStatus },
+    TrueUp {
+        plan: String,
+        company: CompanyId,
+    },
+    RegisterProject {
+        project: ProjectId,
+        name: String,
+        province: String,
+        kind: String,
+    },
+    IssueOffsets {
+        project: ProjectId,
+        vintage: Year,
+        quantity: Tonnes,
+    },
+    Transfer {
+        class: UnitClass,
+        quantity: Tonnes,
+        from: TransferParty,
+        to: TransferParty,
+    },
+    Surrender {
+        plan: String,
+        company: CompanyId,
+        class: UnitClass,
+        quantity: Tonnes,
+    },
+    Cancel {
+        holder: TransferParty,
+        class: UnitClass,
+        quantity: Tonnes,
+    },
+    SetAccountStatus {
+        holder: TransferParty,
+        status: AccountStatus,
+    },
     /// Take a company out of a cycle (closed, merged or deregistered before the deadline).
-    ExemptCompany { plan: String, company: CompanyId, reason: String },
+    ExemptCompany {
+        plan: String,
+        company: CompanyId,
+        reason: String,
+    },
     /// The regulator's assessment at (or after) the deadline.
-    AssessCycle { plan: String },
+    AssessCycle {
+        plan: String,
+    },
 }
 
 impl Command {
@@ -92,8 +152,13 @@ struct Moves<'a> {
 impl Moves<'_> {
     fn push(&mut self, op: Op, key: Option<String>) -> u64 {
         let seq = self.next_seq;
-        let request =
-            Request { op, date: self.env.date, initiator: self.env.initiator.clone(), reason: self.env.reason.clone(), key };
+        let request = Request {
+            op,
+            date: self.env.date,
+            initiator: self.env.initiator.clone(),
+            reason: self.env.reason.clone(),
+            key,
+        };
         self.events.push(Event::Registry { seq, request });
         self.next_seq += 1;
         seq
@@ -107,7 +172,10 @@ impl Market {
         let events = self.plan_events(env)?;
         for e in &events {
             if let Err(err) = self.apply(e) {
-                panic!("bug: a checked {} command failed to apply {e:?}: {err}", env.command.name());
+                panic!(
+                    "bug: a checked {} command failed to apply {e:?}: {err}",
+                    env.command.name()
+                );
             }
         }
         Ok(events)
@@ -115,7 +183,10 @@ impl Market {
 
     /// Executes several commands all or nothing: on the first rejection, returns its index and
     /// the error, and the market is as it was.
-    pub fn execute_all(&mut self, envs: &[Envelope]) -> Result<Vec<Vec<Event>>, (usize, MarketError)> {
+    pub fn execute_all(
+        &mut self,
+        envs: &[Envelope],
+    ) -> Result<Vec<Vec<Event>>, (usize, MarketError)> {
         let mut staged = self.clone();
         let mut out = Vec::with_capacity(envs.len());
         for (i, env) in envs.iter().enumerate() {
@@ -126,19 +197,33 @@ impl Market {
     }
 
     fn plan_events(&self, env: &Envelope) -> Result<Vec<Event>, MarketError> {
-        let mut m = Moves { env, next_seq: self.registry.next_seq(), events: Vec::new() };
+        let mut m = Moves {
+            env,
+            next_seq: self.registry.next_seq(),
+            events: Vec::new(),
+        };
         match &env.command {
             Command::RegisterCompany { company, units } => {
                 if self.companies.contains_key(&company.id) {
-                    return Err(MarketError::Duplicate { what: "company", id: company.id.to_string() });
+                    return Err(MarketError::Duplicate {
+                        what: "company",
+                        id: company.id.to_string(),
+                    });
                 }
                 let account = ets_types::AccountId(self.registry.accounts().len() as u32 + 1);
-                m.events.push(Event::CompanyRegistered { company: company.clone(), account, on: env.date });
+                m.events.push(Event::CompanyRegistered {
+                    company: company.clone(),
+                    account,
+                    on: env.date,
+                });
                 let mut seen = std::collections::BTreeSet::new();
                 for u in units {
                     self.check_new_unit(u, Some(&company.id))?;
                     if !seen.insert(&u.id) {
-                        return Err(MarketError::Duplicate { what: "unit", id: u.id.to_string() });
+                        return Err(MarketError::Duplicate {
+                            what: "unit",
+                            id: u.id.to_string(),
+                        });
                     }
                     m.events.push(Event::UnitRegistered { unit: u.clone() });
                 }
@@ -149,18 +234,33 @@ impl Market {
             }
             Command::RegisterHolder { holder } => {
                 if self.holders.contains_key(holder) || self.resolve_account(holder).is_some() {
-                    return Err(MarketError::Duplicate { what: "holder", id: holder.clone() });
+                    return Err(MarketError::Duplicate {
+                        what: "holder",
+                        id: holder.clone(),
+                    });
                 }
                 let account = ets_types::AccountId(self.registry.accounts().len() as u32 + 1);
-                m.events.push(Event::HolderRegistered { holder: holder.clone(), account, on: env.date });
+                m.events.push(Event::HolderRegistered {
+                    holder: holder.clone(),
+                    account,
+                    on: env.date,
+                });
             }
             Command::AdoptPlan { source, toml } => {
-                let plan = ets_policy::Plan::from_toml_str(toml, source)
-                    .map_err(|e| MarketError::Plan { source_name: source.clone(), detail: e.to_string() })?;
+                let plan = ets_policy::Plan::from_toml_str(toml, source).map_err(|e| {
+                    MarketError::Plan {
+                        source_name: source.clone(),
+                        detail: e.to_string(),
+                    }
+                })?;
                 if self.plans.contains_key(&plan.id) {
                     return Err(MarketError::PlanExists(plan.id));
                 }
-                m.events.push(Event::PlanAdopted { id: plan.id, source: source.clone(), toml: toml.clone() });
+                m.events.push(Event::PlanAdopted {
+                    id: plan.id,
+                    source: source.clone(),
+                    toml: toml.clone(),
+                });
             }
             Command::SubmitReport { report } | Command::CorrectReport { report, .. } => {
                 let correction = match &env.command {
@@ -174,47 +274,102 @@ impl Market {
                     units: report.units.clone(),
                     correction,
                 };
-                let submitted = Event::ReportSubmitted { company: report.company.clone(), year: report.year, on: env.date };
+                let submitted = Event::ReportSubmitted {
+                    company: report.company.clone(),
+                    year: report.year,
+                    on: env.date,
+                };
                 // The MRV state machine decides whether the transitions are allowed: try them on
                 // a copy of its state (small) rather than restating its rules here.
                 let mut mrv = self.mrv_of(&report.company, report.year);
-                let err = |source| MarketError::Mrv { company: report.company.clone(), year: report.year, source };
+                let err = |source| MarketError::Mrv {
+                    company: report.company.clone(),
+                    year: report.year,
+                    source,
+                };
                 match &drafted {
-                    Event::ReportDrafted { correction: None, .. } => mrv.save_draft(&report.company, report.year, report.units.clone()),
-                    Event::ReportDrafted { correction: Some(r), .. } => {
-                        mrv.correct(&report.company, report.year, report.units.clone(), r.clone())
-                    }
+                    Event::ReportDrafted {
+                        correction: None, ..
+                    } => mrv.save_draft(&report.company, report.year, report.units.clone()),
+                    Event::ReportDrafted {
+                        correction: Some(r),
+                        ..
+                    } => mrv.correct(
+                        &report.company,
+                        report.year,
+                        report.units.clone(),
+                        r.clone(),
+                    ),
                     _ => unreachable!(),
                 }
                 .map_err(err)?;
-                mrv.submit(&report.company, report.year, env.date).map_err(err)?;
+                mrv.submit(&report.company, report.year, env.date)
+                    .map_err(err)?;
                 m.events.push(drafted);
                 m.events.push(submitted);
             }
             Command::VerifyReport { verification: v } => {
                 self.company_entry(&v.company)?;
-                let current = self
-                    .report(&v.company, v.year)
-                    .ok_or_else(|| MarketError::NoAcceptedReport { company: v.company.clone(), year: v.year })?;
+                let current = self.report(&v.company, v.year).ok_or_else(|| {
+                    MarketError::NoAcceptedReport {
+                        company: v.company.clone(),
+                        year: v.year,
+                    }
+                })?;
                 let units = v.units.clone().unwrap_or_else(|| current.units.clone());
-                self.check_report_units(&ReportInput { company: v.company.clone(), year: v.year, units: units.clone() })?;
-                let verification =
-                    ets_mrv::Verification { verifier: v.verifier.clone(), units, findings: v.findings.clone(), verified_on: env.date };
+                self.check_report_units(&ReportInput {
+                    company: v.company.clone(),
+                    year: v.year,
+                    units: units.clone(),
+                })?;
+                let verification = ets_mrv::Verification {
+                    verifier: v.verifier.clone(),
+                    units,
+                    findings: v.findings.clone(),
+                    verified_on: env.date,
+                };
                 let mut mrv = self.mrv_of(&v.company, v.year);
                 mrv.record_verification(&v.company, v.year, verification.clone())
-                    .map_err(|source| MarketError::Mrv { company: v.company.clone(), year: v.year, source })?;
-                m.events.push(Event::ReportVerified { company: v.company.clone(), year: v.year, verification });
+                    .map_err(|source| MarketError::Mrv {
+                        company: v.company.clone(),
+                        year: v.year,
+                        source,
+                    })?;
+                m.events.push(Event::ReportVerified {
+                    company: v.company.clone(),
+                    year: v.year,
+                    verification,
+                });
             }
             Command::AcceptReport { company, year } => {
                 let mut mrv = self.mrv_of(company, *year);
-                mrv.accept(company, *year, env.date).map_err(|source| MarketError::Mrv { company: company.clone(), year: *year, source })?;
-                m.events.push(Event::ReportAccepted { company: company.clone(), year: *year, on: env.date });
+                mrv.accept(company, *year, env.date)
+                    .map_err(|source| MarketError::Mrv {
+                        company: company.clone(),
+                        year: *year,
+                        source,
+                    })?;
+                m.events.push(Event::ReportAccepted {
+                    company: company.clone(),
+                    year: *year,
+                    on: env.date,
+                });
             }
-            Command::PreAllocate { plan, company } => self.plan_pre_allocation(plan, company, &mut m)?,
+            Command::PreAllocate { plan, company } => {
+                self.plan_pre_allocation(plan, company, &mut m)?
+            }
             Command::TrueUp { plan, company } => self.plan_true_up(plan, company, &mut m)?,
-            Command::RegisterProject { project, name, province, kind } => {
+            Command::RegisterProject {
+                project,
+                name,
+                province,
+                kind,
+            } => {
                 if self.projects.contains_key(project) {
-                    return Err(MarketError::Duplicate { what: "offset project", id: project.to_string() });
+                    return Err(MarketError::Duplicate {
+                        what: "offset project",
+                        id: project.to_string(),
+                    });
                 }
                 let account = ets_types::AccountId(self.registry.accounts().len() as u32 + 1);
                 let number = self.projects.len() as u32 + 1;
@@ -228,63 +383,136 @@ impl Market {
                     on: env.date,
                 });
             }
-            Command::IssueOffsets { project, vintage, quantity } => {
-                let p = self.projects.get(project).ok_or_else(|| MarketError::UnknownProject(project.clone()))?;
-                let op = Op::Issue { class: UnitClass::Ccer { project: p.number, vintage: *vintage }, quantity: *quantity, to: p.account };
+            Command::IssueOffsets {
+                project,
+                vintage,
+                quantity,
+            } => {
+                let p = self
+                    .projects
+                    .get(project)
+                    .ok_or_else(|| MarketError::UnknownProject(project.clone()))?;
+                let op = Op::Issue {
+                    class: UnitClass::Ccer {
+                        project: p.number,
+                        vintage: *vintage,
+                    },
+                    quantity: *quantity,
+                    to: p.account,
+                };
                 self.single(op, &mut m)?;
             }
-            Command::Transfer { class, quantity, from, to } => {
-                let op = Op::Transfer { class: *class, quantity: *quantity, from: self.account_of(from)?, to: self.account_of(to)? };
+            Command::Transfer {
+                class,
+                quantity,
+                from,
+                to,
+            } => {
+                let op = Op::Transfer {
+                    class: *class,
+                    quantity: *quantity,
+                    from: self.account_of(from)?,
+                    to: self.account_of(to)?,
+                };
                 self.single(op, &mut m)?;
             }
-            Command::Cancel { holder, class, quantity } => {
-                let op = Op::Cancel { class: *class, quantity: *quantity, from: self.account_of(holder)? };
+            Command::Cancel {
+                holder,
+                class,
+                quantity,
+            } => {
+                let op = Op::Cancel {
+                    class: *class,
+                    quantity: *quantity,
+                    from: self.account_of(holder)?,
+                };
                 self.single(op, &mut m)?;
             }
-            Command::Surrender { plan, company, class, quantity } => {
+            Command::Surrender {
+                plan,
+                company,
+                class,
+                quantity,
+            } => {
                 if let Some((on, _)) = self.assessed.get(plan) {
-                    return Err(MarketError::CycleClosed { plan: plan.clone(), assessed_on: *on });
+                    return Err(MarketError::CycleClosed {
+                        plan: plan.clone(),
+                        assessed_on: *on,
+                    });
                 }
                 let policy = &self.plan_entry(plan)?.plan.compliance;
                 let account = self.company_entry(company)?.account;
                 if self.is_exempted(plan, company) {
-                    return Err(MarketError::Exempted { plan: plan.clone(), company: company.clone() });
+                    return Err(MarketError::Exempted {
+                        plan: plan.clone(),
+                        company: company.clone(),
+                    });
                 }
                 let op = Op::Surrender {
                     class: *class,
                     quantity: *quantity,
                     from: account,
-                    purpose: SurrenderFor { company: company.to_string(), cycle: plan.clone() },
+                    purpose: SurrenderFor {
+                        company: company.to_string(),
+                        cycle: plan.clone(),
+                    },
                 };
                 if let Some(key) = &env.key
                     && self.registry.key_seq(key).is_some()
                 {
-                    self.registry.check(&self.request(env, op, env.key.clone()))?;
+                    self.registry
+                        .check(&self.request(env, op, env.key.clone()))?;
                     return Ok(Vec::new());
                 }
                 let obligation = self.obligation(plan, company)?;
-                ets_compliance::check_surrender(*class, *quantity, obligation.obligation_t, self.surrendered(plan, company), policy)?;
+                ets_compliance::check_surrender(
+                    *class,
+                    *quantity,
+                    obligation.obligation_t,
+                    self.surrendered(plan, company),
+                    policy,
+                )?;
                 self.single(op, &mut m)?;
             }
             Command::SetAccountStatus { holder, status } => {
                 let account = self.account_of(holder)?;
                 let mut r = self.registry.clone();
                 r.set_status(account, *status)?;
-                m.events.push(Event::AccountStatusChanged { account, status: *status });
+                m.events.push(Event::AccountStatusChanged {
+                    account,
+                    status: *status,
+                });
             }
-            Command::ExemptCompany { plan, company, reason } => {
+            Command::ExemptCompany {
+                plan,
+                company,
+                reason,
+            } => {
                 self.plan_entry(plan)?;
                 self.company_entry(company)?;
                 if let Some((on, _)) = self.assessed.get(plan) {
-                    return Err(MarketError::CycleClosed { plan: plan.clone(), assessed_on: *on });
+                    return Err(MarketError::CycleClosed {
+                        plan: plan.clone(),
+                        assessed_on: *on,
+                    });
                 }
                 if self.is_exempted(plan, company) {
-                    return Err(MarketError::Exempted { plan: plan.clone(), company: company.clone() });
+                    return Err(MarketError::Exempted {
+                        plan: plan.clone(),
+                        company: company.clone(),
+                    });
                 }
                 if self.surrendered(plan, company).total_t() > 0 {
-                    return Err(MarketError::SurrenderedBeforeExemption { plan: plan.clone(), company: company.clone() });
+                    return Err(MarketError::SurrenderedBeforeExemption {
+                        plan: plan.clone(),
+                        company: company.clone(),
+                    });
                 }
-                m.events.push(Event::CompanyExempted { plan: plan.clone(), company: company.clone(), reason: reason.clone() });
+                m.events.push(Event::CompanyExempted {
+                    plan: plan.clone(),
+                    company: company.clone(),
+                    reason: reason.clone(),
+                });
             }
             Command::AssessCycle { plan } => {
                 let entry = self.plan_entry(plan)?;
@@ -293,17 +521,31 @@ impl Market {
                 }
                 let deadline = entry.plan.compliance.deadline;
                 if env.date < deadline {
-                    return Err(MarketError::BeforeDeadline { plan: plan.clone(), deadline, on: env.date });
+                    return Err(MarketError::BeforeDeadline {
+                        plan: plan.clone(),
+                        deadline,
+                        on: env.date,
+                    });
                 }
                 let results = self.company_results(plan, true)?;
-                m.events.push(Event::CycleAssessed { plan: plan.clone(), on: env.date, results });
+                m.events.push(Event::CycleAssessed {
+                    plan: plan.clone(),
+                    on: env.date,
+                    results,
+                });
             }
         }
         Ok(m.events)
     }
 
     fn request(&self, env: &Envelope, op: Op, key: Option<String>) -> Request {
-        Request { op, date: env.date, initiator: env.initiator.clone(), reason: env.reason.clone(), key }
+        Request {
+            op,
+            date: env.date,
+            initiator: env.initiator.clone(),
+            reason: env.reason.clone(),
+            key,
+        }
     }
 
     /// A command that is exactly one registry movement: checked by the registry itself, and an
@@ -311,7 +553,12 @@ impl Market {
     fn single(&self, op: Op, m: &mut Moves<'_>) -> Result<(), MarketError> {
         let request = self.request(m.env, op, m.env.key.clone());
         self.registry.check(&request)?;
-        if m.env.key.as_deref().and_then(|k| self.registry.key_seq(k)).is_some() {
+        if m.env
+            .key
+            .as_deref()
+            .and_then(|k| self.registry.key_seq(k))
+            .is_some()
+        {
             return Ok(());
         }
         let Request { op, key, .. } = request;
@@ -320,20 +567,32 @@ impl Market {
     }
 
     fn account_of(&self, holder: &str) -> Result<ets_types::AccountId, MarketError> {
-        self.resolve_account(holder).ok_or_else(|| MarketError::UnknownHolder(holder.to_string()))
+        self.resolve_account(holder)
+            .ok_or_else(|| MarketError::UnknownHolder(holder.to_string()))
     }
 
-    fn check_new_unit(&self, unit: &GeneratingUnit, registering: Option<&CompanyId>) -> Result<(), MarketError> {
+    fn check_new_unit(
+        &self,
+        unit: &GeneratingUnit,
+        registering: Option<&CompanyId>,
+    ) -> Result<(), MarketError> {
         if registering.is_none() {
             self.company_entry(&unit.company)?;
         }
         if let Some(c) = registering
             && *c != unit.company
         {
-            return Err(MarketError::UnitOwner { unit: unit.id.clone(), owner: unit.company.clone(), company: c.clone() });
+            return Err(MarketError::UnitOwner {
+                unit: unit.id.clone(),
+                owner: unit.company.clone(),
+                company: c.clone(),
+            });
         }
         if self.units.contains_key(&unit.id) {
-            return Err(MarketError::Duplicate { what: "unit", id: unit.id.to_string() });
+            return Err(MarketError::Duplicate {
+                what: "unit",
+                id: unit.id.to_string(),
+            });
         }
         Ok(())
     }
@@ -342,41 +601,76 @@ impl Market {
     fn check_report_units(&self, report: &ReportInput) -> Result<(), MarketError> {
         self.company_entry(&report.company)?;
         for u in &report.units {
-            let unit = self.units.get(&u.unit).ok_or_else(|| MarketError::UnknownUnit(u.unit.clone()))?;
+            let unit = self
+                .units
+                .get(&u.unit)
+                .ok_or_else(|| MarketError::UnknownUnit(u.unit.clone()))?;
             if unit.company != report.company {
-                return Err(MarketError::UnitOwner { unit: u.unit.clone(), owner: unit.company.clone(), company: report.company.clone() });
+                return Err(MarketError::UnitOwner {
+                    unit: u.unit.clone(),
+                    owner: unit.company.clone(),
+                    company: report.company.clone(),
+                });
             }
         }
         Ok(())
     }
 
     /// The verified activity of a company's accepted report for a year, by unit.
-    fn accepted_activity(&self, company: &CompanyId, year: Year) -> Result<&[UnitActivity], MarketError> {
+    fn accepted_activity(
+        &self,
+        company: &CompanyId,
+        year: Year,
+    ) -> Result<&[UnitActivity], MarketError> {
         let report =
-            self.accepted_report(company, year).ok_or_else(|| MarketError::NoAcceptedReport { company: company.clone(), year })?;
-        Ok(report.verification.as_ref().map_or(&report.units[..], |v| &v.units[..]))
+            self.accepted_report(company, year)
+                .ok_or_else(|| MarketError::NoAcceptedReport {
+                    company: company.clone(),
+                    year,
+                })?;
+        Ok(report
+            .verification
+            .as_ref()
+            .map_or(&report.units[..], |v| &v.units[..]))
     }
 
-    fn plan_pre_allocation(&self, plan_id: &str, company: &CompanyId, m: &mut Moves<'_>) -> Result<(), MarketError> {
+    fn plan_pre_allocation(
+        &self,
+        plan_id: &str,
+        company: &CompanyId,
+        m: &mut Moves<'_>,
+    ) -> Result<(), MarketError> {
         let plan = &self.plan_entry(plan_id)?.plan;
         let entry = self.company_entry(company)?;
         let base = self.accepted_activity(company, plan.base_year)?;
         let units = self.units_of(company);
         if units.is_empty() {
-            return Err(MarketError::NoUnits { company: company.clone() });
+            return Err(MarketError::NoUnits {
+                company: company.clone(),
+            });
         }
         for &year in &plan.years {
             let key = (plan_id.to_string(), company.clone(), year, Stage::Pre);
             if self.allocations.contains_key(&key) {
-                return Err(MarketError::AlreadyAllocated { plan: plan_id.to_string(), company: company.clone(), year, stage: Stage::Pre });
+                return Err(MarketError::AlreadyAllocated {
+                    plan: plan_id.to_string(),
+                    company: company.clone(),
+                    year,
+                    stage: Stage::Pre,
+                });
             }
             let mut per_unit = Vec::new();
             for unit in &units {
                 // A unit without base-year data (commissioned later) gets no pre-allocation; the
                 // true-up gives it its full allocation.
-                let Some(activity) = base.iter().find(|a| a.unit == unit.id) else { continue };
+                let Some(activity) = base.iter().find(|a| a.unit == unit.id) else {
+                    continue;
+                };
                 let a = ets_allocation::unit_pre_allocation(unit, activity, year, &plan.allocation)
-                    .map_err(|source| MarketError::Allocation { company: company.clone(), source })?;
+                    .map_err(|source| MarketError::Allocation {
+                        company: company.clone(),
+                        source,
+                    })?;
                 per_unit.push((unit.id.clone(), a.total_t));
             }
             let total_t: Tonnes = per_unit.iter().map(|(_, t)| t).sum();
@@ -394,26 +688,67 @@ impl Market {
         Ok(())
     }
 
-    fn issue_and_allocate(&self, year: Year, quantity: Tonnes, to: ets_types::AccountId, m: &mut Moves<'_>) -> Result<(), MarketError> {
+    fn issue_and_allocate(
+        &self,
+        year: Year,
+        quantity: Tonnes,
+        to: ets_types::AccountId,
+        m: &mut Moves<'_>,
+    ) -> Result<(), MarketError> {
         if quantity == 0 {
             return Ok(());
         }
         let class = UnitClass::Cea { vintage: year };
         // Both movements are checked here so that applying them cannot fail: the issuance into
         // the quota account, and the company account being open to receive.
-        self.registry.check(&self.request(m.env, Op::Issue { class, quantity, to: NATIONAL_QUOTA }, None))?;
-        let account = self.registry.account(to).ok_or(ets_registry::Rejection::UnknownAccount { account: to })?;
+        self.registry.check(&self.request(
+            m.env,
+            Op::Issue {
+                class,
+                quantity,
+                to: NATIONAL_QUOTA,
+            },
+            None,
+        ))?;
+        let account = self
+            .registry
+            .account(to)
+            .ok_or(ets_registry::Rejection::UnknownAccount { account: to })?;
         match account.status {
             AccountStatus::Open => {}
-            AccountStatus::Frozen => return Err(ets_registry::Rejection::AccountFrozen { account: to }.into()),
-            AccountStatus::Closed => return Err(ets_registry::Rejection::AccountClosed { account: to }.into()),
+            AccountStatus::Frozen => {
+                return Err(ets_registry::Rejection::AccountFrozen { account: to }.into());
+            }
+            AccountStatus::Closed => {
+                return Err(ets_registry::Rejection::AccountClosed { account: to }.into());
+            }
         }
-        m.push(Op::Issue { class, quantity, to: NATIONAL_QUOTA }, None);
-        m.push(Op::Allocate { class, quantity, from: NATIONAL_QUOTA, to }, None);
+        m.push(
+            Op::Issue {
+                class,
+                quantity,
+                to: NATIONAL_QUOTA,
+            },
+            None,
+        );
+        m.push(
+            Op::Allocate {
+                class,
+                quantity,
+                from: NATIONAL_QUOTA,
+                to,
+            },
+            None,
+        );
         Ok(())
     }
 
-    fn plan_true_up(&self, plan_id: &str, company: &CompanyId, m: &mut Moves<'_>) -> Result<(), MarketError> {
+    fn plan_true_up(
+        &self,
+        plan_id: &str,
+        company: &CompanyId,
+        m: &mut Moves<'_>,
+    ) -> Result<(), MarketError> {
         let plan = &self.plan_entry(plan_id)?.plan;
         let entry = self.company_entry(company)?;
         let units = self.units_of(company);
@@ -421,17 +756,36 @@ impl Market {
         for &year in &plan.years {
             let pre_key = (plan_id.to_string(), company.clone(), year, Stage::Pre);
             let Some(pre) = self.allocations.get(&pre_key) else {
-                return Err(MarketError::NotPreAllocated { plan: plan_id.to_string(), company: company.clone(), year });
+                return Err(MarketError::NotPreAllocated {
+                    plan: plan_id.to_string(),
+                    company: company.clone(),
+                    year,
+                });
             };
-            if self.allocations.contains_key(&(plan_id.to_string(), company.clone(), year, Stage::Final)) {
-                return Err(MarketError::AlreadyAllocated { plan: plan_id.to_string(), company: company.clone(), year, stage: Stage::Final });
+            if self.allocations.contains_key(&(
+                plan_id.to_string(),
+                company.clone(),
+                year,
+                Stage::Final,
+            )) {
+                return Err(MarketError::AlreadyAllocated {
+                    plan: plan_id.to_string(),
+                    company: company.clone(),
+                    year,
+                    stage: Stage::Final,
+                });
             }
             let activity = self.accepted_activity(company, year)?;
             let mut per_unit = Vec::new();
             for unit in &units {
-                let Some(a) = activity.iter().find(|a| a.unit == unit.id) else { continue };
+                let Some(a) = activity.iter().find(|a| a.unit == unit.id) else {
+                    continue;
+                };
                 let alloc = ets_allocation::unit_allocation(unit, a, year, &plan.allocation)
-                    .map_err(|source| MarketError::Allocation { company: company.clone(), source })?;
+                    .map_err(|source| MarketError::Allocation {
+                        company: company.clone(),
+                        source,
+                    })?;
                 per_unit.push((unit.id.clone(), alloc.total_t));
             }
             let gross_t: Tonnes = per_unit.iter().map(|(_, t)| t).sum();
@@ -455,14 +809,27 @@ impl Market {
                 let to_return_t = pre.total_t - total_t;
                 let held_t = self.registry.holding(entry.account, class);
                 if held_t < to_return_t {
-                    return Err(MarketError::TrueUpShort { company: company.clone(), year, to_return_t, held_t });
+                    return Err(MarketError::TrueUpShort {
+                        company: company.clone(),
+                        year,
+                        to_return_t,
+                        held_t,
+                    });
                 }
-                let original = self.pre_allocation_seq(entry.account, class).ok_or_else(|| MarketError::NotPreAllocated {
-                    plan: plan_id.to_string(),
-                    company: company.clone(),
-                    year,
-                })?;
-                m.push(Op::Correct { original, quantity: to_return_t }, None);
+                let original = self
+                    .pre_allocation_seq(entry.account, class)
+                    .ok_or_else(|| MarketError::NotPreAllocated {
+                        plan: plan_id.to_string(),
+                        company: company.clone(),
+                        year,
+                    })?;
+                m.push(
+                    Op::Correct {
+                        original,
+                        quantity: to_return_t,
+                    },
+                    None,
+                );
             }
         }
         Ok(())
@@ -473,7 +840,9 @@ impl Market {
         self.registry
             .transactions()
             .iter()
-            .find(|t| t.kind == ets_registry::TxKind::Allocate && t.to == account && t.class == class)
+            .find(|t| {
+                t.kind == ets_registry::TxKind::Allocate && t.to == account && t.class == class
+            })
             .map(|t| t.seq)
     }
 
@@ -486,19 +855,35 @@ impl Market {
             .filter(|r| r.company == *company)
             .filter_map(|r| r.penalty.map(|p| p.deduction_t))
             .sum();
-        let applied: Tonnes =
-            self.allocations.iter().filter(|((_, c, _, _), _)| c == company).map(|(_, a)| a.deduction_t).sum();
+        let applied: Tonnes = self
+            .allocations
+            .iter()
+            .filter(|((_, c, _, _), _)| c == company)
+            .map(|(_, a)| a.deduction_t)
+            .sum();
         decided.saturating_sub(applied)
     }
 
     /// A company's obligation for a plan, from its final allocation and verified emissions.
-    pub fn obligation(&self, plan_id: &str, company: &CompanyId) -> Result<Obligation, MarketError> {
+    pub fn obligation(
+        &self,
+        plan_id: &str,
+        company: &CompanyId,
+    ) -> Result<Obligation, MarketError> {
         let adopted = self.plan_entry(plan_id)?;
         let plan = &adopted.plan;
         let units = self.units_of(company);
         self.company_entry(company)?;
         let blank = || -> Vec<UnitFigures> {
-            units.iter().map(|u| UnitFigures { unit: u.id.clone(), category: u.category, allocation_t: 0, verified_t: 0 }).collect()
+            units
+                .iter()
+                .map(|u| UnitFigures {
+                    unit: u.id.clone(),
+                    category: u.category,
+                    allocation_t: 0,
+                    verified_t: 0,
+                })
+                .collect()
         };
         // A pooled cycle (2019-2020) applies the gas and large-gap rules to the cycle's sums; an
         // annual one (from 2021) to each year, and the obligations add up.
@@ -511,14 +896,36 @@ impl Market {
             let fin = self
                 .allocations
                 .get(&(plan_id.to_string(), company.clone(), year, Stage::Final))
-                .ok_or_else(|| MarketError::NotFinallyAllocated { plan: plan_id.to_string(), company: company.clone(), year })?;
-            let report =
-                self.accepted_report(company, year).ok_or_else(|| MarketError::NoAcceptedReport { company: company.clone(), year })?;
-            let emissions = ets_mrv::verified_emissions(report, &plan.mrv)
-                .map_err(|source| MarketError::Mrv { company: company.clone(), year, source })?;
+                .ok_or_else(|| MarketError::NotFinallyAllocated {
+                    plan: plan_id.to_string(),
+                    company: company.clone(),
+                    year,
+                })?;
+            let report = self.accepted_report(company, year).ok_or_else(|| {
+                MarketError::NoAcceptedReport {
+                    company: company.clone(),
+                    year,
+                }
+            })?;
+            let emissions = ets_mrv::verified_emissions(report, &plan.mrv).map_err(|source| {
+                MarketError::Mrv {
+                    company: company.clone(),
+                    year,
+                    source,
+                }
+            })?;
             for f in &mut figures {
-                f.allocation_t += fin.units.iter().filter(|(u, _)| *u == f.unit).map(|(_, t)| t).sum::<Tonnes>();
-                f.verified_t += emissions.iter().filter(|(u, _)| *u == f.unit).map(|(_, e)| e.total_t).sum::<Tonnes>();
+                f.allocation_t += fin
+                    .units
+                    .iter()
+                    .filter(|(u, _)| *u == f.unit)
+                    .map(|(_, t)| t)
+                    .sum::<Tonnes>();
+                f.verified_t += emissions
+                    .iter()
+                    .filter(|(u, _)| *u == f.unit)
+                    .map(|(_, e)| e.total_t)
+                    .sum::<Tonnes>();
             }
             if plan.compliance.per_year_obligation {
                 per_year.push(ets_compliance::obligation(&figures, &plan.compliance));
@@ -527,18 +934,24 @@ impl Market {
         if !plan.compliance.per_year_obligation {
             return Ok(ets_compliance::obligation(&figures, &plan.compliance));
         }
-        Ok(per_year.into_iter().fold(Obligation::default(), |a, o| Obligation {
-            verified_t: a.verified_t + o.verified_t,
-            allocation_t: a.allocation_t + o.allocation_t,
-            gas_relief_t: a.gas_relief_t + o.gas_relief_t,
-            large_gap_relief_t: a.large_gap_relief_t + o.large_gap_relief_t,
-            obligation_t: a.obligation_t + o.obligation_t,
-        }))
+        Ok(per_year
+            .into_iter()
+            .fold(Obligation::default(), |a, o| Obligation {
+                verified_t: a.verified_t + o.verified_t,
+                allocation_t: a.allocation_t + o.allocation_t,
+                gas_relief_t: a.gas_relief_t + o.gas_relief_t,
+                large_gap_relief_t: a.large_gap_relief_t + o.large_gap_relief_t,
+                obligation_t: a.obligation_t + o.obligation_t,
+            }))
     }
 
     /// Every company's compliance result for a plan as of now. With `strict`, a company whose
     /// obligation cannot be computed is an error; otherwise it is left out.
-    pub(crate) fn company_results(&self, plan_id: &str, strict: bool) -> Result<Vec<ets_compliance::CompanyResult>, MarketError> {
+    pub(crate) fn company_results(
+        &self,
+        plan_id: &str,
+        strict: bool,
+    ) -> Result<Vec<ets_compliance::CompanyResult>, MarketError> {
         let policy = &self.plan_entry(plan_id)?.plan.compliance;
         let mut out = Vec::with_capacity(self.companies.len());
         for (id, entry) in &self.companies {

@@ -17,7 +17,9 @@ use std::collections::BTreeMap;
 
 use ets_policy::Plan;
 use ets_registry::{AccountKind, AccountStatus, Registry, Rejection};
-use ets_types::{AccountId, Company, CompanyId, Date, GeneratingUnit, ProjectId, Tonnes, UnitClass, UnitId, Year};
+use ets_types::{
+    AccountId, Company, CompanyId, Date, GeneratingUnit, ProjectId, Tonnes, UnitClass, UnitId, Year,
+};
 use serde::{Deserialize, Serialize};
 
 mod apply;
@@ -31,14 +33,41 @@ pub use queries::{CompanyView, ComplianceReport, InvariantSummary};
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    CompanyRegistered { company: Company, account: AccountId, on: Date },
-    UnitRegistered { unit: GeneratingUnit },
+    CompanyRegistered {
+        company: Company,
+        account: AccountId,
+        on: Date,
+    },
+    UnitRegistered {
+        unit: GeneratingUnit,
+    },
     /// The plan in force, with its file's exact text so the journal shows the rules applied.
-    PlanAdopted { id: String, source: String, toml: String },
-    ReportDrafted { company: CompanyId, year: Year, units: Vec<ets_types::UnitActivity>, correction: Option<String> },
-    ReportSubmitted { company: CompanyId, year: Year, on: Date },
-    ReportVerified { company: CompanyId, year: Year, verification: ets_mrv::Verification },
-    ReportAccepted { company: CompanyId, year: Year, on: Date },
+    PlanAdopted {
+        id: String,
+        source: String,
+        toml: String,
+    },
+    ReportDrafted {
+        company: CompanyId,
+        year: Year,
+        units: Vec<ets_types::UnitActivity>,
+        correction: Option<String>,
+    },
+    ReportSubmitted {
+        company: CompanyId,
+        year: Year,
+        on: Date,
+    },
+    ReportVerified {
+        company: CompanyId,
+        year: Year,
+        verification: ets_mrv::Verification,
+    },
+    ReportAccepted {
+        company: CompanyId,
+        year: Year,
+        on: Date,
+    },
     /// An allocation decided for one company and year, unit by unit, before it moves in the registry.
     AllocationRecorded {
         plan: String,
@@ -51,8 +80,14 @@ pub enum Event {
         total_t: Tonnes,
     },
     /// A registry movement with the sequence number it got.
-    Registry { seq: u64, request: ets_registry::Request },
-    AccountStatusChanged { account: AccountId, status: AccountStatus },
+    Registry {
+        seq: u64,
+        request: ets_registry::Request,
+    },
+    AccountStatusChanged {
+        account: AccountId,
+        status: AccountStatus,
+    },
     ProjectRegistered {
         project: ProjectId,
         number: u32,
@@ -63,12 +98,24 @@ pub enum Event {
         on: Date,
     },
     /// A named holding account for someone who is not a covered company (a trader, an institution).
-    HolderRegistered { holder: String, account: AccountId, on: Date },
+    HolderRegistered {
+        holder: String,
+        account: AccountId,
+        on: Date,
+    },
     /// The regulator takes a company out of a cycle (closed, merged, deregistered before the
     /// deadline): it owes nothing for that cycle and is counted neither complied nor failed.
-    CompanyExempted { plan: String, company: CompanyId, reason: String },
+    CompanyExempted {
+        plan: String,
+        company: CompanyId,
+        reason: String,
+    },
     /// The regulator's assessment at the deadline: statuses, penalties and deductions are fixed.
-    CycleAssessed { plan: String, on: Date, results: Vec<ets_compliance::CompanyResult> },
+    CycleAssessed {
+        plan: String,
+        on: Date,
+        results: Vec<ets_compliance::CompanyResult>,
+    },
 }
 
 /// Pre-allocation (before verification) or the final allocation that trues it up.
@@ -87,9 +134,16 @@ pub enum MarketError {
     #[error("surrender: {0}")]
     Surrender(#[from] ets_compliance::SurrenderRejection),
     #[error("report of {company} for {year}: {source}")]
-    Mrv { company: CompanyId, year: Year, source: ets_mrv::MrvError },
+    Mrv {
+        company: CompanyId,
+        year: Year,
+        source: ets_mrv::MrvError,
+    },
     #[error("allocation for {company}: {source}")]
-    Allocation { company: CompanyId, source: ets_allocation::AllocationError },
+    Allocation {
+        company: CompanyId,
+        source: ets_allocation::AllocationError,
+    },
     #[error("plan file {source_name}: {detail}")]
     Plan { source_name: String, detail: String },
     #[error("unknown company {0}")]
@@ -107,29 +161,57 @@ pub enum MarketError {
     #[error("plan {0:?} is already adopted")]
     PlanExists(String),
     #[error("unit {unit} belongs to {owner}, not {company}")]
-    UnitOwner { unit: UnitId, owner: CompanyId, company: CompanyId },
+    UnitOwner {
+        unit: UnitId,
+        owner: CompanyId,
+        company: CompanyId,
+    },
     #[error("{company} has no accepted emission report for {year}")]
     NoAcceptedReport { company: CompanyId, year: Year },
     #[error("{company} has no generating units")]
     NoUnits { company: CompanyId },
     #[error("{stage:?} allocation of plan {plan} for {company} {year} was already made")]
-    AlreadyAllocated { plan: String, company: CompanyId, year: Year, stage: Stage },
+    AlreadyAllocated {
+        plan: String,
+        company: CompanyId,
+        year: Year,
+        stage: Stage,
+    },
     #[error("plan {plan}: {company} {year} has no pre-allocation to true up")]
-    NotPreAllocated { plan: String, company: CompanyId, year: Year },
+    NotPreAllocated {
+        plan: String,
+        company: CompanyId,
+        year: Year,
+    },
     #[error("plan {plan}: {company} {year} is not finally allocated yet")]
-    NotFinallyAllocated { plan: String, company: CompanyId, year: Year },
+    NotFinallyAllocated {
+        plan: String,
+        company: CompanyId,
+        year: Year,
+    },
     #[error(
         "true-up of {company} {year} must take back {to_return_t} t but the account holds only {held_t} t of that vintage"
     )]
-    TrueUpShort { company: CompanyId, year: Year, to_return_t: Tonnes, held_t: Tonnes },
+    TrueUpShort {
+        company: CompanyId,
+        year: Year,
+        to_return_t: Tonnes,
+        held_t: Tonnes,
+    },
     #[error("{company} has already surrendered for plan {plan} and cannot be exempted from it")]
     SurrenderedBeforeExemption { plan: String, company: CompanyId },
     #[error("{company} is exempted from plan {plan}")]
     Exempted { plan: String, company: CompanyId },
     #[error("plan {0} was already assessed; its results are final")]
     AlreadyAssessed(String),
-    #[error("plan {plan}: the cycle cannot be assessed before its deadline {deadline} (date given: {on})")]
-    BeforeDeadline { plan: String, deadline: Date, on: Date },
+    #[error(
+        "plan {plan}: the cycle cannot be assessed before its deadline {deadline} (date given: {on})"
+    )]
+    BeforeDeadline {
+        plan: String,
+        deadline: Date,
+        on: Date,
+    },
     #[error("plan {plan}: surrender after the assessment on {assessed_on} is not possible")]
     CycleClosed { plan: String, assessed_on: Date },
     #[error("replay: {0}")]
@@ -214,18 +296,25 @@ impl Market {
     }
     /// The current version of a company's report for a year.
     pub fn report(&self, company: &CompanyId, year: Year) -> Option<&ets_mrv::Report> {
-        self.mrv.get(&(company.clone(), year)).and_then(|m| m.current(company, year))
+        self.mrv
+            .get(&(company.clone(), year))
+            .and_then(|m| m.current(company, year))
     }
     /// The latest accepted version of a company's report for a year.
     pub fn accepted_report(&self, company: &CompanyId, year: Year) -> Option<&ets_mrv::Report> {
-        self.mrv.get(&(company.clone(), year)).and_then(|m| m.accepted(company, year))
+        self.mrv
+            .get(&(company.clone(), year))
+            .and_then(|m| m.accepted(company, year))
     }
     /// Every report's current version, by company and year.
     pub fn reports(&self) -> impl Iterator<Item = &ets_mrv::Report> {
         self.mrv.values().flat_map(|m| m.reports())
     }
     pub(crate) fn mrv_of(&self, company: &CompanyId, year: Year) -> ets_mrv::Mrv {
-        self.mrv.get(&(company.clone(), year)).cloned().unwrap_or_default()
+        self.mrv
+            .get(&(company.clone(), year))
+            .cloned()
+            .unwrap_or_default()
     }
     pub fn plan(&self, id: &str) -> Option<&Plan> {
         self.plans.get(id).map(|p| &p.plan)
@@ -243,7 +332,9 @@ impl Market {
         self.companies.get(id).map(|c| c.account)
     }
     pub fn units_of(&self, id: &CompanyId) -> Vec<&GeneratingUnit> {
-        self.companies.get(id).map_or_else(Vec::new, |c| c.units.iter().filter_map(|u| self.units.get(u)).collect())
+        self.companies.get(id).map_or_else(Vec::new, |c| {
+            c.units.iter().filter_map(|u| self.units.get(u)).collect()
+        })
     }
     pub fn unit(&self, id: &UnitId) -> Option<&GeneratingUnit> {
         self.units.get(id)
@@ -277,29 +368,47 @@ impl Market {
         self.registry.account(AccountId(n)).map(|a| a.id)
     }
     /// The allocation recorded for a company and year at a stage.
-    pub fn allocation(&self, plan: &str, company: &CompanyId, year: Year, stage: Stage) -> Option<Tonnes> {
-        self.allocations.get(&(plan.to_string(), company.clone(), year, stage)).map(|a| a.total_t)
+    pub fn allocation(
+        &self,
+        plan: &str,
+        company: &CompanyId,
+        year: Year,
+        stage: Stage,
+    ) -> Option<Tonnes> {
+        self.allocations
+            .get(&(plan.to_string(), company.clone(), year, stage))
+            .map(|a| a.total_t)
     }
     pub fn surrendered(&self, plan: &str, company: &CompanyId) -> ets_compliance::Surrendered {
-        self.surrendered.get(&(plan.to_string(), company.clone())).copied().unwrap_or_default()
+        self.surrendered
+            .get(&(plan.to_string(), company.clone()))
+            .copied()
+            .unwrap_or_default()
     }
     pub fn is_exempted(&self, plan: &str, company: &CompanyId) -> bool {
-        self.exempted.contains_key(&(plan.to_string(), company.clone()))
+        self.exempted
+            .contains_key(&(plan.to_string(), company.clone()))
     }
     pub fn is_assessed(&self, plan: &str) -> bool {
         self.assessed.contains_key(plan)
     }
 
     pub(crate) fn plan_entry(&self, id: &str) -> Result<&AdoptedPlan, MarketError> {
-        self.plans.get(id).ok_or_else(|| MarketError::UnknownPlan(id.to_string()))
+        self.plans
+            .get(id)
+            .ok_or_else(|| MarketError::UnknownPlan(id.to_string()))
     }
     pub(crate) fn company_entry(&self, id: &CompanyId) -> Result<&CompanyEntry, MarketError> {
-        self.companies.get(id).ok_or_else(|| MarketError::UnknownCompany(id.clone()))
+        self.companies
+            .get(id)
+            .ok_or_else(|| MarketError::UnknownCompany(id.clone()))
     }
 
     /// Eligible allowances (by the plan's vintage rules) a company holds now.
     pub fn eligible_holdings(&self, plan: &str, company: &CompanyId) -> Tonnes {
-        let (Some(p), Some(c)) = (self.plan(plan), self.companies.get(company)) else { return 0 };
+        let (Some(p), Some(c)) = (self.plan(plan), self.companies.get(company)) else {
+            return 0;
+        };
         self.registry
             .holdings_of(c.account)
             .into_iter()
@@ -309,7 +418,13 @@ impl Market {
     }
 
     /// Accounts of a kind, for reports.
-    pub fn accounts_of_kind(&self, kind: AccountKind) -> impl Iterator<Item = &ets_registry::Account> {
-        self.registry.accounts().iter().filter(move |a| a.kind == kind)
+    pub fn accounts_of_kind(
+        &self,
+        kind: AccountKind,
+    ) -> impl Iterator<Item = &ets_registry::Account> {
+        self.registry
+            .accounts()
+            .iter()
+            .filter(move |a| a.kind == kind)
     }
 }

@@ -53,16 +53,31 @@ impl Market {
             Some((on, results)) => (Some(*on), results.clone()),
             None => (None, self.company_results(plan, false)?),
         };
-        let exempted: Vec<(CompanyId, String)> =
-            self.exempted.iter().filter(|((p, _), _)| p == plan).map(|((_, c), why)| (c.clone(), why.clone())).collect();
+        let exempted: Vec<(CompanyId, String)> = self
+            .exempted
+            .iter()
+            .filter(|((p, _), _)| p == plan)
+            .map(|((_, c), why)| (c.clone(), why.clone()))
+            .collect();
         let pending = self
             .companies
             .keys()
-            .filter(|id| !companies.iter().any(|r| &r.company == *id) && !exempted.iter().any(|(c, _)| c == *id))
+            .filter(|id| {
+                !companies.iter().any(|r| &r.company == *id)
+                    && !exempted.iter().any(|(c, _)| c == *id)
+            })
             .cloned()
             .collect();
         let (national, provinces) = ets_compliance::summarize(&companies);
-        Ok(ComplianceReport { plan: plan.to_string(), assessed_on, national, provinces, companies, pending, exempted })
+        Ok(ComplianceReport {
+            plan: plan.to_string(),
+            assessed_on,
+            national,
+            provinces,
+            companies,
+            pending,
+            exempted,
+        })
     }
 
     pub fn company_view(&self, id: &CompanyId) -> Option<CompanyView> {
@@ -81,34 +96,59 @@ impl Market {
     /// company and plan equals the registry's surrender transactions; reports name only the
     /// company's own units.
     pub fn check_invariants(&self) -> Result<InvariantSummary, String> {
-        let registry = self.registry.check_invariants().map_err(|e| e.to_string())?;
+        let registry = self
+            .registry
+            .check_invariants()
+            .map_err(|e| e.to_string())?;
         for (id, c) in &self.companies {
-            let a = self.registry.account(c.account).ok_or(format!("company {id}: account {} does not exist", c.account))?;
+            let a = self.registry.account(c.account).ok_or(format!(
+                "company {id}: account {} does not exist",
+                c.account
+            ))?;
             if a.kind != AccountKind::CompanyHolding || a.holder != id.as_str() {
-                return Err(format!("company {id}: account {} is a {:?} account of {:?}", c.account, a.kind, a.holder));
+                return Err(format!(
+                    "company {id}: account {} is a {:?} account of {:?}",
+                    c.account, a.kind, a.holder
+                ));
             }
             for u in &c.units {
-                let unit = self.units.get(u).ok_or(format!("company {id}: unit {u} is not registered"))?;
+                let unit = self
+                    .units
+                    .get(u)
+                    .ok_or(format!("company {id}: unit {u} is not registered"))?;
                 if unit.company != *id {
-                    return Err(format!("unit {u} is listed under {id} but belongs to {}", unit.company));
+                    return Err(format!(
+                        "unit {u} is listed under {id} but belongs to {}",
+                        unit.company
+                    ));
                 }
             }
         }
         // Net allocation per (account, class) in the registry.
         let mut net: BTreeMap<(ets_types::AccountId, UnitClass), i128> = BTreeMap::new();
-        let mut surrendered: BTreeMap<(String, String), ets_compliance::Surrendered> = BTreeMap::new();
+        let mut surrendered: BTreeMap<(String, String), ets_compliance::Surrendered> =
+            BTreeMap::new();
         for t in self.registry.transactions() {
             match (&t.kind, &t.request.op) {
-                (TxKind::Allocate, _) => *net.entry((t.to, t.class)).or_default() += i128::from(t.quantity),
+                (TxKind::Allocate, _) => {
+                    *net.entry((t.to, t.class)).or_default() += i128::from(t.quantity)
+                }
                 (TxKind::Correct, _) => {
-                    *net.entry((t.from.expect("a correction has a source"), t.class)).or_default() -= i128::from(t.quantity)
+                    *net.entry((t.from.expect("a correction has a source"), t.class))
+                        .or_default() -= i128::from(t.quantity)
                 }
                 (TxKind::Surrender, Op::Surrender { purpose, .. }) => {
                     let account = self.resolve_account(&purpose.company);
                     if account != t.from {
-                        return Err(format!("surrender {} for {} came from account {:?}", t.seq, purpose.company, t.from));
+                        return Err(format!(
+                            "surrender {} for {} came from account {:?}",
+                            t.seq, purpose.company, t.from
+                        ));
                     }
-                    surrendered.entry((purpose.cycle.clone(), purpose.company.clone())).or_default().add(t.class, t.quantity);
+                    surrendered
+                        .entry((purpose.cycle.clone(), purpose.company.clone()))
+                        .or_default()
+                        .add(t.class, t.quantity);
                 }
                 _ => {}
             }
@@ -117,10 +157,21 @@ impl Market {
         let mut expected: BTreeMap<(ets_types::AccountId, UnitClass), i128> = BTreeMap::new();
         for ((plan, company, year, stage), a) in &self.allocations {
             allocations += 1;
-            let final_exists = self.allocations.contains_key(&(plan.clone(), company.clone(), *year, Stage::Final));
+            let final_exists = self.allocations.contains_key(&(
+                plan.clone(),
+                company.clone(),
+                *year,
+                Stage::Final,
+            ));
             if *stage == Stage::Final || !final_exists {
-                let account = self.companies.get(company).ok_or(format!("allocation to unknown company {company}"))?.account;
-                *expected.entry((account, UnitClass::Cea { vintage: *year })).or_default() += i128::from(a.total_t);
+                let account = self
+                    .companies
+                    .get(company)
+                    .ok_or(format!("allocation to unknown company {company}"))?
+                    .account;
+                *expected
+                    .entry((account, UnitClass::Cea { vintage: *year }))
+                    .or_default() += i128::from(a.total_t);
             }
         }
         net.retain(|_, q| *q != 0);
@@ -129,10 +180,26 @@ impl Market {
             let diff = net
                 .iter()
                 .find(|(k, v)| expected.get(k) != Some(v))
-                .map(|(k, v)| format!("account {} {}: registry allocated {v} t, allocations record {:?} t", k.0, k.1, expected.get(k)))
-                .or_else(|| expected.iter().find(|(k, _)| !net.contains_key(k)).map(|(k, v)| format!("account {} {}: recorded {v} t never moved", k.0, k.1)))
+                .map(|(k, v)| {
+                    format!(
+                        "account {} {}: registry allocated {v} t, allocations record {:?} t",
+                        k.0,
+                        k.1,
+                        expected.get(k)
+                    )
+                })
+                .or_else(|| {
+                    expected
+                        .iter()
+                        .find(|(k, _)| !net.contains_key(k))
+                        .map(|(k, v)| {
+                            format!("account {} {}: recorded {v} t never moved", k.0, k.1)
+                        })
+                })
                 .unwrap_or_default();
-            return Err(format!("registry allocations disagree with recorded allocations: {diff}"));
+            return Err(format!(
+                "registry allocations disagree with recorded allocations: {diff}"
+            ));
         }
         let recorded: BTreeMap<(String, String), ets_compliance::Surrendered> = self
             .surrendered
@@ -144,9 +211,15 @@ impl Market {
             return Err("surrendered totals per company disagree with the registry's surrender transactions".into());
         }
         for r in self.reports() {
-            let company = self.companies.get(&r.company).ok_or(format!("report of unknown company {}", r.company))?;
+            let company = self
+                .companies
+                .get(&r.company)
+                .ok_or(format!("report of unknown company {}", r.company))?;
             if let Some(u) = r.units.iter().find(|u| !company.units.contains(&u.unit)) {
-                return Err(format!("report of {} {} names unit {} of another company", r.company, r.year, u.unit));
+                return Err(format!(
+                    "report of {} {} names unit {} of another company",
+                    r.company, r.year, u.unit
+                ));
             }
         }
         Ok(InvariantSummary {

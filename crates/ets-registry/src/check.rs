@@ -22,17 +22,36 @@ pub struct InvariantReport {
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
 pub enum InvariantViolation {
     #[error("{class}: holdings add up to {held} t but {issued} t were issued")]
-    NotConserved { class: UnitClass, held: Tonnes, issued: Tonnes },
+    NotConserved {
+        class: UnitClass,
+        held: Tonnes,
+        issued: Tonnes,
+    },
     #[error("{class}: holding of {account} says {total} t but its blocks hold {blocks} t")]
-    HoldingMismatch { class: UnitClass, account: AccountId, total: Tonnes, blocks: Tonnes },
+    HoldingMismatch {
+        class: UnitClass,
+        account: AccountId,
+        total: Tonnes,
+        blocks: Tonnes,
+    },
     #[error("{class}: serial blocks {a} and {b} overlap or leave a gap")]
-    BlocksDoNotTile { class: UnitClass, a: Block, b: Block },
+    BlocksDoNotTile {
+        class: UnitClass,
+        a: Block,
+        b: Block,
+    },
     #[error("{class}: serials do not cover 1..={issued}")]
     SerialsIncomplete { class: UnitClass, issued: Tonnes },
     #[error("transaction {seq}: sequence numbers must run 1, 2, 3, ... (found {found})")]
     Sequence { seq: u64, found: u64 },
-    #[error("{class}: issuance transactions add up to {by_tx} t but the registry counts {issued} t")]
-    IssuanceMismatch { class: UnitClass, by_tx: Tonnes, issued: Tonnes },
+    #[error(
+        "{class}: issuance transactions add up to {by_tx} t but the registry counts {issued} t"
+    )]
+    IssuanceMismatch {
+        class: UnitClass,
+        by_tx: Tonnes,
+        issued: Tonnes,
+    },
     #[error("account {account} is terminal but transaction {seq} sent units out of it")]
     TerminalOutflow { account: AccountId, seq: u64 },
 }
@@ -41,12 +60,18 @@ pub(crate) fn check(r: &Registry) -> Result<InvariantReport, InvariantViolation>
     // Sequence numbers run without gaps.
     for (i, t) in r.transactions.iter().enumerate() {
         if t.seq != i as u64 + 1 {
-            return Err(InvariantViolation::Sequence { seq: i as u64 + 1, found: t.seq });
+            return Err(InvariantViolation::Sequence {
+                seq: i as u64 + 1,
+                found: t.seq,
+            });
         }
         if let Some(from) = t.from
             && r.account(from).is_some_and(|a| a.kind.is_terminal())
         {
-            return Err(InvariantViolation::TerminalOutflow { account: from, seq: t.seq });
+            return Err(InvariantViolation::TerminalOutflow {
+                account: from,
+                seq: t.seq,
+            });
         }
     }
     // Units appear only by issuance: the issuance transactions explain every unit issued.
@@ -57,7 +82,11 @@ pub(crate) fn check(r: &Registry) -> Result<InvariantReport, InvariantViolation>
     for (class, issued) in r.classes() {
         let tx = by_tx.get(&class).copied().unwrap_or(0);
         if tx != issued {
-            return Err(InvariantViolation::IssuanceMismatch { class, by_tx: tx, issued });
+            return Err(InvariantViolation::IssuanceMismatch {
+                class,
+                by_tx: tx,
+                issued,
+            });
         }
     }
     // Every holding's total equals its blocks; per class the blocks tile 1..=issued.
@@ -66,7 +95,12 @@ pub(crate) fn check(r: &Registry) -> Result<InvariantReport, InvariantViolation>
     for ((account, class), h) in &r.holdings {
         let blocks: Tonnes = h.blocks.iter().map(|b| b.len()).sum();
         if blocks != h.total {
-            return Err(InvariantViolation::HoldingMismatch { class: *class, account: *account, total: h.total, blocks });
+            return Err(InvariantViolation::HoldingMismatch {
+                class: *class,
+                account: *account,
+                total: h.total,
+                blocks,
+            });
         }
         let entry = per_class.entry(*class).or_default();
         entry.0 += h.total;
@@ -76,13 +110,21 @@ pub(crate) fn check(r: &Registry) -> Result<InvariantReport, InvariantViolation>
     for (class, issued) in r.classes() {
         let (held, mut blocks) = per_class.remove(&class).unwrap_or_default();
         if held != issued {
-            return Err(InvariantViolation::NotConserved { class, held, issued });
+            return Err(InvariantViolation::NotConserved {
+                class,
+                held,
+                issued,
+            });
         }
         blocks.sort_unstable();
         let mut next = 1;
         for pair in blocks.windows(2) {
             if pair[0].end + 1 != pair[1].start {
-                return Err(InvariantViolation::BlocksDoNotTile { class, a: pair[0], b: pair[1] });
+                return Err(InvariantViolation::BlocksDoNotTile {
+                    class,
+                    a: pair[0],
+                    b: pair[1],
+                });
             }
         }
         if let (Some(first), Some(last)) = (blocks.first(), blocks.last()) {
@@ -97,7 +139,11 @@ pub(crate) fn check(r: &Registry) -> Result<InvariantReport, InvariantViolation>
     }
     // A class held but never issued.
     if let Some((class, (held, _))) = per_class.into_iter().find(|(_, (held, _))| *held > 0) {
-        return Err(InvariantViolation::NotConserved { class, held, issued: 0 });
+        return Err(InvariantViolation::NotConserved {
+            class,
+            held,
+            issued: 0,
+        });
     }
     let sum_kind = |kind| r.classes().map(|(c, _)| r.total_in_kind(kind, c)).sum();
     Ok(InvariantReport {

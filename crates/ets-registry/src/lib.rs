@@ -53,7 +53,10 @@ pub enum AccountKind {
 impl AccountKind {
     /// Terminal accounts keep what they receive for ever: nothing is ever sent out of them.
     pub fn is_terminal(self) -> bool {
-        matches!(self, AccountKind::NationalSurrender | AccountKind::NationalCancellation)
+        matches!(
+            self,
+            AccountKind::NationalSurrender | AccountKind::NationalCancellation
+        )
     }
     /// Accounts whose holdings circulate between market participants by transfer.
     pub fn is_holding(self) -> bool {
@@ -124,15 +127,38 @@ pub struct SurrenderFor {
 pub enum Op {
     /// Create units: allowances into the national quota account, offset credits into an offset
     /// project account. The only way units come into being.
-    Issue { class: UnitClass, quantity: Tonnes, to: AccountId },
+    Issue {
+        class: UnitClass,
+        quantity: Tonnes,
+        to: AccountId,
+    },
     /// Free allocation from the national quota account to a company.
-    Allocate { class: UnitClass, quantity: Tonnes, from: AccountId, to: AccountId },
+    Allocate {
+        class: UnitClass,
+        quantity: Tonnes,
+        from: AccountId,
+        to: AccountId,
+    },
     /// Between holding accounts.
-    Transfer { class: UnitClass, quantity: Tonnes, from: AccountId, to: AccountId },
+    Transfer {
+        class: UnitClass,
+        quantity: Tonnes,
+        from: AccountId,
+        to: AccountId,
+    },
     /// From a company to the national surrender account, against an obligation.
-    Surrender { class: UnitClass, quantity: Tonnes, from: AccountId, purpose: SurrenderFor },
+    Surrender {
+        class: UnitClass,
+        quantity: Tonnes,
+        from: AccountId,
+        purpose: SurrenderFor,
+    },
     /// Voluntary retirement: to the national cancellation account.
-    Cancel { class: UnitClass, quantity: Tonnes, from: AccountId },
+    Cancel {
+        class: UnitClass,
+        quantity: Tonnes,
+        from: AccountId,
+    },
     /// Counter-transaction of a mistaken allocation: moves `quantity` back from the original
     /// recipient to the original sender. The original stays in history untouched.
     Correct { original: u64, quantity: Tonnes },
@@ -189,10 +215,22 @@ pub enum Rejection {
     AccountFrozen { account: AccountId },
     #[error("account {account} is closed")]
     AccountClosed { account: AccountId },
-    #[error("insufficient holdings in {account} of {class}: {available} t available, {requested} t requested")]
-    InsufficientHoldings { account: AccountId, class: UnitClass, available: Tonnes, requested: Tonnes },
+    #[error(
+        "insufficient holdings in {account} of {class}: {available} t available, {requested} t requested"
+    )]
+    InsufficientHoldings {
+        account: AccountId,
+        class: UnitClass,
+        available: Tonnes,
+        requested: Tonnes,
+    },
     #[error("{op} is not allowed {direction} a {kind:?} account ({account})")]
-    WrongAccountKind { op: &'static str, direction: &'static str, account: AccountId, kind: AccountKind },
+    WrongAccountKind {
+        op: &'static str,
+        direction: &'static str,
+        account: AccountId,
+        kind: AccountKind,
+    },
     #[error("{op} is not allowed for {class}")]
     WrongUnitClass { op: &'static str, class: UnitClass },
     #[error("source and destination are the same account {account}")]
@@ -201,8 +239,14 @@ pub enum Rejection {
     UnknownTransaction { original: u64 },
     #[error("transaction {original} is a {kind:?}; only allocations can be corrected")]
     NotCorrectable { original: u64, kind: TxKind },
-    #[error("correction of {requested} t exceeds the {remaining} t of transaction {original} not yet corrected")]
-    CorrectionExceedsOriginal { original: u64, remaining: Tonnes, requested: Tonnes },
+    #[error(
+        "correction of {requested} t exceeds the {remaining} t of transaction {original} not yet corrected"
+    )]
+    CorrectionExceedsOriginal {
+        original: u64,
+        remaining: Tonnes,
+        requested: Tonnes,
+    },
     #[error("idempotency key {key:?} was already used for a different request (transaction {seq})")]
     KeyReused { key: String, seq: u64 },
     #[error("account {account} still holds units and cannot be closed")]
@@ -259,23 +303,46 @@ impl Registry {
             keys: HashMap::new(),
             corrected: HashMap::new(),
         };
-        let q = r.open_account(AccountKind::NationalQuota, "MEE national quota account", opened_on);
-        let s = r.open_account(AccountKind::NationalSurrender, "MEE national surrender account", opened_on);
-        let c = r.open_account(AccountKind::NationalCancellation, "MEE national cancellation account", opened_on);
-        assert_eq!((q, s, c), (NATIONAL_QUOTA, NATIONAL_SURRENDER, NATIONAL_CANCELLATION));
+        let q = r.open_account(
+            AccountKind::NationalQuota,
+            "MEE national quota account",
+            opened_on,
+        );
+        let s = r.open_account(
+            AccountKind::NationalSurrender,
+            "MEE national surrender account",
+            opened_on,
+        );
+        let c = r.open_account(
+            AccountKind::NationalCancellation,
+            "MEE national cancellation account",
+            opened_on,
+        );
+        assert_eq!(
+            (q, s, c),
+            (NATIONAL_QUOTA, NATIONAL_SURRENDER, NATIONAL_CANCELLATION)
+        );
         r
     }
 
     /// Opens an account; ids are given in opening order, so a replay gives the same ids.
     pub fn open_account(&mut self, kind: AccountKind, holder: &str, opened_on: Date) -> AccountId {
         let id = AccountId(u32::try_from(self.accounts.len() + 1).expect("account count fits u32"));
-        self.accounts.push(Account { id, kind, holder: holder.to_string(), status: AccountStatus::Open, opened_on });
+        self.accounts.push(Account {
+            id,
+            kind,
+            holder: holder.to_string(),
+            status: AccountStatus::Open,
+            opened_on,
+        });
         id
     }
 
     /// Freezes, unfreezes or closes an account. Closing needs an empty account.
     pub fn set_status(&mut self, id: AccountId, status: AccountStatus) -> Result<(), Rejection> {
-        let account = self.account(id).ok_or(Rejection::UnknownAccount { account: id })?;
+        let account = self
+            .account(id)
+            .ok_or(Rejection::UnknownAccount { account: id })?;
         if account.status == AccountStatus::Closed {
             return Err(Rejection::AccountClosed { account: id });
         }
@@ -287,7 +354,9 @@ impl Registry {
     }
 
     pub fn account(&self, id: AccountId) -> Option<&Account> {
-        (id.0 as usize).checked_sub(1).and_then(|i| self.accounts.get(i))
+        (id.0 as usize)
+            .checked_sub(1)
+            .and_then(|i| self.accounts.get(i))
     }
     pub fn accounts(&self) -> &[Account] {
         &self.accounts
@@ -296,7 +365,9 @@ impl Registry {
         &self.transactions
     }
     pub fn transaction(&self, seq: u64) -> Option<&Transaction> {
-        (seq as usize).checked_sub(1).and_then(|i| self.transactions.get(i))
+        (seq as usize)
+            .checked_sub(1)
+            .and_then(|i| self.transactions.get(i))
     }
     /// The transaction an idempotency key was first used for.
     pub fn key_seq(&self, key: &str) -> Option<u64> {
@@ -322,7 +393,9 @@ impl Registry {
     }
     /// The serial blocks an account holds of a class, oldest received first.
     pub fn blocks(&self, id: AccountId, class: UnitClass) -> Vec<Block> {
-        self.holdings.get(&(id, class)).map_or_else(Vec::new, |h| h.blocks.iter().copied().collect())
+        self.holdings
+            .get(&(id, class))
+            .map_or_else(Vec::new, |h| h.blocks.iter().copied().collect())
     }
     pub fn issued(&self, class: UnitClass) -> Tonnes {
         self.issued.get(&class).copied().unwrap_or(0)
@@ -356,7 +429,10 @@ impl Registry {
             return if first.op == request.op {
                 Ok(Outcome::Replayed(seq))
             } else {
-                Err(Rejection::KeyReused { key: key.clone(), seq })
+                Err(Rejection::KeyReused {
+                    key: key.clone(),
+                    seq,
+                })
             };
         }
         let plan = self.validate(&request.op)?;
@@ -369,35 +445,95 @@ impl Registry {
             && let Some(&seq) = self.keys.get(key)
         {
             let first = &self.transactions[seq as usize - 1].request;
-            return if first.op == request.op { Ok(()) } else { Err(Rejection::KeyReused { key: key.clone(), seq }) };
+            return if first.op == request.op {
+                Ok(())
+            } else {
+                Err(Rejection::KeyReused {
+                    key: key.clone(),
+                    seq,
+                })
+            };
         }
         self.validate(&request.op).map(|_| ())
     }
 
     fn validate(&self, op: &Op) -> Result<Movement, Rejection> {
         match *op {
-            Op::Issue { class, quantity, to } => {
+            Op::Issue {
+                class,
+                quantity,
+                to,
+            } => {
                 nonzero(quantity)?;
                 let kind = self.live(to)?;
-                let expected = if class.is_offset() { AccountKind::OffsetProject } else { AccountKind::NationalQuota };
+                let expected = if class.is_offset() {
+                    AccountKind::OffsetProject
+                } else {
+                    AccountKind::NationalQuota
+                };
                 if kind != expected {
-                    return Err(Rejection::WrongAccountKind { op: "issuance", direction: "into", account: to, kind });
+                    return Err(Rejection::WrongAccountKind {
+                        op: "issuance",
+                        direction: "into",
+                        account: to,
+                        kind,
+                    });
                 }
-                self.issued(class).checked_add(quantity).ok_or(Rejection::Overflow)?;
-                Ok(Movement { kind: TxKind::Issue, class, quantity, from: None, to })
-            }
-            Op::Allocate { class, quantity, from, to } => {
-                if class.is_offset() {
-                    return Err(Rejection::WrongUnitClass { op: "allocation", class });
-                }
-                self.movement(TxKind::Allocate, "allocation", class, quantity, from, to, |k| k == AccountKind::NationalQuota, |k| {
-                    k == AccountKind::CompanyHolding
+                self.issued(class)
+                    .checked_add(quantity)
+                    .ok_or(Rejection::Overflow)?;
+                Ok(Movement {
+                    kind: TxKind::Issue,
+                    class,
+                    quantity,
+                    from: None,
+                    to,
                 })
             }
-            Op::Transfer { class, quantity, from, to } => {
-                self.movement(TxKind::Transfer, "transfer", class, quantity, from, to, AccountKind::is_holding, AccountKind::is_holding)
+            Op::Allocate {
+                class,
+                quantity,
+                from,
+                to,
+            } => {
+                if class.is_offset() {
+                    return Err(Rejection::WrongUnitClass {
+                        op: "allocation",
+                        class,
+                    });
+                }
+                self.movement(
+                    TxKind::Allocate,
+                    "allocation",
+                    class,
+                    quantity,
+                    from,
+                    to,
+                    |k| k == AccountKind::NationalQuota,
+                    |k| k == AccountKind::CompanyHolding,
+                )
             }
-            Op::Surrender { class, quantity, from, .. } => self.movement(
+            Op::Transfer {
+                class,
+                quantity,
+                from,
+                to,
+            } => self.movement(
+                TxKind::Transfer,
+                "transfer",
+                class,
+                quantity,
+                from,
+                to,
+                AccountKind::is_holding,
+                AccountKind::is_holding,
+            ),
+            Op::Surrender {
+                class,
+                quantity,
+                from,
+                ..
+            } => self.movement(
                 TxKind::Surrender,
                 "surrender",
                 class,
@@ -407,7 +543,11 @@ impl Registry {
                 |k| k == AccountKind::CompanyHolding,
                 |k| k == AccountKind::NationalSurrender,
             ),
-            Op::Cancel { class, quantity, from } => self.movement(
+            Op::Cancel {
+                class,
+                quantity,
+                from,
+            } => self.movement(
                 TxKind::Cancel,
                 "cancellation",
                 class,
@@ -418,17 +558,35 @@ impl Registry {
                 |k| k == AccountKind::NationalCancellation,
             ),
             Op::Correct { original, quantity } => {
-                let tx = self.transaction(original).ok_or(Rejection::UnknownTransaction { original })?;
+                let tx = self
+                    .transaction(original)
+                    .ok_or(Rejection::UnknownTransaction { original })?;
                 if tx.kind != TxKind::Allocate {
-                    return Err(Rejection::NotCorrectable { original, kind: tx.kind });
+                    return Err(Rejection::NotCorrectable {
+                        original,
+                        kind: tx.kind,
+                    });
                 }
                 let remaining = tx.quantity - self.corrected.get(&original).copied().unwrap_or(0);
                 if quantity > remaining {
-                    return Err(Rejection::CorrectionExceedsOriginal { original, remaining, requested: quantity });
+                    return Err(Rejection::CorrectionExceedsOriginal {
+                        original,
+                        remaining,
+                        requested: quantity,
+                    });
                 }
                 let from = tx.to;
                 let to = tx.from.expect("an allocation has a source");
-                self.movement(TxKind::Correct, "correction", tx.class, quantity, from, to, |_| true, |_| true)
+                self.movement(
+                    TxKind::Correct,
+                    "correction",
+                    tx.class,
+                    quantity,
+                    from,
+                    to,
+                    |_| true,
+                    |_| true,
+                )
             }
         }
     }
@@ -452,20 +610,43 @@ impl Registry {
         let from_kind = self.live(from)?;
         let to_kind = self.live(to)?;
         if !from_ok(from_kind) || from_kind.is_terminal() {
-            return Err(Rejection::WrongAccountKind { op: name, direction: "from", account: from, kind: from_kind });
+            return Err(Rejection::WrongAccountKind {
+                op: name,
+                direction: "from",
+                account: from,
+                kind: from_kind,
+            });
         }
         if !to_ok(to_kind) {
-            return Err(Rejection::WrongAccountKind { op: name, direction: "into", account: to, kind: to_kind });
+            return Err(Rejection::WrongAccountKind {
+                op: name,
+                direction: "into",
+                account: to,
+                kind: to_kind,
+            });
         }
         let available = self.holding(from, class);
         if available < quantity {
-            return Err(Rejection::InsufficientHoldings { account: from, class, available, requested: quantity });
+            return Err(Rejection::InsufficientHoldings {
+                account: from,
+                class,
+                available,
+                requested: quantity,
+            });
         }
-        Ok(Movement { kind, class, quantity, from: Some(from), to })
+        Ok(Movement {
+            kind,
+            class,
+            quantity,
+            from: Some(from),
+            to,
+        })
     }
 
     fn live(&self, id: AccountId) -> Result<AccountKind, Rejection> {
-        let a = self.account(id).ok_or(Rejection::UnknownAccount { account: id })?;
+        let a = self
+            .account(id)
+            .ok_or(Rejection::UnknownAccount { account: id })?;
         match a.status {
             AccountStatus::Open => Ok(a.kind),
             AccountStatus::Frozen => Err(Rejection::AccountFrozen { account: id }),
@@ -479,7 +660,10 @@ impl Registry {
         let blocks = match m.from {
             None => {
                 let issued = self.issued.entry(m.class).or_insert(0);
-                let block = Block { start: *issued + 1, end: *issued + m.quantity };
+                let block = Block {
+                    start: *issued + 1,
+                    end: *issued + m.quantity,
+                };
                 *issued += m.quantity;
                 let target = self.holdings.entry((m.to, m.class)).or_default();
                 push_block(target, block);
@@ -487,7 +671,10 @@ impl Registry {
                 vec![block]
             }
             Some(from) => {
-                let source = self.holdings.get_mut(&(from, m.class)).expect("validated: source holds the class");
+                let source = self
+                    .holdings
+                    .get_mut(&(from, m.class))
+                    .expect("validated: source holds the class");
                 assert!(source.total >= m.quantity, "validated: enough holdings");
                 let blocks = take_blocks(source, m.quantity);
                 let target = self.holdings.entry((m.to, m.class)).or_default();
@@ -533,7 +720,11 @@ struct Movement {
 }
 
 fn nonzero(quantity: Tonnes) -> Result<(), Rejection> {
-    if quantity == 0 { Err(Rejection::ZeroQuantity) } else { Ok(()) }
+    if quantity == 0 {
+        Err(Rejection::ZeroQuantity)
+    } else {
+        Ok(())
+    }
 }
 
 /// Takes `quantity` units from the front of a holding, splitting the last block if needed.
@@ -541,13 +732,19 @@ fn take_blocks(h: &mut Holding, quantity: Tonnes) -> Vec<Block> {
     let mut left = quantity;
     let mut out = Vec::with_capacity(1);
     while left > 0 {
-        let front = h.blocks.front_mut().expect("holding total matches its blocks");
+        let front = h
+            .blocks
+            .front_mut()
+            .expect("holding total matches its blocks");
         if front.len() <= left {
             left -= front.len();
             out.push(*front);
             h.blocks.pop_front();
         } else {
-            out.push(Block { start: front.start, end: front.start + left - 1 });
+            out.push(Block {
+                start: front.start,
+                end: front.start + left - 1,
+            });
             front.start += left;
             left = 0;
         }

@@ -15,7 +15,13 @@ fn day() -> Date {
 }
 
 fn req(op: Op) -> Request {
-    Request { op, date: day(), initiator: "test".into(), reason: "test".into(), key: None }
+    Request {
+        op,
+        date: day(),
+        initiator: "test".into(),
+        reason: "test".into(),
+        key: None,
+    }
 }
 
 const CEA19: UnitClass = UnitClass::Cea { vintage: 2019 };
@@ -31,20 +37,66 @@ fn setup() -> (Registry, AccountId, AccountId) {
 #[test]
 fn issue_allocate_transfer_surrender_trace_one_tonne() {
     let (mut r, a, b) = setup();
-    r.execute(req(Op::Issue { class: CEA19, quantity: 1000, to: NATIONAL_QUOTA })).unwrap();
-    r.execute(req(Op::Allocate { class: CEA19, quantity: 600, from: NATIONAL_QUOTA, to: a })).unwrap();
-    r.execute(req(Op::Transfer { class: CEA19, quantity: 250, from: a, to: b })).unwrap();
-    let purpose = SurrenderFor { company: "B".into(), cycle: "c1".into() };
-    r.execute(req(Op::Surrender { class: CEA19, quantity: 100, from: b, purpose })).unwrap();
+    r.execute(req(Op::Issue {
+        class: CEA19,
+        quantity: 1000,
+        to: NATIONAL_QUOTA,
+    }))
+    .unwrap();
+    r.execute(req(Op::Allocate {
+        class: CEA19,
+        quantity: 600,
+        from: NATIONAL_QUOTA,
+        to: a,
+    }))
+    .unwrap();
+    r.execute(req(Op::Transfer {
+        class: CEA19,
+        quantity: 250,
+        from: a,
+        to: b,
+    }))
+    .unwrap();
+    let purpose = SurrenderFor {
+        company: "B".into(),
+        cycle: "c1".into(),
+    };
+    r.execute(req(Op::Surrender {
+        class: CEA19,
+        quantity: 100,
+        from: b,
+        purpose,
+    }))
+    .unwrap();
     assert_eq!(r.holding(a, CEA19), 350);
     assert_eq!(r.holding(b, CEA19), 150);
     assert_eq!(r.holding(NATIONAL_SURRENDER, CEA19), 100);
     assert_eq!(r.holding(NATIONAL_QUOTA, CEA19), 400);
     // Serial 1 went 1 -> quota -> A -> B -> surrender.
     let kinds: Vec<_> = r.trace(CEA19, 1).iter().map(|t| t.kind).collect();
-    assert_eq!(kinds, [TxKind::Issue, TxKind::Allocate, TxKind::Transfer, TxKind::Surrender]);
-    assert_eq!(r.blocks(b, CEA19), [Block { start: 101, end: 250 }]);
-    assert_eq!(r.blocks(a, CEA19), [Block { start: 251, end: 600 }]);
+    assert_eq!(
+        kinds,
+        [
+            TxKind::Issue,
+            TxKind::Allocate,
+            TxKind::Transfer,
+            TxKind::Surrender
+        ]
+    );
+    assert_eq!(
+        r.blocks(b, CEA19),
+        [Block {
+            start: 101,
+            end: 250
+        }]
+    );
+    assert_eq!(
+        r.blocks(a, CEA19),
+        [Block {
+            start: 251,
+            end: 600
+        }]
+    );
     let report = r.check_invariants().unwrap();
     assert_eq!((report.issued_t, report.surrendered_t), (1000, 100));
 }
@@ -52,22 +104,124 @@ fn issue_allocate_transfer_surrender_trace_one_tonne() {
 #[test]
 fn rejections_move_nothing() {
     let (mut r, a, b) = setup();
-    r.execute(req(Op::Issue { class: CEA19, quantity: 10, to: NATIONAL_QUOTA })).unwrap();
-    r.execute(req(Op::Allocate { class: CEA19, quantity: 10, from: NATIONAL_QUOTA, to: a })).unwrap();
+    r.execute(req(Op::Issue {
+        class: CEA19,
+        quantity: 10,
+        to: NATIONAL_QUOTA,
+    }))
+    .unwrap();
+    r.execute(req(Op::Allocate {
+        class: CEA19,
+        quantity: 10,
+        from: NATIONAL_QUOTA,
+        to: a,
+    }))
+    .unwrap();
     let before = r.clone();
     let cases = [
-        (Op::Transfer { class: CEA19, quantity: 11, from: a, to: b }, "insufficient"),
-        (Op::Transfer { class: CEA20, quantity: 1, from: a, to: b }, "insufficient"),
-        (Op::Transfer { class: CEA19, quantity: 0, from: a, to: b }, "zero"),
-        (Op::Transfer { class: CEA19, quantity: 1, from: a, to: a }, "same"),
-        (Op::Transfer { class: CEA19, quantity: 1, from: a, to: AccountId(99) }, "unknown"),
-        (Op::Transfer { class: CEA19, quantity: 1, from: a, to: NATIONAL_SURRENDER }, "kind"),
-        (Op::Issue { class: CEA19, quantity: 5, to: a }, "kind"),
-        (Op::Issue { class: UnitClass::Ccer { project: 1, vintage: 2018 }, quantity: 5, to: NATIONAL_QUOTA }, "kind"),
-        (Op::Allocate { class: CEA19, quantity: 1, from: a, to: b }, "kind"),
-        (Op::Correct { original: 1, quantity: 1 }, "not correctable"),
-        (Op::Correct { original: 2, quantity: 11 }, "exceeds"),
-        (Op::Correct { original: 42, quantity: 1 }, "unknown tx"),
+        (
+            Op::Transfer {
+                class: CEA19,
+                quantity: 11,
+                from: a,
+                to: b,
+            },
+            "insufficient",
+        ),
+        (
+            Op::Transfer {
+                class: CEA20,
+                quantity: 1,
+                from: a,
+                to: b,
+            },
+            "insufficient",
+        ),
+        (
+            Op::Transfer {
+                class: CEA19,
+                quantity: 0,
+                from: a,
+                to: b,
+            },
+            "zero",
+        ),
+        (
+            Op::Transfer {
+                class: CEA19,
+                quantity: 1,
+                from: a,
+                to: a,
+            },
+            "same",
+        ),
+        (
+            Op::Transfer {
+                class: CEA19,
+                quantity: 1,
+                from: a,
+                to: AccountId(99),
+            },
+            "unknown",
+        ),
+        (
+            Op::Transfer {
+                class: CEA19,
+                quantity: 1,
+                from: a,
+                to: NATIONAL_SURRENDER,
+            },
+            "kind",
+        ),
+        (
+            Op::Issue {
+                class: CEA19,
+                quantity: 5,
+                to: a,
+            },
+            "kind",
+        ),
+        (
+            Op::Issue {
+                class: UnitClass::Ccer {
+                    project: 1,
+                    vintage: 2018,
+                },
+                quantity: 5,
+                to: NATIONAL_QUOTA,
+            },
+            "kind",
+        ),
+        (
+            Op::Allocate {
+                class: CEA19,
+                quantity: 1,
+                from: a,
+                to: b,
+            },
+            "kind",
+        ),
+        (
+            Op::Correct {
+                original: 1,
+                quantity: 1,
+            },
+            "not correctable",
+        ),
+        (
+            Op::Correct {
+                original: 2,
+                quantity: 11,
+            },
+            "exceeds",
+        ),
+        (
+            Op::Correct {
+                original: 42,
+                quantity: 1,
+            },
+            "unknown tx",
+        ),
     ];
     for (op, what) in cases {
         let e = r.execute(req(op.clone())).expect_err(what);
@@ -86,40 +240,109 @@ fn rejections_move_nothing() {
         assert_eq!(r, before, "{what}: a rejection changed the registry");
     }
     r.set_status(b, AccountStatus::Frozen).unwrap();
-    let e = r.execute(req(Op::Transfer { class: CEA19, quantity: 1, from: a, to: b })).unwrap_err();
+    let e = r
+        .execute(req(Op::Transfer {
+            class: CEA19,
+            quantity: 1,
+            from: a,
+            to: b,
+        }))
+        .unwrap_err();
     assert_eq!(e, Rejection::AccountFrozen { account: b });
-    assert_eq!(r.set_status(a, AccountStatus::Closed), Err(Rejection::NotEmpty { account: a }));
+    assert_eq!(
+        r.set_status(a, AccountStatus::Closed),
+        Err(Rejection::NotEmpty { account: a })
+    );
 }
 
 #[test]
 fn correction_is_a_counter_transaction() {
     let (mut r, a, _) = setup();
-    r.execute(req(Op::Issue { class: CEA19, quantity: 100, to: NATIONAL_QUOTA })).unwrap();
-    let alloc = r.execute(req(Op::Allocate { class: CEA19, quantity: 80, from: NATIONAL_QUOTA, to: a })).unwrap().seq();
-    let fix = r.execute(req(Op::Correct { original: alloc, quantity: 30 })).unwrap().seq();
+    r.execute(req(Op::Issue {
+        class: CEA19,
+        quantity: 100,
+        to: NATIONAL_QUOTA,
+    }))
+    .unwrap();
+    let alloc = r
+        .execute(req(Op::Allocate {
+            class: CEA19,
+            quantity: 80,
+            from: NATIONAL_QUOTA,
+            to: a,
+        }))
+        .unwrap()
+        .seq();
+    let fix = r
+        .execute(req(Op::Correct {
+            original: alloc,
+            quantity: 30,
+        }))
+        .unwrap()
+        .seq();
     assert_eq!(r.holding(a, CEA19), 50);
     assert_eq!(r.holding(NATIONAL_QUOTA, CEA19), 50);
-    assert_eq!(r.transaction(alloc).unwrap().quantity, 80, "the original stays as it was");
+    assert_eq!(
+        r.transaction(alloc).unwrap().quantity,
+        80,
+        "the original stays as it was"
+    );
     assert_eq!(r.transaction(fix).unwrap().kind, TxKind::Correct);
-    let e = r.execute(req(Op::Correct { original: alloc, quantity: 51 })).unwrap_err();
-    assert_eq!(e, Rejection::CorrectionExceedsOriginal { original: alloc, remaining: 50, requested: 51 });
+    let e = r
+        .execute(req(Op::Correct {
+            original: alloc,
+            quantity: 51,
+        }))
+        .unwrap_err();
+    assert_eq!(
+        e,
+        Rejection::CorrectionExceedsOriginal {
+            original: alloc,
+            remaining: 50,
+            requested: 51
+        }
+    );
     r.check_invariants().unwrap();
 }
 
 #[test]
 fn idempotency_key_returns_first_result() {
     let (mut r, a, b) = setup();
-    r.execute(req(Op::Issue { class: CEA19, quantity: 100, to: NATIONAL_QUOTA })).unwrap();
-    r.execute(req(Op::Allocate { class: CEA19, quantity: 100, from: NATIONAL_QUOTA, to: a })).unwrap();
-    let mut t = req(Op::Transfer { class: CEA19, quantity: 10, from: a, to: b });
+    r.execute(req(Op::Issue {
+        class: CEA19,
+        quantity: 100,
+        to: NATIONAL_QUOTA,
+    }))
+    .unwrap();
+    r.execute(req(Op::Allocate {
+        class: CEA19,
+        quantity: 100,
+        from: NATIONAL_QUOTA,
+        to: a,
+    }))
+    .unwrap();
+    let mut t = req(Op::Transfer {
+        class: CEA19,
+        quantity: 10,
+        from: a,
+        to: b,
+    });
     t.key = Some("k1".into());
     let first = r.execute(t.clone()).unwrap();
     assert!(matches!(first, Outcome::Done(_)));
     let again = r.execute(t.clone()).unwrap();
     assert_eq!(again, Outcome::Replayed(first.seq()));
     assert_eq!(r.holding(b, CEA19), 10, "a retry moves nothing");
-    t.op = Op::Transfer { class: CEA19, quantity: 11, from: a, to: b };
-    assert!(matches!(r.execute(t).unwrap_err(), Rejection::KeyReused { .. }));
+    t.op = Op::Transfer {
+        class: CEA19,
+        quantity: 11,
+        from: a,
+        to: b,
+    };
+    assert!(matches!(
+        r.execute(t).unwrap_err(),
+        Rejection::KeyReused { .. }
+    ));
 }
 
 // ---- Random operation sequences against a reference model ----
@@ -135,15 +358,22 @@ enum Step {
     Freeze(usize, bool),
 }
 
-const CLASSES: [UnitClass; 3] =
-    [UnitClass::Cea { vintage: 2019 }, UnitClass::Cea { vintage: 2020 }, UnitClass::Ccer { project: 1, vintage: 2017 }];
+const CLASSES: [UnitClass; 3] = [
+    UnitClass::Cea { vintage: 2019 },
+    UnitClass::Cea { vintage: 2020 },
+    UnitClass::Ccer {
+        project: 1,
+        vintage: 2017,
+    },
+];
 
 fn step() -> impl Strategy<Value = Step> {
     let q = 0u64..400;
     prop_oneof![
         (0..3usize, q.clone()).prop_map(|(c, q)| Step::Issue(c, q)),
         (0..3usize, 0..5usize, q.clone()).prop_map(|(c, a, q)| Step::Allocate(c, a, q)),
-        (0..3usize, 0..6usize, 0..6usize, q.clone()).prop_map(|(c, a, b, q)| Step::Transfer(c, a, b, q)),
+        (0..3usize, 0..6usize, 0..6usize, q.clone())
+            .prop_map(|(c, a, b, q)| Step::Transfer(c, a, b, q)),
         (0..3usize, 0..5usize, q.clone()).prop_map(|(c, a, q)| Step::Surrender(c, a, q)),
         (0..3usize, 0..6usize, q.clone()).prop_map(|(c, a, q)| Step::Cancel(c, a, q)),
         (0..40usize, q).prop_map(|(t, q)| Step::Correct(t, q)),
@@ -165,7 +395,11 @@ impl Model {
         self.held.get(&(a, c)).copied().unwrap_or(0)
     }
     fn mv(&mut self, from: u32, to: u32, c: UnitClass, q: u64) -> bool {
-        if q == 0 || from == to || self.frozen.get(&from) == Some(&true) || self.frozen.get(&to) == Some(&true) {
+        if q == 0
+            || from == to
+            || self.frozen.get(&from) == Some(&true)
+            || self.frozen.get(&to) == Some(&true)
+        {
             return false;
         }
         if self.get(from, c) < q {

@@ -71,7 +71,9 @@ pub enum StoreError {
     RejectedAt { index: usize, error: MarketError },
     #[error("journal record {seq} cannot be replayed: {detail}")]
     Replay { seq: u64, detail: String },
-    #[error("the store is poisoned after a failed journal write; reopen it to recover from the journal")]
+    #[error(
+        "the store is poisoned after a failed journal write; reopen it to recover from the journal"
+    )]
     Poisoned,
 }
 
@@ -94,21 +96,39 @@ pub struct Store {
 impl Store {
     /// Opens the store in `dir`, creating it with a registry opened on `genesis` if it is new, and
     /// replays the journal. A torn tail is cut and reported in the [`OpenReport`].
-    pub fn open(dir: impl AsRef<Path>, genesis: Date, options: JournalOptions) -> Result<(Store, OpenReport), StoreError> {
+    pub fn open(
+        dir: impl AsRef<Path>,
+        genesis: Date,
+        options: JournalOptions,
+    ) -> Result<(Store, OpenReport), StoreError> {
         let dir = dir.as_ref().to_path_buf();
         let (mut journal, recovered) = Journal::open(&dir, options)?;
-        let mut report = OpenReport { records: recovered.records.len() as u64, events: 0, torn_tail: recovered.torn_tail, created: false };
+        let mut report = OpenReport {
+            records: recovered.records.len() as u64,
+            events: 0,
+            torn_tail: recovered.torn_tail,
+            created: false,
+        };
         let market = if recovered.records.is_empty() {
             journal.append_batch(&[Entry::genesis(genesis).encode()])?;
             report.created = true;
             report.records = 1;
             Market::new(genesis)
         } else {
-            let (market, events) = replay(recovered.records.iter().map(|r| (r.seq, &r.payload[..])))?;
+            let (market, events) =
+                replay(recovered.records.iter().map(|r| (r.seq, &r.payload[..])))?;
             report.events = events;
             market
         };
-        Ok((Store { market, journal, dir, poisoned: false }, report))
+        Ok((
+            Store {
+                market,
+                journal,
+                dir,
+                poisoned: false,
+            },
+            report,
+        ))
     }
 
     pub fn market(&self) -> &Market {
@@ -134,16 +154,26 @@ impl Store {
     /// Executes commands all or nothing (a file of them), journaled as one atomic batch.
     pub fn submit_all(&mut self, envs: &[Envelope]) -> Result<Vec<Vec<Event>>, StoreError> {
         self.ensure_healthy()?;
-        let results = self.market.execute_all(envs).map_err(|(index, error)| StoreError::RejectedAt { index, error })?;
-        let payloads: Vec<Vec<u8>> =
-            envs.iter().zip(&results).filter(|(_, ev)| !ev.is_empty()).map(|(env, ev)| Entry::of(env, ev.clone()).encode()).collect();
+        let results = self
+            .market
+            .execute_all(envs)
+            .map_err(|(index, error)| StoreError::RejectedAt { index, error })?;
+        let payloads: Vec<Vec<u8>> = envs
+            .iter()
+            .zip(&results)
+            .filter(|(_, ev)| !ev.is_empty())
+            .map(|(env, ev)| Entry::of(env, ev.clone()).encode())
+            .collect();
         self.append(&payloads)?;
         Ok(results)
     }
 
     /// Executes independent commands, each accepted or rejected on its own, and journals the
     /// accepted ones as one batch (group commit): one fsync for all of them.
-    pub fn submit_each(&mut self, envs: &[Envelope]) -> Result<Vec<Result<Vec<Event>, MarketError>>, StoreError> {
+    pub fn submit_each(
+        &mut self,
+        envs: &[Envelope],
+    ) -> Result<Vec<Result<Vec<Event>, MarketError>>, StoreError> {
         self.ensure_healthy()?;
         let mut payloads = Vec::new();
         let mut results = Vec::with_capacity(envs.len());
@@ -161,7 +191,11 @@ impl Store {
     }
 
     fn ensure_healthy(&self) -> Result<(), StoreError> {
-        if self.poisoned { Err(StoreError::Poisoned) } else { Ok(()) }
+        if self.poisoned {
+            Err(StoreError::Poisoned)
+        } else {
+            Ok(())
+        }
     }
 
     fn append(&mut self, payloads: &[Vec<u8>]) -> Result<(), StoreError> {
@@ -177,29 +211,55 @@ impl Store {
 }
 
 /// Rebuilds a market from journal records `(seq, payload)`; returns it and the number of events.
-pub fn replay<'a>(records: impl IntoIterator<Item = (u64, &'a [u8])>) -> Result<(Market, u64), StoreError> {
+pub fn replay<'a>(
+    records: impl IntoIterator<Item = (u64, &'a [u8])>,
+) -> Result<(Market, u64), StoreError> {
     let mut market: Option<Market> = None;
     let mut events = 0;
     for (seq, payload) in records {
-        let entry: Entry =
-            serde_json::from_slice(payload).map_err(|e| StoreError::Replay { seq, detail: format!("not a journal entry: {e}") })?;
+        let entry: Entry = serde_json::from_slice(payload).map_err(|e| StoreError::Replay {
+            seq,
+            detail: format!("not a journal entry: {e}"),
+        })?;
         if entry.v != ENTRY_VERSION {
-            return Err(StoreError::Replay { seq, detail: format!("entry version {} (this build reads {ENTRY_VERSION})", entry.v) });
+            return Err(StoreError::Replay {
+                seq,
+                detail: format!(
+                    "entry version {} (this build reads {ENTRY_VERSION})",
+                    entry.v
+                ),
+            });
         }
         let m = match (&mut market, entry.command.as_str()) {
             (None, "genesis") => {
                 market = Some(Market::new(entry.date));
                 continue;
             }
-            (None, other) => return Err(StoreError::Replay { seq, detail: format!("first record is {other:?}, expected genesis") }),
-            (Some(_), "genesis") => return Err(StoreError::Replay { seq, detail: "a second genesis record".into() }),
+            (None, other) => {
+                return Err(StoreError::Replay {
+                    seq,
+                    detail: format!("first record is {other:?}, expected genesis"),
+                });
+            }
+            (Some(_), "genesis") => {
+                return Err(StoreError::Replay {
+                    seq,
+                    detail: "a second genesis record".into(),
+                });
+            }
             (Some(m), _) => m,
         };
         for event in &entry.events {
-            m.apply(event).map_err(|e| StoreError::Replay { seq, detail: e.to_string() })?;
+            m.apply(event).map_err(|e| StoreError::Replay {
+                seq,
+                detail: e.to_string(),
+            })?;
             events += 1;
         }
     }
-    let market = market.ok_or(StoreError::Replay { seq: 0, detail: "the journal is empty".into() })?;
+    let market = market.ok_or(StoreError::Replay {
+        seq: 0,
+        detail: "the journal is empty".into(),
+    })?;
     Ok((market, events))
 }

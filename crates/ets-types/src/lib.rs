@@ -136,7 +136,8 @@ pub struct DateError(pub String);
 
 impl Date {
     pub fn new(year: u16, month: u8, day: u8) -> Result<Date, DateError> {
-        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+        let leap =
+            (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
         let days = match month {
             1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
             4 | 6 | 9 | 11 => 30,
@@ -156,7 +157,10 @@ impl Date {
             return Err(err());
         }
         let num = |r: std::ops::Range<usize>| -> Result<u16, DateError> {
-            std::str::from_utf8(&b[r]).ok().and_then(|t| t.parse().ok()).ok_or_else(err)
+            std::str::from_utf8(&b[r])
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .ok_or_else(err)
         };
         Date::new(num(0..4)?, num(5..7)? as u8, num(8..10)? as u8).map_err(|_| err())
     }
