@@ -71,9 +71,21 @@ fn read(file: &Path) -> Result<(String, String)> {
     Ok((file.display().to_string(), text))
 }
 
-fn is_json(file: &Path) -> bool {
-    file.extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+type Parser<T> = fn(&str, &str) -> Result<Vec<T>, ets_files::FileErrors>;
+
+/// Parses a file as JSON when its name ends in `.json`, as CSV otherwise.
+fn parse<T>(
+    file: &Path,
+    name: &str,
+    text: &str,
+    csv: Parser<T>,
+    json: Parser<T>,
+) -> Result<Vec<T>> {
+    let is_json = file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let parser = if is_json { json } else { csv };
+    parser(name, text).map_err(|e| anyhow!("{e}\nnothing of {name} was applied"))
 }
 
 /// Submits a file's commands all or nothing; `origin(i)` names where command `i` came from.
@@ -162,12 +174,13 @@ pub fn import_units(ctx: &Ctx, file: &Path) -> Result<()> {
 
 pub fn import_reports(ctx: &Ctx, file: &Path) -> Result<()> {
     let (name, text) = read(file)?;
-    let reports = if is_json(file) {
-        ets_files::parse_reports_json(&name, &text)
-    } else {
-        ets_files::parse_reports_csv(&name, &text)
-    }
-    .map_err(|e| anyhow!("{e}\nnothing of {name} was applied"))?;
+    let reports = parse(
+        file,
+        &name,
+        &text,
+        ets_files::parse_reports_csv,
+        ets_files::parse_reports_json,
+    )?;
     let mut store = open(ctx)?;
     let envs: Vec<Envelope> = reports
         .iter()
@@ -197,12 +210,13 @@ pub fn import_reports(ctx: &Ctx, file: &Path) -> Result<()> {
 
 pub fn verify_reports(ctx: &Ctx, file: &Path) -> Result<()> {
     let (name, text) = read(file)?;
-    let items = if is_json(file) {
-        ets_files::parse_verifications_json(&name, &text)
-    } else {
-        ets_files::parse_verifications_csv(&name, &text)
-    }
-    .map_err(|e| anyhow!("{e}\nnothing of {name} was applied"))?;
+    let items = parse(
+        file,
+        &name,
+        &text,
+        ets_files::parse_verifications_csv,
+        ets_files::parse_verifications_json,
+    )?;
     let envs: Vec<Envelope> = items
         .iter()
         .map(|v| Envelope {

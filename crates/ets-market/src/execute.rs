@@ -659,20 +659,11 @@ impl Market {
                     stage: Stage::Pre,
                 });
             }
-            let mut per_unit = Vec::new();
-            for unit in &units {
-                // A unit without base-year data (commissioned later) gets no pre-allocation; the
-                // true-up gives it its full allocation.
-                let Some(activity) = base.iter().find(|a| a.unit == unit.id) else {
-                    continue;
-                };
-                let a = ets_allocation::unit_pre_allocation(unit, activity, year, &plan.allocation)
-                    .map_err(|source| MarketError::Allocation {
-                        company: company.clone(),
-                        source,
-                    })?;
-                per_unit.push((unit.id.clone(), a.total_t));
-            }
+            // A unit without base-year data (commissioned later) gets no pre-allocation; the
+            // true-up gives it its full allocation.
+            let per_unit = per_unit_tonnes(company, &units, base, |u, a| {
+                ets_allocation::unit_pre_allocation(u, a, year, &plan.allocation)
+            })?;
             let total_t: Tonnes = per_unit.iter().map(|(_, t)| t).sum();
             m.events.push(Event::AllocationRecorded {
                 plan: plan_id.to_string(),
@@ -776,18 +767,9 @@ impl Market {
                 });
             }
             let activity = self.accepted_activity(company, year)?;
-            let mut per_unit = Vec::new();
-            for unit in &units {
-                let Some(a) = activity.iter().find(|a| a.unit == unit.id) else {
-                    continue;
-                };
-                let alloc = ets_allocation::unit_allocation(unit, a, year, &plan.allocation)
-                    .map_err(|source| MarketError::Allocation {
-                        company: company.clone(),
-                        source,
-                    })?;
-                per_unit.push((unit.id.clone(), alloc.total_t));
-            }
+            let per_unit = per_unit_tonnes(company, &units, activity, |u, a| {
+                ets_allocation::unit_allocation(u, a, year, &plan.allocation)
+            })?;
             let gross_t: Tonnes = per_unit.iter().map(|(_, t)| t).sum();
             // A shortfall of an earlier cycle is deducted from the next allocation(s).
             let deduction_t = deduction_left.min(gross_t);
@@ -974,4 +956,28 @@ impl Market {
         }
         Ok(out)
     }
+}
+
+/// Allocation per unit that has activity data, computed by `allocate`.
+fn per_unit_tonnes(
+    company: &CompanyId,
+    units: &[&GeneratingUnit],
+    activity: &[UnitActivity],
+    allocate: impl Fn(
+        &GeneratingUnit,
+        &UnitActivity,
+    ) -> Result<ets_allocation::UnitAllocation, ets_allocation::AllocationError>,
+) -> Result<Vec<(ets_types::UnitId, Tonnes)>, MarketError> {
+    let mut out = Vec::with_capacity(units.len());
+    for unit in units {
+        let Some(a) = activity.iter().find(|a| a.unit == unit.id) else {
+            continue;
+        };
+        let allocation = allocate(unit, a).map_err(|source| MarketError::Allocation {
+            company: company.clone(),
+            source,
+        })?;
+        out.push((unit.id.clone(), allocation.total_t));
+    }
+    Ok(out)
 }
