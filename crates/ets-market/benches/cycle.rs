@@ -26,13 +26,22 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ets_market::{Command, Envelope, Market};
 use ets_policy::Plan;
 use ets_sim::{Benchmarks, GeneratorConfig};
-use ets_types::{CompanyId, Date, GeneratingUnit, ReportInput, UnitActivity, UnitCategory, VerificationInput, Year};
+use ets_types::{
+    CompanyId, Date, GeneratingUnit, ReportInput, UnitActivity, UnitCategory, VerificationInput,
+    Year,
+};
 
 const PLAN: &str = "cn-power-2019-2020";
 const SEED: u64 = 2021;
 
 fn env(date: &str, command: Command) -> Envelope {
-    Envelope { date: Date::parse(date).expect("date"), initiator: "bench".into(), key: None, reason: "benchmark".into(), command }
+    Envelope {
+        date: Date::parse(date).expect("date"),
+        initiator: "bench".into(),
+        key: None,
+        reason: "benchmark".into(),
+        command,
+    }
 }
 
 fn exec(market: &mut Market, envs: impl IntoIterator<Item = Envelope>) -> usize {
@@ -47,23 +56,56 @@ fn exec(market: &mut Market, envs: impl IntoIterator<Item = Envelope>) -> usize 
 }
 
 /// Submit, verify (as reported) and accept every company's report of one year.
-fn report_year(market: &mut Market, activity: &BTreeMap<(CompanyId, Year), Vec<UnitActivity>>, year: Year) -> usize {
+fn report_year(
+    market: &mut Market,
+    activity: &BTreeMap<(CompanyId, Year), Vec<UnitActivity>>,
+    year: Year,
+) -> usize {
     let of_year: Vec<_> = activity.iter().filter(|((_, y), _)| *y == year).collect();
     let mut n = exec(
         market,
         of_year.iter().map(|((c, y), units)| {
-            env("2021-04-30", Command::SubmitReport { report: ReportInput { company: c.clone(), year: *y, units: (*units).clone() } })
+            env(
+                "2021-04-30",
+                Command::SubmitReport {
+                    report: ReportInput {
+                        company: c.clone(),
+                        year: *y,
+                        units: (*units).clone(),
+                    },
+                },
+            )
         }),
     );
     n += exec(
         market,
         of_year.iter().map(|((c, y), _)| {
-            env("2021-06-30", Command::VerifyReport {
-                verification: VerificationInput { company: c.clone(), year: *y, verifier: "V".into(), units: None, findings: vec![] },
-            })
+            env(
+                "2021-06-30",
+                Command::VerifyReport {
+                    verification: VerificationInput {
+                        company: c.clone(),
+                        year: *y,
+                        verifier: "V".into(),
+                        units: None,
+                        findings: vec![],
+                    },
+                },
+            )
         }),
     );
-    n += exec(market, of_year.iter().map(|((c, y), _)| env("2021-07-15", Command::AcceptReport { company: c.clone(), year: *y })));
+    n += exec(
+        market,
+        of_year.iter().map(|((c, y), _)| {
+            env(
+                "2021-07-15",
+                Command::AcceptReport {
+                    company: c.clone(),
+                    year: *y,
+                },
+            )
+        }),
+    );
     n
 }
 
@@ -72,7 +114,10 @@ fn build() -> (Market, Plan) {
     let plan = Plan::builtin(PLAN).expect("shipped plan");
     let mut benchmarks = Benchmarks::default();
     for cat in UnitCategory::ALL {
-        let b = plan.allocation.benchmark(cat, plan.years[0]).expect("benchmark for every category");
+        let b = plan
+            .allocation
+            .benchmark(cat, plan.years[0])
+            .expect("benchmark for every category");
         benchmarks.supply_t_per_mwh.insert(cat, b.supply_t_per_mwh);
         benchmarks.heat_t_per_gj.insert(cat, b.heat_t_per_gj);
     }
@@ -89,34 +134,75 @@ fn build() -> (Market, Plan) {
     let t = Instant::now();
     let mut market = Market::new(Date::parse("2021-01-04").expect("date"));
     let toml = Plan::builtin_text(PLAN).expect("shipped plan").to_string();
-    let mut n = exec(&mut market, [env("2021-01-04", Command::AdoptPlan { source: format!("{PLAN}.toml"), toml })]);
+    let mut n = exec(
+        &mut market,
+        [env(
+            "2021-01-04",
+            Command::AdoptPlan {
+                source: format!("{PLAN}.toml"),
+                toml,
+            },
+        )],
+    );
     let mut units_by_company: BTreeMap<&CompanyId, Vec<GeneratingUnit>> = BTreeMap::new();
     for u in &national.units {
-        units_by_company.entry(&u.company).or_default().push(u.clone());
+        units_by_company
+            .entry(&u.company)
+            .or_default()
+            .push(u.clone());
     }
     n += exec(
         &mut market,
         national.companies.iter().map(|c| {
             let units = units_by_company.get(&c.id).cloned().unwrap_or_default();
-            env("2021-01-05", Command::RegisterCompany { company: c.clone(), units })
+            env(
+                "2021-01-05",
+                Command::RegisterCompany {
+                    company: c.clone(),
+                    units,
+                },
+            )
         }),
     );
-    let company_of: BTreeMap<_, _> = national.units.iter().map(|u| (u.id.clone(), u.company.clone())).collect();
+    let company_of: BTreeMap<_, _> = national
+        .units
+        .iter()
+        .map(|u| (u.id.clone(), u.company.clone()))
+        .collect();
     let mut activity: BTreeMap<(CompanyId, Year), Vec<UnitActivity>> = BTreeMap::new();
     for a in &national.activity {
-        activity.entry((company_of[&a.unit].clone(), a.year)).or_default().push(a.clone());
+        activity
+            .entry((company_of[&a.unit].clone(), a.year))
+            .or_default()
+            .push(a.clone());
     }
     n += report_year(&mut market, &activity, plan.base_year);
     n += exec(
         &mut market,
-        national.companies.iter().map(|c| env("2021-01-29", Command::PreAllocate { plan: PLAN.into(), company: c.id.clone() })),
+        national.companies.iter().map(|c| {
+            env(
+                "2021-01-29",
+                Command::PreAllocate {
+                    plan: PLAN.into(),
+                    company: c.id.clone(),
+                },
+            )
+        }),
     );
     for &year in &plan.years {
         n += report_year(&mut market, &activity, year);
     }
     n += exec(
         &mut market,
-        national.companies.iter().map(|c| env("2021-09-30", Command::TrueUp { plan: PLAN.into(), company: c.id.clone() })),
+        national.companies.iter().map(|c| {
+            env(
+                "2021-09-30",
+                Command::TrueUp {
+                    plan: PLAN.into(),
+                    company: c.id.clone(),
+                },
+            )
+        }),
     );
     eprintln!(
         "setup: {n} commands through Market::execute in {:.1} s ({} registry transactions)",
@@ -127,12 +213,18 @@ fn build() -> (Market, Plan) {
 }
 
 /// Every (unit, verified activity, year) of the plan's years, gathered from the market.
-fn allocation_inputs<'m>(market: &'m Market, plan: &Plan) -> Vec<(&'m GeneratingUnit, &'m UnitActivity, Year)> {
+fn allocation_inputs<'m>(
+    market: &'m Market,
+    plan: &Plan,
+) -> Vec<(&'m GeneratingUnit, &'m UnitActivity, Year)> {
     let mut out = Vec::new();
     for c in market.company_ids() {
         for &year in &plan.years {
             let report = market.accepted_report(c, year).expect("accepted report");
-            let acts = report.verification.as_ref().map_or(&report.units[..], |v| &v.units[..]);
+            let acts = report
+                .verification
+                .as_ref()
+                .map_or(&report.units[..], |v| &v.units[..]);
             for a in acts {
                 out.push((market.unit(&a.unit).expect("registered unit"), a, year));
             }
@@ -144,7 +236,11 @@ fn allocation_inputs<'m>(market: &'m Market, plan: &Plan) -> Vec<(&'m Generating
 fn allocation(inputs: &[(&GeneratingUnit, &UnitActivity, Year)], plan: &Plan) -> u64 {
     inputs
         .iter()
-        .map(|(u, a, y)| ets_allocation::unit_allocation(u, a, *y, &plan.allocation).expect("allocation").total_t)
+        .map(|(u, a, y)| {
+            ets_allocation::unit_allocation(u, a, *y, &plan.allocation)
+                .expect("allocation")
+                .total_t
+        })
         .sum()
 }
 
@@ -155,10 +251,17 @@ fn allocation_with_lookups(market: &Market, plan: &Plan, companies: &[CompanyId]
         let units = market.units_of(c);
         for &year in &plan.years {
             let report = market.accepted_report(c, year).expect("accepted report");
-            let acts = report.verification.as_ref().map_or(&report.units[..], |v| &v.units[..]);
+            let acts = report
+                .verification
+                .as_ref()
+                .map_or(&report.units[..], |v| &v.units[..]);
             for u in &units {
-                let Some(a) = acts.iter().find(|a| a.unit == u.id) else { continue };
-                total += ets_allocation::unit_allocation(u, a, year, &plan.allocation).expect("allocation").total_t;
+                let Some(a) = acts.iter().find(|a| a.unit == u.id) else {
+                    continue;
+                };
+                total += ets_allocation::unit_allocation(u, a, year, &plan.allocation)
+                    .expect("allocation")
+                    .total_t;
             }
         }
     }
@@ -166,7 +269,10 @@ fn allocation_with_lookups(market: &Market, plan: &Plan, companies: &[CompanyId]
 }
 
 fn obligations(market: &Market, companies: &[CompanyId]) -> u64 {
-    companies.iter().map(|c| market.obligation(PLAN, c).expect("obligation").obligation_t).sum()
+    companies
+        .iter()
+        .map(|c| market.obligation(PLAN, c).expect("obligation").obligation_t)
+        .sum()
 }
 
 fn cycle(c: &mut Criterion) {
@@ -179,9 +285,17 @@ fn cycle(c: &mut Criterion) {
         .years
         .iter()
         .flat_map(|&y| companies.iter().map(move |c| (c, y)))
-        .map(|(c, y)| market.allocation(PLAN, c, y, ets_market::Stage::Final).expect("final allocation"))
+        .map(|(c, y)| {
+            market
+                .allocation(PLAN, c, y, ets_market::Stage::Final)
+                .expect("final allocation")
+        })
         .sum();
-    assert_eq!(allocation(&inputs, &plan), recorded, "benchmark allocation equals the recorded final allocation");
+    assert_eq!(
+        allocation(&inputs, &plan),
+        recorded,
+        "benchmark allocation equals the recorded final allocation"
+    );
     let report = market.compliance_report(PLAN).expect("report");
     assert!(report.pending.is_empty(), "every company has an obligation");
     eprintln!(
@@ -193,11 +307,21 @@ fn cycle(c: &mut Criterion) {
     );
 
     let mut g = c.benchmark_group("cycle");
-    g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
-    g.bench_function("allocation", |b| b.iter(|| black_box(allocation(&inputs, &plan))));
-    g.bench_function("allocation_with_lookups", |b| b.iter(|| black_box(allocation_with_lookups(&market, &plan, &companies))));
-    g.bench_function("obligations", |b| b.iter(|| black_box(obligations(&market, &companies))));
-    g.bench_function("compliance_report", |b| b.iter(|| black_box(market.compliance_report(PLAN).expect("report"))));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    g.bench_function("allocation", |b| {
+        b.iter(|| black_box(allocation(&inputs, &plan)))
+    });
+    g.bench_function("allocation_with_lookups", |b| {
+        b.iter(|| black_box(allocation_with_lookups(&market, &plan, &companies)))
+    });
+    g.bench_function("obligations", |b| {
+        b.iter(|| black_box(obligations(&market, &companies)))
+    });
+    g.bench_function("compliance_report", |b| {
+        b.iter(|| black_box(market.compliance_report(PLAN).expect("report")))
+    });
     g.bench_function("all_three", |b| {
         b.iter(|| {
             black_box(allocation(&inputs, &plan));

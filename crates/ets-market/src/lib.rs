@@ -351,14 +351,10 @@ impl Market {
     /// The account of a company, a project or another named holder; or an account number
     /// written `CN-000123`.
     pub fn resolve_account(&self, holder: &str) -> Option<AccountId> {
-        if let Ok(id) = CompanyId::parse(holder)
-            && let Some(c) = self.companies.get(&id)
-        {
+        if let Some(c) = self.companies.get(holder) {
             return Some(c.account);
         }
-        if let Ok(id) = ProjectId::parse(holder)
-            && let Some(p) = self.projects.get(&id)
-        {
+        if let Some(p) = self.projects.get(holder) {
             return Some(p.account);
         }
         if let Some(a) = self.holders.get(holder) {

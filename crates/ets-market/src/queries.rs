@@ -59,13 +59,12 @@ impl Market {
             .filter(|((p, _), _)| p == plan)
             .map(|((_, c), why)| (c.clone(), why.clone()))
             .collect();
+        let reported: std::collections::BTreeSet<&CompanyId> =
+            companies.iter().map(|r| &r.company).collect();
         let pending = self
             .companies
             .keys()
-            .filter(|id| {
-                !companies.iter().any(|r| &r.company == *id)
-                    && !exempted.iter().any(|(c, _)| c == *id)
-            })
+            .filter(|id| !reported.contains(id) && !self.is_exempted(plan, id))
             .cloned()
             .collect();
         let (national, provinces) = ets_compliance::summarize(&companies);

@@ -44,17 +44,35 @@ fn date() -> Date {
 }
 
 fn request(op: Op) -> Request {
-    Request { op, date: date(), initiator: "bench".into(), reason: "benchmark transfer".into(), key: None }
+    Request {
+        op,
+        date: date(),
+        initiator: "bench".into(),
+        reason: "benchmark transfer".into(),
+        key: None,
+    }
 }
 
 /// The funded registry and its company accounts.
 fn funded() -> (Registry, Vec<AccountId>) {
     let mut r = Registry::new(date());
-    let ids: Vec<AccountId> =
-        (0..ACCOUNTS).map(|i| r.open_account(AccountKind::CompanyHolding, &format!("C{i:04}"), date())).collect();
-    r.execute(request(Op::Issue { class: CLASS, quantity: FUNDING_T * ACCOUNTS as u64, to: NATIONAL_QUOTA })).expect("issue");
+    let ids: Vec<AccountId> = (0..ACCOUNTS)
+        .map(|i| r.open_account(AccountKind::CompanyHolding, &format!("C{i:04}"), date()))
+        .collect();
+    r.execute(request(Op::Issue {
+        class: CLASS,
+        quantity: FUNDING_T * ACCOUNTS as u64,
+        to: NATIONAL_QUOTA,
+    }))
+    .expect("issue");
     for &to in &ids {
-        r.execute(request(Op::Allocate { class: CLASS, quantity: FUNDING_T, from: NATIONAL_QUOTA, to })).expect("allocate");
+        r.execute(request(Op::Allocate {
+            class: CLASS,
+            quantity: FUNDING_T,
+            from: NATIONAL_QUOTA,
+            to,
+        }))
+        .expect("allocate");
     }
     (r, ids)
 }
@@ -70,7 +88,12 @@ fn transfers(ids: &[AccountId]) -> Vec<Request> {
                 to += 1;
             }
             let quantity = 1 + rng.below(1_000);
-            request(Op::Transfer { class: CLASS, quantity, from: ids[from], to: ids[to] })
+            request(Op::Transfer {
+                class: CLASS,
+                quantity,
+                from: ids[from],
+                to: ids[to],
+            })
         })
         .collect()
 }
@@ -82,13 +105,19 @@ fn ledger(c: &mut Criterion) {
     // Sanity check outside the measurement: every transfer of the sequence is accepted.
     let mut check = registry.clone();
     for r in requests.iter().cloned() {
-        check.execute(r).expect("every benchmark transfer is accepted");
+        check
+            .execute(r)
+            .expect("every benchmark transfer is accepted");
     }
-    check.check_invariants().expect("invariants hold after the sequence");
+    check
+        .check_invariants()
+        .expect("invariants hold after the sequence");
     drop(check);
 
     let mut g = c.benchmark_group("ledger");
-    g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
     g.throughput(Throughput::Elements(TRANSFERS as u64));
     g.bench_function("transfers_100k_1000_accounts", |b| {
         b.iter_batched(

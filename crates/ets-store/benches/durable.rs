@@ -9,6 +9,10 @@
 //!   `Store::submit_each` of N `Command::Transfer` envelopes naming holders: resolving the
 //!   names, checking and applying in the market, JSON encoding, SHA-256 chaining, the write and
 //!   the fsyncs. N = 1 is the unbatched case (one fsync round per transfer).
+//! - `journal_unanchored/batch_N`: fdatasync of the log per batch but HEAD not rewritten per
+//!   batch (`anchor_every_batch = false`), to show what the two anchor fsyncs cost.
+//! - `journal_append_only/batch_N`: `Journal::append_batch` alone (durable, anchored) on records
+//!   of the measured average entry size: hashing, CRC, write and fsyncs without market or JSON.
 //! - `journal_nosync/batch_1000`: the same with `SyncMode::None`, which is **not durable**: it
 //!   shows the CPU part of the journaled path, so the fsync part is the difference.
 //! - `sqlite/txn_per_transfer`: rusqlite, WAL, `synchronous=FULL`; per transfer one SQL
@@ -36,7 +40,10 @@ const SEED: u64 = 0x5EED_2021_0104_0002;
 const PROJECT: &str = "CCER-BENCH-F001";
 const VINTAGE: u16 = 2019;
 /// The first offset project registered gets number 1.
-const CLASS: UnitClass = UnitClass::Ccer { project: 1, vintage: VINTAGE };
+const CLASS: UnitClass = UnitClass::Ccer {
+    project: 1,
+    vintage: VINTAGE,
+};
 
 /// xorshift64*: a reproducible workload without a dependency.
 struct XorShift(u64);
@@ -72,7 +79,11 @@ fn workload() -> Vec<Move> {
             if to >= from {
                 to += 1;
             }
-            Move { from, to, quantity: 1 + rng.below(1_000) }
+            Move {
+                from,
+                to,
+                quantity: 1 + rng.below(1_000),
+            }
         })
         .collect()
 }
@@ -86,7 +97,13 @@ fn holder(i: usize) -> String {
 }
 
 fn env(command: Command) -> Envelope {
-    Envelope { date: date(), initiator: "bench".into(), key: None, reason: "benchmark".into(), command }
+    Envelope {
+        date: date(),
+        initiator: "bench".into(),
+        key: None,
+        reason: "benchmark".into(),
+        command,
+    }
 }
 
 /// Opens a store in `dir` with 1,000 funded holders (setup, batched so it is quick).
@@ -100,11 +117,20 @@ fn funded_store(dir: &Path, options: JournalOptions) -> Store {
             province: "Shanxi".into(),
             kind: "forestry".into(),
         }),
-        env(Command::IssueOffsets { project, vintage: VINTAGE, quantity: FUNDING_T * HOLDERS as u64 }),
+        env(Command::IssueOffsets {
+            project,
+            vintage: VINTAGE,
+            quantity: FUNDING_T * HOLDERS as u64,
+        }),
     ];
     envs.extend((0..HOLDERS).map(|i| env(Command::RegisterHolder { holder: holder(i) })));
     envs.extend((0..HOLDERS).map(|i| {
-        env(Command::Transfer { class: CLASS, quantity: FUNDING_T, from: PROJECT.into(), to: holder(i) })
+        env(Command::Transfer {
+            class: CLASS,
+            quantity: FUNDING_T,
+            from: PROJECT.into(),
+            to: holder(i),
+        })
     }));
     for chunk in envs.chunks(1_000) {
         store.submit_all(chunk).expect("setup accepted");
@@ -115,13 +141,26 @@ fn funded_store(dir: &Path, options: JournalOptions) -> Store {
 fn transfer_envelopes(moves: &[Move]) -> Vec<Envelope> {
     moves
         .iter()
-        .map(|m| env(Command::Transfer { class: CLASS, quantity: m.quantity, from: holder(m.from), to: holder(m.to) }))
+        .map(|m| {
+            env(Command::Transfer {
+                class: CLASS,
+                quantity: m.quantity,
+                from: holder(m.from),
+                to: holder(m.to),
+            })
+        })
         .collect()
 }
 
 /// Times `iters` batches of `batch` transfers through `Store::submit_each`, cycling through the
 /// pre-built envelopes.
-fn run_batches(store: &mut Store, envs: &[Envelope], cursor: &mut usize, batch: usize, iters: u64) -> Duration {
+fn run_batches(
+    store: &mut Store,
+    envs: &[Envelope],
+    cursor: &mut usize,
+    batch: usize,
+    iters: u64,
+) -> Duration {
     let mut elapsed = Duration::ZERO;
     for _ in 0..iters {
         if *cursor + batch > envs.len() {
@@ -132,7 +171,10 @@ fn run_batches(store: &mut Store, envs: &[Envelope], cursor: &mut usize, batch: 
         let start = Instant::now();
         let results = store.submit_each(chunk).expect("journaled");
         elapsed += start.elapsed();
-        assert!(results.iter().all(Result::is_ok), "every benchmark transfer is accepted");
+        assert!(
+            results.iter().all(Result::is_ok),
+            "every benchmark transfer is accepted"
+        );
     }
     elapsed
 }
@@ -141,7 +183,9 @@ fn run_batches(store: &mut Store, envs: &[Envelope], cursor: &mut usize, batch: 
 
 fn sqlite_open(path: &Path) -> Connection {
     let conn = Connection::open(path).expect("open sqlite");
-    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).expect("WAL");
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .expect("WAL");
     assert_eq!(mode, "wal");
     conn.execute_batch(
         "PRAGMA synchronous=FULL;
@@ -159,20 +203,30 @@ fn sqlite_open(path: &Path) -> Connection {
              date TEXT NOT NULL);",
     )
     .expect("schema");
-    let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).expect("synchronous");
+    let sync: i64 = conn
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .expect("synchronous");
     assert_eq!(sync, 2, "synchronous=FULL");
     let class = CLASS.to_string();
     let tx = conn.unchecked_transaction().expect("begin");
     for i in 0..HOLDERS {
-        tx.execute("INSERT INTO holdings(account, class, quantity) VALUES (?1, ?2, ?3)", params![i as i64 + 1, class, FUNDING_T as i64])
-            .expect("fund");
+        tx.execute(
+            "INSERT INTO holdings(account, class, quantity) VALUES (?1, ?2, ?3)",
+            params![i as i64 + 1, class, FUNDING_T as i64],
+        )
+        .expect("fund");
     }
     tx.commit().expect("commit funding");
     conn
 }
 
 /// One transfer as one SQL transaction. Returns the new transaction's seq.
-fn sqlite_transfer(conn: &mut Connection, m: Move, class: &str, date: &str) -> rusqlite::Result<i64> {
+fn sqlite_transfer(
+    conn: &mut Connection,
+    m: Move,
+    class: &str,
+    date: &str,
+) -> rusqlite::Result<i64> {
     let (from, to, q) = (m.from as i64 + 1, m.to as i64 + 1, m.quantity as i64);
     let tx = conn.transaction()?;
     let held: i64 = tx
@@ -206,7 +260,9 @@ fn durable(c: &mut Criterion) {
     eprintln!("benchmark files under {}", root.path().display());
 
     let mut g = c.benchmark_group("durable_transfers");
-    g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
 
     let mut record_bytes = 0;
     for (name, batch, options) in [
@@ -214,7 +270,30 @@ fn durable(c: &mut Criterion) {
         ("journal", 100, JournalOptions::default()),
         ("journal", 1_000, JournalOptions::default()),
         ("journal", 10_000, JournalOptions::default()),
-        ("journal_nosync", 1_000, JournalOptions { sync: SyncMode::None, anchor_every_batch: false }),
+        (
+            "journal_unanchored",
+            1,
+            JournalOptions {
+                sync: SyncMode::Full,
+                anchor_every_batch: false,
+            },
+        ),
+        (
+            "journal_unanchored",
+            1_000,
+            JournalOptions {
+                sync: SyncMode::Full,
+                anchor_every_batch: false,
+            },
+        ),
+        (
+            "journal_nosync",
+            1_000,
+            JournalOptions {
+                sync: SyncMode::None,
+                anchor_every_batch: false,
+            },
+        ),
     ] {
         let dir = root.path().join(format!("{name}-{batch}"));
         let mut store = funded_store(&dir, options);
@@ -225,9 +304,13 @@ fn durable(c: &mut Criterion) {
         });
         let records = store.last_seq();
         drop(store);
-        let log_bytes = std::fs::metadata(dir.join("journal.log")).map(|m| m.len()).unwrap_or(0);
+        let log_bytes = std::fs::metadata(dir.join("journal.log"))
+            .map(|m| m.len())
+            .unwrap_or(0);
         record_bytes = log_bytes / records.max(1);
-        eprintln!("{name}/batch_{batch}: {records} journal records, {log_bytes} bytes of log, {record_bytes} bytes per record");
+        eprintln!(
+            "{name}/batch_{batch}: {records} journal records, {log_bytes} bytes of log, {record_bytes} bytes per record"
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 
@@ -235,13 +318,15 @@ fn durable(c: &mut Criterion) {
     // appended durably as the store does (hash chain, CRC, one write, fdatasync, HEAD anchored).
     for batch in [1_000usize, 10_000] {
         let dir = root.path().join(format!("append-{batch}"));
-        let (mut journal, _) = ets_journal::Journal::open(&dir, JournalOptions::default()).expect("open journal");
+        let (mut journal, _) =
+            ets_journal::Journal::open(&dir, JournalOptions::default()).expect("open journal");
         let payload = vec![b'x'; record_bytes.saturating_sub(36) as usize];
         let payloads = vec![payload; batch];
         g.throughput(Throughput::Elements(batch as u64));
-        g.bench_function(BenchmarkId::new("journal_append_only", format!("batch_{batch}")), |b| {
-            b.iter(|| journal.append_batch(&payloads).expect("appended"))
-        });
+        g.bench_function(
+            BenchmarkId::new("journal_append_only", format!("batch_{batch}")),
+            |b| b.iter(|| journal.append_batch(&payloads).expect("appended")),
+        );
         drop(journal);
         std::fs::remove_dir_all(&dir).ok();
     }
@@ -264,9 +349,17 @@ fn durable(c: &mut Criterion) {
         })
     });
     g.finish();
-    let rows: i64 = conn.query_row("SELECT count(*) FROM transactions", [], |r| r.get(0)).expect("count");
-    let total: i64 = conn.query_row("SELECT sum(quantity) FROM holdings", [], |r| r.get(0)).expect("sum");
-    assert_eq!(total as u64, FUNDING_T * HOLDERS as u64, "SQL transfers conserve units");
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM transactions", [], |r| r.get(0))
+        .expect("count");
+    let total: i64 = conn
+        .query_row("SELECT sum(quantity) FROM holdings", [], |r| r.get(0))
+        .expect("sum");
+    assert_eq!(
+        total as u64,
+        FUNDING_T * HOLDERS as u64,
+        "SQL transfers conserve units"
+    );
     eprintln!("sqlite: {rows} transfer rows committed; holdings conserved");
 }
 

@@ -44,6 +44,12 @@ macro_rules! string_id {
                 &self.0
             }
         }
+        /// Lets maps keyed by this id be searched with a plain `&str`, without allocating.
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)
