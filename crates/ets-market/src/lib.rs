@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 mod apply;
 mod execute;
 mod queries;
+pub mod trading;
 
 pub use execute::{Command, Envelope, ReportInput, TransferParty, VerificationInput};
 pub use queries::{CompanyView, ComplianceReport, InvariantSummary};

@@ -1,0 +1,293 @@
+//! The market configuration file (`markets/*.toml`): instruments, matching mode, bands, size
+//! limits, fees, position limits, sessions and holidays, as data.
+
+use ets_types::{Date, Decimal, Year};
+use serde::Deserialize;
+
+/// A parsed and checked market configuration.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct MarketRules {
+    pub id: String,
+    pub name: String,
+    pub continuous: bool,
+    pub stp_cancel_incoming: bool,
+    pub settle_end_of_day: bool,
+    /// Previous close before the first trading day, fen.
+    pub opening_reference_fen: i64,
+    pub tick_fen: i64,
+    pub lot_t: u64,
+    pub listed_band_bps: u32,
+    pub listed_max_t: u64,
+    pub click_levels: usize,
+    pub block_band_bps: u32,
+    pub block_min_t: u64,
+    pub buyer_fee_bps: u32,
+    pub seller_fee_bps: u32,
+    pub min_fee_fen: u64,
+    pub compliance_margin_t: u64,
+    pub others_cap_t: u64,
+    /// Monday = 0 .. Sunday = 6.
+    pub weekdays: [bool; 7],
+    pub holidays: Vec<Date>,
+    /// (start, end) minutes of the day, Beijing time, end exclusive.
+    pub listed_sessions: Vec<(u16, u16)>,
+    pub block_sessions: Vec<(u16, u16)>,
+    pub cea_vintages: Vec<Year>,
+    pub block_allowed: bool,
+    pub one_way_allowed: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    market: MarketSection,
+    listed: ListedSection,
+    block: BlockSection,
+    fees: FeesSection,
+    position_limits: PositionSection,
+    calendar: CalendarSection,
+    instruments: Vec<InstrumentSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MarketSection {
+    id: String,
+    name: String,
+    matching: String,
+    self_trade_prevention: String,
+    settlement: String,
+    opening_reference_price: String,
+    tick: String,
+    lot_t: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListedSection {
+    band_pct: String,
+    max_order_t: u64,
+    click_levels: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BlockSection {
+    band_pct: String,
+    min_order_t: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeesSection {
+    buyer_bps: u32,
+    seller_bps: u32,
+    min_fen: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PositionSection {
+    compliance_margin_t: u64,
+    others_cap_t: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CalendarSection {
+    weekdays: Vec<String>,
+    listed_sessions: Vec<String>,
+    block_sessions: Vec<String>,
+    holidays: Vec<toml::value::Datetime>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstrumentSection {
+    unit: String,
+    vintages: Vec<Year>,
+    modes: Vec<String>,
+}
+
+/// A configuration that does not parse or does not make sense; names the key.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[error("{source_name}: {key}: {message}")]
+pub struct ConfigError {
+    pub source_name: String,
+    pub key: String,
+    pub message: String,
+}
+
+/// Fen from a CNY amount written as text with at most two decimals.
+pub fn fen(text: &str) -> Option<i64> {
+    let d: Decimal = text.trim().parse().ok()?;
+    if d.scale() > 2 || d.is_sign_negative() {
+        return None;
+    }
+    let scaled = d * Decimal::ONE_HUNDRED;
+    i64::try_from(scaled.trunc().mantissa() / 10i128.pow(scaled.trunc().scale())).ok()
+}
+
+fn bps(text: &str) -> Option<u32> {
+    let d: Decimal = text.trim().parse().ok()?;
+    let b = d * Decimal::ONE_HUNDRED;
+    if !b.fract().is_zero() || b.is_sign_negative() || b > Decimal::from(10_000) {
+        return None;
+    }
+    u32::try_from(b.trunc().mantissa() / 10i128.pow(b.trunc().scale())).ok()
+}
+
+fn session(text: &str) -> Option<(u16, u16)> {
+    let (a, b) = text.split_once('-')?;
+    let minute = |t: &str| -> Option<u16> {
+        let (h, m) = t.trim().split_once(':')?;
+        let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
+        (h < 24 && m < 60).then_some(h * 60 + m)
+    };
+    let (a, b) = (minute(a)?, minute(b)?);
+    (a < b).then_some((a, b))
+}
+
+impl MarketRules {
+    pub fn from_toml_str(text: &str, source: &str) -> Result<MarketRules, ConfigError> {
+        let err = |key: &str, message: String| ConfigError { source_name: source.to_string(), key: key.to_string(), message };
+        let f: File = toml::from_str(text).map_err(|e| err("(file)", e.to_string()))?;
+        let continuous = match f.market.matching.as_str() {
+            "continuous" => true,
+            "click_to_trade" => false,
+            other => return Err(err("market.matching", format!("{other:?}: expected \"click_to_trade\" or \"continuous\""))),
+        };
+        let stp_cancel_incoming = match f.market.self_trade_prevention.as_str() {
+            "cancel_resting" => false,
+            "cancel_incoming" => true,
+            other => {
+                return Err(err("market.self_trade_prevention", format!("{other:?}: expected \"cancel_resting\" or \"cancel_incoming\"")));
+            }
+        };
+        let settle_end_of_day = match f.market.settlement.as_str() {
+            "immediate" => false,
+            "end_of_day" => true,
+            other => return Err(err("market.settlement", format!("{other:?}: expected \"immediate\" or \"end_of_day\""))),
+        };
+        let opening = fen(&f.market.opening_reference_price)
+            .filter(|p| *p > 0)
+            .ok_or_else(|| err("market.opening_reference_price", "a positive CNY amount with at most 2 decimals".into()))?;
+        let tick = fen(&f.market.tick).filter(|t| *t > 0).ok_or_else(|| err("market.tick", "a positive CNY amount, at least 0.01".into()))?;
+        if opening % tick != 0 {
+            return Err(err("market.opening_reference_price", "must be a multiple of the tick".into()));
+        }
+        if f.market.lot_t == 0 {
+            return Err(err("market.lot_t", "must be at least 1".into()));
+        }
+        let listed_band_bps = bps(&f.listed.band_pct).ok_or_else(|| err("listed.band_pct", "a percentage 0..100 with at most 2 decimals".into()))?;
+        let block_band_bps = bps(&f.block.band_pct).ok_or_else(|| err("block.band_pct", "a percentage 0..100 with at most 2 decimals".into()))?;
+        if f.listed.max_order_t == 0 || f.block.min_order_t == 0 {
+            return Err(err("listed.max_order_t", "size limits must be at least 1 t".into()));
+        }
+        if f.listed.click_levels == 0 {
+            return Err(err("listed.click_levels", "must be at least 1".into()));
+        }
+        let mut weekdays = [false; 7];
+        const NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+        for (i, w) in f.calendar.weekdays.iter().enumerate() {
+            let d = NAMES.iter().position(|n| n == w).ok_or_else(|| err(&format!("calendar.weekdays[{i}]"), format!("{w:?}: expected mon..sun")))?;
+            weekdays[d] = true;
+        }
+        let parse_sessions = |key: &str, list: &[String]| -> Result<Vec<(u16, u16)>, ConfigError> {
+            list.iter()
+                .enumerate()
+                .map(|(i, s)| session(s).ok_or_else(|| err(&format!("{key}[{i}]"), format!("{s:?}: expected HH:MM-HH:MM"))))
+                .collect()
+        };
+        let listed_sessions = parse_sessions("calendar.listed_sessions", &f.calendar.listed_sessions)?;
+        let block_sessions = parse_sessions("calendar.block_sessions", &f.calendar.block_sessions)?;
+        let mut holidays = Vec::with_capacity(f.calendar.holidays.len());
+        for (i, h) in f.calendar.holidays.iter().enumerate() {
+            let d = Date::parse(&h.to_string()).map_err(|e| err(&format!("calendar.holidays[{i}]"), e.to_string()))?;
+            holidays.push(d);
+        }
+        holidays.sort();
+        let mut cea_vintages = Vec::new();
+        let (mut block_allowed, mut one_way_allowed) = (false, false);
+        for (i, inst) in f.instruments.iter().enumerate() {
+            if !inst.unit.eq_ignore_ascii_case("CEA") {
+                return Err(err(&format!("instruments[{i}].unit"), format!("{:?}: only \"CEA\" trades on this market", inst.unit)));
+            }
+            cea_vintages.extend(&inst.vintages);
+            for m in &inst.modes {
+                match m.as_str() {
+                    "listed" => {}
+                    "block" => block_allowed = true,
+                    "one_way" => one_way_allowed = true,
+                    other => return Err(err(&format!("instruments[{i}].modes"), format!("{other:?}: expected listed, block or one_way"))),
+                }
+            }
+        }
+        if cea_vintages.is_empty() {
+            return Err(err("instruments", "at least one vintage must trade".into()));
+        }
+        Ok(MarketRules {
+            id: f.market.id,
+            name: f.market.name,
+            continuous,
+            stp_cancel_incoming,
+            settle_end_of_day,
+            opening_reference_fen: opening,
+            tick_fen: tick,
+            lot_t: f.market.lot_t,
+            listed_band_bps,
+            listed_max_t: f.listed.max_order_t,
+            click_levels: f.listed.click_levels,
+            block_band_bps,
+            block_min_t: f.block.min_order_t,
+            buyer_fee_bps: f.fees.buyer_bps,
+            seller_fee_bps: f.fees.seller_bps,
+            min_fee_fen: f.fees.min_fen,
+            compliance_margin_t: f.position_limits.compliance_margin_t,
+            others_cap_t: f.position_limits.others_cap_t,
+            weekdays,
+            holidays,
+            listed_sessions,
+            block_sessions,
+            cea_vintages,
+            block_allowed,
+            one_way_allowed,
+        })
+    }
+
+    pub fn builtin_text() -> &'static str {
+        include_str!("../../../../markets/cn-seee.toml")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_config_parses() {
+        let r = MarketRules::from_toml_str(MarketRules::builtin_text(), "cn-seee.toml").unwrap();
+        assert_eq!((r.opening_reference_fen, r.tick_fen, r.listed_band_bps, r.block_band_bps), (4800, 1, 1000, 3000));
+        assert_eq!(r.listed_sessions, [(570, 690), (780, 900)]);
+        assert!(!r.continuous);
+    }
+
+    #[test]
+    fn amounts() {
+        assert_eq!(fen("48.00"), Some(4800));
+        assert_eq!(fen("0.01"), Some(1));
+        assert_eq!(fen("1.005"), None);
+        assert_eq!(fen("-1"), None);
+        assert_eq!(bps("10"), Some(1000));
+        assert_eq!(bps("12.5"), Some(1250));
+    }
+
+    #[test]
+    fn bad_config_names_the_key() {
+        let text = MarketRules::builtin_text().replace("matching = \"click_to_trade\"", "matching = \"auction\"");
+        let e = MarketRules::from_toml_str(&text, "m.toml").unwrap_err();
+        assert_eq!(e.key, "market.matching");
+        let text = MarketRules::builtin_text().replace("\"09:30-11:30\"", "\"9h30\"");
+        assert_eq!(MarketRules::from_toml_str(&text, "m.toml").unwrap_err().key, "calendar.listed_sessions[0]");
+    }
+}
