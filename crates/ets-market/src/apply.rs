@@ -13,6 +13,12 @@ fn replay(msg: String) -> MarketError {
 }
 
 impl Market {
+    /// Applies an exchange input to the exchange and the registry; returns the trades.
+    pub(crate) fn apply_exchange(&mut self, input: &crate::trading::exchange::ExchangeInput) -> Result<Vec<crate::trading::exchange::TradeRecord>, MarketError> {
+        let exchange = self.exchange.as_mut().ok_or(crate::trading::exchange::TradeRejection::NoExchange)?;
+        Ok(exchange.apply(&mut self.registry, input)?)
+    }
+
     /// Applies one recorded event. Used by replay; live execution applies the same way.
     pub fn apply(&mut self, event: &Event) -> Result<(), MarketError> {
         match event {
@@ -270,6 +276,20 @@ impl Market {
                     });
                 }
                 self.exempted.insert(key, reason.clone());
+            }
+            Event::ExchangeOpened { source, toml } => {
+                if self.exchange.is_some() {
+                    return Err(MarketError::ExchangeExists);
+                }
+                let rules = crate::trading::config::MarketRules::from_toml_str(toml, source)
+                    .map_err(|e| MarketError::MarketConfig(e.to_string()))?;
+                self.exchange = Some(crate::trading::exchange::Exchange::new(rules));
+            }
+            Event::Exchange { input, trades } => {
+                let got = self.apply_exchange(input)?;
+                if got != *trades {
+                    return Err(replay(format!("exchange input {input:?} gave trades {got:?}, journal says {trades:?}")));
+                }
             }
             Event::CycleAssessed { plan, on, results } => {
                 if self.assessed.contains_key(plan) {

@@ -14,6 +14,7 @@ use ets_types::{
 pub use ets_types::{ReportInput, VerificationInput};
 use serde::{Deserialize, Serialize};
 
+use crate::trading::exchange::{ExchangeInput, OrderSide, Tif, TradeRejection};
 use crate::{Event, Market, MarketError, Stage};
 
 /// A command with who sent it, its business date and an optional idempotency key.
@@ -114,6 +115,29 @@ pub enum Command {
     AssessCycle {
         plan: String,
     },
+    /// Open the exchange under a market configuration file.
+    OpenExchange { source: String, toml: String },
+    /// An operation on the exchange.
+    Exchange(ExchangeCommand),
+}
+
+/// What participants and the exchange operator ask of the exchange. Prices in fen, quantities in
+/// tonnes, `minute` the minute of the day in Beijing time (9:30 = 570); the date is the
+/// envelope's.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ExchangeCommand {
+    Deposit { holder: TransferParty, fen: u64 },
+    Withdraw { holder: TransferParty, fen: u64 },
+    OpenDay,
+    CloseDay,
+    Order { holder: TransferParty, vintage: Year, side: OrderSide, price: i64, qty: Tonnes, tif: Tif, minute: u16 },
+    Cancel { holder: TransferParty, order: u64 },
+    Amend { holder: TransferParty, order: u64, price: i64, qty: Tonnes, minute: u16 },
+    /// Click-to-trade: take a listed order, fully or in part, at its price.
+    Take { holder: TransferParty, order: u64, qty: Tonnes, minute: u16 },
+    ProposeBlock { holder: TransferParty, counterparty: TransferParty, vintage: Year, side: OrderSide, price: i64, qty: Tonnes, minute: u16 },
+    AcceptBlock { holder: TransferParty, proposal: u64, minute: u16 },
 }
 
 impl Command {
@@ -138,6 +162,19 @@ impl Command {
             Command::SetAccountStatus { .. } => "set_account_status",
             Command::ExemptCompany { .. } => "exempt_company",
             Command::AssessCycle { .. } => "assess_cycle",
+            Command::OpenExchange { .. } => "open_exchange",
+            Command::Exchange(c) => match c {
+                ExchangeCommand::Deposit { .. } => "deposit",
+                ExchangeCommand::Withdraw { .. } => "withdraw",
+                ExchangeCommand::OpenDay => "open_day",
+                ExchangeCommand::CloseDay => "close_day",
+                ExchangeCommand::Order { .. } => "order",
+                ExchangeCommand::Cancel { .. } => "cancel_order",
+                ExchangeCommand::Amend { .. } => "amend_order",
+                ExchangeCommand::Take { .. } => "take_order",
+                ExchangeCommand::ProposeBlock { .. } => "propose_block",
+                ExchangeCommand::AcceptBlock { .. } => "accept_block",
+            },
         }
     }
 }
@@ -169,6 +206,9 @@ impl Market {
     /// Checks a command and, if accepted, applies its events and returns them. On `Err` nothing
     /// changed. An empty list means an idempotent retry: the key was used before, nothing moved.
     pub fn execute(&mut self, env: &Envelope) -> Result<Vec<Event>, MarketError> {
+        if let Command::Exchange(c) = &env.command {
+            return self.execute_exchange(env, c);
+        }
         let events = self.plan_events(env)?;
         for e in &events {
             if let Err(err) = self.apply(e) {
@@ -464,6 +504,7 @@ impl Market {
                         .check(&self.request(env, op, env.key.clone()))?;
                     return Ok(Vec::new());
                 }
+                self.check_not_frozen(account, *class, *quantity, true)?;
                 let obligation = self.obligation(plan, company)?;
                 ets_compliance::check_surrender(
                     *class,
@@ -514,6 +555,15 @@ impl Market {
                     reason: reason.clone(),
                 });
             }
+            Command::OpenExchange { source, toml } => {
+                if self.exchange.is_some() {
+                    return Err(MarketError::ExchangeExists);
+                }
+                crate::trading::config::MarketRules::from_toml_str(toml, source)
+                    .map_err(|e| MarketError::MarketConfig(e.to_string()))?;
+                m.events.push(Event::ExchangeOpened { source: source.clone(), toml: toml.clone() });
+            }
+            Command::Exchange(_) => unreachable!("exchange commands run through execute_exchange"),
             Command::AssessCycle { plan } => {
                 let entry = self.plan_entry(plan)?;
                 if self.assessed.contains_key(plan) {
@@ -980,4 +1030,110 @@ fn per_unit_tonnes(
         out.push((unit.id.clone(), allocation.total_t));
     }
     Ok(out)
+}
+
+impl Market {
+    /// Registry movements outside the exchange may not take units promised to open sell
+    /// orders, nor (except a surrender) units bought on the exchange today.
+    fn check_not_frozen(&self, account: ets_types::AccountId, class: UnitClass, quantity: Tonnes, surrender: bool) -> Result<(), MarketError> {
+        let Some(ex) = &self.exchange else { return Ok(()) };
+        let free = if surrender { ex.unfrozen(&self.registry, account, class) } else { ex.tradable(&self.registry, account, class) };
+        if quantity > free && quantity <= self.registry.holding(account, class) {
+            return Err(TradeRejection::InsufficientUnits { requested: quantity, tradable: free }.into());
+        }
+        Ok(())
+    }
+
+    /// A buyer's position limit in a vintage: a covered company's allocation of that year plus
+    /// the margin, anyone else the fixed cap (market file, `position_limits`).
+    pub fn position_limit(&self, account: ets_types::AccountId, vintage: Year) -> Tonnes {
+        let Some(ex) = &self.exchange else { return 0 };
+        match self.account_company.get(&account) {
+            Some(c) => {
+                let allocation = self.annual_allocation.get(&(c.clone(), vintage)).copied().unwrap_or(0);
+                allocation.saturating_add(ex.rules.compliance_margin_t)
+            }
+            None => ex.rules.others_cap_t,
+        }
+    }
+
+    fn resolve_exchange(&self, env: &Envelope, c: &ExchangeCommand) -> Result<ExchangeInput, MarketError> {
+        let ex = self.exchange.as_ref().ok_or(TradeRejection::NoExchange)?;
+        let id = ex.next_id();
+        let date = env.date;
+        Ok(match c {
+            ExchangeCommand::Deposit { holder, fen } => ExchangeInput::Deposit { account: self.account_of(holder)?, fen: *fen },
+            ExchangeCommand::Withdraw { holder, fen } => ExchangeInput::Withdraw { account: self.account_of(holder)?, fen: *fen },
+            ExchangeCommand::OpenDay => ExchangeInput::OpenDay { date },
+            ExchangeCommand::CloseDay => ExchangeInput::CloseDay { date },
+            ExchangeCommand::Order { holder, vintage, side, price, qty, tif, minute } => ExchangeInput::Order {
+                id,
+                account: self.account_of(holder)?,
+                vintage: *vintage,
+                side: *side,
+                price: *price,
+                qty: *qty,
+                tif: *tif,
+                date,
+                minute: *minute,
+            },
+            ExchangeCommand::Cancel { holder, order } => ExchangeInput::Cancel { id: *order, account: self.account_of(holder)? },
+            ExchangeCommand::Amend { holder, order, price, qty, minute } => {
+                ExchangeInput::Amend { id: *order, account: self.account_of(holder)?, price: *price, qty: *qty, date, minute: *minute }
+            }
+            ExchangeCommand::Take { holder, order, qty, minute } => {
+                ExchangeInput::Take { id, account: self.account_of(holder)?, target: *order, qty: *qty, date, minute: *minute }
+            }
+            ExchangeCommand::ProposeBlock { holder, counterparty, vintage, side, price, qty, minute } => ExchangeInput::ProposeBlock {
+                id,
+                account: self.account_of(holder)?,
+                counterparty: self.account_of(counterparty)?,
+                vintage: *vintage,
+                side: *side,
+                price: *price,
+                qty: *qty,
+                date,
+                minute: *minute,
+            },
+            ExchangeCommand::AcceptBlock { holder, proposal, minute } => {
+                ExchangeInput::AcceptBlock { id, proposal: *proposal, account: self.account_of(holder)?, date, minute: *minute }
+            }
+        })
+    }
+
+    /// Exchange commands are checked, then applied at once: matching decides the trades, which
+    /// the event records so that a replay can be compared with them.
+    fn execute_exchange(&mut self, env: &Envelope, c: &ExchangeCommand) -> Result<Vec<Event>, MarketError> {
+        let input = self.resolve_exchange(env, c)?;
+        let ex = self.exchange.as_ref().ok_or(TradeRejection::NoExchange)?;
+        // Participants trade from their own registry account.
+        let account = match input {
+            ExchangeInput::Deposit { account, .. }
+            | ExchangeInput::Withdraw { account, .. }
+            | ExchangeInput::Order { account, .. }
+            | ExchangeInput::Cancel { account, .. }
+            | ExchangeInput::Amend { account, .. }
+            | ExchangeInput::Take { account, .. }
+            | ExchangeInput::ProposeBlock { account, .. }
+            | ExchangeInput::AcceptBlock { account, .. } => Some(account),
+            _ => None,
+        };
+        if let Some(a) = account {
+            let kind = self.registry.account(a).map(|x| x.kind);
+            if !matches!(kind, Some(ets_registry::AccountKind::CompanyHolding | ets_registry::AccountKind::GeneralHolding)) {
+                return Err(MarketError::UnknownHolder(format!("{a} (only company and general holding accounts trade)")));
+            }
+        }
+        let vintage = match &input {
+            ExchangeInput::Order { vintage, .. } => *vintage,
+            ExchangeInput::Take { target, .. } => ex.order_vintage(*target).unwrap_or(0),
+            _ => 0,
+        };
+        ex.check(&self.registry, &input, |a| self.position_limit(a, vintage))?;
+        let trades = match self.apply_exchange(&input) {
+            Ok(t) => t,
+            Err(e) => panic!("bug: a checked exchange input failed to apply {input:?}: {e}"),
+        };
+        Ok(vec![Event::Exchange { input, trades }])
+    }
 }

@@ -27,7 +27,7 @@ mod execute;
 mod queries;
 pub mod trading;
 
-pub use execute::{Command, Envelope, ReportInput, TransferParty, VerificationInput};
+pub use execute::{Command, Envelope, ExchangeCommand, ReportInput, TransferParty, VerificationInput};
 pub use queries::{CompanyView, ComplianceReport, InvariantSummary};
 
 /// A fact the market recorded. The journal stores these; replay applies them in order.
@@ -111,6 +111,11 @@ pub enum Event {
         company: CompanyId,
         reason: String,
     },
+    /// The exchange opened under a market configuration, with its file's exact text.
+    ExchangeOpened { source: String, toml: String },
+    /// An exchange operation with its resolved ids, and the trades it caused (replay must
+    /// reproduce exactly these).
+    Exchange { input: trading::exchange::ExchangeInput, trades: Vec<trading::exchange::TradeRecord> },
     /// The regulator's assessment at the deadline: statuses, penalties and deductions are fixed.
     CycleAssessed {
         plan: String,
@@ -215,6 +220,12 @@ pub enum MarketError {
     },
     #[error("plan {plan}: surrender after the assessment on {assessed_on} is not possible")]
     CycleClosed { plan: String, assessed_on: Date },
+    #[error("exchange: {0}")]
+    Trade(#[from] trading::exchange::TradeRejection),
+    #[error("market configuration: {0}")]
+    MarketConfig(String),
+    #[error("the exchange is already open")]
+    ExchangeExists,
     #[error("replay: {0}")]
     Replay(String),
 }
@@ -269,6 +280,12 @@ pub struct Market {
     pub(crate) assessed: BTreeMap<String, (Date, Vec<ets_compliance::CompanyResult>)>,
     /// (plan, company) → why the company was taken out of that cycle.
     pub(crate) exempted: BTreeMap<(String, CompanyId), String>,
+    /// The exchange, once a market configuration is adopted.
+    pub(crate) exchange: Option<trading::exchange::Exchange>,
+    /// Company holding account → company.
+    pub(crate) account_company: BTreeMap<AccountId, CompanyId>,
+    /// (company, year) → the latest allocation of that year (final once trued up, else pre).
+    pub(crate) annual_allocation: BTreeMap<(CompanyId, Year), Tonnes>,
     /// Holder name → account, for accounts that are not companies' (projects, traders).
     pub(crate) holders: BTreeMap<String, AccountId>,
 }
@@ -289,6 +306,9 @@ impl Market {
             assessed: BTreeMap::new(),
             holders: BTreeMap::new(),
             exempted: BTreeMap::new(),
+            exchange: None,
+            account_company: BTreeMap::new(),
+            annual_allocation: BTreeMap::new(),
         }
     }
 
@@ -381,6 +401,13 @@ impl Market {
             .get(&(plan.to_string(), company.clone()))
             .copied()
             .unwrap_or_default()
+    }
+    pub fn exchange(&self) -> Option<&trading::exchange::Exchange> {
+        self.exchange.as_ref()
+    }
+    /// The company that holds an account, if it is a company holding account.
+    pub fn company_of_account(&self, account: AccountId) -> Option<&CompanyId> {
+        self.account_company.get(&account)
     }
     pub fn is_exempted(&self, plan: &str, company: &CompanyId) -> bool {
         self.exempted

@@ -221,6 +221,9 @@ impl Market {
                 ));
             }
         }
+        if let Some(ex) = &self.exchange {
+            ex.check_invariants(&self.registry).map_err(|e| format!("exchange: {e}"))?;
+        }
         Ok(InvariantSummary {
             registry,
             companies: self.companies.len(),

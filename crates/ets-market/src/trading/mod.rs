@@ -2,3 +2,4 @@
 //! pre-trade checks, matching, delivery versus payment, and daily market data.
 
 pub mod config;
+pub mod exchange;
