@@ -14,8 +14,14 @@ fn replay(msg: String) -> MarketError {
 
 impl Market {
     /// Applies an exchange input to the exchange and the registry; returns the trades.
-    pub(crate) fn apply_exchange(&mut self, input: &crate::trading::exchange::ExchangeInput) -> Result<Vec<crate::trading::exchange::TradeRecord>, MarketError> {
-        let exchange = self.exchange.as_mut().ok_or(crate::trading::exchange::TradeRejection::NoExchange)?;
+    pub(crate) fn apply_exchange(
+        &mut self,
+        input: &crate::trading::exchange::ExchangeInput,
+    ) -> Result<Vec<crate::trading::exchange::TradeRecord>, MarketError> {
+        let exchange = self
+            .exchange
+            .as_mut()
+            .ok_or(crate::trading::exchange::TradeRejection::NoExchange)?;
         Ok(exchange.apply(&mut self.registry, input)?)
     }
 
@@ -49,6 +55,7 @@ impl Market {
                         units: Vec::new(),
                     },
                 );
+                self.account_company.insert(id, company.id.clone());
             }
             Event::UnitRegistered { unit } => {
                 let entry = self
@@ -179,6 +186,14 @@ impl Market {
                         total_t: *total_t,
                     },
                 );
+                // The allocation of a year, for position limits: final once trued up, else pre.
+                let annual = self
+                    .annual_allocation
+                    .entry((company.clone(), *year))
+                    .or_insert(0);
+                if *stage == crate::Stage::Final || *annual == 0 {
+                    *annual = *total_t;
+                }
             }
             Event::Registry { seq, request } => {
                 let outcome = self.registry.execute(request.clone())?;
@@ -288,7 +303,9 @@ impl Market {
             Event::Exchange { input, trades } => {
                 let got = self.apply_exchange(input)?;
                 if got != *trades {
-                    return Err(replay(format!("exchange input {input:?} gave trades {got:?}, journal says {trades:?}")));
+                    return Err(replay(format!(
+                        "exchange input {input:?} gave trades {got:?}, journal says {trades:?}"
+                    )));
                 }
             }
             Event::CycleAssessed { plan, on, results } => {

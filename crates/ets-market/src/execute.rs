@@ -116,7 +116,10 @@ pub enum Command {
         plan: String,
     },
     /// Open the exchange under a market configuration file.
-    OpenExchange { source: String, toml: String },
+    OpenExchange {
+        source: String,
+        toml: String,
+    },
     /// An operation on the exchange.
     Exchange(ExchangeCommand),
 }
@@ -127,17 +130,57 @@ pub enum Command {
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum ExchangeCommand {
-    Deposit { holder: TransferParty, fen: u64 },
-    Withdraw { holder: TransferParty, fen: u64 },
+    Deposit {
+        holder: TransferParty,
+        fen: u64,
+    },
+    Withdraw {
+        holder: TransferParty,
+        fen: u64,
+    },
     OpenDay,
     CloseDay,
-    Order { holder: TransferParty, vintage: Year, side: OrderSide, price: i64, qty: Tonnes, tif: Tif, minute: u16 },
-    Cancel { holder: TransferParty, order: u64 },
-    Amend { holder: TransferParty, order: u64, price: i64, qty: Tonnes, minute: u16 },
+    Order {
+        holder: TransferParty,
+        vintage: Year,
+        side: OrderSide,
+        price: i64,
+        qty: Tonnes,
+        tif: Tif,
+        minute: u16,
+    },
+    Cancel {
+        holder: TransferParty,
+        order: u64,
+    },
+    Amend {
+        holder: TransferParty,
+        order: u64,
+        price: i64,
+        qty: Tonnes,
+        minute: u16,
+    },
     /// Click-to-trade: take a listed order, fully or in part, at its price.
-    Take { holder: TransferParty, order: u64, qty: Tonnes, minute: u16 },
-    ProposeBlock { holder: TransferParty, counterparty: TransferParty, vintage: Year, side: OrderSide, price: i64, qty: Tonnes, minute: u16 },
-    AcceptBlock { holder: TransferParty, proposal: u64, minute: u16 },
+    Take {
+        holder: TransferParty,
+        order: u64,
+        qty: Tonnes,
+        minute: u16,
+    },
+    ProposeBlock {
+        holder: TransferParty,
+        counterparty: TransferParty,
+        vintage: Year,
+        side: OrderSide,
+        price: i64,
+        qty: Tonnes,
+        minute: u16,
+    },
+    AcceptBlock {
+        holder: TransferParty,
+        proposal: u64,
+        minute: u16,
+    },
 }
 
 impl Command {
@@ -448,10 +491,12 @@ impl Market {
                 from,
                 to,
             } => {
+                let from = self.account_of(from)?;
+                self.check_not_frozen(from, *class, *quantity, false)?;
                 let op = Op::Transfer {
                     class: *class,
                     quantity: *quantity,
-                    from: self.account_of(from)?,
+                    from,
                     to: self.account_of(to)?,
                 };
                 self.single(op, &mut m)?;
@@ -461,10 +506,12 @@ impl Market {
                 class,
                 quantity,
             } => {
+                let from = self.account_of(holder)?;
+                self.check_not_frozen(from, *class, *quantity, false)?;
                 let op = Op::Cancel {
                     class: *class,
                     quantity: *quantity,
-                    from: self.account_of(holder)?,
+                    from,
                 };
                 self.single(op, &mut m)?;
             }
@@ -561,7 +608,10 @@ impl Market {
                 }
                 crate::trading::config::MarketRules::from_toml_str(toml, source)
                     .map_err(|e| MarketError::MarketConfig(e.to_string()))?;
-                m.events.push(Event::ExchangeOpened { source: source.clone(), toml: toml.clone() });
+                m.events.push(Event::ExchangeOpened {
+                    source: source.clone(),
+                    toml: toml.clone(),
+                });
             }
             Command::Exchange(_) => unreachable!("exchange commands run through execute_exchange"),
             Command::AssessCycle { plan } => {
@@ -1035,11 +1085,27 @@ fn per_unit_tonnes(
 impl Market {
     /// Registry movements outside the exchange may not take units promised to open sell
     /// orders, nor (except a surrender) units bought on the exchange today.
-    fn check_not_frozen(&self, account: ets_types::AccountId, class: UnitClass, quantity: Tonnes, surrender: bool) -> Result<(), MarketError> {
-        let Some(ex) = &self.exchange else { return Ok(()) };
-        let free = if surrender { ex.unfrozen(&self.registry, account, class) } else { ex.tradable(&self.registry, account, class) };
+    fn check_not_frozen(
+        &self,
+        account: ets_types::AccountId,
+        class: UnitClass,
+        quantity: Tonnes,
+        surrender: bool,
+    ) -> Result<(), MarketError> {
+        let Some(ex) = &self.exchange else {
+            return Ok(());
+        };
+        let free = if surrender {
+            ex.unfrozen(&self.registry, account, class)
+        } else {
+            ex.tradable(&self.registry, account, class)
+        };
         if quantity > free && quantity <= self.registry.holding(account, class) {
-            return Err(TradeRejection::InsufficientUnits { requested: quantity, tradable: free }.into());
+            return Err(TradeRejection::InsufficientUnits {
+                requested: quantity,
+                tradable: free,
+            }
+            .into());
         }
         Ok(())
     }
@@ -1050,23 +1116,45 @@ impl Market {
         let Some(ex) = &self.exchange else { return 0 };
         match self.account_company.get(&account) {
             Some(c) => {
-                let allocation = self.annual_allocation.get(&(c.clone(), vintage)).copied().unwrap_or(0);
+                let allocation = self
+                    .annual_allocation
+                    .get(&(c.clone(), vintage))
+                    .copied()
+                    .unwrap_or(0);
                 allocation.saturating_add(ex.rules.compliance_margin_t)
             }
             None => ex.rules.others_cap_t,
         }
     }
 
-    fn resolve_exchange(&self, env: &Envelope, c: &ExchangeCommand) -> Result<ExchangeInput, MarketError> {
+    fn resolve_exchange(
+        &self,
+        env: &Envelope,
+        c: &ExchangeCommand,
+    ) -> Result<ExchangeInput, MarketError> {
         let ex = self.exchange.as_ref().ok_or(TradeRejection::NoExchange)?;
         let id = ex.next_id();
         let date = env.date;
         Ok(match c {
-            ExchangeCommand::Deposit { holder, fen } => ExchangeInput::Deposit { account: self.account_of(holder)?, fen: *fen },
-            ExchangeCommand::Withdraw { holder, fen } => ExchangeInput::Withdraw { account: self.account_of(holder)?, fen: *fen },
+            ExchangeCommand::Deposit { holder, fen } => ExchangeInput::Deposit {
+                account: self.account_of(holder)?,
+                fen: *fen,
+            },
+            ExchangeCommand::Withdraw { holder, fen } => ExchangeInput::Withdraw {
+                account: self.account_of(holder)?,
+                fen: *fen,
+            },
             ExchangeCommand::OpenDay => ExchangeInput::OpenDay { date },
             ExchangeCommand::CloseDay => ExchangeInput::CloseDay { date },
-            ExchangeCommand::Order { holder, vintage, side, price, qty, tif, minute } => ExchangeInput::Order {
+            ExchangeCommand::Order {
+                holder,
+                vintage,
+                side,
+                price,
+                qty,
+                tif,
+                minute,
+            } => ExchangeInput::Order {
                 id,
                 account: self.account_of(holder)?,
                 vintage: *vintage,
@@ -1077,14 +1165,46 @@ impl Market {
                 date,
                 minute: *minute,
             },
-            ExchangeCommand::Cancel { holder, order } => ExchangeInput::Cancel { id: *order, account: self.account_of(holder)? },
-            ExchangeCommand::Amend { holder, order, price, qty, minute } => {
-                ExchangeInput::Amend { id: *order, account: self.account_of(holder)?, price: *price, qty: *qty, date, minute: *minute }
-            }
-            ExchangeCommand::Take { holder, order, qty, minute } => {
-                ExchangeInput::Take { id, account: self.account_of(holder)?, target: *order, qty: *qty, date, minute: *minute }
-            }
-            ExchangeCommand::ProposeBlock { holder, counterparty, vintage, side, price, qty, minute } => ExchangeInput::ProposeBlock {
+            ExchangeCommand::Cancel { holder, order } => ExchangeInput::Cancel {
+                id: *order,
+                account: self.account_of(holder)?,
+            },
+            ExchangeCommand::Amend {
+                holder,
+                order,
+                price,
+                qty,
+                minute,
+            } => ExchangeInput::Amend {
+                id: *order,
+                account: self.account_of(holder)?,
+                price: *price,
+                qty: *qty,
+                date,
+                minute: *minute,
+            },
+            ExchangeCommand::Take {
+                holder,
+                order,
+                qty,
+                minute,
+            } => ExchangeInput::Take {
+                id,
+                account: self.account_of(holder)?,
+                target: *order,
+                qty: *qty,
+                date,
+                minute: *minute,
+            },
+            ExchangeCommand::ProposeBlock {
+                holder,
+                counterparty,
+                vintage,
+                side,
+                price,
+                qty,
+                minute,
+            } => ExchangeInput::ProposeBlock {
                 id,
                 account: self.account_of(holder)?,
                 counterparty: self.account_of(counterparty)?,
@@ -1095,15 +1215,27 @@ impl Market {
                 date,
                 minute: *minute,
             },
-            ExchangeCommand::AcceptBlock { holder, proposal, minute } => {
-                ExchangeInput::AcceptBlock { id, proposal: *proposal, account: self.account_of(holder)?, date, minute: *minute }
-            }
+            ExchangeCommand::AcceptBlock {
+                holder,
+                proposal,
+                minute,
+            } => ExchangeInput::AcceptBlock {
+                id,
+                proposal: *proposal,
+                account: self.account_of(holder)?,
+                date,
+                minute: *minute,
+            },
         })
     }
 
     /// Exchange commands are checked, then applied at once: matching decides the trades, which
     /// the event records so that a replay can be compared with them.
-    fn execute_exchange(&mut self, env: &Envelope, c: &ExchangeCommand) -> Result<Vec<Event>, MarketError> {
+    fn execute_exchange(
+        &mut self,
+        env: &Envelope,
+        c: &ExchangeCommand,
+    ) -> Result<Vec<Event>, MarketError> {
         let input = self.resolve_exchange(env, c)?;
         let ex = self.exchange.as_ref().ok_or(TradeRejection::NoExchange)?;
         // Participants trade from their own registry account.
@@ -1120,8 +1252,16 @@ impl Market {
         };
         if let Some(a) = account {
             let kind = self.registry.account(a).map(|x| x.kind);
-            if !matches!(kind, Some(ets_registry::AccountKind::CompanyHolding | ets_registry::AccountKind::GeneralHolding)) {
-                return Err(MarketError::UnknownHolder(format!("{a} (only company and general holding accounts trade)")));
+            if !matches!(
+                kind,
+                Some(
+                    ets_registry::AccountKind::CompanyHolding
+                        | ets_registry::AccountKind::GeneralHolding
+                )
+            ) {
+                return Err(MarketError::UnknownHolder(format!(
+                    "{a} (only company and general holding accounts trade)"
+                )));
             }
         }
         let vintage = match &input {

@@ -27,7 +27,9 @@ mod execute;
 mod queries;
 pub mod trading;
 
-pub use execute::{Command, Envelope, ExchangeCommand, ReportInput, TransferParty, VerificationInput};
+pub use execute::{
+    Command, Envelope, ExchangeCommand, ReportInput, TransferParty, VerificationInput,
+};
 pub use queries::{CompanyView, ComplianceReport, InvariantSummary};
 
 /// A fact the market recorded. The journal stores these; replay applies them in order.
@@ -112,10 +114,16 @@ pub enum Event {
         reason: String,
     },
     /// The exchange opened under a market configuration, with its file's exact text.
-    ExchangeOpened { source: String, toml: String },
+    ExchangeOpened {
+        source: String,
+        toml: String,
+    },
     /// An exchange operation with its resolved ids, and the trades it caused (replay must
     /// reproduce exactly these).
-    Exchange { input: trading::exchange::ExchangeInput, trades: Vec<trading::exchange::TradeRecord> },
+    Exchange {
+        input: trading::exchange::ExchangeInput,
+        trades: Vec<trading::exchange::TradeRecord>,
+    },
     /// The regulator's assessment at the deadline: statuses, penalties and deductions are fixed.
     CycleAssessed {
         plan: String,

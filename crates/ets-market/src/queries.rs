@@ -222,7 +222,8 @@ impl Market {
             }
         }
         if let Some(ex) = &self.exchange {
-            ex.check_invariants(&self.registry).map_err(|e| format!("exchange: {e}"))?;
+            ex.check_invariants(&self.registry)
+                .map_err(|e| format!("exchange: {e}"))?;
         }
         Ok(InvariantSummary {
             registry,

@@ -150,39 +150,79 @@ fn session(text: &str) -> Option<(u16, u16)> {
 
 impl MarketRules {
     pub fn from_toml_str(text: &str, source: &str) -> Result<MarketRules, ConfigError> {
-        let err = |key: &str, message: String| ConfigError { source_name: source.to_string(), key: key.to_string(), message };
+        let err = |key: &str, message: String| ConfigError {
+            source_name: source.to_string(),
+            key: key.to_string(),
+            message,
+        };
         let f: File = toml::from_str(text).map_err(|e| err("(file)", e.to_string()))?;
         let continuous = match f.market.matching.as_str() {
             "continuous" => true,
             "click_to_trade" => false,
-            other => return Err(err("market.matching", format!("{other:?}: expected \"click_to_trade\" or \"continuous\""))),
+            other => {
+                return Err(err(
+                    "market.matching",
+                    format!("{other:?}: expected \"click_to_trade\" or \"continuous\""),
+                ));
+            }
         };
         let stp_cancel_incoming = match f.market.self_trade_prevention.as_str() {
             "cancel_resting" => false,
             "cancel_incoming" => true,
             other => {
-                return Err(err("market.self_trade_prevention", format!("{other:?}: expected \"cancel_resting\" or \"cancel_incoming\"")));
+                return Err(err(
+                    "market.self_trade_prevention",
+                    format!("{other:?}: expected \"cancel_resting\" or \"cancel_incoming\""),
+                ));
             }
         };
         let settle_end_of_day = match f.market.settlement.as_str() {
             "immediate" => false,
             "end_of_day" => true,
-            other => return Err(err("market.settlement", format!("{other:?}: expected \"immediate\" or \"end_of_day\""))),
+            other => {
+                return Err(err(
+                    "market.settlement",
+                    format!("{other:?}: expected \"immediate\" or \"end_of_day\""),
+                ));
+            }
         };
         let opening = fen(&f.market.opening_reference_price)
             .filter(|p| *p > 0)
-            .ok_or_else(|| err("market.opening_reference_price", "a positive CNY amount with at most 2 decimals".into()))?;
-        let tick = fen(&f.market.tick).filter(|t| *t > 0).ok_or_else(|| err("market.tick", "a positive CNY amount, at least 0.01".into()))?;
+            .ok_or_else(|| {
+                err(
+                    "market.opening_reference_price",
+                    "a positive CNY amount with at most 2 decimals".into(),
+                )
+            })?;
+        let tick = fen(&f.market.tick)
+            .filter(|t| *t > 0)
+            .ok_or_else(|| err("market.tick", "a positive CNY amount, at least 0.01".into()))?;
         if opening % tick != 0 {
-            return Err(err("market.opening_reference_price", "must be a multiple of the tick".into()));
+            return Err(err(
+                "market.opening_reference_price",
+                "must be a multiple of the tick".into(),
+            ));
         }
         if f.market.lot_t == 0 {
             return Err(err("market.lot_t", "must be at least 1".into()));
         }
-        let listed_band_bps = bps(&f.listed.band_pct).ok_or_else(|| err("listed.band_pct", "a percentage 0..100 with at most 2 decimals".into()))?;
-        let block_band_bps = bps(&f.block.band_pct).ok_or_else(|| err("block.band_pct", "a percentage 0..100 with at most 2 decimals".into()))?;
+        let listed_band_bps = bps(&f.listed.band_pct).ok_or_else(|| {
+            err(
+                "listed.band_pct",
+                "a percentage 0..100 with at most 2 decimals".into(),
+            )
+        })?;
+        let block_band_bps = bps(&f.block.band_pct).ok_or_else(|| {
+            err(
+                "block.band_pct",
+                "a percentage 0..100 with at most 2 decimals".into(),
+            )
+        })?;
         if f.listed.max_order_t == 0 || f.block.min_order_t == 0 {
-            return Err(err("listed.max_order_t", "size limits must be at least 1 t".into()));
+            return Err(err(
+                "listed.max_order_t",
+                "size limits must be at least 1 t".into(),
+            ));
         }
         if f.listed.click_levels == 0 {
             return Err(err("listed.click_levels", "must be at least 1".into()));
@@ -190,20 +230,34 @@ impl MarketRules {
         let mut weekdays = [false; 7];
         const NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
         for (i, w) in f.calendar.weekdays.iter().enumerate() {
-            let d = NAMES.iter().position(|n| n == w).ok_or_else(|| err(&format!("calendar.weekdays[{i}]"), format!("{w:?}: expected mon..sun")))?;
+            let d = NAMES.iter().position(|n| n == w).ok_or_else(|| {
+                err(
+                    &format!("calendar.weekdays[{i}]"),
+                    format!("{w:?}: expected mon..sun"),
+                )
+            })?;
             weekdays[d] = true;
         }
         let parse_sessions = |key: &str, list: &[String]| -> Result<Vec<(u16, u16)>, ConfigError> {
             list.iter()
                 .enumerate()
-                .map(|(i, s)| session(s).ok_or_else(|| err(&format!("{key}[{i}]"), format!("{s:?}: expected HH:MM-HH:MM"))))
+                .map(|(i, s)| {
+                    session(s).ok_or_else(|| {
+                        err(
+                            &format!("{key}[{i}]"),
+                            format!("{s:?}: expected HH:MM-HH:MM"),
+                        )
+                    })
+                })
                 .collect()
         };
-        let listed_sessions = parse_sessions("calendar.listed_sessions", &f.calendar.listed_sessions)?;
+        let listed_sessions =
+            parse_sessions("calendar.listed_sessions", &f.calendar.listed_sessions)?;
         let block_sessions = parse_sessions("calendar.block_sessions", &f.calendar.block_sessions)?;
         let mut holidays = Vec::with_capacity(f.calendar.holidays.len());
         for (i, h) in f.calendar.holidays.iter().enumerate() {
-            let d = Date::parse(&h.to_string()).map_err(|e| err(&format!("calendar.holidays[{i}]"), e.to_string()))?;
+            let d = Date::parse(&h.to_string())
+                .map_err(|e| err(&format!("calendar.holidays[{i}]"), e.to_string()))?;
             holidays.push(d);
         }
         holidays.sort();
@@ -211,7 +265,10 @@ impl MarketRules {
         let (mut block_allowed, mut one_way_allowed) = (false, false);
         for (i, inst) in f.instruments.iter().enumerate() {
             if !inst.unit.eq_ignore_ascii_case("CEA") {
-                return Err(err(&format!("instruments[{i}].unit"), format!("{:?}: only \"CEA\" trades on this market", inst.unit)));
+                return Err(err(
+                    &format!("instruments[{i}].unit"),
+                    format!("{:?}: only \"CEA\" trades on this market", inst.unit),
+                ));
             }
             cea_vintages.extend(&inst.vintages);
             for m in &inst.modes {
@@ -219,7 +276,12 @@ impl MarketRules {
                     "listed" => {}
                     "block" => block_allowed = true,
                     "one_way" => one_way_allowed = true,
-                    other => return Err(err(&format!("instruments[{i}].modes"), format!("{other:?}: expected listed, block or one_way"))),
+                    other => {
+                        return Err(err(
+                            &format!("instruments[{i}].modes"),
+                            format!("{other:?}: expected listed, block or one_way"),
+                        ));
+                    }
                 }
             }
         }
@@ -267,7 +329,15 @@ mod tests {
     #[test]
     fn shipped_config_parses() {
         let r = MarketRules::from_toml_str(MarketRules::builtin_text(), "cn-seee.toml").unwrap();
-        assert_eq!((r.opening_reference_fen, r.tick_fen, r.listed_band_bps, r.block_band_bps), (4800, 1, 1000, 3000));
+        assert_eq!(
+            (
+                r.opening_reference_fen,
+                r.tick_fen,
+                r.listed_band_bps,
+                r.block_band_bps
+            ),
+            (4800, 1, 1000, 3000)
+        );
         assert_eq!(r.listed_sessions, [(570, 690), (780, 900)]);
         assert!(!r.continuous);
     }
@@ -284,10 +354,14 @@ mod tests {
 
     #[test]
     fn bad_config_names_the_key() {
-        let text = MarketRules::builtin_text().replace("matching = \"click_to_trade\"", "matching = \"auction\"");
+        let text = MarketRules::builtin_text()
+            .replace("matching = \"click_to_trade\"", "matching = \"auction\"");
         let e = MarketRules::from_toml_str(&text, "m.toml").unwrap_err();
         assert_eq!(e.key, "market.matching");
         let text = MarketRules::builtin_text().replace("\"09:30-11:30\"", "\"9h30\"");
-        assert_eq!(MarketRules::from_toml_str(&text, "m.toml").unwrap_err().key, "calendar.listed_sessions[0]");
+        assert_eq!(
+            MarketRules::from_toml_str(&text, "m.toml").unwrap_err().key,
+            "calendar.listed_sessions[0]"
+        );
     }
 }

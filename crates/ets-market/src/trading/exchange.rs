@@ -8,10 +8,12 @@
 use std::collections::BTreeMap;
 
 use ets_clearing::{
-    Clearing, FeeSchedule, Funds, FundsOp, OrderRef, ParticipantId, SettlementMode, Submitted, Trade, TradeId, UnitFreezes,
-    UnitOp,
+    Clearing, FeeSchedule, Funds, FundsOp, OrderRef, ParticipantId, SettlementMode, Submitted,
+    Trade, TradeId, UnitFreezes, UnitOp,
 };
-use ets_exchange::{BookConfig, MatchingMode, NewOrder, OrderBook, SelfTradePrevention, Side, Take, TimeInForce};
+use ets_exchange::{
+    BookConfig, MatchingMode, NewOrder, OrderBook, SelfTradePrevention, Side, Take, TimeInForce,
+};
 use ets_registry::Registry;
 use ets_types::{AccountId, Date, Tonnes, UnitClass, Year};
 use serde::{Deserialize, Serialize};
@@ -35,7 +37,11 @@ pub enum TradeRejection {
     #[error("vintage {vintage} does not trade here")]
     UnknownInstrument { vintage: Year },
     #[error("quantity {qty} t is outside the {kind} size limit ({limit})")]
-    SizeLimit { kind: String, qty: Tonnes, limit: String },
+    SizeLimit {
+        kind: String,
+        qty: Tonnes,
+        limit: String,
+    },
     #[error("quantity {qty} t is not a multiple of the lot {lot} t")]
     Lot { qty: Tonnes, lot: Tonnes },
     #[error("price {price} fen is not on the tick {tick} fen")]
@@ -44,10 +50,16 @@ pub enum TradeRejection {
     OutsideBand { price: i64, low: i64, high: i64 },
     #[error("insufficient funds: {needed} fen needed, {available} fen available")]
     InsufficientFunds { needed: u64, available: u64 },
-    #[error("insufficient tradable units: {requested} t requested, {tradable} t tradable (units bought today cannot be sold today)")]
+    #[error(
+        "insufficient tradable units: {requested} t requested, {tradable} t tradable (units bought today cannot be sold today)"
+    )]
     InsufficientUnits { requested: Tonnes, tradable: Tonnes },
     #[error("position limit: {position} t held or bid plus {qty} t would exceed {limit} t")]
-    PositionLimit { position: Tonnes, qty: Tonnes, limit: Tonnes },
+    PositionLimit {
+        position: Tonnes,
+        qty: Tonnes,
+        limit: Tonnes,
+    },
     #[error("unknown order {id}")]
     UnknownOrder { id: u64 },
     #[error("order {id} belongs to another participant")]
@@ -96,18 +108,71 @@ pub enum Tif {
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum ExchangeInput {
-    Deposit { account: AccountId, fen: u64 },
-    Withdraw { account: AccountId, fen: u64 },
-    OpenDay { date: Date },
-    CloseDay { date: Date },
-    Order { id: u64, account: AccountId, vintage: Year, side: OrderSide, price: i64, qty: Tonnes, tif: Tif, date: Date, minute: u16 },
-    Cancel { id: u64, account: AccountId },
-    Amend { id: u64, account: AccountId, price: i64, qty: Tonnes, date: Date, minute: u16 },
+    Deposit {
+        account: AccountId,
+        fen: u64,
+    },
+    Withdraw {
+        account: AccountId,
+        fen: u64,
+    },
+    OpenDay {
+        date: Date,
+    },
+    CloseDay {
+        date: Date,
+    },
+    Order {
+        id: u64,
+        account: AccountId,
+        vintage: Year,
+        side: OrderSide,
+        price: i64,
+        qty: Tonnes,
+        tif: Tif,
+        date: Date,
+        minute: u16,
+    },
+    Cancel {
+        id: u64,
+        account: AccountId,
+    },
+    Amend {
+        id: u64,
+        account: AccountId,
+        price: i64,
+        qty: Tonnes,
+        date: Date,
+        minute: u16,
+    },
     /// Click-to-trade: `id` is the taker's order, `target` the listed order it picks.
-    Take { id: u64, account: AccountId, target: u64, qty: Tonnes, date: Date, minute: u16 },
-    ProposeBlock { id: u64, account: AccountId, counterparty: AccountId, vintage: Year, side: OrderSide, price: i64, qty: Tonnes, date: Date, minute: u16 },
+    Take {
+        id: u64,
+        account: AccountId,
+        target: u64,
+        qty: Tonnes,
+        date: Date,
+        minute: u16,
+    },
+    ProposeBlock {
+        id: u64,
+        account: AccountId,
+        counterparty: AccountId,
+        vintage: Year,
+        side: OrderSide,
+        price: i64,
+        qty: Tonnes,
+        date: Date,
+        minute: u16,
+    },
     /// The counterparty accepts; `id` is its order reference.
-    AcceptBlock { id: u64, proposal: u64, account: AccountId, date: Date, minute: u16 },
+    AcceptBlock {
+        id: u64,
+        proposal: u64,
+        account: AccountId,
+        date: Date,
+        minute: u16,
+    },
 }
 
 impl ExchangeInput {
@@ -225,22 +290,41 @@ fn hhmm(minute: u16) -> String {
 }
 
 fn book_err(e: impl std::fmt::Display) -> TradeRejection {
-    TradeRejection::Book { detail: e.to_string() }
+    TradeRejection::Book {
+        detail: e.to_string(),
+    }
 }
 
 impl Exchange {
     pub fn new(rules: MarketRules) -> Exchange {
-        let mode = if rules.settle_end_of_day { SettlementMode::EndOfDay } else { SettlementMode::Immediate };
-        let fees = FeeSchedule { buyer_bps: rules.buyer_fee_bps, seller_bps: rules.seller_fee_bps, min_fen: rules.min_fee_fen };
-        let clearing = Clearing::new(mode, fees, 10_000_000).expect("fee schedule checked with the rules");
+        let mode = if rules.settle_end_of_day {
+            SettlementMode::EndOfDay
+        } else {
+            SettlementMode::Immediate
+        };
+        let fees = FeeSchedule {
+            buyer_bps: rules.buyer_fee_bps,
+            seller_bps: rules.seller_fee_bps,
+            min_fen: rules.min_fee_fen,
+        };
+        let clearing =
+            Clearing::new(mode, fees, 10_000_000).expect("fee schedule checked with the rules");
         let mut books = BTreeMap::new();
         let mut prev_close = BTreeMap::new();
         for &v in &rules.cea_vintages {
-            let mut cfg = BookConfig::new(if rules.continuous { MatchingMode::Continuous } else { MatchingMode::ClickToTrade });
+            let mut cfg = BookConfig::new(if rules.continuous {
+                MatchingMode::Continuous
+            } else {
+                MatchingMode::ClickToTrade
+            });
             cfg.tick = rules.tick_fen;
             cfg.click_levels = rules.click_levels;
             cfg.qty_max = Some(rules.listed_max_t);
-            cfg.stp = if rules.stp_cancel_incoming { SelfTradePrevention::CancelIncoming } else { SelfTradePrevention::CancelResting };
+            cfg.stp = if rules.stp_cancel_incoming {
+                SelfTradePrevention::CancelIncoming
+            } else {
+                SelfTradePrevention::CancelResting
+            };
             cfg.levels_max = 1 << 16;
             books.insert(v, BookCell(OrderBook::new(cfg)));
             prev_close.insert(v, rules.opening_reference_fen);
@@ -279,7 +363,11 @@ impl Exchange {
         self.prev_close.get(&vintage).copied()
     }
     /// The best `n` levels of each side: (bids, asks) as (price, qty, orders).
-    pub fn depth(&self, vintage: Year, n: usize) -> (Vec<ets_exchange::LevelView>, Vec<ets_exchange::LevelView>) {
+    pub fn depth(
+        &self,
+        vintage: Year,
+        n: usize,
+    ) -> (Vec<ets_exchange::LevelView>, Vec<ets_exchange::LevelView>) {
         match self.books.get(&vintage) {
             Some(b) => (b.0.depth(Side::Buy, n), b.0.depth(Side::Sell, n)),
             None => (Vec::new(), Vec::new()),
@@ -290,7 +378,12 @@ impl Exchange {
         self.orders
             .iter()
             .filter(|(_, o)| o.account == account)
-            .filter_map(|(id, o)| self.books[&o.vintage].0.order(*id).map(|v| (*id, o.vintage, o.side, o.price, v.qty)))
+            .filter_map(|(id, o)| {
+                self.books[&o.vintage]
+                    .0
+                    .order(*id)
+                    .map(|v| (*id, o.vintage, o.side, o.price, v.qty))
+            })
             .collect()
     }
     /// The vintage of a live order.
@@ -303,24 +396,36 @@ impl Exchange {
     }
     /// Units an account may surrender now: holding − frozen (units bought today count).
     pub fn unfrozen(&self, registry: &Registry, account: AccountId, class: UnitClass) -> Tonnes {
-        registry.holding(account, class).saturating_sub(self.freezes.frozen(account, class))
+        registry
+            .holding(account, class)
+            .saturating_sub(self.freezes.frozen(account, class))
     }
 
     fn band(&self, vintage: Year, bps: u32) -> (i64, i64) {
-        ets_exchange::band(self.prev_close[&vintage], bps, self.rules.tick_fen).expect("positive close and tick")
+        ets_exchange::band(self.prev_close[&vintage], bps, self.rules.tick_fen)
+            .expect("positive close and tick")
     }
 
-    fn in_session(&self, sessions: &[(u16, u16)], kind: &str, minute: u16) -> Result<(), TradeRejection> {
+    fn in_session(
+        &self,
+        sessions: &[(u16, u16)],
+        kind: &str,
+        minute: u16,
+    ) -> Result<(), TradeRejection> {
         if sessions.iter().any(|(a, b)| (*a..*b).contains(&minute)) {
             Ok(())
         } else {
-            Err(TradeRejection::OutsideSession { kind: kind.into(), minute: hhmm(minute) })
+            Err(TradeRejection::OutsideSession {
+                kind: kind.into(),
+                minute: hhmm(minute),
+            })
         }
     }
 
     pub fn is_trading_day(&self, date: Date) -> bool {
-        let weekday = ets_exchange::calendar::weekday(date) as usize;
-        self.rules.weekdays[weekday % 7] && self.rules.holidays.binary_search(&date).is_err()
+        // `weekday` counts from Sunday = 0; the rules from Monday = 0.
+        let monday_first = (ets_exchange::calendar::weekday(date) as usize + 6) % 7;
+        self.rules.weekdays[monday_first] && self.rules.holidays.binary_search(&date).is_err()
     }
 
     fn check_day(&self, date: Date) -> Result<(), TradeRejection> {
@@ -330,24 +435,51 @@ impl Exchange {
         }
     }
 
-    fn check_price_qty(&self, vintage: Year, price: i64, qty: Tonnes, block: bool) -> Result<(), TradeRejection> {
+    fn check_price_qty(
+        &self,
+        vintage: Year,
+        price: i64,
+        qty: Tonnes,
+        block: bool,
+    ) -> Result<(), TradeRejection> {
         if !self.books.contains_key(&vintage) {
             return Err(TradeRejection::UnknownInstrument { vintage });
         }
         if qty == 0 || qty % self.rules.lot_t != 0 {
-            return Err(TradeRejection::Lot { qty, lot: self.rules.lot_t });
+            return Err(TradeRejection::Lot {
+                qty,
+                lot: self.rules.lot_t,
+            });
         }
         if block {
             if qty < self.rules.block_min_t {
-                return Err(TradeRejection::SizeLimit { kind: "block".into(), qty, limit: format!(">= {}", self.rules.block_min_t) });
+                return Err(TradeRejection::SizeLimit {
+                    kind: "block".into(),
+                    qty,
+                    limit: format!(">= {}", self.rules.block_min_t),
+                });
             }
         } else if qty > self.rules.listed_max_t {
-            return Err(TradeRejection::SizeLimit { kind: "listed".into(), qty, limit: format!("<= {}", self.rules.listed_max_t) });
+            return Err(TradeRejection::SizeLimit {
+                kind: "listed".into(),
+                qty,
+                limit: format!("<= {}", self.rules.listed_max_t),
+            });
         }
         if price <= 0 || price % self.rules.tick_fen != 0 {
-            return Err(TradeRejection::Tick { price, tick: self.rules.tick_fen });
+            return Err(TradeRejection::Tick {
+                price,
+                tick: self.rules.tick_fen,
+            });
         }
-        let (low, high) = self.band(vintage, if block { self.rules.block_band_bps } else { self.rules.listed_band_bps });
+        let (low, high) = self.band(
+            vintage,
+            if block {
+                self.rules.block_band_bps
+            } else {
+                self.rules.listed_band_bps
+            },
+        );
         if price < low || price > high {
             return Err(TradeRejection::OutsideBand { price, low, high });
         }
@@ -356,10 +488,21 @@ impl Exchange {
 
     /// Funds to freeze for buying `qty` at `price`.
     fn buy_freeze(&self, price: i64, qty: Tonnes) -> Result<u64, TradeRejection> {
-        self.clearing.fees().buy_freeze_fen(price as u64, qty).map_err(|e| TradeRejection::Funds { detail: e.to_string() })
+        self.clearing
+            .fees()
+            .buy_freeze_fen(price as u64, qty)
+            .map_err(|e| TradeRejection::Funds {
+                detail: e.to_string(),
+            })
     }
 
-    fn check_buy(&self, account: AccountId, price: i64, qty: Tonnes, freed: u64) -> Result<u64, TradeRejection> {
+    fn check_buy(
+        &self,
+        account: AccountId,
+        price: i64,
+        qty: Tonnes,
+        freed: u64,
+    ) -> Result<u64, TradeRejection> {
         let needed = self.buy_freeze(price, qty)?;
         let available = self.funds.available(participant(account)) + freed;
         if needed > available {
@@ -368,30 +511,61 @@ impl Exchange {
         Ok(needed)
     }
 
-    fn check_sell(&self, registry: &Registry, account: AccountId, vintage: Year, qty: Tonnes, freed: Tonnes) -> Result<(), TradeRejection> {
+    fn check_sell(
+        &self,
+        registry: &Registry,
+        account: AccountId,
+        vintage: Year,
+        qty: Tonnes,
+        freed: Tonnes,
+    ) -> Result<(), TradeRejection> {
         let tradable = self.tradable(registry, account, cea(vintage)) + freed;
         if qty > tradable {
-            return Err(TradeRejection::InsufficientUnits { requested: qty, tradable });
+            return Err(TradeRejection::InsufficientUnits {
+                requested: qty,
+                tradable,
+            });
         }
         Ok(())
     }
 
     /// Open buy quantity of an account in a vintage.
     fn open_buys(&self, account: AccountId, vintage: Year) -> Tonnes {
-        self.open_orders(account).into_iter().filter(|o| o.1 == vintage && o.2 == OrderSide::Buy).map(|o| o.4).sum()
+        self.open_orders(account)
+            .into_iter()
+            .filter(|o| o.1 == vintage && o.2 == OrderSide::Buy)
+            .map(|o| o.4)
+            .sum()
     }
 
     /// Checks an input against the current state without changing anything. `limit` is the
     /// buyer's position limit in that vintage.
-    pub fn check(&self, registry: &Registry, input: &ExchangeInput, limit: impl Fn(AccountId) -> Tonnes) -> Result<(), TradeRejection> {
+    pub fn check(
+        &self,
+        registry: &Registry,
+        input: &ExchangeInput,
+        limit: impl Fn(AccountId) -> Tonnes,
+    ) -> Result<(), TradeRejection> {
         match *input {
-            ExchangeInput::Deposit { fen, .. } | ExchangeInput::Withdraw { fen, .. } if fen == 0 => {
-                Err(TradeRejection::ZeroAmount { kind: "amount".into(), fen })
+            ExchangeInput::Deposit { fen, .. } | ExchangeInput::Withdraw { fen, .. }
+                if fen == 0 =>
+            {
+                Err(TradeRejection::ZeroAmount {
+                    kind: "amount".into(),
+                    fen,
+                })
             }
             ExchangeInput::Deposit { .. } => Ok(()),
             ExchangeInput::Withdraw { account, fen } => {
                 let available = self.funds.available(participant(account));
-                if fen > available { Err(TradeRejection::InsufficientFunds { needed: fen, available }) } else { Ok(()) }
+                if fen > available {
+                    Err(TradeRejection::InsufficientFunds {
+                        needed: fen,
+                        available,
+                    })
+                } else {
+                    Ok(())
+                }
             }
             ExchangeInput::OpenDay { date } => {
                 if let Some(open) = self.day {
@@ -403,17 +577,40 @@ impl Exchange {
                 Ok(())
             }
             ExchangeInput::CloseDay { date } => self.check_day(date),
-            ExchangeInput::Order { account, vintage, side, price, qty, date, minute, .. } => {
+            ExchangeInput::Order {
+                account,
+                vintage,
+                side,
+                price,
+                qty,
+                tif,
+                date,
+                minute,
+                ..
+            } => {
                 self.check_day(date)?;
                 self.in_session(&self.rules.listed_sessions, "listed", minute)?;
                 self.check_price_qty(vintage, price, qty, false)?;
+                if !self.rules.continuous && tif != Tif::Day {
+                    return Err(book_err(
+                        "IOC and FOK orders need continuous matching; listed orders rest for the day",
+                    ));
+                }
+                if tif == Tif::Fok && self.fillable(account, vintage, side, price) < qty {
+                    return Err(book_err("fill-or-kill order cannot be filled in full"));
+                }
                 match side {
                     OrderSide::Buy => {
                         self.check_buy(account, price, qty, 0)?;
-                        let position = registry.holding(account, cea(vintage)) + self.open_buys(account, vintage);
+                        let position = registry.holding(account, cea(vintage))
+                            + self.open_buys(account, vintage);
                         let limit = limit(account);
                         if position + qty > limit {
-                            return Err(TradeRejection::PositionLimit { position, qty, limit });
+                            return Err(TradeRejection::PositionLimit {
+                                position,
+                                qty,
+                                limit,
+                            });
                         }
                         Ok(())
                     }
@@ -421,7 +618,14 @@ impl Exchange {
                 }
             }
             ExchangeInput::Cancel { id, account } => self.owned(id, account).map(|_| ()),
-            ExchangeInput::Amend { id, account, price, qty, date, minute } => {
+            ExchangeInput::Amend {
+                id,
+                account,
+                price,
+                qty,
+                date,
+                minute,
+            } => {
                 self.check_day(date)?;
                 self.in_session(&self.rules.listed_sessions, "listed", minute)?;
                 let o = self.owned(id, account)?;
@@ -432,37 +636,80 @@ impl Exchange {
                         self.check_buy(account, price, qty, freed).map(|_| ())
                     }
                     OrderSide::Sell => {
-                        let freed = self.freezes.order_freeze(OrderRef(id)).map_or(0, |f| f.quantity);
+                        let freed = self
+                            .freezes
+                            .order_freeze(OrderRef(id))
+                            .map_or(0, |f| f.quantity);
                         self.check_sell(registry, account, o.vintage, qty, freed)
                     }
                 }
             }
-            ExchangeInput::Take { account, target, qty, date, minute, .. } => {
+            ExchangeInput::Take {
+                account,
+                target,
+                qty,
+                date,
+                minute,
+                ..
+            } => {
                 self.check_day(date)?;
                 self.in_session(&self.rules.listed_sessions, "listed", minute)?;
-                let o = self.orders.get(&target).ok_or(TradeRejection::UnknownOrder { id: target })?;
+                if self.rules.continuous {
+                    return Err(book_err(
+                        "taking a listed order is click-to-trade; this market matches continuously",
+                    ));
+                }
+                let o = self
+                    .orders
+                    .get(&target)
+                    .ok_or(TradeRejection::UnknownOrder { id: target })?;
                 if o.account == account {
                     return Err(TradeRejection::SelfTrade);
                 }
+                let book = &self.books[&o.vintage].0;
+                let levels = book.depth(o.side.book(), self.rules.click_levels);
+                if !levels.iter().any(|l| l.price == o.price) {
+                    return Err(book_err(format!(
+                        "order {target} is not within the best {} price levels",
+                        self.rules.click_levels
+                    )));
+                }
                 let open = self.books[&o.vintage].0.order(target).map_or(0, |v| v.qty);
                 if qty == 0 || qty > open {
-                    return Err(book_err(format!("{qty} t requested of order {target}, {open} t open")));
+                    return Err(book_err(format!(
+                        "{qty} t requested of order {target}, {open} t open"
+                    )));
                 }
                 match o.side {
                     // The taker buys from a listed sell order.
                     OrderSide::Sell => {
                         self.check_buy(account, o.price, qty, 0)?;
-                        let position = registry.holding(account, cea(o.vintage)) + self.open_buys(account, o.vintage);
+                        let position = registry.holding(account, cea(o.vintage))
+                            + self.open_buys(account, o.vintage);
                         let limit = limit(account);
                         if position + qty > limit {
-                            return Err(TradeRejection::PositionLimit { position, qty, limit });
+                            return Err(TradeRejection::PositionLimit {
+                                position,
+                                qty,
+                                limit,
+                            });
                         }
                         Ok(())
                     }
                     OrderSide::Buy => self.check_sell(registry, account, o.vintage, qty, 0),
                 }
             }
-            ExchangeInput::ProposeBlock { account, counterparty, vintage, side, price, qty, date, minute, .. } => {
+            ExchangeInput::ProposeBlock {
+                account,
+                counterparty,
+                vintage,
+                side,
+                price,
+                qty,
+                date,
+                minute,
+                ..
+            } => {
                 if !self.rules.block_allowed {
                     return Err(TradeRejection::BlockNotAllowed);
                 }
@@ -477,8 +724,17 @@ impl Exchange {
                     OrderSide::Sell => self.check_sell(registry, account, vintage, qty, 0),
                 }
             }
-            ExchangeInput::AcceptBlock { proposal, account, date, minute, .. } => {
-                let p = self.blocks.get(&proposal).ok_or(TradeRejection::UnknownProposal { id: proposal })?;
+            ExchangeInput::AcceptBlock {
+                proposal,
+                account,
+                date,
+                minute,
+                ..
+            } => {
+                let p = self
+                    .blocks
+                    .get(&proposal)
+                    .ok_or(TradeRejection::UnknownProposal { id: proposal })?;
                 if p.counterparty != account {
                     return Err(TradeRejection::NotCounterparty { id: proposal });
                 }
@@ -492,8 +748,38 @@ impl Exchange {
         }
     }
 
+    /// Quantity an incoming order could trade at once: the other side's orders at acceptable
+    /// prices, less the participant's own (self-trade prevention takes those out).
+    fn fillable(&self, account: AccountId, vintage: Year, side: OrderSide, limit: i64) -> Tonnes {
+        let Some(book) = self.books.get(&vintage) else {
+            return 0;
+        };
+        let other = side.book().opposite();
+        let mut total = 0;
+        for level in book.0.depth(other, usize::MAX >> 1) {
+            let acceptable = match side {
+                OrderSide::Buy => level.price <= limit,
+                OrderSide::Sell => level.price >= limit,
+            };
+            if !acceptable {
+                break;
+            }
+            total += book
+                .0
+                .level_orders(other, level.price)
+                .iter()
+                .filter(|o| o.participant != u64::from(account.0))
+                .map(|o| o.qty)
+                .sum::<Tonnes>();
+        }
+        total
+    }
+
     fn owned(&self, id: u64, account: AccountId) -> Result<&OpenOrder, TradeRejection> {
-        let o = self.orders.get(&id).ok_or(TradeRejection::UnknownOrder { id })?;
+        let o = self
+            .orders
+            .get(&id)
+            .ok_or(TradeRejection::UnknownOrder { id })?;
         if o.account != account {
             return Err(TradeRejection::NotOwner { id });
         }
@@ -502,8 +788,14 @@ impl Exchange {
 
     /// Applies a checked input: freezes, matching, settlement, market data. Returns the trades.
     /// Fails only on a state the checks should have excluded (a replay that does not fit).
-    pub fn apply(&mut self, registry: &mut Registry, input: &ExchangeInput) -> Result<Vec<TradeRecord>, TradeRejection> {
-        let funds_err = |e: ets_clearing::FundsRejection| TradeRejection::Funds { detail: e.to_string() };
+    pub fn apply(
+        &mut self,
+        registry: &mut Registry,
+        input: &ExchangeInput,
+    ) -> Result<Vec<TradeRecord>, TradeRejection> {
+        let funds_err = |e: ets_clearing::FundsRejection| TradeRejection::Funds {
+            detail: e.to_string(),
+        };
         let mut trades = Vec::new();
         if let Some(id) = input.id() {
             // Ids are handed out in order; a replay sees them again in the same order.
@@ -518,15 +810,23 @@ impl Exchange {
                 self.funds.deposit(p, fen).map_err(funds_err)?;
             }
             ExchangeInput::Withdraw { account, fen } => {
-                self.funds.withdraw(participant(account), fen).map_err(funds_err)?;
+                self.funds
+                    .withdraw(participant(account), fen)
+                    .map_err(funds_err)?;
             }
             ExchangeInput::OpenDay { date } => {
                 self.day = Some(date);
                 let vintages: Vec<Year> = self.books.keys().copied().collect();
                 for v in vintages {
                     let band = self.band(v, self.rules.listed_band_bps);
-                    self.books.get_mut(&v).expect("book").0.set_price_band(Some(band));
-                    let stats = ets_exchange::DailyStats::new(self.prev_close[&v], self.rules.tick_fen).expect("positive tick");
+                    self.books
+                        .get_mut(&v)
+                        .expect("book")
+                        .0
+                        .set_price_band(Some(band));
+                    let stats =
+                        ets_exchange::DailyStats::new(self.prev_close[&v], self.rules.tick_fen)
+                            .expect("positive tick");
                     self.today.insert(v, stats);
                 }
             }
@@ -534,20 +834,40 @@ impl Exchange {
                 let vintages: Vec<Year> = self.books.keys().copied().collect();
                 for v in &vintages {
                     let mut events = Vec::new();
-                    self.books.get_mut(v).expect("book").0.expire_all(&mut events);
-                    let ids: Vec<u64> = events.iter().filter_map(|e| if let ets_exchange::Event::Expired { id, .. } = e { Some(*id) } else { None }).collect();
+                    self.books
+                        .get_mut(v)
+                        .expect("book")
+                        .0
+                        .expire_all(&mut events);
+                    let ids: Vec<u64> = events
+                        .iter()
+                        .filter_map(|e| {
+                            if let ets_exchange::Event::Expired { id, .. } = e {
+                                Some(*id)
+                            } else {
+                                None
+                            }
+                        })
+                        .collect();
                     for id in ids {
                         self.finish_if_gone(id)?;
                     }
                 }
-                let report = self.clearing.end_of_day(registry, &mut self.funds, &mut self.freezes);
+                let report = self
+                    .clearing
+                    .end_of_day(registry, &mut self.funds, &mut self.freezes);
                 for s in &report.settled {
                     if let Some(t) = self.trades.iter_mut().find(|t| t.id == s.trade.0) {
                         t.registry_seq = Some(s.registry_seq);
                     }
                 }
                 if let Some(f) = report.failed.first() {
-                    return Err(TradeRejection::Funds { detail: format!("end-of-day settlement of trade {} failed: {}", f.trade.id.0, f.error) });
+                    return Err(TradeRejection::Funds {
+                        detail: format!(
+                            "end-of-day settlement of trade {} failed: {}",
+                            f.trade.id.0, f.error
+                        ),
+                    });
                 }
                 for v in vintages {
                     let s = self.today.remove(&v).expect("the day was opened");
@@ -561,16 +881,41 @@ impl Exchange {
                         close,
                         volume_t: s.listed_volume().map_err(book_err)?,
                         turnover_fen: s.listed_turnover().map_err(book_err)?,
-                        block_volume_t: self.trades.iter().filter(|t| t.date == date && t.vintage == v && t.kind == TradeKindTag::Block).map(|t| t.qty).sum(),
+                        block_volume_t: self
+                            .trades
+                            .iter()
+                            .filter(|t| {
+                                t.date == date && t.vintage == v && t.kind == TradeKindTag::Block
+                            })
+                            .map(|t| t.qty)
+                            .sum(),
                         trades: s.listed_trades(),
                     });
                     self.prev_close.insert(v, close);
                 }
                 self.day = None;
             }
-            ExchangeInput::Order { id, account, vintage, side, price, qty, tif, date, minute } => {
+            ExchangeInput::Order {
+                id,
+                account,
+                vintage,
+                side,
+                price,
+                qty,
+                tif,
+                date,
+                minute,
+            } => {
                 self.freeze(registry, id, account, vintage, side, price, qty)?;
-                self.orders.insert(id, OpenOrder { account, vintage, side, price });
+                self.orders.insert(
+                    id,
+                    OpenOrder {
+                        account,
+                        vintage,
+                        side,
+                        price,
+                    },
+                );
                 let order = NewOrder {
                     id,
                     participant: u64::from(account.0),
@@ -584,62 +929,161 @@ impl Exchange {
                     },
                 };
                 let mut events = Vec::new();
-                self.books.get_mut(&vintage).expect("checked instrument").0.submit(order, &mut events);
+                self.books
+                    .get_mut(&vintage)
+                    .expect("checked instrument")
+                    .0
+                    .submit(order, &mut events);
                 self.settle_events(registry, &events, vintage, date, minute, id, &mut trades)?;
             }
             ExchangeInput::Cancel { id, account } => {
-                let o = self.orders.get(&id).ok_or(TradeRejection::UnknownOrder { id })?.clone();
+                let o = self
+                    .orders
+                    .get(&id)
+                    .ok_or(TradeRejection::UnknownOrder { id })?
+                    .clone();
                 let mut events = Vec::new();
-                self.books.get_mut(&o.vintage).expect("book").0.cancel(u64::from(account.0), id, &mut events);
+                self.books.get_mut(&o.vintage).expect("book").0.cancel(
+                    u64::from(account.0),
+                    id,
+                    &mut events,
+                );
                 if let Some(ets_exchange::Event::Rejected { reason, .. }) = events.first() {
                     return Err(book_err(reason));
                 }
                 self.finish_if_gone(id)?;
             }
-            ExchangeInput::Amend { id, account, price, qty, date, minute } => {
-                let o = self.orders.get(&id).ok_or(TradeRejection::UnknownOrder { id })?.clone();
+            ExchangeInput::Amend {
+                id,
+                account,
+                price,
+                qty,
+                date,
+                minute,
+            } => {
+                let o = self
+                    .orders
+                    .get(&id)
+                    .ok_or(TradeRejection::UnknownOrder { id })?
+                    .clone();
                 // Re-freeze for the amended order: release what it holds, freeze the new amount.
                 self.release_all(id)?;
                 self.freeze(registry, id, account, o.vintage, o.side, price, qty)?;
                 self.orders.insert(id, OpenOrder { price, ..o.clone() });
                 let mut events = Vec::new();
-                self.books.get_mut(&o.vintage).expect("book").0.amend(u64::from(account.0), id, price, qty, &mut events);
+                self.books.get_mut(&o.vintage).expect("book").0.amend(
+                    u64::from(account.0),
+                    id,
+                    price,
+                    qty,
+                    &mut events,
+                );
                 if let Some(ets_exchange::Event::Rejected { reason, .. }) = events.first() {
                     return Err(book_err(reason));
                 }
                 self.settle_events(registry, &events, o.vintage, date, minute, id, &mut trades)?;
             }
-            ExchangeInput::Take { id, account, target, qty, date, minute } => {
-                let o = self.orders.get(&target).ok_or(TradeRejection::UnknownOrder { id: target })?.clone();
+            ExchangeInput::Take {
+                id,
+                account,
+                target,
+                qty,
+                date,
+                minute,
+            } => {
+                let o = self
+                    .orders
+                    .get(&target)
+                    .ok_or(TradeRejection::UnknownOrder { id: target })?
+                    .clone();
                 let side = match o.side {
                     OrderSide::Buy => OrderSide::Sell,
                     OrderSide::Sell => OrderSide::Buy,
                 };
                 self.freeze(registry, id, account, o.vintage, side, o.price, qty)?;
-                self.orders.insert(id, OpenOrder { account, vintage: o.vintage, side, price: o.price });
-                let take = Take { id, participant: u64::from(account.0), side: side.book(), target, qty };
+                self.orders.insert(
+                    id,
+                    OpenOrder {
+                        account,
+                        vintage: o.vintage,
+                        side,
+                        price: o.price,
+                    },
+                );
+                let take = Take {
+                    id,
+                    participant: u64::from(account.0),
+                    side: side.book(),
+                    target,
+                    qty,
+                };
                 let mut events = Vec::new();
-                self.books.get_mut(&o.vintage).expect("book").0.take(take, &mut events);
+                self.books
+                    .get_mut(&o.vintage)
+                    .expect("book")
+                    .0
+                    .take(take, &mut events);
                 if let Some(ets_exchange::Event::Rejected { reason, .. }) = events.first() {
                     return Err(book_err(reason));
                 }
                 self.settle_events(registry, &events, o.vintage, date, minute, id, &mut trades)?;
                 self.finish_if_gone(id)?;
             }
-            ExchangeInput::ProposeBlock { id, account, counterparty, vintage, side, price, qty, .. } => {
+            ExchangeInput::ProposeBlock {
+                id,
+                account,
+                counterparty,
+                vintage,
+                side,
+                price,
+                qty,
+                ..
+            } => {
                 self.freeze(registry, id, account, vintage, side, price, qty)?;
-                self.blocks.insert(id, BlockProposal { account, counterparty, vintage, side, price, qty });
+                self.blocks.insert(
+                    id,
+                    BlockProposal {
+                        account,
+                        counterparty,
+                        vintage,
+                        side,
+                        price,
+                        qty,
+                    },
+                );
             }
-            ExchangeInput::AcceptBlock { id, proposal, account, date, minute } => {
-                let p = self.blocks.remove(&proposal).ok_or(TradeRejection::UnknownProposal { id: proposal })?;
+            ExchangeInput::AcceptBlock {
+                id,
+                proposal,
+                account,
+                date,
+                minute,
+            } => {
+                let p = self
+                    .blocks
+                    .remove(&proposal)
+                    .ok_or(TradeRejection::UnknownProposal { id: proposal })?;
                 let side = match p.side {
                     OrderSide::Buy => OrderSide::Sell,
                     OrderSide::Sell => OrderSide::Buy,
                 };
                 self.freeze(registry, id, account, p.vintage, side, p.price, p.qty)?;
-                let (buyer, buy_order, seller, sell_order) =
-                    if p.side == OrderSide::Buy { (p.account, proposal, account, id) } else { (account, id, p.account, proposal) };
-                let record = self.settle_one(registry, (buyer, buy_order, p.price), (seller, sell_order), p.vintage, p.price, p.qty, date, minute, TradeKindTag::Block)?;
+                let (buyer, buy_order, seller, sell_order) = if p.side == OrderSide::Buy {
+                    (p.account, proposal, account, id)
+                } else {
+                    (account, id, p.account, proposal)
+                };
+                let record = self.settle_one(
+                    registry,
+                    (buyer, buy_order, p.price),
+                    (seller, sell_order),
+                    p.vintage,
+                    p.price,
+                    p.qty,
+                    date,
+                    minute,
+                    TradeKindTag::Block,
+                )?;
                 trades.push(record);
                 self.release_all(proposal)?;
                 self.release_all(id)?;
@@ -649,17 +1093,42 @@ impl Exchange {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn freeze(&mut self, registry: &Registry, id: u64, account: AccountId, vintage: Year, side: OrderSide, price: i64, qty: Tonnes) -> Result<(), TradeRejection> {
+    fn freeze(
+        &mut self,
+        registry: &Registry,
+        id: u64,
+        account: AccountId,
+        vintage: Year,
+        side: OrderSide,
+        price: i64,
+        qty: Tonnes,
+    ) -> Result<(), TradeRejection> {
         match side {
             OrderSide::Buy => {
                 let fen = self.buy_freeze(price, qty)?;
-                let op = FundsOp::Freeze { participant: participant(account), order: OrderRef(id), fen };
-                self.funds.apply(op).map_err(|e| TradeRejection::Funds { detail: e.to_string() })?;
+                let op = FundsOp::Freeze {
+                    participant: participant(account),
+                    order: OrderRef(id),
+                    fen,
+                };
+                self.funds.apply(op).map_err(|e| TradeRejection::Funds {
+                    detail: e.to_string(),
+                })?;
             }
             OrderSide::Sell => {
-                let op = UnitOp::Freeze { order: OrderRef(id), account, class: cea(vintage), quantity: qty };
+                let op = UnitOp::Freeze {
+                    order: OrderRef(id),
+                    account,
+                    class: cea(vintage),
+                    quantity: qty,
+                };
                 let tradable = self.freezes.tradable_in(registry, account, cea(vintage));
-                self.freezes.apply(registry, op).map_err(|_| TradeRejection::InsufficientUnits { requested: qty, tradable })?;
+                self.freezes.apply(registry, op).map_err(|_| {
+                    TradeRejection::InsufficientUnits {
+                        requested: qty,
+                        tradable,
+                    }
+                })?;
             }
         }
         Ok(())
@@ -668,20 +1137,35 @@ impl Exchange {
     /// Releases whatever an order still holds frozen (money or units).
     fn release_all(&mut self, id: u64) -> Result<(), TradeRejection> {
         if let Some(f) = self.funds.order_freeze(OrderRef(id)) {
-            self.funds.release(f.participant, OrderRef(id), f.fen).map_err(|e| TradeRejection::Funds { detail: e.to_string() })?;
+            self.funds
+                .release(f.participant, OrderRef(id), f.fen)
+                .map_err(|e| TradeRejection::Funds {
+                    detail: e.to_string(),
+                })?;
         }
         if let Some(f) = self.freezes.order_freeze(OrderRef(id)) {
-            self.freezes.release(OrderRef(id), f.account, f.quantity).map_err(|e| TradeRejection::Funds { detail: e.to_string() })?;
+            self.freezes
+                .release(OrderRef(id), f.account, f.quantity)
+                .map_err(|e| TradeRejection::Funds {
+                    detail: e.to_string(),
+                })?;
         }
         Ok(())
     }
 
     /// An order that left the book (filled, cancelled, expired) gives back what it still holds.
     fn finish_if_gone(&mut self, id: u64) -> Result<(), TradeRejection> {
-        let Some(o) = self.orders.get(&id) else { return Ok(()) };
+        let Some(o) = self.orders.get(&id) else {
+            return Ok(());
+        };
         if self.books[&o.vintage].0.order(id).is_none() {
             // Trades awaiting end-of-day settlement still need their freezes.
-            if self.clearing.pending().trades().any(|t| t.buy_order.0 == id || t.sell_order.0 == id) {
+            if self
+                .clearing
+                .pending()
+                .trades()
+                .any(|t| t.buy_order.0 == id || t.sell_order.0 == id)
+            {
                 return Ok(());
             }
             self.orders.remove(&id);
@@ -707,14 +1191,29 @@ impl Exchange {
             match e {
                 ets_exchange::Event::Rejected { reason, .. } => return Err(book_err(reason)),
                 ets_exchange::Event::Fill(f) => {
-                    let (buy, sell) = if f.aggressor == Side::Buy { (f.taker, f.maker) } else { (f.maker, f.taker) };
+                    let (buy, sell) = if f.aggressor == Side::Buy {
+                        (f.taker, f.maker)
+                    } else {
+                        (f.maker, f.taker)
+                    };
                     let buyer = self.orders[&buy].clone();
                     let seller = self.orders[&sell].clone();
-                    let record = self.settle_one(registry, (buyer.account, buy, buyer.price), (seller.account, sell), vintage, f.price, f.qty, date, minute, TradeKindTag::Listed)?;
+                    let record = self.settle_one(
+                        registry,
+                        (buyer.account, buy, buyer.price),
+                        (seller.account, sell),
+                        vintage,
+                        f.price,
+                        f.qty,
+                        date,
+                        minute,
+                        TradeKindTag::Listed,
+                    )?;
                     trades.push(record);
                     touched.push(f.maker);
                 }
-                ets_exchange::Event::Cancelled { id, .. } | ets_exchange::Event::Expired { id, .. } => touched.push(*id),
+                ets_exchange::Event::Cancelled { id, .. }
+                | ets_exchange::Event::Expired { id, .. } => touched.push(*id),
                 _ => {}
             }
         }
@@ -752,11 +1251,19 @@ impl Exchange {
             seller_account: seller,
             sell_order: OrderRef(sell_order),
         };
-        let registry_seq = match self.clearing.submit(trade, registry, &mut self.funds, &mut self.freezes) {
-            Ok(Submitted::Settled(s)) => Some(s.registry_seq),
-            Ok(Submitted::Queued) => None,
-            Err(e) => return Err(TradeRejection::Funds { detail: format!("settlement of trade {id} failed: {e}") }),
-        };
+        let registry_seq =
+            match self
+                .clearing
+                .submit(trade, registry, &mut self.funds, &mut self.freezes)
+            {
+                Ok(Submitted::Settled(s)) => Some(s.registry_seq),
+                Ok(Submitted::Queued) => None,
+                Err(e) => {
+                    return Err(TradeRejection::Funds {
+                        detail: format!("settlement of trade {id} failed: {e}"),
+                    });
+                }
+            };
         let ets_kind = match kind {
             TradeKindTag::Listed => ets_exchange::TradeKind::Listed,
             TradeKindTag::Block => ets_exchange::TradeKind::Block,
@@ -764,7 +1271,18 @@ impl Exchange {
         if let Some(s) = self.today.get_mut(&vintage) {
             s.record(ets_kind, price, qty);
         }
-        let record = TradeRecord { id, date, minute, vintage, price, qty, buyer, seller, kind, registry_seq };
+        let record = TradeRecord {
+            id,
+            date,
+            minute,
+            vintage,
+            price,
+            qty,
+            buyer,
+            seller,
+            kind,
+            registry_seq,
+        };
         self.trades.push(record.clone());
         Ok(record)
     }
@@ -772,7 +1290,9 @@ impl Exchange {
     /// Invariants of the exchange: funds conserved, freezes consistent with the registry.
     pub fn check_invariants(&self, registry: &Registry) -> Result<(), String> {
         self.funds.check_invariants().map_err(|e| e.to_string())?;
-        self.freezes.check_invariants(registry).map_err(|e| e.to_string())?;
+        self.freezes
+            .check_invariants(registry)
+            .map_err(|e| e.to_string())?;
         for b in self.books.values() {
             b.0.check_invariants()?;
         }

@@ -1,0 +1,472 @@
+//! The exchange on the registry, rule by rule, through the journaled store: click-to-trade,
+//! continuous matching, bands, sessions, T+1 resale, block trades, freezes, the close, and a
+//! replay that reproduces every trade.
+
+use ets_journal::JournalOptions;
+use ets_market::trading::exchange::{OrderSide, Tif, TradeRejection};
+use ets_market::{Command, ExchangeCommand, MarketError};
+use ets_store::{Store, StoreError};
+use ets_types::*;
+
+mod common;
+use common::*;
+
+const CEA19: UnitClass = UnitClass::Cea { vintage: 2019 };
+const MARKET: &str = include_str!("../../../markets/cn-seee.toml");
+
+fn x(date: &str, c: ExchangeCommand) -> ets_market::Envelope {
+    env(date, Command::Exchange(c))
+}
+
+fn order(holder: &str, side: OrderSide, price: i64, qty: u64, minute: u16) -> ExchangeCommand {
+    ExchangeCommand::Order {
+        holder: holder.into(),
+        vintage: 2019,
+        side,
+        price,
+        qty,
+        tif: Tif::Day,
+        minute,
+    }
+}
+
+fn rejected(r: Result<Vec<ets_market::Event>, StoreError>) -> TradeRejection {
+    match r {
+        Err(StoreError::Rejected(MarketError::Trade(t))) => t,
+        other => panic!("expected an exchange rejection, got {other:?}"),
+    }
+}
+
+/// A store with the two-company cycle trued up, a trader, the exchange open, funds deposited,
+/// and the first trading day (16 July 2021) open.
+fn market(toml: &str) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) =
+        Store::open(dir.path(), d("2021-01-04"), JournalOptions::default()).unwrap();
+    setup(&mut store);
+    store
+        .submit(&env(
+            "2021-07-01",
+            Command::RegisterHolder {
+                holder: "TRADER1".into(),
+            },
+        ))
+        .unwrap();
+    store
+        .submit(&env(
+            "2021-07-01",
+            Command::OpenExchange {
+                source: "market".into(),
+                toml: toml.into(),
+            },
+        ))
+        .unwrap();
+    for h in ["HB0001", "TRADER1", "SX0001"] {
+        store
+            .submit(&x(
+                "2021-07-15",
+                ExchangeCommand::Deposit {
+                    holder: h.into(),
+                    fen: 1_000_000_000,
+                },
+            ))
+            .unwrap();
+    }
+    store
+        .submit(&x("2021-07-16", ExchangeCommand::OpenDay))
+        .unwrap();
+    (dir, store)
+}
+
+fn holding(store: &Store, holder: &str) -> u64 {
+    let m = store.market();
+    m.registry()
+        .holding(m.resolve_account(holder).unwrap(), CEA19)
+}
+
+fn funds(store: &Store, holder: &str) -> (u64, u64) {
+    let m = store.market();
+    let p = ets_clearing::ParticipantId(m.resolve_account(holder).unwrap().0);
+    let ex = m.exchange().unwrap();
+    (ex.funds.available(p), ex.funds.frozen(p))
+}
+
+#[test]
+fn click_to_trade_bands_sessions_resale_block_trades_and_the_close() {
+    let (dir, mut store) = market(MARKET);
+    let day1 = "2021-07-16";
+    // The band of the first day is ±10 % of the 48.00 opening reference: 43.20..=52.80.
+    assert!(matches!(
+        rejected(store.submit(&x(day1, order("SX0001", OrderSide::Sell, 5281, 100, 600)))),
+        TradeRejection::OutsideBand {
+            low: 4320,
+            high: 5280,
+            ..
+        }
+    ));
+    assert!(matches!(
+        rejected(store.submit(&x(day1, order("HB0001", OrderSide::Buy, 4319, 100, 600)))),
+        TradeRejection::OutsideBand { .. }
+    ));
+    // Size: a listed order is under 100,000 t.
+    assert!(matches!(
+        rejected(store.submit(&x(
+            day1,
+            order("SX0001", OrderSide::Sell, 4800, 100_000, 600)
+        ))),
+        TradeRejection::SizeLimit { .. }
+    ));
+    // Sessions: 9:30-11:30 and 13:00-15:00.
+    for minute in [569, 690, 720, 900] {
+        assert!(
+            matches!(
+                rejected(store.submit(&x(
+                    day1,
+                    order("SX0001", OrderSide::Sell, 4800, 100, minute)
+                ))),
+                TradeRejection::OutsideSession { .. }
+            ),
+            "minute {minute}"
+        );
+    }
+    let sx_before = holding(&store, "SX0001");
+    let o1 = store.market().exchange().unwrap().next_id();
+    store
+        .submit(&x(
+            day1,
+            order("SX0001", OrderSide::Sell, 4800, 10_000, 570),
+        ))
+        .unwrap();
+    store
+        .submit(&x(day1, order("SX0001", OrderSide::Sell, 4900, 5_000, 780)))
+        .unwrap();
+    store
+        .submit(&x(day1, order("SX0001", OrderSide::Sell, 5280, 1_000, 899)))
+        .unwrap();
+    store
+        .submit(&x(day1, order("HB0001", OrderSide::Buy, 4320, 1_000, 600)))
+        .unwrap();
+    // Listed units are frozen: a registry transfer cannot take them.
+    let all = holding(&store, "SX0001");
+    let transfer = Command::Transfer {
+        class: CEA19,
+        quantity: all,
+        from: "SX0001".into(),
+        to: "HB0001".into(),
+    };
+    assert!(matches!(
+        rejected(store.submit(&env(day1, transfer))),
+        TradeRejection::InsufficientUnits { .. }
+    ));
+    // The five-level view shows the listed sell orders, best first.
+    let (bids, asks) = store.market().exchange().unwrap().depth(2019, 5);
+    assert_eq!(
+        asks.iter().map(|l| (l.price, l.qty)).collect::<Vec<_>>(),
+        [(4800, 10_000), (4900, 5_000), (5280, 1_000)]
+    );
+    assert_eq!(bids.iter().map(|l| l.price).collect::<Vec<_>>(), [4320]);
+
+    // A buyer takes part of the best order at its price: delivery versus payment.
+    let hb_funds = funds(&store, "HB0001").0;
+    let events = store
+        .submit(&x(
+            day1,
+            ExchangeCommand::Take {
+                holder: "HB0001".into(),
+                order: o1,
+                qty: 4_000,
+                minute: 601,
+            },
+        ))
+        .unwrap();
+    let ets_market::Event::Exchange { trades, .. } = &events[0] else {
+        panic!("{events:?}")
+    };
+    assert_eq!((trades[0].price, trades[0].qty), (4800, 4_000));
+    assert_eq!(holding(&store, "SX0001"), sx_before - 4_000);
+    assert_eq!(funds(&store, "HB0001").0, hb_funds - 4_000 * 4800);
+    assert_eq!(funds(&store, "SX0001").0, 1_000_000_000 + 4_000 * 4800);
+    // A trader buys 1,000 t at 48.00 and 500 t at 49.00, and cannot resell them today.
+    store
+        .submit(&x(
+            day1,
+            ExchangeCommand::Take {
+                holder: "TRADER1".into(),
+                order: o1,
+                qty: 1_000,
+                minute: 602,
+            },
+        ))
+        .unwrap();
+    store
+        .submit(&x(
+            day1,
+            ExchangeCommand::Take {
+                holder: "TRADER1".into(),
+                order: o1 + 1,
+                qty: 500,
+                minute: 790,
+            },
+        ))
+        .unwrap();
+    assert!(matches!(
+        rejected(store.submit(&x(day1, order("TRADER1", OrderSide::Sell, 4800, 1, 800)))),
+        TradeRejection::InsufficientUnits { tradable: 0, .. }
+    ));
+    // Taking more than is open, one's own order, or an unknown order is refused.
+    assert!(
+        store
+            .submit(&x(
+                day1,
+                ExchangeCommand::Take {
+                    holder: "HB0001".into(),
+                    order: o1,
+                    qty: 5_001,
+                    minute: 603
+                }
+            ))
+            .is_err()
+    );
+    assert!(matches!(
+        rejected(store.submit(&x(
+            day1,
+            ExchangeCommand::Take {
+                holder: "SX0001".into(),
+                order: o1 + 1,
+                qty: 1,
+                minute: 603
+            }
+        ))),
+        TradeRejection::SelfTrade
+    ));
+    // A block trade outside the afternoon session, or under 100,000 t, is refused.
+    let block = |qty, price, minute| ExchangeCommand::ProposeBlock {
+        holder: "SX0001".into(),
+        counterparty: "HB0001".into(),
+        vintage: 2019,
+        side: OrderSide::Sell,
+        price,
+        qty,
+        minute,
+    };
+    assert!(matches!(
+        rejected(store.submit(&x(day1, block(100_000, 5000, 600)))),
+        TradeRejection::OutsideSession { .. }
+    ));
+    assert!(matches!(
+        rejected(store.submit(&x(day1, block(99_999, 5000, 800)))),
+        TradeRejection::SizeLimit { .. }
+    ));
+    // ±30 % of 48.00: 33.60..=62.40.
+    assert!(matches!(
+        rejected(store.submit(&x(day1, block(100_000, 6241, 800)))),
+        TradeRejection::OutsideBand {
+            low: 3360,
+            high: 6240,
+            ..
+        }
+    ));
+    let proposal = store.market().exchange().unwrap().next_id();
+    store.submit(&x(day1, block(100_000, 6240, 800))).unwrap();
+    assert!(matches!(
+        rejected(store.submit(&x(
+            day1,
+            ExchangeCommand::AcceptBlock {
+                holder: "TRADER1".into(),
+                proposal,
+                minute: 801
+            }
+        ))),
+        TradeRejection::NotCounterparty { .. }
+    ));
+    store
+        .submit(&x(
+            day1,
+            ExchangeCommand::AcceptBlock {
+                holder: "HB0001".into(),
+                proposal,
+                minute: 801,
+            },
+        ))
+        .unwrap();
+
+    // The close: VWAP of the listed trades only, (5,000 × 48.00 + 500 × 49.00) / 5,500 = 48.0909 -> 48.09.
+    store.submit(&x(day1, ExchangeCommand::CloseDay)).unwrap();
+    let ex = store.market().exchange().unwrap();
+    let bar = ex
+        .days()
+        .iter()
+        .find(|b| b.vintage == 2019 && b.date == d(day1))
+        .unwrap();
+    assert_eq!(
+        (
+            bar.open,
+            bar.high,
+            bar.low,
+            bar.close,
+            bar.volume_t,
+            bar.block_volume_t
+        ),
+        (4800, 4900, 4800, 4809, 5_500, 100_000)
+    );
+    assert_eq!(bar.turnover_fen, 5_000 * 4800 + 500 * 4900);
+    assert!(
+        ex.open_orders(store.market().resolve_account("SX0001").unwrap())
+            .is_empty(),
+        "open orders expire at the close"
+    );
+    assert_eq!(
+        funds(&store, "HB0001").1,
+        0,
+        "expired buy orders give their funds back"
+    );
+    // Saturday is not a trading day; Monday is, with a band around 48.09: 43.29..=52.89.
+    assert!(matches!(
+        rejected(store.submit(&x("2021-07-17", ExchangeCommand::OpenDay))),
+        TradeRejection::NotTradingDay { .. }
+    ));
+    store
+        .submit(&x("2021-07-19", ExchangeCommand::OpenDay))
+        .unwrap();
+    assert!(matches!(
+        rejected(store.submit(&x(
+            "2021-07-19",
+            order("TRADER1", OrderSide::Sell, 5290, 1_500, 600)
+        ))),
+        TradeRejection::OutsideBand {
+            low: 4329,
+            high: 5289,
+            ..
+        }
+    ));
+    store
+        .submit(&x(
+            "2021-07-19",
+            order("TRADER1", OrderSide::Sell, 5289, 1_500, 600),
+        ))
+        .unwrap();
+    store.market().check_invariants().unwrap();
+
+    // Replay reproduces the same state and the same trades.
+    let live = store.market().clone();
+    drop(store);
+    let (reopened, _) =
+        Store::open(dir.path(), d("2030-01-01"), JournalOptions::default()).unwrap();
+    assert_eq!(reopened.market(), &live);
+    assert_eq!(
+        reopened.market().exchange().unwrap().trades(),
+        live.exchange().unwrap().trades()
+    );
+}
+
+#[test]
+fn continuous_matching_price_time_ioc_fok_and_amend() {
+    let toml = MARKET.replace("matching = \"click_to_trade\"", "matching = \"continuous\"");
+    let (dir, mut store) = market(&toml);
+    let day = "2021-07-16";
+    store
+        .submit(&x(day, order("SX0001", OrderSide::Sell, 4800, 1_000, 600)))
+        .unwrap();
+    store
+        .submit(&x(day, order("SX0001", OrderSide::Sell, 4850, 1_000, 600)))
+        .unwrap();
+    // A buy at 49.00 for 1,500 t takes 1,000 at 48.00 then 500 at 48.50 (maker prices); the
+    // funds frozen at 49.00 beyond what was paid come back.
+    let before = funds(&store, "HB0001").0;
+    let events = store
+        .submit(&x(day, order("HB0001", OrderSide::Buy, 4900, 1_500, 601)))
+        .unwrap();
+    let ets_market::Event::Exchange { trades, .. } = &events[0] else {
+        panic!()
+    };
+    assert_eq!(
+        trades.iter().map(|t| (t.price, t.qty)).collect::<Vec<_>>(),
+        [(4800, 1_000), (4850, 500)]
+    );
+    assert_eq!(
+        funds(&store, "HB0001"),
+        (before - 1_000 * 4800 - 500 * 4850, 0)
+    );
+    // FOK for more than there is: refused, nothing changes.
+    let snapshot = store.market().clone();
+    let fok = ExchangeCommand::Order {
+        holder: "HB0001".into(),
+        vintage: 2019,
+        side: OrderSide::Buy,
+        price: 4850,
+        qty: 501,
+        tif: Tif::Fok,
+        minute: 602,
+    };
+    assert!(store.submit(&x(day, fok)).is_err());
+    assert_eq!(store.market(), &snapshot);
+    // IOC for 800 at 48.50: 500 trade, the rest is cancelled and its funds released.
+    let ioc = ExchangeCommand::Order {
+        holder: "TRADER1".into(),
+        vintage: 2019,
+        side: OrderSide::Buy,
+        price: 4850,
+        qty: 800,
+        tif: Tif::Ioc,
+        minute: 603,
+    };
+    let events = store.submit(&x(day, ioc)).unwrap();
+    let ets_market::Event::Exchange { trades, .. } = &events[0] else {
+        panic!()
+    };
+    assert_eq!(trades.iter().map(|t| t.qty).sum::<u64>(), 500);
+    assert_eq!(funds(&store, "TRADER1").1, 0);
+    // Price-time priority and amend: two bids at 47.00; the first loses priority when it
+    // raises its quantity, so the second is filled first.
+    let b1 = store.market().exchange().unwrap().next_id();
+    store
+        .submit(&x(day, order("HB0001", OrderSide::Buy, 4700, 100, 604)))
+        .unwrap();
+    store
+        .submit(&x(day, order("TRADER1", OrderSide::Buy, 4700, 100, 605)))
+        .unwrap();
+    store
+        .submit(&x(
+            day,
+            ExchangeCommand::Amend {
+                holder: "HB0001".into(),
+                order: b1,
+                price: 4700,
+                qty: 200,
+                minute: 606,
+            },
+        ))
+        .unwrap();
+    let events = store
+        .submit(&x(day, order("SX0001", OrderSide::Sell, 4700, 100, 607)))
+        .unwrap();
+    let ets_market::Event::Exchange { trades, .. } = &events[0] else {
+        panic!()
+    };
+    let trader = store.market().resolve_account("TRADER1").unwrap();
+    assert_eq!(
+        trades[0].buyer, trader,
+        "the amended (increased) order lost its time priority"
+    );
+    store
+        .submit(&x(
+            day,
+            ExchangeCommand::Cancel {
+                holder: "HB0001".into(),
+                order: b1,
+            },
+        ))
+        .unwrap();
+    assert_eq!(
+        funds(&store, "HB0001").1,
+        0,
+        "a cancel releases the order's funds"
+    );
+    store.submit(&x(day, ExchangeCommand::CloseDay)).unwrap();
+    store.market().check_invariants().unwrap();
+    let live = store.market().clone();
+    drop(store);
+    let (reopened, _) =
+        Store::open(dir.path(), d("2030-01-01"), JournalOptions::default()).unwrap();
+    assert_eq!(reopened.market(), &live);
+}
