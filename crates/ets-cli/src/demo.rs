@@ -25,6 +25,8 @@ use rand::{Rng, SeedableRng};
 
 use crate::output;
 
+mod exchange;
+
 const PLAN: &str = "cn-power-2019-2020";
 /// Marks a data directory the demo created, so a later demo may replace it and nothing else.
 const MARKER: &str = "DEMO";
@@ -53,11 +55,12 @@ impl Run {
     }
 
     /// Submits a phase's commands in atomic batches, with a progress bar.
-    fn phase(&mut self, name: &str, envs: Vec<Envelope>) -> Result<()> {
+    /// A progress bar on a terminal, hidden otherwise (and under `--quiet`).
+    fn bar(&self, name: &str, len: u64) -> ProgressBar {
         let bar = if self.quiet || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-            ProgressBar::with_draw_target(Some(envs.len() as u64), ProgressDrawTarget::hidden())
+            ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden())
         } else {
-            ProgressBar::new(envs.len() as u64)
+            ProgressBar::new(len)
         };
         bar.set_style(
             ProgressStyle::with_template("{prefix:>28} [{bar:32}] {pos:>5}/{len:5} {elapsed}")
@@ -65,6 +68,12 @@ impl Run {
                 .progress_chars("=> "),
         );
         bar.set_prefix(name.to_string());
+        bar
+    }
+
+    /// Submits a phase's commands in atomic batches, with a progress bar.
+    fn phase(&mut self, name: &str, envs: Vec<Envelope>) -> Result<()> {
+        let bar = self.bar(name, envs.len() as u64);
         for chunk in envs.chunks(BATCH) {
             if let Err(e) = self.store.submit_all(chunk) {
                 bail!("{name}: {e}");
@@ -262,7 +271,13 @@ pub fn run(data: &Path, seed: u64, quiet: bool) -> Result<()> {
 
     let mut behaviour = BehaviourModel::new(seed, &BehaviourConfig::default_cn_power());
     exempt(&mut run, &plan, &mut behaviour)?;
-    trade(&mut run, &plan, &national.offset_projects, &mut behaviour)?;
+    trade(
+        &mut run,
+        &plan,
+        &national.offset_projects,
+        &mut behaviour,
+        seed,
+    )?;
     surrender(&mut run, &plan, &mut behaviour)?;
     let assess = run.env(
         "2022-01-04",
@@ -327,6 +342,10 @@ pub fn run(data: &Path, seed: u64, quiet: bool) -> Result<()> {
         );
     }
     println!();
+    if let Some(ex) = run.store.market().exchange() {
+        output::print_market(ex, &mut std::io::stdout())?;
+        println!();
+    }
     output::print_compliance(&report, None, &mut std::io::stdout())?;
     println!(
         "\njournal: {} records in {}; {:.1} s. Try `ets --data {} report compliance --province Shanxi` or `ets --data {} verify`.",
@@ -464,13 +483,14 @@ fn exempt(run: &mut Run, plan: &ets_policy::Plan, behaviour: &mut BehaviourModel
     run.phase("exemptions", envs)
 }
 
-/// Companies in surplus sell to companies in deficit; offset users buy credits from projects.
-/// Bilateral transfers stand in for the exchange, which a later issue brings.
+/// Offset users buy credits from projects (bilaterally: CCERs trade elsewhere), then a year
+/// on the exchange: companies in surplus sell, companies in deficit buy.
 fn trade(
     run: &mut Run,
     plan: &ets_policy::Plan,
     projects: &[ets_sim::OffsetProject],
     behaviour: &mut BehaviourModel,
+    seed: u64,
 ) -> Result<()> {
     let companies: Vec<CompanyId> = run.store.market().company_ids().cloned().collect();
     let mut sellers: Vec<(CompanyId, u64)> = Vec::new();
@@ -530,9 +550,13 @@ fn trade(
         "2021-12-01",
         "2021-12-10",
     ];
+    let buyer_allowances: Vec<(CompanyId, u64)> = buyers
+        .iter()
+        .filter(|b| b.1 > 0)
+        .map(|(c, q, _)| (c.clone(), *q))
+        .collect();
     let mut envs = Vec::new();
-    let mut s = 0;
-    for (i, (buyer, mut need, mut need_offsets)) in buyers.into_iter().enumerate() {
+    for (i, (buyer, _, mut need_offsets)) in buyers.into_iter().enumerate() {
         let date = days[i * days.len() / companies.len().max(1)];
         while need_offsets > 0 {
             let Some((project, class, left)) = credits.iter_mut().find(|(_, _, left)| *left > 0)
@@ -554,34 +578,17 @@ fn trade(
                 },
             ));
         }
-        while need > 0 && s < sellers.len() {
-            let (seller, offered) = &mut sellers[s];
-            let held = stock.get_mut(seller).expect("seller stock");
-            let Some((class, left)) = held.iter_mut().find(|(_, left)| *left > 0) else {
-                s += 1;
-                continue;
-            };
-            let q = need.min(*offered).min(*left);
-            *left -= q;
-            *offered -= q;
-            need -= q;
-            envs.push(run.env(
-                date,
-                seller.as_str(),
-                "allowances sold bilaterally",
-                Command::Transfer {
-                    class: *class,
-                    quantity: q,
-                    from: seller.to_string(),
-                    to: buyer.to_string(),
-                },
-            ));
-            if *offered == 0 {
-                s += 1;
-            }
-        }
     }
-    run.phase("transfers surplus -> deficit", envs)
+    run.phase("offset credits bought", envs)?;
+    let sellers = sellers
+        .into_iter()
+        .map(|(c, q)| (c.to_string(), q))
+        .collect();
+    let buyers = buyer_allowances
+        .into_iter()
+        .map(|(c, q)| (c.to_string(), q))
+        .collect();
+    exchange::run_year(run, sellers, buyers, seed)
 }
 
 fn surrender(run: &mut Run, plan: &ets_policy::Plan, behaviour: &mut BehaviourModel) -> Result<()> {

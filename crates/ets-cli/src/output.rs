@@ -204,3 +204,121 @@ mod tests {
         assert_eq!(super::t(4_512_345_678), "4,512,345,678");
     }
 }
+
+/// A price in fen as CNY with two decimals.
+pub fn cny(fen: i64) -> String {
+    format!("{}.{:02}", fen / 100, (fen % 100).abs())
+}
+
+fn cny_json(fen: i64) -> serde_json::Value {
+    serde_json::from_str(&cny(fen)).expect("a decimal is a JSON number")
+}
+
+pub fn write_market_json(
+    ex: &ets_market::trading::exchange::Exchange,
+    out: &mut impl Write,
+) -> Result<()> {
+    let days: Vec<_> = ex
+        .market_days()
+        .iter()
+        .map(|d| {
+            json!({
+                "date": d.date.to_string(),
+                "open": cny_json(d.open),
+                "high": cny_json(d.high),
+                "low": cny_json(d.low),
+                "close": cny_json(d.close),
+                "volume_t": d.volume_t,
+                "block_volume_t": d.block_volume_t,
+                "turnover_cny": cny_json(d.turnover_fen as i64),
+                "trades": d.trades,
+            })
+        })
+        .collect();
+    let bars: Vec<_> = ex
+        .days()
+        .iter()
+        .map(|b| {
+            json!({
+                "date": b.date.to_string(), "vintage": b.vintage, "open": cny_json(b.open), "high": cny_json(b.high),
+                "low": cny_json(b.low), "close": cny_json(b.close), "volume_t": b.volume_t,
+                "block_volume_t": b.block_volume_t, "turnover_cny": cny_json(b.turnover_fen),
+            })
+        })
+        .collect();
+    let doc = json!({ "market": ex.rules.id, "days": days, "instruments": bars });
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// The price path by month and the totals of the market's trading.
+pub fn print_market(
+    ex: &ets_market::trading::exchange::Exchange,
+    out: &mut impl Write,
+) -> Result<()> {
+    let days = ex.market_days();
+    if days.is_empty() {
+        writeln!(out, "no trading day closed yet")?;
+        return Ok(());
+    }
+    let volume: u64 = days.iter().map(|d| d.volume_t).sum();
+    let block: u64 = days.iter().map(|d| d.block_volume_t).sum();
+    let turnover: u64 = days.iter().map(|d| d.turnover_fen).sum();
+    writeln!(
+        out,
+        "Market {}: {} trading days, {} to {}",
+        ex.rules.id,
+        days.len(),
+        days[0].date,
+        days[days.len() - 1].date
+    )?;
+    writeln!(
+        out,
+        "volume {} t (listed {} t, block {} t), turnover {} CNY, average {} CNY/t",
+        t(volume),
+        t(volume - block),
+        t(block),
+        t(turnover / 100),
+        cny((turnover / volume.max(1)) as i64)
+    )?;
+    let lo = days.iter().map(|d| d.close).min().unwrap_or(0);
+    let hi = days.iter().map(|d| d.close).max().unwrap_or(0);
+    writeln!(
+        out,
+        "first open {} CNY/t, last close {} CNY/t, closes between {} and {}",
+        cny(days[0].open),
+        cny(days[days.len() - 1].close),
+        cny(lo),
+        cny(hi)
+    )?;
+    writeln!(
+        out,
+        "{:<8} {:>5} {:>8} {:>8} {:>8} {:>8} {:>14} {:>16}",
+        "month", "days", "open", "high", "low", "close", "volume t", "turnover CNY"
+    )?;
+    let mut i = 0;
+    while i < days.len() {
+        let month = (days[i].date.year(), days[i].date.month());
+        let j = days[i..]
+            .iter()
+            .position(|d| (d.date.year(), d.date.month()) != month)
+            .map_or(days.len(), |k| i + k);
+        let m = &days[i..j];
+        writeln!(
+            out,
+            "{:04}-{:02}  {:>5} {:>8} {:>8} {:>8} {:>8} {:>14} {:>16}",
+            month.0,
+            month.1,
+            m.len(),
+            cny(m[0].open),
+            cny(m.iter().map(|d| d.high).max().unwrap_or(0)),
+            cny(m.iter().map(|d| d.low).min().unwrap_or(0)),
+            cny(m[m.len() - 1].close),
+            t(m.iter().map(|d| d.volume_t).sum()),
+            t(m.iter().map(|d| d.turnover_fen).sum::<u64>() / 100)
+        )?;
+        i = j;
+    }
+    Ok(())
+}

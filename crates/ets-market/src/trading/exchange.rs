@@ -386,6 +386,30 @@ impl Exchange {
             })
             .collect()
     }
+    /// Live orders at the best `levels` price levels of a side, best first, in time priority
+    /// within a level: (id, account, price, open qty).
+    pub fn best_orders(
+        &self,
+        vintage: Year,
+        side: OrderSide,
+        levels: usize,
+    ) -> Vec<(u64, AccountId, i64, Tonnes)> {
+        let Some(book) = self.books.get(&vintage) else {
+            return Vec::new();
+        };
+        let side = side.book();
+        book.0
+            .depth(side, levels)
+            .iter()
+            .flat_map(|l| book.0.level_orders(side, l.price))
+            .filter_map(|o| {
+                self.orders
+                    .get(&o.id)
+                    .map(|x| (o.id, x.account, o.price, o.qty))
+            })
+            .collect()
+    }
+
     /// The vintage of a live order.
     pub fn order_vintage(&self, id: u64) -> Option<Year> {
         self.orders.get(&id).map(|o| o.vintage)
@@ -1297,5 +1321,78 @@ impl Exchange {
             b.0.check_invariants()?;
         }
         Ok(())
+    }
+}
+
+/// The market's day across all traded vintages.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct MarketDay {
+    pub date: Date,
+    /// First listed trade of the day, or the previous close.
+    pub open: i64,
+    pub high: i64,
+    pub low: i64,
+    /// Volume-weighted average of the day's listed trades (block trades excluded), rounded half
+    /// up to the tick; the previous close when there were none.
+    pub close: i64,
+    /// Listed and block volume, t.
+    pub volume_t: u64,
+    pub block_volume_t: u64,
+    /// Listed and block turnover, fen.
+    pub turnover_fen: u64,
+    pub trades: u64,
+}
+
+impl Exchange {
+    /// Daily figures of the whole market, from its trades, one per closed trading day.
+    pub fn market_days(&self) -> Vec<MarketDay> {
+        let mut dates: Vec<Date> = self.days.iter().map(|b| b.date).collect();
+        dates.dedup();
+        let mut prev_close = self.rules.opening_reference_fen;
+        let mut out = Vec::with_capacity(dates.len());
+        let mut t = 0;
+        for date in dates {
+            while t < self.trades.len() && self.trades[t].date < date {
+                t += 1;
+            }
+            let start = t;
+            while t < self.trades.len() && self.trades[t].date == date {
+                t += 1;
+            }
+            let today = &self.trades[start..t];
+            let listed: Vec<&TradeRecord> = today
+                .iter()
+                .filter(|x| x.kind == TradeKindTag::Listed)
+                .collect();
+            let listed_volume: u128 = listed.iter().map(|x| u128::from(x.qty)).sum();
+            let listed_value: u128 = listed
+                .iter()
+                .map(|x| x.price as u128 * u128::from(x.qty))
+                .sum();
+            let close = if listed_volume == 0 {
+                prev_close
+            } else {
+                let den = listed_volume * self.rules.tick_fen as u128;
+                let (q, r) = (listed_value / den, listed_value % den);
+                ((if 2 * r >= den { q + 1 } else { q }) * self.rules.tick_fen as u128) as i64
+            };
+            out.push(MarketDay {
+                date,
+                open: listed.first().map_or(prev_close, |x| x.price),
+                high: listed.iter().map(|x| x.price).max().unwrap_or(close),
+                low: listed.iter().map(|x| x.price).min().unwrap_or(close),
+                close,
+                volume_t: today.iter().map(|x| x.qty).sum(),
+                block_volume_t: today
+                    .iter()
+                    .filter(|x| x.kind == TradeKindTag::Block)
+                    .map(|x| x.qty)
+                    .sum(),
+                turnover_fen: today.iter().map(|x| x.price as u64 * x.qty).sum(),
+                trades: today.len() as u64,
+            });
+            prev_close = close;
+        }
+        out
     }
 }
