@@ -28,3 +28,13 @@ ets --date 2021-12-15 surrender --plan $plan examples/surrenders.csv
 ets report compliance
 ets --date 2022-01-04 assess --plan $plan
 ets verify
+# The exchange: SX0001 lists part of its surplus, GD0001 takes some of it (click-to-trade).
+ets --date 2022-01-04 exchange open
+ets --date 2022-01-04 exchange deposit GD0001 1000000.00
+ets --date 2022-01-05 exchange open-day
+ets --date 2022-01-05 exchange order SX0001 sell --vintage 2020 --price 48.00 --qty 20000 --time 09:45
+ets --date 2022-01-05 exchange book --vintage 2020
+ets --date 2022-01-05 exchange take GD0001 1 --qty 5000 --time 10:05
+ets --date 2022-01-05 exchange close-day
+ets report market
+ets verify

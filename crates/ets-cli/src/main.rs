@@ -108,6 +108,11 @@ enum Cmd {
         #[command(subcommand)]
         what: ReportCmd,
     },
+    /// The exchange: open it, trading days, funds, orders, block trades, the book.
+    Exchange {
+        #[command(subcommand)]
+        cmd: ExchangeCmd,
+    },
     /// An account's holdings and serial blocks.
     Holdings { holder: String },
     /// Replay the journal, check the hash chain and every invariant, and say what was checked.
@@ -182,6 +187,94 @@ enum ReportCmd {
         #[arg(long)]
         json: bool,
     },
+    /// The exchange's daily figures: open, high, low, close (VWAP of listed trades), volume, turnover.
+    Market {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExchangeCmd {
+    /// Open the exchange under a market file (default: the shipped national market, markets/cn-seee.toml).
+    Open { file: Option<PathBuf> },
+    /// Open the trading day given by --date.
+    OpenDay,
+    /// Close the trading day: open orders expire, the close is fixed, settlement runs if end-of-day.
+    CloseDay,
+    /// Pay money into a holder's funds account (CNY, up to 2 decimals).
+    Deposit { holder: String, cny: String },
+    /// Pay money out of a holder's available funds.
+    Withdraw { holder: String, cny: String },
+    /// Place a listed order (rests for the day; matches at once on a continuous market).
+    Order {
+        holder: String,
+        #[arg(value_enum)]
+        side: SideArg,
+        #[arg(long)]
+        vintage: u16,
+        /// Price in CNY per tonne, e.g. 48.50.
+        #[arg(long)]
+        price: String,
+        #[arg(long)]
+        qty: u64,
+        #[arg(long, value_enum, default_value = "day")]
+        tif: TifArg,
+        /// Time of day, Beijing time, HH:MM.
+        #[arg(long, default_value = "10:00")]
+        time: String,
+    },
+    /// Click-to-trade: take a listed order, fully or in part, at its price.
+    Take {
+        holder: String,
+        order: u64,
+        #[arg(long)]
+        qty: u64,
+        #[arg(long, default_value = "10:00")]
+        time: String,
+    },
+    /// Cancel an open order.
+    Cancel { holder: String, order: u64 },
+    /// Propose a block trade (at least 100,000 t, afternoon session) to a named counterparty.
+    Block {
+        holder: String,
+        counterparty: String,
+        #[arg(value_enum)]
+        side: SideArg,
+        #[arg(long)]
+        vintage: u16,
+        #[arg(long)]
+        price: String,
+        #[arg(long)]
+        qty: u64,
+        #[arg(long, default_value = "13:30")]
+        time: String,
+    },
+    /// The counterparty accepts a block proposal.
+    Accept {
+        holder: String,
+        proposal: u64,
+        #[arg(long, default_value = "13:30")]
+        time: String,
+    },
+    /// The five best price levels of each side, and the open orders.
+    Book {
+        #[arg(long)]
+        vintage: u16,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SideArg {
+    Buy,
+    Sell,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TifArg {
+    Day,
+    Ioc,
+    Fok,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -304,6 +397,10 @@ fn run(cli: Cli) -> Result<()> {
                     json,
                 },
         } => steps::report_compliance(&ctx, plan.as_deref(), province.as_deref(), json),
+        Cmd::Report {
+            what: ReportCmd::Market { json },
+        } => steps::report_market(&ctx, json),
+        Cmd::Exchange { cmd } => exchange_cmd(&ctx, cmd),
         Cmd::Holdings { holder } => steps::holdings(&ctx, &holder),
         Cmd::Verify => steps::verify(&ctx),
     }
@@ -319,4 +416,105 @@ mod tests {
         assert_eq!(civil_from_days(18_628).to_string(), "2021-01-01");
         assert_eq!(civil_from_days(19_417).to_string(), "2023-03-01");
     }
+}
+
+fn exchange_cmd(ctx: &steps::Ctx, cmd: ExchangeCmd) -> Result<()> {
+    use ets_market::ExchangeCommand as X;
+    use ets_market::trading::exchange::{OrderSide, Tif};
+    let side = |s: SideArg| match s {
+        SideArg::Buy => OrderSide::Buy,
+        SideArg::Sell => OrderSide::Sell,
+    };
+    let price = |p: &str| -> Result<i64> {
+        ets_market::trading::config::fen(p)
+            .map(|f| f as i64)
+            .with_context(|| format!("--price {p:?}: a CNY amount with at most 2 decimals"))
+    };
+    let money = |p: &str| -> Result<u64> {
+        ets_market::trading::config::fen(p)
+            .map(|f| f as u64)
+            .with_context(|| format!("{p:?}: a CNY amount with at most 2 decimals"))
+    };
+    let time = |t: &str| -> Result<u16> {
+        let (h, m) = t
+            .split_once(':')
+            .with_context(|| format!("--time {t:?}: expected HH:MM"))?;
+        let (h, m): (u16, u16) = (h.parse()?, m.parse()?);
+        anyhow::ensure!(h < 24 && m < 60, "--time {t:?}: expected HH:MM");
+        Ok(h * 60 + m)
+    };
+    let c = match cmd {
+        ExchangeCmd::Open { file } => return steps::open_exchange(ctx, file.as_deref()),
+        ExchangeCmd::Book { vintage } => return steps::book(ctx, vintage),
+        ExchangeCmd::OpenDay => X::OpenDay,
+        ExchangeCmd::CloseDay => X::CloseDay,
+        ExchangeCmd::Deposit { holder, cny } => X::Deposit {
+            fen: money(&cny)?,
+            holder,
+        },
+        ExchangeCmd::Withdraw { holder, cny } => X::Withdraw {
+            fen: money(&cny)?,
+            holder,
+        },
+        ExchangeCmd::Order {
+            holder,
+            side: s,
+            vintage,
+            price: p,
+            qty,
+            tif,
+            time: t,
+        } => X::Order {
+            holder,
+            vintage,
+            side: side(s),
+            price: price(&p)?,
+            qty,
+            tif: match tif {
+                TifArg::Day => Tif::Day,
+                TifArg::Ioc => Tif::Ioc,
+                TifArg::Fok => Tif::Fok,
+            },
+            minute: time(&t)?,
+        },
+        ExchangeCmd::Take {
+            holder,
+            order,
+            qty,
+            time: t,
+        } => X::Take {
+            holder,
+            order,
+            qty,
+            minute: time(&t)?,
+        },
+        ExchangeCmd::Cancel { holder, order } => X::Cancel { holder, order },
+        ExchangeCmd::Block {
+            holder,
+            counterparty,
+            side: s,
+            vintage,
+            price: p,
+            qty,
+            time: t,
+        } => X::ProposeBlock {
+            holder,
+            counterparty,
+            vintage,
+            side: side(s),
+            price: price(&p)?,
+            qty,
+            minute: time(&t)?,
+        },
+        ExchangeCmd::Accept {
+            holder,
+            proposal,
+            time: t,
+        } => X::AcceptBlock {
+            holder,
+            proposal,
+            minute: time(&t)?,
+        },
+    };
+    steps::exchange(ctx, c)
 }

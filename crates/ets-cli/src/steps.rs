@@ -627,6 +627,119 @@ pub fn verify(ctx: &Ctx) -> Result<()> {
         "market: {} companies with their own accounts, {} units, {} reports naming only their company's units; {} recorded allocations equal the registry's allocations; surrenders of {} company-cycles equal the registry's",
         s.companies, s.units, s.reports, s.allocations, s.surrenders
     );
+    if let Some(ex) = market.exchange() {
+        println!(
+            "exchange: {} trades settled delivery versus payment; money conserved ({} fen deposited - {} fen withdrawn = {} fen held); unit freezes within holdings; order books uncrossed",
+            ex.trades().len(),
+            ex.funds.deposited_fen(),
+            ex.funds.withdrawn_fen(),
+            ex.funds.total_fen()
+        );
+    }
     println!("ok");
     Ok(())
+}
+
+pub fn open_exchange(ctx: &Ctx, file: Option<&Path>) -> Result<()> {
+    let (source, toml) = match file {
+        Some(f) => read(f)?,
+        None => (
+            "cn-seee.toml (shipped)".to_string(),
+            ets_market::trading::config::MarketRules::builtin_text().to_string(),
+        ),
+    };
+    let mut store = open(ctx)?;
+    store.submit(&ctx.envelope(
+        "exchange opened",
+        Command::OpenExchange {
+            source: source.clone(),
+            toml,
+        },
+    ))?;
+    println!("exchange open under {source}");
+    Ok(())
+}
+
+/// One exchange command; prints what it did (the order id, the trades).
+pub fn exchange(ctx: &Ctx, c: ets_market::ExchangeCommand) -> Result<()> {
+    let mut store = open(ctx)?;
+    let events = store.submit(&ctx.envelope("exchange", Command::Exchange(c)))?;
+    for e in &events {
+        if let ets_market::Event::Exchange { input, trades } = e {
+            if let Some(id) = input.id() {
+                println!("accepted as order {id}");
+            } else {
+                println!("done");
+            }
+            for t in trades {
+                println!(
+                    "trade {}: {} t of CEA-{} at {} CNY/t, {} -> {} ({:?}){}",
+                    t.id,
+                    output::t(t.qty),
+                    t.vintage,
+                    output::cny(t.price),
+                    t.seller,
+                    t.buyer,
+                    t.kind,
+                    t.registry_seq
+                        .map_or(" awaiting end-of-day settlement".to_string(), |s| format!(
+                            ", registry transaction {s}"
+                        ))
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn book(ctx: &Ctx, vintage: Year) -> Result<()> {
+    let store = open(ctx)?;
+    let ex = store
+        .market()
+        .exchange()
+        .context("the exchange is not open: run `ets exchange open`")?;
+    let (bids, asks) = ex.depth(vintage, 5);
+    println!(
+        "CEA-{vintage}: previous close {} CNY/t",
+        ex.prev_close(vintage).map_or("-".into(), output::cny)
+    );
+    println!(
+        "{:>12} {:>10} | {:<10} {:<12}",
+        "bid qty", "bid", "ask", "ask qty"
+    );
+    for i in 0..bids.len().max(asks.len()) {
+        let b = bids.get(i).map_or((String::new(), String::new()), |l| {
+            (output::t(l.qty), output::cny(l.price))
+        });
+        let a = asks.get(i).map_or((String::new(), String::new()), |l| {
+            (output::cny(l.price), output::t(l.qty))
+        });
+        println!("{:>12} {:>10} | {:<10} {:<12}", b.0, b.1, a.0, a.1);
+    }
+    for side in [
+        ets_market::trading::exchange::OrderSide::Sell,
+        ets_market::trading::exchange::OrderSide::Buy,
+    ] {
+        for (id, account, price, qty) in ex.best_orders(vintage, side, 5) {
+            println!(
+                "order {id}: {side:?} {} t at {} CNY/t by {account}",
+                output::t(qty),
+                output::cny(price)
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn report_market(ctx: &Ctx, json: bool) -> Result<()> {
+    let store = open(ctx)?;
+    let ex = store
+        .market()
+        .exchange()
+        .context("the exchange is not open: run `ets exchange open`")?;
+    if json {
+        output::write_market_json(ex, &mut std::io::stdout())
+    } else {
+        output::print_market(ex, &mut std::io::stdout())
+    }
 }

@@ -188,7 +188,7 @@ pub fn run_year(
             .iter()
             .map(|b| (b.remaining as f64 * bshare).ceil() as u64)
             .collect();
-        let mut offer: Vec<u64> = sellers
+        let offer: Vec<u64> = sellers
             .iter()
             .map(|s| (s.remaining as f64 * sshare).ceil() as u64)
             .collect();

@@ -1127,6 +1127,14 @@ impl Exchange {
         price: i64,
         qty: Tonnes,
     ) -> Result<(), TradeRejection> {
+        // A seller is paid into its funds account: every trading participant has one.
+        if self.funds.balance(participant(account)).is_none() {
+            self.funds
+                .open(participant(account))
+                .map_err(|e| TradeRejection::Funds {
+                    detail: e.to_string(),
+                })?;
+        }
         match side {
             OrderSide::Buy => {
                 let fen = self.buy_freeze(price, qty)?;
