@@ -265,6 +265,10 @@ pub struct Exchange {
     pub rules: MarketRules,
     books: BTreeMap<Year, BookCell>,
     orders: BTreeMap<u64, OpenOrder>,
+    /// Account → its live order ids.
+    by_account: BTreeMap<AccountId, std::collections::BTreeSet<u64>>,
+    /// (account, vintage) → open buy quantity, kept from the book's events, for position limits.
+    open_buy: BTreeMap<(AccountId, Year), Tonnes>,
     pub funds: Funds,
     pub freezes: UnitFreezes,
     clearing: Clearing,
@@ -333,6 +337,8 @@ impl Exchange {
             rules,
             books,
             orders: BTreeMap::new(),
+            by_account: BTreeMap::new(),
+            open_buy: BTreeMap::new(),
             funds: Funds::new(),
             freezes: UnitFreezes::new(),
             clearing,
@@ -375,9 +381,11 @@ impl Exchange {
     }
     /// Open orders of an account: (id, vintage, side, price, open qty).
     pub fn open_orders(&self, account: AccountId) -> Vec<(u64, Year, OrderSide, i64, Tonnes)> {
-        self.orders
-            .iter()
-            .filter(|(_, o)| o.account == account)
+        self.by_account
+            .get(&account)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.orders.get(id).map(|o| (id, o)))
             .filter_map(|(id, o)| {
                 self.books[&o.vintage]
                     .0
@@ -555,11 +563,59 @@ impl Exchange {
 
     /// Open buy quantity of an account in a vintage.
     fn open_buys(&self, account: AccountId, vintage: Year) -> Tonnes {
-        self.open_orders(account)
-            .into_iter()
-            .filter(|o| o.1 == vintage && o.2 == OrderSide::Buy)
-            .map(|o| o.4)
-            .sum()
+        self.open_buy.get(&(account, vintage)).copied().unwrap_or(0)
+    }
+
+    /// Keeps `open_buy` in step with what the book did to buy orders.
+    fn track(&mut self, vintage: Year, events: &[ets_exchange::Event]) {
+        use ets_exchange::Event as E;
+        let account =
+            |p: u64| AccountId(u32::try_from(p).expect("participants are account numbers"));
+        for e in events {
+            let (p, add, sub) = match *e {
+                E::Accepted {
+                    participant,
+                    side: Side::Buy,
+                    qty,
+                    ..
+                } => (participant, qty, 0),
+                E::Fill(f) => {
+                    let buyer = if f.aggressor == Side::Buy {
+                        f.taker_participant
+                    } else {
+                        f.maker_participant
+                    };
+                    (buyer, 0, f.qty)
+                }
+                E::Cancelled {
+                    participant,
+                    side: Side::Buy,
+                    qty,
+                    ..
+                }
+                | E::Expired {
+                    participant,
+                    side: Side::Buy,
+                    qty,
+                    ..
+                } => (participant, 0, qty),
+                E::Amended {
+                    participant,
+                    side: Side::Buy,
+                    old_qty,
+                    qty,
+                    ..
+                } => (participant, qty, old_qty),
+                _ => continue,
+            };
+            let open = self.open_buy.entry((account(p), vintage)).or_insert(0);
+            *open = (*open + add)
+                .checked_sub(sub)
+                .expect("open buy quantity never goes below zero");
+            if *open == 0 {
+                self.open_buy.remove(&(account(p), vintage));
+            }
+        }
     }
 
     /// Checks an input against the current state without changing anything. `limit` is the
@@ -863,6 +919,7 @@ impl Exchange {
                         .expect("book")
                         .0
                         .expire_all(&mut events);
+                    self.track(*v, &events);
                     let ids: Vec<u64> = events
                         .iter()
                         .filter_map(|e| {
@@ -931,7 +988,7 @@ impl Exchange {
                 minute,
             } => {
                 self.freeze(registry, id, account, vintage, side, price, qty)?;
-                self.orders.insert(
+                self.insert_order(
                     id,
                     OpenOrder {
                         account,
@@ -958,6 +1015,7 @@ impl Exchange {
                     .expect("checked instrument")
                     .0
                     .submit(order, &mut events);
+                self.track(vintage, &events);
                 self.settle_events(registry, &events, vintage, date, minute, id, &mut trades)?;
             }
             ExchangeInput::Cancel { id, account } => {
@@ -975,6 +1033,7 @@ impl Exchange {
                 if let Some(ets_exchange::Event::Rejected { reason, .. }) = events.first() {
                     return Err(book_err(reason));
                 }
+                self.track(o.vintage, &events);
                 self.finish_if_gone(id)?;
             }
             ExchangeInput::Amend {
@@ -993,7 +1052,7 @@ impl Exchange {
                 // Re-freeze for the amended order: release what it holds, freeze the new amount.
                 self.release_all(id)?;
                 self.freeze(registry, id, account, o.vintage, o.side, price, qty)?;
-                self.orders.insert(id, OpenOrder { price, ..o.clone() });
+                self.insert_order(id, OpenOrder { price, ..o.clone() });
                 let mut events = Vec::new();
                 self.books.get_mut(&o.vintage).expect("book").0.amend(
                     u64::from(account.0),
@@ -1005,6 +1064,7 @@ impl Exchange {
                 if let Some(ets_exchange::Event::Rejected { reason, .. }) = events.first() {
                     return Err(book_err(reason));
                 }
+                self.track(o.vintage, &events);
                 self.settle_events(registry, &events, o.vintage, date, minute, id, &mut trades)?;
             }
             ExchangeInput::Take {
@@ -1025,7 +1085,7 @@ impl Exchange {
                     OrderSide::Sell => OrderSide::Buy,
                 };
                 self.freeze(registry, id, account, o.vintage, side, o.price, qty)?;
-                self.orders.insert(
+                self.insert_order(
                     id,
                     OpenOrder {
                         account,
@@ -1041,15 +1101,31 @@ impl Exchange {
                     target,
                     qty,
                 };
-                let mut events = Vec::new();
+                // The taker's order never rests, so the book announces no `Accepted` for it: count
+                // it as an open buy for the moment its fill takes it off again.
+                let mut events = vec![];
+                if side == OrderSide::Buy {
+                    events.push(ets_exchange::Event::Accepted {
+                        id,
+                        participant: u64::from(account.0),
+                        side: Side::Buy,
+                        price: o.price,
+                        qty,
+                        tif: TimeInForce::Day,
+                    });
+                }
                 self.books
                     .get_mut(&o.vintage)
                     .expect("book")
                     .0
                     .take(take, &mut events);
-                if let Some(ets_exchange::Event::Rejected { reason, .. }) = events.first() {
+                if let Some(ets_exchange::Event::Rejected { reason, .. }) = events
+                    .iter()
+                    .find(|e| matches!(e, ets_exchange::Event::Rejected { .. }))
+                {
                     return Err(book_err(reason));
                 }
+                self.track(o.vintage, &events);
                 self.settle_events(registry, &events, o.vintage, date, minute, id, &mut trades)?;
                 self.finish_if_gone(id)?;
             }
@@ -1166,6 +1242,22 @@ impl Exchange {
         Ok(())
     }
 
+    fn insert_order(&mut self, id: u64, order: OpenOrder) {
+        self.by_account.entry(order.account).or_default().insert(id);
+        self.orders.insert(id, order);
+    }
+
+    fn remove_order(&mut self, id: u64) {
+        if let Some(o) = self.orders.remove(&id)
+            && let Some(ids) = self.by_account.get_mut(&o.account)
+        {
+            ids.remove(&id);
+            if ids.is_empty() {
+                self.by_account.remove(&o.account);
+            }
+        }
+    }
+
     /// Releases whatever an order still holds frozen (money or units).
     fn release_all(&mut self, id: u64) -> Result<(), TradeRejection> {
         if let Some(f) = self.funds.order_freeze(OrderRef(id)) {
@@ -1200,7 +1292,7 @@ impl Exchange {
             {
                 return Ok(());
             }
-            self.orders.remove(&id);
+            self.remove_order(id);
             self.release_all(id)?;
         }
         Ok(())
