@@ -181,6 +181,29 @@ pub enum ExchangeCommand {
         proposal: u64,
         minute: u16,
     },
+    /// One-way bidding: announce a quantity to sell (or buy) with a floor (or ceiling) price
+    /// and a bidding window of the day; allocation by price, then time.
+    Announce {
+        holder: TransferParty,
+        vintage: Year,
+        side: OrderSide,
+        qty: Tonnes,
+        limit: i64,
+        pay_as_bid: bool,
+        open_minute: u16,
+        close_minute: u16,
+    },
+    Bid {
+        holder: TransferParty,
+        auction: u64,
+        price: i64,
+        qty: Tonnes,
+        minute: u16,
+    },
+    CloseAuction {
+        auction: u64,
+        minute: u16,
+    },
 }
 
 impl Command {
@@ -217,6 +240,9 @@ impl Command {
                 ExchangeCommand::Take { .. } => "take_order",
                 ExchangeCommand::ProposeBlock { .. } => "propose_block",
                 ExchangeCommand::AcceptBlock { .. } => "accept_block",
+                ExchangeCommand::Announce { .. } => "announce_auction",
+                ExchangeCommand::Bid { .. } => "bid",
+                ExchangeCommand::CloseAuction { .. } => "close_auction",
             },
         }
     }
@@ -1226,6 +1252,47 @@ impl Market {
                 date,
                 minute: *minute,
             },
+            ExchangeCommand::Announce {
+                holder,
+                vintage,
+                side,
+                qty,
+                limit,
+                pay_as_bid,
+                open_minute,
+                close_minute,
+            } => ExchangeInput::Announce {
+                id,
+                account: self.account_of(holder)?,
+                vintage: *vintage,
+                side: *side,
+                qty: *qty,
+                limit: *limit,
+                pay_as_bid: *pay_as_bid,
+                date,
+                open_minute: *open_minute,
+                close_minute: *close_minute,
+            },
+            ExchangeCommand::Bid {
+                holder,
+                auction,
+                price,
+                qty,
+                minute,
+            } => ExchangeInput::Bid {
+                id,
+                auction: *auction,
+                account: self.account_of(holder)?,
+                price: *price,
+                qty: *qty,
+                date,
+                minute: *minute,
+            },
+            ExchangeCommand::CloseAuction { auction, minute } => ExchangeInput::CloseAuction {
+                auction: *auction,
+                date,
+                minute: *minute,
+            },
         })
     }
 
@@ -1247,7 +1314,9 @@ impl Market {
             | ExchangeInput::Amend { account, .. }
             | ExchangeInput::Take { account, .. }
             | ExchangeInput::ProposeBlock { account, .. }
-            | ExchangeInput::AcceptBlock { account, .. } => Some(account),
+            | ExchangeInput::AcceptBlock { account, .. }
+            | ExchangeInput::Announce { account, .. }
+            | ExchangeInput::Bid { account, .. } => Some(account),
             _ => None,
         };
         if let Some(a) = account {

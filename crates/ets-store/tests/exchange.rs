@@ -470,3 +470,153 @@ fn continuous_matching_price_time_ioc_fok_and_amend() {
         Store::open(dir.path(), d("2030-01-01"), JournalOptions::default()).unwrap();
     assert_eq!(reopened.market(), &live);
 }
+
+#[test]
+fn one_way_bidding_end_of_day_settlement_and_position_limits() {
+    let toml = MARKET.replace("settlement = \"immediate\"", "settlement = \"end_of_day\"");
+    let (dir, mut store) = market(&toml);
+    let day = "2021-07-16";
+    for h in ["TRADER1", "HB0001"] {
+        store
+            .submit(&x(
+                day,
+                ExchangeCommand::Deposit {
+                    holder: h.into(),
+                    fen: 100_000_000_000,
+                },
+            ))
+            .unwrap();
+    }
+    // SX0001 sells 300,000 t by one-way bidding, floor 45.00, uniform price, window 10:00-10:30.
+    let auction = store.market().exchange().unwrap().next_id();
+    let announce = ExchangeCommand::Announce {
+        holder: "SX0001".into(),
+        vintage: 2019,
+        side: OrderSide::Sell,
+        qty: 300_000,
+        limit: 4500,
+        pay_as_bid: false,
+        open_minute: 600,
+        close_minute: 630,
+    };
+    store.submit(&x(day, announce)).unwrap();
+    let bid = |who: &str, price, qty, minute| ExchangeCommand::Bid {
+        holder: who.into(),
+        auction,
+        price,
+        qty,
+        minute,
+    };
+    assert!(
+        matches!(
+            rejected(store.submit(&x(day, bid("HB0001", 4499, 1_000, 605)))),
+            TradeRejection::OutsideBand { .. }
+        ),
+        "below the floor"
+    );
+    assert!(
+        matches!(
+            rejected(store.submit(&x(day, bid("HB0001", 4600, 1_000, 631)))),
+            TradeRejection::OutsideSession { .. }
+        ),
+        "after the window"
+    );
+    assert!(matches!(
+        rejected(store.submit(&x(day, bid("SX0001", 4600, 1_000, 605)))),
+        TradeRejection::SelfTrade
+    ));
+    store
+        .submit(&x(day, bid("HB0001", 5000, 200_000, 605)))
+        .unwrap();
+    store
+        .submit(&x(day, bid("TRADER1", 4700, 150_000, 606)))
+        .unwrap();
+    store
+        .submit(&x(day, bid("HB0001", 4600, 50_000, 607)))
+        .unwrap();
+    assert!(
+        store
+            .submit(&x(
+                day,
+                ExchangeCommand::CloseAuction {
+                    auction,
+                    minute: 629
+                }
+            ))
+            .is_err(),
+        "not before the window ends"
+    );
+    let events = store
+        .submit(&x(
+            day,
+            ExchangeCommand::CloseAuction {
+                auction,
+                minute: 630,
+            },
+        ))
+        .unwrap();
+    let ets_market::Event::Exchange { trades, .. } = &events[0] else {
+        panic!()
+    };
+    // By price: 200,000 to HB0001 at 50.00, then 100,000 of TRADER1's 150,000 at 47.00; the
+    // 46.00 bid gets nothing. Uniform price: the marginal accepted bid, 47.00.
+    assert_eq!(
+        trades.iter().map(|t| (t.price, t.qty)).collect::<Vec<_>>(),
+        [(4700, 200_000), (4700, 100_000)]
+    );
+    assert!(
+        trades.iter().all(|t| t.registry_seq.is_none()),
+        "end-of-day settlement: nothing moved yet"
+    );
+    let trader_before = holding(&store, "TRADER1");
+    assert_eq!(trader_before, 0);
+    store.submit(&x(day, ExchangeCommand::CloseDay)).unwrap();
+    assert_eq!(holding(&store, "TRADER1"), 100_000, "settled at the close");
+    assert!(
+        store
+            .market()
+            .exchange()
+            .unwrap()
+            .trades()
+            .iter()
+            .all(|t| t.registry_seq.is_some())
+    );
+    assert_eq!(
+        funds(&store, "TRADER1").1,
+        0,
+        "the unallocated part of the bid is released"
+    );
+    assert_eq!(funds(&store, "HB0001").1, 0);
+
+    // Position limit of a non-compliance participant: 1,000,000 t (market file).
+    store
+        .submit(&x("2021-07-19", ExchangeCommand::OpenDay))
+        .unwrap();
+    for i in 0..9 {
+        store
+            .submit(&x(
+                "2021-07-19",
+                order("TRADER1", OrderSide::Buy, 4700, 99_999, 600 + i),
+            ))
+            .unwrap();
+    }
+    assert!(matches!(
+        rejected(store.submit(&x(
+            "2021-07-19",
+            order("TRADER1", OrderSide::Buy, 4700, 99_999, 610)
+        ))),
+        TradeRejection::PositionLimit {
+            limit: 1_000_000,
+            ..
+        }
+    ));
+    store
+        .submit(&x("2021-07-19", ExchangeCommand::CloseDay))
+        .unwrap();
+    store.market().check_invariants().unwrap();
+    let live = store.market().clone();
+    drop(store);
+    let (reopened, _) =
+        Store::open(dir.path(), d("2030-01-01"), JournalOptions::default()).unwrap();
+    assert_eq!(reopened.market(), &live);
+}

@@ -73,7 +73,7 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-fn run(steps: Vec<Step>, continuous: bool) -> Result<(), TestCaseError> {
+fn run(steps: Vec<Step>, continuous: bool, end_of_day: bool) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
     let options = JournalOptions {
         sync: SyncMode::None,
@@ -89,11 +89,14 @@ fn run(steps: Vec<Step>, continuous: bool) -> Result<(), TestCaseError> {
             },
         ))
         .unwrap();
-    let toml = if continuous {
+    let mut toml = if continuous {
         MARKET.replace("matching = \"click_to_trade\"", "matching = \"continuous\"")
     } else {
         MARKET.to_string()
     };
+    if end_of_day {
+        toml = toml.replace("settlement = \"immediate\"", "settlement = \"end_of_day\"");
+    }
     store
         .submit(&env(
             "2021-07-01",
@@ -290,11 +293,16 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
     #[test]
     fn click_to_trade_streams_conserve_and_replay(steps in proptest::collection::vec(step(), 1..80)) {
-        run(steps, false)?;
+        run(steps, false, false)?;
+    }
+
+    #[test]
+    fn end_of_day_settlement_streams_conserve_and_replay(steps in proptest::collection::vec(step(), 1..80)) {
+        run(steps, true, true)?;
     }
 
     #[test]
     fn continuous_streams_conserve_and_replay(steps in proptest::collection::vec(step(), 1..80)) {
-        run(steps, true)?;
+        run(steps, true, false)?;
     }
 }

@@ -165,6 +165,36 @@ pub enum ExchangeInput {
         date: Date,
         minute: u16,
     },
+    /// One-way bidding: a participant announces a quantity to sell (or buy) with a floor (or
+    /// ceiling) and a window of the day; `id` is the auction's order reference.
+    Announce {
+        id: u64,
+        account: AccountId,
+        vintage: Year,
+        side: OrderSide,
+        qty: Tonnes,
+        limit: i64,
+        pay_as_bid: bool,
+        date: Date,
+        open_minute: u16,
+        close_minute: u16,
+    },
+    /// A bid in an announced auction; `id` is the bid's order reference.
+    Bid {
+        id: u64,
+        auction: u64,
+        account: AccountId,
+        price: i64,
+        qty: Tonnes,
+        date: Date,
+        minute: u16,
+    },
+    /// The window is over: allocate by price, then time, and settle.
+    CloseAuction {
+        auction: u64,
+        date: Date,
+        minute: u16,
+    },
     /// The counterparty accepts; `id` is its order reference.
     AcceptBlock {
         id: u64,
@@ -182,7 +212,9 @@ impl ExchangeInput {
             ExchangeInput::Order { id, .. }
             | ExchangeInput::Take { id, .. }
             | ExchangeInput::ProposeBlock { id, .. }
-            | ExchangeInput::AcceptBlock { id, .. } => Some(id),
+            | ExchangeInput::AcceptBlock { id, .. }
+            | ExchangeInput::Announce { id, .. }
+            | ExchangeInput::Bid { id, .. } => Some(id),
             _ => None,
         }
     }
@@ -193,6 +225,8 @@ impl ExchangeInput {
 pub enum TradeKindTag {
     Listed,
     Block,
+    /// Allocated in one-way bidding.
+    OneWay,
 }
 
 /// A trade, as published and settled.
@@ -232,6 +266,21 @@ struct OpenOrder {
     vintage: Year,
     side: OrderSide,
     price: i64,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+struct Auction {
+    account: AccountId,
+    vintage: Year,
+    side: OrderSide,
+    qty: Tonnes,
+    limit: i64,
+    pay_as_bid: bool,
+    date: Date,
+    open_minute: u16,
+    close_minute: u16,
+    /// (bid id, account, price, qty), in arrival order.
+    bids: Vec<(u64, AccountId, i64, Tonnes)>,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -278,6 +327,7 @@ pub struct Exchange {
     days: Vec<DayBar>,
     trades: Vec<TradeRecord>,
     blocks: BTreeMap<u64, BlockProposal>,
+    auctions: BTreeMap<u64, Auction>,
     next_id: u64,
 }
 
@@ -348,6 +398,7 @@ impl Exchange {
             days: Vec::new(),
             trades: Vec::new(),
             blocks: BTreeMap::new(),
+            auctions: BTreeMap::new(),
             next_id: 1,
         }
     }
@@ -709,6 +760,17 @@ impl Exchange {
                 self.check_day(date)?;
                 self.in_session(&self.rules.listed_sessions, "listed", minute)?;
                 let o = self.owned(id, account)?;
+                // Its funds or units still back trades awaiting tonight's settlement.
+                if self
+                    .clearing
+                    .pending()
+                    .trades()
+                    .any(|t| t.buy_order.0 == id || t.sell_order.0 == id)
+                {
+                    return Err(book_err(format!(
+                        "order {id} has trades awaiting end-of-day settlement; cancel it and place a new order"
+                    )));
+                }
                 self.check_price_qty(o.vintage, price, qty, false)?;
                 match o.side {
                     OrderSide::Buy => {
@@ -824,6 +886,115 @@ impl Exchange {
                     OrderSide::Sell => self.check_buy(account, p.price, p.qty, 0).map(|_| ()),
                     OrderSide::Buy => self.check_sell(registry, account, p.vintage, p.qty, 0),
                 }
+            }
+            ExchangeInput::Announce {
+                account,
+                vintage,
+                side,
+                qty,
+                limit,
+                date,
+                open_minute,
+                close_minute,
+                ..
+            } => {
+                if !self.rules.one_way_allowed {
+                    return Err(book_err("one-way bidding is not allowed on this market"));
+                }
+                self.check_day(date)?;
+                self.in_session(&self.rules.listed_sessions, "listed", open_minute)?;
+                if close_minute <= open_minute {
+                    return Err(book_err("the bidding window must close after it opens"));
+                }
+                // The floor (ceiling) keeps to the block band [R]: one-way bidding moves large lots.
+                let (low, high) = self.band(vintage, self.rules.block_band_bps);
+                if !self.books.contains_key(&vintage) {
+                    return Err(TradeRejection::UnknownInstrument { vintage });
+                }
+                if limit < low || limit > high || limit % self.rules.tick_fen != 0 {
+                    return Err(TradeRejection::OutsideBand {
+                        price: limit,
+                        low,
+                        high,
+                    });
+                }
+                if qty == 0 {
+                    return Err(TradeRejection::Lot {
+                        qty,
+                        lot: self.rules.lot_t,
+                    });
+                }
+                match side {
+                    OrderSide::Buy => self.check_buy(account, limit, qty, 0).map(|_| ()),
+                    OrderSide::Sell => self.check_sell(registry, account, vintage, qty, 0),
+                }
+            }
+            ExchangeInput::Bid {
+                auction,
+                account,
+                price,
+                qty,
+                date,
+                minute,
+                ..
+            } => {
+                let a = self
+                    .auctions
+                    .get(&auction)
+                    .ok_or(TradeRejection::UnknownProposal { id: auction })?;
+                if a.account == account {
+                    return Err(TradeRejection::SelfTrade);
+                }
+                if date != a.date || minute < a.open_minute || minute >= a.close_minute {
+                    return Err(TradeRejection::OutsideSession {
+                        kind: format!("bidding window of auction {auction}"),
+                        minute: hhmm(minute),
+                    });
+                }
+                let beyond = match a.side {
+                    OrderSide::Sell => price < a.limit,
+                    OrderSide::Buy => price > a.limit,
+                };
+                if beyond || qty == 0 || price % self.rules.tick_fen != 0 {
+                    return Err(TradeRejection::OutsideBand {
+                        price,
+                        low: if a.side == OrderSide::Sell {
+                            a.limit
+                        } else {
+                            0
+                        },
+                        high: if a.side == OrderSide::Buy {
+                            a.limit
+                        } else {
+                            i64::MAX
+                        },
+                    });
+                }
+                match a.side {
+                    // Bidders buy what the announcer sells, and sell what it buys.
+                    OrderSide::Sell => self.check_buy(account, price, qty, 0).map(|_| ()),
+                    OrderSide::Buy => self.check_sell(registry, account, a.vintage, qty, 0),
+                }
+            }
+            ExchangeInput::CloseAuction {
+                auction,
+                date,
+                minute,
+            } => {
+                let a = self
+                    .auctions
+                    .get(&auction)
+                    .ok_or(TradeRejection::UnknownProposal { id: auction })?;
+                if date != a.date || minute < a.close_minute {
+                    return Err(TradeRejection::OutsideSession {
+                        kind: format!(
+                            "close of auction {auction} (window ends {})",
+                            hhmm(a.close_minute)
+                        ),
+                        minute: hhmm(minute),
+                    });
+                }
+                Ok(())
             }
         }
     }
@@ -950,6 +1121,12 @@ impl Exchange {
                         ),
                     });
                 }
+                // Orders that traded but waited for tonight's settlement can now let go.
+                let ids: Vec<u64> = self.orders.keys().copied().collect();
+                for id in ids {
+                    self.finish_if_gone(id)?;
+                }
+                self.release_finished()?;
                 for v in vintages {
                     let s = self.today.remove(&v).expect("the day was opened");
                     let close = s.close();
@@ -1185,8 +1362,122 @@ impl Exchange {
                     TradeKindTag::Block,
                 )?;
                 trades.push(record);
-                self.release_all(proposal)?;
-                self.release_all(id)?;
+                self.release_unless_pending(proposal)?;
+                self.release_unless_pending(id)?;
+            }
+            ExchangeInput::Announce {
+                id,
+                account,
+                vintage,
+                side,
+                qty,
+                limit,
+                pay_as_bid,
+                date,
+                open_minute,
+                close_minute,
+            } => {
+                self.freeze(registry, id, account, vintage, side, limit, qty)?;
+                let auction = Auction {
+                    account,
+                    vintage,
+                    side,
+                    qty,
+                    limit,
+                    pay_as_bid,
+                    date,
+                    open_minute,
+                    close_minute,
+                    bids: Vec::new(),
+                };
+                self.auctions.insert(id, auction);
+            }
+            ExchangeInput::Bid {
+                id,
+                auction,
+                account,
+                price,
+                qty,
+                ..
+            } => {
+                let a = self
+                    .auctions
+                    .get(&auction)
+                    .ok_or(TradeRejection::UnknownProposal { id: auction })?;
+                let (vintage, side) = (
+                    a.vintage,
+                    if a.side == OrderSide::Sell {
+                        OrderSide::Buy
+                    } else {
+                        OrderSide::Sell
+                    },
+                );
+                self.freeze(registry, id, account, vintage, side, price, qty)?;
+                self.auctions
+                    .get_mut(&auction)
+                    .expect("checked")
+                    .bids
+                    .push((id, account, price, qty));
+            }
+            ExchangeInput::CloseAuction {
+                auction,
+                date,
+                minute,
+            } => {
+                let a = self
+                    .auctions
+                    .remove(&auction)
+                    .ok_or(TradeRejection::UnknownProposal { id: auction })?;
+                let spec = ets_exchange::OneWayAuction {
+                    side: a.side.book(),
+                    qty: a.qty,
+                    limit: a.limit,
+                    pricing: if a.pay_as_bid {
+                        ets_exchange::Pricing::PayAsBid
+                    } else {
+                        ets_exchange::Pricing::Uniform
+                    },
+                };
+                let bids: Vec<ets_exchange::Bid> = a
+                    .bids
+                    .iter()
+                    .enumerate()
+                    .map(|(n, &(id, account, price, qty))| ets_exchange::Bid {
+                        id,
+                        participant: u64::from(account.0),
+                        price,
+                        qty,
+                        time: n as u64,
+                    })
+                    .collect();
+                let result = ets_exchange::run_one_way(&spec, &bids);
+                for al in &result.allocations {
+                    let &(bid, bidder, bid_price, _) = a
+                        .bids
+                        .iter()
+                        .find(|b| b.0 == al.bid)
+                        .expect("allocations name bids");
+                    let ((buyer, buy_order, limit), (seller, sell_order)) = match a.side {
+                        OrderSide::Sell => ((bidder, bid, bid_price), (a.account, auction)),
+                        OrderSide::Buy => ((a.account, auction, a.limit), (bidder, bid)),
+                    };
+                    let record = self.settle_one(
+                        registry,
+                        (buyer, buy_order, limit),
+                        (seller, sell_order),
+                        a.vintage,
+                        al.price,
+                        al.qty,
+                        date,
+                        minute,
+                        TradeKindTag::OneWay,
+                    )?;
+                    trades.push(record);
+                }
+                self.release_unless_pending(auction)?;
+                for &(bid, ..) in &a.bids {
+                    self.release_unless_pending(bid)?;
+                }
             }
         }
         Ok(trades)
@@ -1256,6 +1547,40 @@ impl Exchange {
                 self.by_account.remove(&o.account);
             }
         }
+    }
+
+    /// Releases what an order still holds, unless a trade of it awaits end-of-day settlement
+    /// (then the close releases the rest, after settling).
+    fn release_unless_pending(&mut self, id: u64) -> Result<(), TradeRejection> {
+        if self
+            .clearing
+            .pending()
+            .trades()
+            .any(|t| t.buy_order.0 == id || t.sell_order.0 == id)
+        {
+            return Ok(());
+        }
+        self.release_all(id)
+    }
+
+    /// After end-of-day settlement: every freeze whose order is no longer live is released.
+    fn release_finished(&mut self) -> Result<(), TradeRejection> {
+        let mut live: std::collections::BTreeSet<u64> = self.orders.keys().copied().collect();
+        live.extend(self.blocks.keys().copied());
+        for (id, a) in &self.auctions {
+            live.insert(*id);
+            live.extend(a.bids.iter().map(|b| b.0));
+        }
+        let frozen: std::collections::BTreeSet<u64> = self
+            .funds
+            .freezes()
+            .map(|(o, _)| o.0)
+            .chain(self.freezes.freezes().map(|(o, _)| o.0))
+            .collect();
+        for id in frozen.difference(&live) {
+            self.release_all(*id)?;
+        }
+        Ok(())
     }
 
     /// Releases whatever an order still holds frozen (money or units).
@@ -1390,7 +1715,7 @@ impl Exchange {
             };
         let ets_kind = match kind {
             TradeKindTag::Listed => ets_exchange::TradeKind::Listed,
-            TradeKindTag::Block => ets_exchange::TradeKind::Block,
+            TradeKindTag::Block | TradeKindTag::OneWay => ets_exchange::TradeKind::Block,
         };
         if let Some(s) = self.today.get_mut(&vintage) {
             s.record(ets_kind, price, qty);
