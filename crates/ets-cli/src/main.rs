@@ -257,6 +257,42 @@ enum ExchangeCmd {
         #[arg(long, default_value = "13:30")]
         time: String,
     },
+    /// One-way bidding: announce a quantity to sell (floor) or buy (ceiling) with a bidding window.
+    Announce {
+        holder: String,
+        #[arg(value_enum)]
+        side: SideArg,
+        #[arg(long)]
+        vintage: u16,
+        #[arg(long)]
+        qty: u64,
+        /// Floor (selling) or ceiling (buying) price, CNY.
+        #[arg(long)]
+        limit: String,
+        /// Each bid pays its own price instead of the uniform clearing price.
+        #[arg(long)]
+        pay_as_bid: bool,
+        /// Window, Beijing time, HH:MM-HH:MM.
+        #[arg(long, default_value = "10:00-10:30")]
+        window: String,
+    },
+    /// Bid in an announced one-way auction.
+    Bid {
+        holder: String,
+        auction: u64,
+        #[arg(long)]
+        price: String,
+        #[arg(long)]
+        qty: u64,
+        #[arg(long, default_value = "10:05")]
+        time: String,
+    },
+    /// Close a one-way auction after its window: allocation by price, then time, and settlement.
+    CloseAuction {
+        auction: u64,
+        #[arg(long, default_value = "10:30")]
+        time: String,
+    },
     /// The five best price levels of each side, and the open orders.
     Book {
         #[arg(long)]
@@ -504,6 +540,46 @@ fn exchange_cmd(ctx: &steps::Ctx, cmd: ExchangeCmd) -> Result<()> {
             side: side(s),
             price: price(&p)?,
             qty,
+            minute: time(&t)?,
+        },
+        ExchangeCmd::Announce {
+            holder,
+            side: s,
+            vintage,
+            qty,
+            limit,
+            pay_as_bid,
+            window,
+        } => {
+            let (a, b) = window
+                .split_once('-')
+                .with_context(|| format!("--window {window:?}: expected HH:MM-HH:MM"))?;
+            X::Announce {
+                holder,
+                vintage,
+                side: side(s),
+                qty,
+                limit: price(&limit)?,
+                pay_as_bid,
+                open_minute: time(a)?,
+                close_minute: time(b)?,
+            }
+        }
+        ExchangeCmd::Bid {
+            holder,
+            auction,
+            price: p,
+            qty,
+            time: t,
+        } => X::Bid {
+            holder,
+            auction,
+            price: price(&p)?,
+            qty,
+            minute: time(&t)?,
+        },
+        ExchangeCmd::CloseAuction { auction, time: t } => X::CloseAuction {
+            auction,
             minute: time(&t)?,
         },
         ExchangeCmd::Accept {
