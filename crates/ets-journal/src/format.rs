@@ -367,9 +367,38 @@ fn u32_at(bytes: &[u8], at: usize) -> u32 {
 }
 
 /// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of iSCSI, ext4 and
-/// RocksDB: better error detection than the zip CRC-32 for the same cost. Slice-by-8 tables
-/// (8 KiB, built at compile time) make it a few GB/s, far below the cost of the SHA-256 chain.
+/// RocksDB: better error detection than the zip CRC-32 for the same cost. On x86-64 with SSE4.2
+/// (every x86-64 CPU since 2008) the `crc32` instruction computes exactly this polynomial, 8
+/// bytes at a time; elsewhere slice-by-8 tables (8 KiB, built at compile time) give a few GB/s.
+/// Either way it is far below the cost of the SHA-256 chain.
 pub(crate) fn crc32c(data: &[u8]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("sse4.2") {
+        // SAFETY: the CPU has SSE4.2, checked just above.
+        return unsafe { crc32c_sse42(data) };
+    }
+    crc32c_portable(data)
+}
+
+/// [`crc32c`] with the SSE4.2 `crc32` instruction.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse4.2")]
+unsafe fn crc32c_sse42(data: &[u8]) -> u32 {
+    use std::arch::x86_64::{_mm_crc32_u8, _mm_crc32_u64};
+    let mut crc = u64::from(!0u32);
+    let mut chunks = data.chunks_exact(8);
+    for chunk in &mut chunks {
+        crc = _mm_crc32_u64(crc, u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
+    }
+    let mut crc = crc as u32;
+    for &byte in chunks.remainder() {
+        crc = _mm_crc32_u8(crc, byte);
+    }
+    !crc
+}
+
+/// [`crc32c`] in portable code: slice-by-8 tables.
+fn crc32c_portable(data: &[u8]) -> u32 {
     let t = &CRC32C_TABLES;
     let mut crc = !0u32;
     let mut chunks = data.chunks_exact(8);
@@ -460,10 +489,13 @@ mod tests {
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
             .collect();
         for len in 0..data.len() {
+            let expected = crc32c_bitwise(&data[..len]);
+            assert_eq!(crc32c(&data[..len]), expected, "len {len}");
+            assert_eq!(crc32c_portable(&data[..len]), expected, "len {len}");
+            // At every alignment too.
             assert_eq!(
-                crc32c(&data[..len]),
-                crc32c_bitwise(&data[..len]),
-                "len {len}"
+                crc32c(&data[1..len.max(1)]),
+                crc32c_bitwise(&data[1..len.max(1)])
             );
         }
     }

@@ -27,8 +27,13 @@
 //!
 //!   Sequence numbers start at 1 and are contiguous across frames. A frame payload holds at
 //!   least one record and at most 256 MiB.
-//! - `HEAD`, the anchor: `seq <n>\nhash <64 lowercase hex>\n`, the last record known durable,
-//!   replaced atomically (write `HEAD.tmp`, fsync, rename, fsync the directory).
+//! - `HEAD`, the anchor: the seq and hash of the last record known durable, in a 128-byte file
+//!   of two 64-byte slots, `"ETSHEAD1" | seq: u64 LE | hash | 12 zero bytes | crc32c: u32 LE`
+//!   (the CRC covers the 60 bytes before it). The anchor is the valid slot with the higher
+//!   seq; a move overwrites the other slot in place (`pwrite`) and `fdatasync`s it, so a crash
+//!   mid-write leaves the previous anchor in the untouched slot. Created once (both slots alike)
+//!   through `HEAD.tmp`, fsync, rename and a directory fsync. An older journal's text HEAD
+//!   (`seq <n>\nhash <64 hex>\n`) is read, and replaced by the slotted file when opened.
 //! - `LOCK`, empty, holding an exclusive advisory lock while a [`Journal`] is open.
 //!
 //! # What is detected, and what is done about it
@@ -41,7 +46,8 @@
 //! | log ends (at a frame boundary) before HEAD's seq | [`JournalError::Truncated`] |
 //! | damaged last frame holding records up to HEAD's seq | [`JournalError::Corrupt`] |
 //! | record at HEAD's seq has another hash | [`JournalError::Tampered`] |
-//! | log has more records than HEAD (crash between the log fsync and the HEAD update) | fine: HEAD is moved forward |
+//! | log has more records than HEAD (crash between the log fsync and the HEAD update, or during the slot write) | fine: HEAD is moved forward |
+//! | HEAD missing while the log holds records, of another size, or with no valid slot | [`JournalError::Anchor`] |
 //!
 //! Nothing is ever repaired except a torn tail, which by construction holds only a batch whose
 //! `append_batch` never returned: a crash tears only the frame being written, and HEAD is moved
@@ -56,8 +62,8 @@
 //! and needs less and stricter things:
 //!
 //! - **Group commit, measured exactly.** One batch is one `write` plus one `fdatasync`; nothing
-//!   else touches the disk (HEAD's two fsyncs can be made periodic with
-//!   [`JournalOptions::anchor_every_batch`]). There is no page cache, B-tree or WAL checkpoint
+//!   else touches the disk (HEAD's in-place update and its `fdatasync` can be made periodic
+//!   with [`JournalOptions::anchor_every_batch`]). There is no page cache, B-tree or WAL checkpoint
 //!   between the records and the disk, so the cost of durability is visible and tunable.
 //! - **Exact torn-tail semantics.** We define and test what a crash leaves (a prefix of whole
 //!   batches, never part of one) and report precisely what was cut (offset, bytes, reason)
@@ -70,7 +76,14 @@
 //!
 //! - `fdatasync` also persists the file size when an append extends the file, so the frame is
 //!   readable after a crash. The log is not preallocated: that would save a metadata update per
-//!   batch but make a torn tail look like a zero-filled valid length region.
+//!   batch but make a torn tail look like a zero-filled valid length region (and on the ext4
+//!   guest of `docs/benchmarks.md`, overwriting pre-written zeros measured no faster than
+//!   appending).
+//! - HEAD's two slots share one 512-byte sector. A crash while a slot is written leaves that
+//!   slot invalid and the other one whole, unless the device garbles the whole sector (rather
+//!   than writing it whole or not at all); then no slot is valid and open refuses with
+//!   [`JournalError::Anchor`] instead of guessing. Damage to one slot alone is indistinguishable
+//!   from a torn write and falls back to the other, older anchor, which the log then passes.
 //! - If [`Journal::append_batch`] returns an error, the outcome of that batch is unknown (the
 //!   frame may or may not be on disk) and the journal refuses further appends
 //!   ([`JournalError::Poisoned`]): after a failed `fsync` the kernel may have dropped the dirty
@@ -110,7 +123,8 @@ const LOCK_FILE: &str = "LOCK";
 /// How hard [`Journal`] pushes data to the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SyncMode {
-    /// `fdatasync` the log after every batch, fsync HEAD and the directory when they change.
+    /// `fdatasync` the log after every batch and HEAD when it moves (and the directory when a
+    /// file is created).
     #[default]
     Full,
     /// No fsync at all. **Not durable**: for tests and for benchmarks of the CPU cost only.
@@ -121,7 +135,7 @@ pub enum SyncMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JournalOptions {
     pub sync: SyncMode,
-    /// Move HEAD after every batch (two extra fsyncs per batch: HEAD.tmp and the directory).
+    /// Move HEAD after every batch (one extra `pwrite` + `fdatasync` of HEAD per batch).
     /// When false, HEAD moves only on [`Journal::anchor`] and on open, which is faster but leaves
     /// a truncation at a frame boundary after the last anchor undetected.
     pub anchor_every_batch: bool,
@@ -318,6 +332,10 @@ pub struct Journal {
     last_hash: Hash,
     end_offset: u64,
     anchored_seq: u64,
+    /// `HEAD`, open for in-place slot updates; `None` until it exists in the slotted layout.
+    head: Option<File>,
+    /// The slot holding the current anchor; the next move writes the other one.
+    head_slot: usize,
     /// Reused frame buffer, so a steady stream of batches does not allocate.
     frame: Vec<u8>,
     /// Set by any failed write or sync: the on-disk state is then unknown until reopened.
@@ -342,7 +360,8 @@ impl Journal {
         let lock = lock_dir(&dir)?;
 
         let log_path = dir.join(LOG_FILE);
-        let head = anchor::read(&dir)?;
+        let head_read = anchor::read(&dir)?;
+        let head = head_read.map(|h| h.anchor);
         let head_seq = head.map_or(0, |h| h.seq);
         let mut log = OpenOptions::new()
             .read(true)
@@ -389,6 +408,11 @@ impl Journal {
         let end_offset = scan.good_end.max(HEADER_BYTES);
         log.seek(SeekFrom::Start(end_offset))
             .map_err(io_error(&log_path))?;
+        // A slotted HEAD is updated in place; a missing or old text HEAD is (re)created below.
+        let (head_file, head_slot) = match head_read.and_then(|h| h.slot) {
+            Some(slot) => (Some(anchor::open_for_update(&dir)?), slot),
+            None => (None, 0),
+        };
 
         let mut journal = Journal {
             dir,
@@ -400,10 +424,12 @@ impl Journal {
             last_hash: scan.last_hash,
             end_offset,
             anchored_seq: head_seq,
+            head: head_file,
+            head_slot,
             frame: Vec::new(),
             poisoned: false,
         };
-        if head.is_none() || journal.anchored_seq < journal.last_seq {
+        if journal.head.is_none() || journal.anchored_seq < journal.last_seq {
             journal.write_anchor()?;
         }
         let records = scan.records;
@@ -531,8 +557,19 @@ impl Journal {
             seq: self.last_seq,
             hash: self.last_hash,
         };
+        let sync = self.options.sync == SyncMode::Full;
         self.poisoned = true;
-        anchor::write(&self.dir, &anchor, self.options.sync == SyncMode::Full)?;
+        match &self.head {
+            Some(file) => {
+                let slot = 1 - self.head_slot;
+                anchor::write_slot(file, &self.dir, slot, &anchor, sync)?;
+                self.head_slot = slot;
+            }
+            None => {
+                self.head = Some(anchor::create(&self.dir, &anchor, sync)?);
+                self.head_slot = 0;
+            }
+        }
         self.poisoned = false;
         self.anchored_seq = self.last_seq;
         Ok(())
@@ -560,11 +597,14 @@ pub fn read(dir: impl AsRef<Path>) -> Result<(VerifyReport, Vec<Record>), Journa
     read_checked(dir.as_ref(), true)
 }
 
-fn read_checked(dir: &Path, keep_records: bool) -> Result<(VerifyReport, Vec<Record>), JournalError> {
+fn read_checked(
+    dir: &Path,
+    keep_records: bool,
+) -> Result<(VerifyReport, Vec<Record>), JournalError> {
     let log_path = dir.join(LOG_FILE);
     // HEAD first: a running writer moves HEAD only after the log is durable, so the log length
     // read afterwards covers HEAD's seq, and a concurrent append is not mistaken for truncation.
-    let head = anchor::read(dir)?;
+    let head = anchor::read(dir)?.map(|h| h.anchor);
     let log = File::open(&log_path).map_err(io_error(&log_path))?;
     let file_len = log.metadata().map_err(io_error(&log_path))?.len();
     let mut scan = scan(&log_path, &log, file_len, keep_records, head.as_ref())?;

@@ -137,6 +137,47 @@ fn garbage(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// One 64-byte HEAD slot as the crate writes it: magic, seq, hash, 12 zero bytes, CRC-32C.
+fn head_slot(seq: u64, hash: &Hash) -> [u8; 64] {
+    let mut slot = [0u8; 64];
+    slot[..8].copy_from_slice(b"ETSHEAD1");
+    slot[8..16].copy_from_slice(&seq.to_le_bytes());
+    slot[16..48].copy_from_slice(hash);
+    let crc = crc32c(&slot[..60]);
+    slot[60..].copy_from_slice(&crc.to_le_bytes());
+    slot
+}
+
+/// Writes HEAD as an editor would: both slots holding `(seq, hash)`.
+fn write_head(dir: &Path, seq: u64, hash: &Hash) {
+    fs::write(
+        head_path(dir),
+        [head_slot(seq, hash), head_slot(seq, hash)].concat(),
+    )
+    .unwrap();
+}
+
+/// The `(seq, hash)` of each HEAD slot, `None` for an invalid one, read independently.
+fn head_slots(dir: &Path) -> [Option<(u64, Hash)>; 2] {
+    let bytes = fs::read(head_path(dir)).unwrap();
+    assert_eq!(bytes.len(), 128, "HEAD is two 64-byte slots");
+    [0, 1].map(|i| {
+        let slot = &bytes[i * 64..(i + 1) * 64];
+        let seq = u64::from_le_bytes(slot[8..16].try_into().unwrap());
+        let hash: Hash = slot[16..48].try_into().unwrap();
+        (slot == head_slot(seq, &hash)).then_some((seq, hash))
+    })
+}
+
+/// The anchor HEAD holds: the valid slot with the higher seq.
+fn read_head(dir: &Path) -> (u64, Hash) {
+    head_slots(dir)
+        .into_iter()
+        .flatten()
+        .max_by_key(|(seq, _)| *seq)
+        .expect("a valid HEAD slot")
+}
+
 fn hex_of(hash: &Hash) -> String {
     hash.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -200,10 +241,7 @@ fn round_trip_reopen_and_continue_the_chain() {
         report.bytes,
         fs::metadata(log_path(dir.path())).unwrap().len()
     );
-    assert_eq!(
-        fs::read_to_string(head_path(dir.path())).unwrap(),
-        format!("seq 15\nhash {}\n", hex_of(&receipt.last_hash))
-    );
+    assert_eq!(read_head(dir.path()), (15, receipt.last_hash));
 }
 
 #[test]
@@ -318,11 +356,7 @@ fn torn_tail_is_reported_by_verify_then_cut_by_open() {
 fn checksum_failing_last_frame_is_a_torn_tail() {
     let dir = tempfile::tempdir().unwrap();
     let (payloads, _) = write_batches(dir.path(), &[2, 2]);
-    let head_after_first = format!(
-        "seq 2\nhash {}\n",
-        hex_of(&expected_records(&payloads)[1].hash)
-    );
-    fs::write(head_path(dir.path()), head_after_first).unwrap();
+    write_head(dir.path(), 2, &expected_records(&payloads)[1].hash);
     let (last_offset, last_len) = *frames(dir.path()).last().unwrap();
     let mut bytes = fs::read(log_path(dir.path())).unwrap();
     let end = bytes.len();
@@ -456,11 +490,7 @@ fn damaged_middle_frame_is_corrupt_not_a_torn_tail() {
         bytes[second as usize + edit] ^= 0x10;
         fs::write(log_path(dir.path()), &bytes).unwrap();
         // HEAD must not be what catches it: pretend it is behind.
-        fs::write(
-            head_path(dir.path()),
-            format!("seq 0\nhash {}\n", hex_of(&GENESIS_HASH)),
-        )
-        .unwrap();
+        write_head(dir.path(), 0, &GENESIS_HASH);
 
         for error in [
             Journal::open(dir.path(), JournalOptions::default())
@@ -550,10 +580,20 @@ fn missing_log_with_head_past_zero_is_truncated() {
     fs::remove_file(log_path(dir.path())).unwrap();
     let error = Journal::open(dir.path(), JournalOptions::default()).unwrap_err();
     assert!(
-        matches!(error, JournalError::Truncated { last_seq: 0, head_seq: 2, .. }),
+        matches!(
+            error,
+            JournalError::Truncated {
+                last_seq: 0,
+                head_seq: 2,
+                ..
+            }
+        ),
         "{error:?}"
     );
-    assert!(!log_path(dir.path()).exists(), "an empty log must not be created");
+    assert!(
+        !log_path(dir.path()).exists(),
+        "an empty log must not be created"
+    );
 }
 
 /// A crash after the log's fsync but before HEAD moved: the log is ahead, which is fine.
@@ -561,7 +601,7 @@ fn missing_log_with_head_past_zero_is_truncated() {
 fn head_behind_the_log_is_brought_forward() {
     let dir = tempfile::tempdir().unwrap();
     let (payloads, _) = write_batches(dir.path(), &[2]);
-    let old_head = fs::read_to_string(head_path(dir.path())).unwrap();
+    let old_head = fs::read(head_path(dir.path())).unwrap();
     let (mut journal, _) = open(dir.path());
     let receipt = journal.append_batch(&batch_payloads(1, 3)).unwrap();
     drop(journal);
@@ -570,21 +610,14 @@ fn head_behind_the_log_is_brought_forward() {
     assert_eq!(verify(dir.path()).unwrap().head_seq, 2);
     let (_, recovered) = open(dir.path());
     assert_eq!(recovered.records.len(), payloads.len() + 3);
-    assert_eq!(
-        fs::read_to_string(head_path(dir.path())).unwrap(),
-        format!("seq 5\nhash {}\n", hex_of(&receipt.last_hash))
-    );
+    assert_eq!(read_head(dir.path()), (5, receipt.last_hash));
 }
 
 #[test]
 fn head_with_another_hash_is_tampered() {
     let dir = tempfile::tempdir().unwrap();
     write_batches(dir.path(), &[2, 2]);
-    fs::write(
-        head_path(dir.path()),
-        format!("seq 3\nhash {}\n", "ab".repeat(32)),
-    )
-    .unwrap();
+    write_head(dir.path(), 3, &[0xAB; 32]);
     let error = Journal::open(dir.path(), JournalOptions::default()).unwrap_err();
     assert!(
         matches!(error, JournalError::Tampered { seq: 3, .. }),
@@ -601,6 +634,24 @@ fn missing_or_garbled_head_is_refused_when_records_exist() {
     fs::write(head_path(dir.path()), b"seq two\n").unwrap();
     let error = Journal::open(dir.path(), JournalOptions::default()).unwrap_err();
     assert!(matches!(error, JournalError::Anchor { .. }), "{error:?}");
+    // Both slots damaged (zeroed): no anchor to trust, so no guess either.
+    fs::write(head_path(dir.path()), [0u8; 128]).unwrap();
+    for error in [
+        Journal::open(dir.path(), JournalOptions::default())
+            .map(|_| ())
+            .unwrap_err(),
+        verify(dir.path()).map(|_| ()).unwrap_err(),
+    ] {
+        assert!(matches!(error, JournalError::Anchor { .. }), "{error:?}");
+        assert!(error.to_string().contains("no valid slot"), "{error}");
+    }
+    // A HEAD of another size is not a HEAD.
+    fs::write(head_path(dir.path()), [&head[..], &[0u8]].concat()).unwrap();
+    let error = Journal::open(dir.path(), JournalOptions::default()).unwrap_err();
+    assert!(
+        error.to_string().contains("129 bytes, expected 128"),
+        "{error}"
+    );
     fs::remove_file(head_path(dir.path())).unwrap();
     let error = Journal::open(dir.path(), JournalOptions::default()).unwrap_err();
     assert!(
@@ -611,6 +662,119 @@ fn missing_or_garbled_head_is_refused_when_records_exist() {
     );
     fs::write(head_path(dir.path()), head).unwrap();
     open(dir.path());
+}
+
+/// HEAD moves by overwriting its two slots in turn, in place: the file keeps its size and inode
+/// (no rename, no `HEAD.tmp`), one slot holds the newest anchor and the other the one before.
+#[test]
+fn head_slots_are_written_alternately_in_place() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut journal, _) = open(dir.path());
+    // Created with both slots holding the genesis anchor.
+    assert_eq!(
+        head_slots(dir.path()),
+        [Some((0, GENESIS_HASH)), Some((0, GENESIS_HASH))]
+    );
+    let inode = fs::metadata(head_path(dir.path())).unwrap().ino();
+    let mut previous = (0, GENESIS_HASH);
+    for (i, size) in [2, 1, 3, 1].into_iter().enumerate() {
+        let receipt = journal.append_batch(&batch_payloads(i, size)).unwrap();
+        let newest = (receipt.last_seq, receipt.last_hash);
+        let slots = head_slots(dir.path());
+        // Slot 1 first (slot 0 holds the anchor after creation), then 0, 1, 0.
+        let written = 1 - i % 2;
+        assert_eq!(slots[written], Some(newest), "batch {i}");
+        assert_eq!(slots[1 - written], Some(previous), "batch {i}");
+        assert_eq!(read_head(dir.path()), newest);
+        assert_eq!(fs::metadata(head_path(dir.path())).unwrap().ino(), inode);
+        assert!(!dir.path().join("HEAD.tmp").exists());
+        previous = newest;
+    }
+}
+
+/// A crash while a slot was being written leaves that slot invalid: the other slot, which holds
+/// the previous anchor, is used, HEAD is behind the log and is brought forward; the next move
+/// overwrites the torn slot.
+#[test]
+fn torn_head_slot_falls_back_to_the_other_slot() {
+    for garbage_seed in [0u64, 7, 99] {
+        let dir = tempfile::tempdir().unwrap();
+        let (payloads, receipts) = write_batches(dir.path(), &[2, 3]);
+        let slots = head_slots(dir.path());
+        let newest = slots
+            .iter()
+            .position(|s| s.map(|(seq, _)| seq) == Some(5))
+            .expect("a slot holds seq 5");
+        assert_eq!(slots[1 - newest].unwrap().0, 2);
+        let mut bytes = fs::read(head_path(dir.path())).unwrap();
+        let torn = if garbage_seed == 0 {
+            vec![0u8; 40] // A write that reached the disk only in part, zeros after it.
+        } else {
+            garbage(40, garbage_seed)
+        };
+        bytes[newest * 64 + 24..newest * 64 + 64].copy_from_slice(&torn);
+        fs::write(head_path(dir.path()), &bytes).unwrap();
+
+        assert_eq!(verify(dir.path()).unwrap().head_seq, 2);
+        let (mut journal, recovered) = open(dir.path());
+        assert_eq!(recovered.records, expected_records(&payloads));
+        // Brought forward, into the torn slot.
+        let slots = head_slots(dir.path());
+        assert_eq!(slots[newest], Some((5, receipts[1].last_hash)));
+        assert_eq!(slots[1 - newest].unwrap().0, 2);
+        let receipt = journal.append_batch(&batch_payloads(2, 1)).unwrap();
+        assert_eq!(
+            head_slots(dir.path())[1 - newest],
+            Some((6, receipt.last_hash))
+        );
+        drop(journal);
+        assert_eq!(verify(dir.path()).unwrap().head_seq, 6);
+    }
+}
+
+/// A journal written before the slotted HEAD has a text HEAD (`seq N\nhash H\n`): it is read
+/// (and checked) as before, and the writer replaces it by the slotted file on open.
+#[test]
+fn legacy_text_head_is_read_and_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, receipts) = write_batches(dir.path(), &[2, 2]);
+    let last = receipts[1].last_hash;
+    let text = |seq: u64, hash: &Hash| format!("seq {seq}\nhash {}\n", hex_of(hash));
+
+    fs::write(head_path(dir.path()), text(4, &[0xAB; 32])).unwrap();
+    let error = verify(dir.path()).unwrap_err();
+    assert!(
+        matches!(error, JournalError::Tampered { seq: 4, .. }),
+        "{error:?}"
+    );
+
+    fs::write(head_path(dir.path()), text(4, &last)).unwrap();
+    assert_eq!(verify(dir.path()).unwrap().head_seq, 4);
+    let (journal, recovered) = open(dir.path());
+    assert_eq!(recovered.records.len(), 4);
+    assert_eq!(head_slots(dir.path()), [Some((4, last)), Some((4, last))]);
+    drop(journal);
+
+    // A text HEAD behind the log is brought forward, in the new layout too.
+    fs::write(head_path(dir.path()), text(2, &receipts[0].last_hash)).unwrap();
+    open(dir.path());
+    assert_eq!(read_head(dir.path()), (4, last));
+
+    // And one past the log is a truncation, as before.
+    fs::write(head_path(dir.path()), text(5, &last)).unwrap();
+    let error = verify(dir.path()).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            JournalError::Truncated {
+                last_seq: 4,
+                head_seq: 5,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
 }
 
 #[test]

@@ -31,11 +31,9 @@ pub fn unit_emissions(
 ) -> Result<UnitEmissions, MrvError> {
     let unit = &activity.unit;
     let overflow = || MrvError::Overflow { unit: unit.clone() };
-    non_negative(
-        unit,
-        "purchased_electricity_mwh",
-        activity.purchased_electricity_mwh,
-    )?;
+    non_negative(unit, activity.purchased_electricity_mwh, || {
+        "purchased_electricity_mwh".to_string()
+    })?;
 
     // Carbon is summed first and converted to CO2 once, so the only inexact step (the division
     // by 12) happens a single time per unit.
@@ -69,8 +67,8 @@ pub fn unit_emissions(
 /// tC = tCO2 × 12/44; so tCO2 = tC × 44 / 12.
 fn co2_from_carbon(carbon_t: Decimal) -> Option<Decimal> {
     carbon_t
-        .checked_mul(Decimal::from(44))?
-        .checked_div(Decimal::from(12))
+        .checked_mul(Decimal::from_parts(44, 0, 0, false, 0))?
+        .checked_div(Decimal::from_parts(12, 0, 0, false, 0))
 }
 
 /// Carbon (t) oxidised from one fuel.
@@ -82,10 +80,11 @@ fn fuel_carbon_t(unit: &UnitId, fuel: &FuelUse, rules: &MrvRules) -> Result<Deci
             unit: unit.clone(),
             fuel: fuel.fuel.clone(),
         })?;
-    let field = |name: &str| format!("fuel {} {name}", fuel.fuel);
-    non_negative(unit, &field("consumption"), fuel.consumption)?;
+    // The field's name is formatted only for an error, never on the success path.
+    let field = |name: &'static str| move || format!("fuel {} {name}", fuel.fuel);
+    non_negative(unit, fuel.consumption, field("consumption"))?;
     let of = fuel.oxidation_rate.unwrap_or(defaults.oxidation_rate);
-    non_negative(unit, &field("oxidation_rate"), of)?;
+    non_negative(unit, of, field("oxidation_rate"))?;
     if of > Decimal::ONE {
         return Err(MrvError::OxidationAboveOne {
             unit: unit.clone(),
@@ -97,7 +96,7 @@ fn fuel_carbon_t(unit: &UnitId, fuel: &FuelUse, rules: &MrvRules) -> Result<Deci
     // Measured elemental carbon (tC per fuel unit) replaces NCV × CC when present.
     let carbon_per_fuel_unit = match fuel.elemental_carbon {
         Some(c) => {
-            non_negative(unit, &field("elemental_carbon"), c)?;
+            non_negative(unit, c, field("elemental_carbon"))?;
             c
         }
         None => {
@@ -105,8 +104,8 @@ fn fuel_carbon_t(unit: &UnitId, fuel: &FuelUse, rules: &MrvRules) -> Result<Deci
             let cc = fuel
                 .carbon_content_tc_per_gj
                 .unwrap_or(defaults.carbon_content_tc_per_gj);
-            non_negative(unit, &field("ncv_gj"), ncv)?;
-            non_negative(unit, &field("carbon_content_tc_per_gj"), cc)?;
+            non_negative(unit, ncv, field("ncv_gj"))?;
+            non_negative(unit, cc, field("carbon_content_tc_per_gj"))?;
             ncv.checked_mul(cc).ok_or_else(overflow)?
         }
     };
@@ -116,11 +115,15 @@ fn fuel_carbon_t(unit: &UnitId, fuel: &FuelUse, rules: &MrvRules) -> Result<Deci
         .ok_or_else(overflow)
 }
 
-fn non_negative(unit: &UnitId, field: &str, value: Decimal) -> Result<(), MrvError> {
+fn non_negative(
+    unit: &UnitId,
+    value: Decimal,
+    field: impl FnOnce() -> String,
+) -> Result<(), MrvError> {
     if value.is_sign_negative() && !value.is_zero() {
         return Err(MrvError::Negative {
             unit: unit.clone(),
-            field: field.to_string(),
+            field: field(),
             value,
         });
     }

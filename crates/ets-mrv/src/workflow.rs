@@ -371,33 +371,32 @@ fn check_units(company: &CompanyId, year: Year, units: &[UnitActivity]) -> Resul
                 unit_year: u.year,
             });
         }
-        let mut fields: Vec<(String, Decimal)> = vec![
-            (
-                "purchased_electricity_mwh".into(),
-                u.purchased_electricity_mwh,
-            ),
-            ("power_supplied_mwh".into(), u.power_supplied_mwh),
-            ("heat_supplied_gj".into(), u.heat_supplied_gj),
-            ("load_factor".into(), u.load_factor),
-        ];
-        for f in &u.fuels {
-            let name = |n: &str| format!("fuel {} {n}", f.fuel);
-            fields.push((name("consumption"), f.consumption));
-            for (n, v) in [
-                ("ncv_gj", f.ncv_gj),
-                ("carbon_content_tc_per_gj", f.carbon_content_tc_per_gj),
-                ("elemental_carbon", f.elemental_carbon),
-                ("oxidation_rate", f.oxidation_rate),
-            ] {
-                if let Some(v) = v {
-                    fields.push((name(n), v));
-                }
-            }
-        }
-        if let Some((field, value)) = fields
-            .into_iter()
-            .find(|(_, v)| v.is_sign_negative() && !v.is_zero())
-        {
+        // The first negative field in this order; its name is formatted only then.
+        let negative = |v: &Decimal| v.is_sign_negative() && !v.is_zero();
+        let scalar = [
+            ("purchased_electricity_mwh", u.purchased_electricity_mwh),
+            ("power_supplied_mwh", u.power_supplied_mwh),
+            ("heat_supplied_gj", u.heat_supplied_gj),
+            ("load_factor", u.load_factor),
+        ]
+        .into_iter()
+        .find(|(_, v)| negative(v))
+        .map(|(n, v)| (n.to_string(), v));
+        let fuel = || {
+            u.fuels.iter().find_map(|f| {
+                [
+                    ("consumption", Some(f.consumption)),
+                    ("ncv_gj", f.ncv_gj),
+                    ("carbon_content_tc_per_gj", f.carbon_content_tc_per_gj),
+                    ("elemental_carbon", f.elemental_carbon),
+                    ("oxidation_rate", f.oxidation_rate),
+                ]
+                .into_iter()
+                .find_map(|(n, v)| v.filter(negative).map(|v| (n, v)))
+                .map(|(n, v)| (format!("fuel {} {n}", f.fuel), v))
+            })
+        };
+        if let Some((field, value)) = scalar.or_else(fuel) {
             return Err(MrvError::Negative {
                 unit: u.unit.clone(),
                 field,

@@ -92,12 +92,13 @@ pub(crate) fn check(r: &Registry) -> Result<InvariantReport, InvariantViolation>
     // Every holding's total equals its blocks; per class the blocks tile 1..=issued.
     let mut per_class: BTreeMap<UnitClass, (Tonnes, Vec<Block>)> = BTreeMap::new();
     let mut block_count = 0;
-    for ((account, class), h) in &r.holdings {
+    let held = r.accounts.iter().zip(&r.holdings);
+    for (account, class, h) in held.flat_map(|(a, m)| m.iter().map(|(c, h)| (a.id, c, h))) {
         let blocks: Tonnes = h.blocks.iter().map(|b| b.len()).sum();
         if blocks != h.total {
             return Err(InvariantViolation::HoldingMismatch {
                 class: *class,
-                account: *account,
+                account,
                 total: h.total,
                 blocks,
             });

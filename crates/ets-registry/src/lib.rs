@@ -16,6 +16,7 @@
 //!
 //! The registry does no I/O and reads no clock: business dates come in with each request.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 
@@ -283,7 +284,11 @@ struct Holding {
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Registry {
     accounts: Vec<Account>,
-    holdings: HashMap<(AccountId, UnitClass), Holding>,
+    /// Per account (index `id − 1`, parallel to `accounts`), its holdings by class: every class
+    /// the account ever received, emptied ones included. One entry per (account, class), as a
+    /// map keyed by the pair would hold, but an account's holdings are found without a scan
+    /// and a lookup compares a few classes instead of hashing.
+    holdings: Vec<BTreeMap<UnitClass, Holding>>,
     /// Per class: units issued so far (= the highest serial).
     issued: BTreeMap<UnitClass, Tonnes>,
     transactions: Vec<Transaction>,
@@ -297,7 +302,7 @@ impl Registry {
     pub fn new(opened_on: Date) -> Registry {
         let mut r = Registry {
             accounts: Vec::new(),
-            holdings: HashMap::new(),
+            holdings: Vec::new(),
             issued: BTreeMap::new(),
             transactions: Vec::new(),
             keys: HashMap::new(),
@@ -335,6 +340,8 @@ impl Registry {
             status: AccountStatus::Open,
             opened_on,
         });
+        self.holdings.push(BTreeMap::new());
+        debug_assert_eq!(self.holdings.len(), self.accounts.len());
         id
     }
 
@@ -378,24 +385,40 @@ impl Registry {
         self.transactions.len() as u64 + 1
     }
     pub fn holding(&self, id: AccountId, class: UnitClass) -> Tonnes {
-        self.holdings.get(&(id, class)).map_or(0, |h| h.total)
+        self.holding_ref(id, class).map_or(0, |h| h.total)
     }
-    /// An account's non-empty holdings, by class.
+    /// An account's non-empty holdings, by class: O(classes the account ever held).
     pub fn holdings_of(&self, id: AccountId) -> Vec<(UnitClass, Tonnes)> {
-        let mut v: Vec<_> = self
-            .holdings
-            .iter()
-            .filter(|((a, _), h)| *a == id && h.total > 0)
-            .map(|((_, c), h)| (*c, h.total))
-            .collect();
-        v.sort();
-        v
+        self.classes_of(id)
+            .filter(|(_, h)| h.total > 0)
+            .map(|(c, h)| (*c, h.total))
+            .collect()
     }
     /// The serial blocks an account holds of a class, oldest received first.
     pub fn blocks(&self, id: AccountId, class: UnitClass) -> Vec<Block> {
-        self.holdings
-            .get(&(id, class))
+        self.holding_ref(id, class)
             .map_or_else(Vec::new, |h| h.blocks.iter().copied().collect())
+    }
+    /// The holdings of an account by class (none for an unknown account).
+    fn classes_of(&self, id: AccountId) -> impl Iterator<Item = (&UnitClass, &Holding)> {
+        (id.0 as usize)
+            .checked_sub(1)
+            .and_then(|i| self.holdings.get(i))
+            .into_iter()
+            .flatten()
+    }
+    fn holding_ref(&self, id: AccountId, class: UnitClass) -> Option<&Holding> {
+        (id.0 as usize)
+            .checked_sub(1)
+            .and_then(|i| self.holdings.get(i))?
+            .get(&class)
+    }
+    /// The holding of a validated (so existing) account, created empty on first receipt.
+    fn holding_mut(&mut self, id: AccountId, class: UnitClass) -> &mut Holding {
+        match self.holdings[id.0 as usize - 1].entry(class) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(Holding::default()),
+        }
     }
     pub fn issued(&self, class: UnitClass) -> Tonnes {
         self.issued.get(&class).copied().unwrap_or(0)
@@ -405,10 +428,12 @@ impl Registry {
     }
     /// Units of a class in one account kind (e.g. all surrendered units).
     pub fn total_in_kind(&self, kind: AccountKind, class: UnitClass) -> Tonnes {
-        self.holdings
+        self.accounts
             .iter()
-            .filter(|((a, c), _)| *c == class && self.account(*a).map(|x| x.kind) == Some(kind))
-            .map(|(_, h)| h.total)
+            .zip(&self.holdings)
+            .filter(|(a, _)| a.kind == kind)
+            .filter_map(|(_, held)| held.get(&class))
+            .map(|h| h.total)
             .sum()
     }
 
@@ -665,19 +690,18 @@ impl Registry {
                     end: *issued + m.quantity,
                 };
                 *issued += m.quantity;
-                let target = self.holdings.entry((m.to, m.class)).or_default();
+                let target = self.holding_mut(m.to, m.class);
                 push_block(target, block);
                 target.total += m.quantity;
                 vec![block]
             }
             Some(from) => {
-                let source = self
-                    .holdings
-                    .get_mut(&(from, m.class))
+                let source = self.holdings[from.0 as usize - 1]
+                    .get_mut(&m.class)
                     .expect("validated: source holds the class");
                 assert!(source.total >= m.quantity, "validated: enough holdings");
                 let blocks = take_blocks(source, m.quantity);
-                let target = self.holdings.entry((m.to, m.class)).or_default();
+                let target = self.holding_mut(m.to, m.class);
                 for b in &blocks {
                     push_block(target, *b);
                 }

@@ -5,12 +5,12 @@
 //! each funded with 1,000,000,000 t, on files in temporary directories on the same disk.
 //!
 //! - `journal/batch_N`: a [`Store`] opened with `JournalOptions::default()` (fdatasync of the
-//!   log, then HEAD rewritten and fsynced with its directory, per batch). One iteration is one
-//!   `Store::submit_each` of N `Command::Transfer` envelopes naming holders: resolving the
+//!   log, then one HEAD slot overwritten in place and fdatasynced, per batch). One iteration is
+//!   one `Store::submit_each` of N `Command::Transfer` envelopes naming holders: resolving the
 //!   names, checking and applying in the market, JSON encoding, SHA-256 chaining, the write and
 //!   the fsyncs. N = 1 is the unbatched case (one fsync round per transfer).
 //! - `journal_unanchored/batch_N`: fdatasync of the log per batch but HEAD not rewritten per
-//!   batch (`anchor_every_batch = false`), to show what the two anchor fsyncs cost.
+//!   batch (`anchor_every_batch = false`), to show what the anchor's fdatasync costs.
 //! - `journal_append_only/batch_N`: `Journal::append_batch` alone (durable, anchored) on records
 //!   of the measured average entry size: hashing, CRC, write and fsyncs without market or JSON.
 //! - `journal_nosync/batch_1000`: the same with `SyncMode::None`, which is **not durable**: it

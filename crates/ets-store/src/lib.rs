@@ -33,18 +33,86 @@ pub struct Entry {
     pub events: Vec<Event>,
 }
 
-impl Entry {
-    fn of(env: &Envelope, events: Vec<Event>) -> Entry {
-        Entry {
+/// An [`Entry`] borrowed from the envelope and its events, for encoding without copying them:
+/// the same fields in the same order, so it serializes to the same JSON and replays as an
+/// [`Entry`].
+#[derive(Serialize)]
+struct EntryRef<'a> {
+    v: u32,
+    command: &'a str,
+    #[serde(serialize_with = "date_str")]
+    date: Date,
+    initiator: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a str>,
+    reason: &'a str,
+    events: &'a [Event],
+}
+
+impl<'a> EntryRef<'a> {
+    fn of(env: &'a Envelope, events: &'a [Event]) -> EntryRef<'a> {
+        EntryRef {
             v: ENTRY_VERSION,
-            command: env.command.name().to_string(),
+            command: env.command.name(),
             date: env.date,
-            initiator: env.initiator.clone(),
-            key: env.key.clone(),
-            reason: env.reason.clone(),
+            initiator: &env.initiator,
+            key: env.key.as_deref(),
+            reason: &env.reason,
             events,
         }
     }
+    /// Appends the JSON to `buf`.
+    fn encode_into(&self, buf: &mut Vec<u8>) {
+        serde_json::to_writer(buf, self).expect("entries serialize");
+    }
+}
+
+/// A date as `Date` serializes it (`YYYY-MM-DD`), without allocating a `String` for it.
+fn date_str<S: serde::Serializer>(date: &Date, serializer: S) -> Result<S::Ok, S::Error> {
+    let mut text = *b"0000-00-00";
+    let mut put = |at: usize, width: usize, mut n: u16| {
+        for i in (at..at + width).rev() {
+            text[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    // Dates are years 1900..=9999 by construction.
+    put(0, 4, date.year());
+    put(5, 2, date.month().into());
+    put(8, 2, date.day().into());
+    serializer.serialize_str(std::str::from_utf8(&text).expect("ascii digits"))
+}
+
+/// Journal payloads encoded back to back into one reused buffer: no allocation per entry.
+#[derive(Default)]
+struct Payloads {
+    bytes: Vec<u8>,
+    /// End offset of each payload in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl Payloads {
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+    fn push(&mut self, entry: &EntryRef<'_>) {
+        entry.encode_into(&mut self.bytes);
+        self.ends.push(self.bytes.len());
+    }
+    fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+    fn slices(&self) -> Vec<&[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(&self.ends)
+            .map(|(start, &end)| &self.bytes[start..end])
+            .collect()
+    }
+}
+
+impl Entry {
     fn genesis(date: Date) -> Entry {
         Entry {
             v: ENTRY_VERSION,
@@ -91,6 +159,8 @@ pub struct Store {
     journal: Journal,
     dir: PathBuf,
     poisoned: bool,
+    /// Reused encoding buffer for the batch being journaled.
+    payloads: Payloads,
 }
 
 impl Store {
@@ -126,6 +196,7 @@ impl Store {
                 journal,
                 dir,
                 poisoned: false,
+                payloads: Payloads::default(),
             },
             report,
         ))
@@ -145,9 +216,11 @@ impl Store {
     pub fn submit(&mut self, env: &Envelope) -> Result<Vec<Event>, StoreError> {
         self.ensure_healthy()?;
         let events = self.market.execute(env)?;
+        self.payloads.clear();
         if !events.is_empty() {
-            self.append(&[Entry::of(env, events.clone()).encode()])?;
+            self.payloads.push(&EntryRef::of(env, &events));
         }
+        self.append()?;
         Ok(events)
     }
 
@@ -158,13 +231,13 @@ impl Store {
             .market
             .execute_all(envs)
             .map_err(|(index, error)| StoreError::RejectedAt { index, error })?;
-        let payloads: Vec<Vec<u8>> = envs
-            .iter()
-            .zip(&results)
-            .filter(|(_, ev)| !ev.is_empty())
-            .map(|(env, ev)| Entry::of(env, ev.clone()).encode())
-            .collect();
-        self.append(&payloads)?;
+        self.payloads.clear();
+        for (env, events) in envs.iter().zip(&results) {
+            if !events.is_empty() {
+                self.payloads.push(&EntryRef::of(env, events));
+            }
+        }
+        self.append()?;
         Ok(results)
     }
 
@@ -175,18 +248,18 @@ impl Store {
         envs: &[Envelope],
     ) -> Result<Vec<Result<Vec<Event>, MarketError>>, StoreError> {
         self.ensure_healthy()?;
-        let mut payloads = Vec::new();
+        self.payloads.clear();
         let mut results = Vec::with_capacity(envs.len());
         for env in envs {
             let r = self.market.execute(env);
             if let Ok(events) = &r
                 && !events.is_empty()
             {
-                payloads.push(Entry::of(env, events.clone()).encode());
+                self.payloads.push(&EntryRef::of(env, events));
             }
             results.push(r);
         }
-        self.append(&payloads)?;
+        self.append()?;
         Ok(results)
     }
 
@@ -198,11 +271,12 @@ impl Store {
         }
     }
 
-    fn append(&mut self, payloads: &[Vec<u8>]) -> Result<(), StoreError> {
-        if payloads.is_empty() {
+    /// Journals `self.payloads` as one batch (nothing if empty).
+    fn append(&mut self) -> Result<(), StoreError> {
+        if self.payloads.is_empty() {
             return Ok(());
         }
-        if let Err(e) = self.journal.append_batch(payloads) {
+        if let Err(e) = self.journal.append_batch(&self.payloads.slices()) {
             self.poisoned = true;
             return Err(e.into());
         }
@@ -262,4 +336,61 @@ pub fn replay<'a>(
         detail: "the journal is empty".into(),
     })?;
     Ok((market, events))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ets_market::Command;
+
+    fn envelope(key: Option<&str>) -> Envelope {
+        Envelope {
+            date: Date::new(2021, 3, 1).unwrap(),
+            initiator: "tester \"quoted\"".into(),
+            key: key.map(str::to_string),
+            reason: "why\nnot".into(),
+            command: Command::RegisterHolder {
+                holder: "trader-0001".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn dates_encode_as_date_does() {
+        for (y, m, d) in [(1900, 1, 1), (2021, 3, 1), (2024, 2, 29), (9999, 12, 31)] {
+            let date = Date::new(y, m, d).unwrap();
+            let mut ours = Vec::new();
+            date_str(&date, &mut serde_json::Serializer::new(&mut ours)).unwrap();
+            assert_eq!(ours, serde_json::to_vec(&date).unwrap());
+        }
+    }
+
+    /// The borrowed entry encodes to exactly the bytes of the owned one, so replay reads it.
+    #[test]
+    fn entry_ref_encodes_like_entry() {
+        let mut market = Market::new(Date::new(2021, 1, 1).unwrap());
+        for key in [None, Some("k-1")] {
+            let env = envelope(key);
+            let events = market.execute(&env).unwrap_or_default();
+            let owned = Entry {
+                v: ENTRY_VERSION,
+                command: env.command.name().to_string(),
+                date: env.date,
+                initiator: env.initiator.clone(),
+                key: env.key.clone(),
+                reason: env.reason.clone(),
+                events: events.clone(),
+            };
+            let mut payloads = Payloads::default();
+            payloads.push(&EntryRef::of(&env, &events));
+            payloads.push(&EntryRef::of(&env, &[]));
+            let slices = payloads.slices();
+            assert_eq!(slices.len(), 2);
+            assert_eq!(slices[0], owned.encode());
+            let decoded: Entry = serde_json::from_slice(slices[0]).unwrap();
+            assert_eq!(decoded, owned);
+            let empty: Entry = serde_json::from_slice(slices[1]).unwrap();
+            assert!(empty.events.is_empty());
+        }
+    }
 }
