@@ -211,6 +211,9 @@ enum ExchangeCmd {
         holder: String,
         #[arg(value_enum)]
         side: SideArg,
+        /// "CEA" or an offset project id.
+        #[arg(long, default_value = "CEA")]
+        unit: String,
         #[arg(long)]
         vintage: u16,
         /// Price in CNY per tonne, e.g. 48.50.
@@ -241,6 +244,8 @@ enum ExchangeCmd {
         counterparty: String,
         #[arg(value_enum)]
         side: SideArg,
+        #[arg(long, default_value = "CEA")]
+        unit: String,
         #[arg(long)]
         vintage: u16,
         #[arg(long)]
@@ -262,6 +267,8 @@ enum ExchangeCmd {
         holder: String,
         #[arg(value_enum)]
         side: SideArg,
+        #[arg(long, default_value = "CEA")]
+        unit: String,
         #[arg(long)]
         vintage: u16,
         #[arg(long)]
@@ -295,6 +302,8 @@ enum ExchangeCmd {
     },
     /// The five best price levels of each side, and the open orders.
     Book {
+        #[arg(long, default_value = "CEA")]
+        unit: String,
         #[arg(long)]
         vintage: u16,
     },
@@ -481,7 +490,7 @@ fn exchange_cmd(ctx: &steps::Ctx, cmd: ExchangeCmd) -> Result<()> {
     };
     let c = match cmd {
         ExchangeCmd::Open { file } => return steps::open_exchange(ctx, file.as_deref()),
-        ExchangeCmd::Book { vintage } => return steps::book(ctx, vintage),
+        ExchangeCmd::Book { unit, vintage } => return steps::book(ctx, &unit, vintage),
         ExchangeCmd::OpenDay => X::OpenDay,
         ExchangeCmd::CloseDay => X::CloseDay,
         ExchangeCmd::Deposit { holder, cny } => X::Deposit {
@@ -495,6 +504,7 @@ fn exchange_cmd(ctx: &steps::Ctx, cmd: ExchangeCmd) -> Result<()> {
         ExchangeCmd::Order {
             holder,
             side: s,
+            unit,
             vintage,
             price: p,
             qty,
@@ -502,7 +512,7 @@ fn exchange_cmd(ctx: &steps::Ctx, cmd: ExchangeCmd) -> Result<()> {
             time: t,
         } => X::Order {
             holder,
-            vintage,
+            class: steps::class_for(ctx, &unit, vintage)?,
             side: side(s),
             price: price(&p)?,
             qty,
@@ -529,6 +539,7 @@ fn exchange_cmd(ctx: &steps::Ctx, cmd: ExchangeCmd) -> Result<()> {
             holder,
             counterparty,
             side: s,
+            unit,
             vintage,
             price: p,
             qty,
@@ -536,7 +547,7 @@ fn exchange_cmd(ctx: &steps::Ctx, cmd: ExchangeCmd) -> Result<()> {
         } => X::ProposeBlock {
             holder,
             counterparty,
-            vintage,
+            class: steps::class_for(ctx, &unit, vintage)?,
             side: side(s),
             price: price(&p)?,
             qty,
@@ -545,6 +556,7 @@ fn exchange_cmd(ctx: &steps::Ctx, cmd: ExchangeCmd) -> Result<()> {
         ExchangeCmd::Announce {
             holder,
             side: s,
+            unit,
             vintage,
             qty,
             limit,
@@ -556,7 +568,7 @@ fn exchange_cmd(ctx: &steps::Ctx, cmd: ExchangeCmd) -> Result<()> {
                 .with_context(|| format!("--window {window:?}: expected HH:MM-HH:MM"))?;
             X::Announce {
                 holder,
-                vintage,
+                class: steps::class_for(ctx, &unit, vintage)?,
                 side: side(s),
                 qty,
                 limit: price(&limit)?,

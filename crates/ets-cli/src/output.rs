@@ -240,7 +240,7 @@ pub fn write_market_json(
         .iter()
         .map(|b| {
             json!({
-                "date": b.date.to_string(), "vintage": b.vintage, "open": cny_json(b.open), "high": cny_json(b.high),
+                "date": b.date.to_string(), "instrument": b.class.to_string(), "open": cny_json(b.open), "high": cny_json(b.high),
                 "low": cny_json(b.low), "close": cny_json(b.close), "volume_t": b.volume_t,
                 "block_volume_t": b.block_volume_t, "turnover_cny": cny_json(b.turnover_fen),
             })

@@ -673,10 +673,10 @@ pub fn exchange(ctx: &Ctx, c: ets_market::ExchangeCommand) -> Result<()> {
             }
             for t in trades {
                 println!(
-                    "trade {}: {} t of CEA-{} at {} CNY/t, {} -> {} ({:?}){}",
+                    "trade {}: {} t of {} at {} CNY/t, {} -> {} ({:?}){}",
                     t.id,
                     output::t(t.qty),
-                    t.vintage,
+                    t.class,
                     output::cny(t.price),
                     t.seller,
                     t.buyer,
@@ -692,16 +692,26 @@ pub fn exchange(ctx: &Ctx, c: ets_market::ExchangeCommand) -> Result<()> {
     Ok(())
 }
 
-pub fn book(ctx: &Ctx, vintage: Year) -> Result<()> {
+/// The unit class named by `--unit` (CEA or an offset project id) and `--vintage`.
+pub fn class_for(ctx: &Ctx, unit: &str, vintage: Year) -> Result<UnitClass> {
+    if unit.eq_ignore_ascii_case("CEA") {
+        return Ok(UnitClass::Cea { vintage });
+    }
+    let store = open(ctx)?;
+    class_of(store.market(), unit, vintage)
+}
+
+pub fn book(ctx: &Ctx, unit: &str, vintage: Year) -> Result<()> {
+    let class = class_for(ctx, unit, vintage)?;
     let store = open(ctx)?;
     let ex = store
         .market()
         .exchange()
         .context("the exchange is not open: run `ets exchange open`")?;
-    let (bids, asks) = ex.depth(vintage, 5);
+    let (bids, asks) = ex.depth(class, 5);
     println!(
-        "CEA-{vintage}: previous close {} CNY/t",
-        ex.prev_close(vintage).map_or("-".into(), output::cny)
+        "{class}: previous close {} CNY/t",
+        ex.prev_close(class).map_or("-".into(), output::cny)
     );
     println!(
         "{:>12} {:>10} | {:<10} {:<12}",
@@ -720,7 +730,7 @@ pub fn book(ctx: &Ctx, vintage: Year) -> Result<()> {
         ets_market::trading::exchange::OrderSide::Sell,
         ets_market::trading::exchange::OrderSide::Buy,
     ] {
-        for (id, account, price, qty) in ex.best_orders(vintage, side, 5) {
+        for (id, account, price, qty) in ex.best_orders(class, side, 5) {
             println!(
                 "order {id}: {side:?} {} t at {} CNY/t by {account}",
                 output::t(qty),

@@ -142,7 +142,7 @@ pub enum ExchangeCommand {
     CloseDay,
     Order {
         holder: TransferParty,
-        vintage: Year,
+        class: UnitClass,
         side: OrderSide,
         price: i64,
         qty: Tonnes,
@@ -170,7 +170,7 @@ pub enum ExchangeCommand {
     ProposeBlock {
         holder: TransferParty,
         counterparty: TransferParty,
-        vintage: Year,
+        class: UnitClass,
         side: OrderSide,
         price: i64,
         qty: Tonnes,
@@ -185,7 +185,7 @@ pub enum ExchangeCommand {
     /// and a bidding window of the day; allocation by price, then time.
     Announce {
         holder: TransferParty,
-        vintage: Year,
+        class: UnitClass,
         side: OrderSide,
         qty: Tonnes,
         limit: i64,
@@ -1138,10 +1138,10 @@ impl Market {
 
     /// A buyer's position limit in a vintage: a covered company's allocation of that year plus
     /// the margin, anyone else the fixed cap (market file, `position_limits`).
-    pub fn position_limit(&self, account: ets_types::AccountId, vintage: Year) -> Tonnes {
+    pub fn position_limit(&self, account: ets_types::AccountId, class: UnitClass) -> Tonnes {
         let Some(ex) = &self.exchange else { return 0 };
-        match self.account_company.get(&account) {
-            Some(c) => {
+        match (self.account_company.get(&account), class) {
+            (Some(c), UnitClass::Cea { vintage }) => {
                 let allocation = self
                     .annual_allocation
                     .get(&(c.clone(), vintage))
@@ -1149,7 +1149,8 @@ impl Market {
                     .unwrap_or(0);
                 allocation.saturating_add(ex.rules.compliance_margin_t)
             }
-            None => ex.rules.others_cap_t,
+            // Offset credits count against a company like any other holder's cap.
+            _ => ex.rules.others_cap_t,
         }
     }
 
@@ -1174,7 +1175,7 @@ impl Market {
             ExchangeCommand::CloseDay => ExchangeInput::CloseDay { date },
             ExchangeCommand::Order {
                 holder,
-                vintage,
+                class,
                 side,
                 price,
                 qty,
@@ -1183,7 +1184,7 @@ impl Market {
             } => ExchangeInput::Order {
                 id,
                 account: self.account_of(holder)?,
-                vintage: *vintage,
+                class: *class,
                 side: *side,
                 price: *price,
                 qty: *qty,
@@ -1225,7 +1226,7 @@ impl Market {
             ExchangeCommand::ProposeBlock {
                 holder,
                 counterparty,
-                vintage,
+                class,
                 side,
                 price,
                 qty,
@@ -1234,7 +1235,7 @@ impl Market {
                 id,
                 account: self.account_of(holder)?,
                 counterparty: self.account_of(counterparty)?,
-                vintage: *vintage,
+                class: *class,
                 side: *side,
                 price: *price,
                 qty: *qty,
@@ -1254,7 +1255,7 @@ impl Market {
             },
             ExchangeCommand::Announce {
                 holder,
-                vintage,
+                class,
                 side,
                 qty,
                 limit,
@@ -1264,7 +1265,7 @@ impl Market {
             } => ExchangeInput::Announce {
                 id,
                 account: self.account_of(holder)?,
-                vintage: *vintage,
+                class: *class,
                 side: *side,
                 qty: *qty,
                 limit: *limit,
@@ -1326,19 +1327,22 @@ impl Market {
                 Some(
                     ets_registry::AccountKind::CompanyHolding
                         | ets_registry::AccountKind::GeneralHolding
+                        | ets_registry::AccountKind::OffsetProject
                 )
             ) {
                 return Err(MarketError::UnknownHolder(format!(
-                    "{a} (only company and general holding accounts trade)"
+                    "{a} (only company, general holding and offset project accounts trade)"
                 )));
             }
         }
-        let vintage = match &input {
-            ExchangeInput::Order { vintage, .. } => *vintage,
-            ExchangeInput::Take { target, .. } => ex.order_vintage(*target).unwrap_or(0),
-            _ => 0,
+        let class = match &input {
+            ExchangeInput::Order { class, .. } => Some(*class),
+            ExchangeInput::Take { target, .. } => ex.order_class(*target),
+            _ => None,
         };
-        ex.check(&self.registry, &input, |a| self.position_limit(a, vintage))?;
+        ex.check(&self.registry, &input, |a| {
+            class.map_or(0, |c| self.position_limit(a, c))
+        })?;
         let trades = match self.apply_exchange(&input) {
             Ok(t) => t,
             Err(e) => panic!("bug: a checked exchange input failed to apply {input:?}: {e}"),

@@ -185,7 +185,7 @@ fn orders(n: usize) -> Vec<Envelope> {
                 "2021-07-16",
                 Command::Exchange(ExchangeCommand::Order {
                     holder: holder.into(),
-                    vintage: 2019,
+                    class: UnitClass::Cea { vintage: 2019 },
                     side,
                     price,
                     qty: 1,

@@ -21,7 +21,7 @@ fn x(date: &str, c: ExchangeCommand) -> ets_market::Envelope {
 fn order(holder: &str, side: OrderSide, price: i64, qty: u64, minute: u16) -> ExchangeCommand {
     ExchangeCommand::Order {
         holder: holder.into(),
-        vintage: 2019,
+        class: UnitClass::Cea { vintage: 2019 },
         side,
         price,
         qty,
@@ -159,7 +159,7 @@ fn click_to_trade_bands_sessions_resale_block_trades_and_the_close() {
         TradeRejection::InsufficientUnits { .. }
     ));
     // The five-level view shows the listed sell orders, best first.
-    let (bids, asks) = store.market().exchange().unwrap().depth(2019, 5);
+    let (bids, asks) = store.market().exchange().unwrap().depth(CEA19, 5);
     assert_eq!(
         asks.iter().map(|l| (l.price, l.qty)).collect::<Vec<_>>(),
         [(4800, 10_000), (4900, 5_000), (5280, 1_000)]
@@ -243,7 +243,7 @@ fn click_to_trade_bands_sessions_resale_block_trades_and_the_close() {
     let block = |qty, price, minute| ExchangeCommand::ProposeBlock {
         holder: "SX0001".into(),
         counterparty: "HB0001".into(),
-        vintage: 2019,
+        class: UnitClass::Cea { vintage: 2019 },
         side: OrderSide::Sell,
         price,
         qty,
@@ -296,7 +296,7 @@ fn click_to_trade_bands_sessions_resale_block_trades_and_the_close() {
     let bar = ex
         .days()
         .iter()
-        .find(|b| b.vintage == 2019 && b.date == d(day1))
+        .find(|b| b.class == CEA19 && b.date == d(day1))
         .unwrap();
     assert_eq!(
         (
@@ -391,7 +391,7 @@ fn continuous_matching_price_time_ioc_fok_and_amend() {
     let snapshot = store.market().clone();
     let fok = ExchangeCommand::Order {
         holder: "HB0001".into(),
-        vintage: 2019,
+        class: UnitClass::Cea { vintage: 2019 },
         side: OrderSide::Buy,
         price: 4850,
         qty: 501,
@@ -403,7 +403,7 @@ fn continuous_matching_price_time_ioc_fok_and_amend() {
     // IOC for 800 at 48.50: 500 trade, the rest is cancelled and its funds released.
     let ioc = ExchangeCommand::Order {
         holder: "TRADER1".into(),
-        vintage: 2019,
+        class: UnitClass::Cea { vintage: 2019 },
         side: OrderSide::Buy,
         price: 4850,
         qty: 800,
@@ -491,7 +491,7 @@ fn one_way_bidding_end_of_day_settlement_and_position_limits() {
     let auction = store.market().exchange().unwrap().next_id();
     let announce = ExchangeCommand::Announce {
         holder: "SX0001".into(),
-        vintage: 2019,
+        class: UnitClass::Cea { vintage: 2019 },
         side: OrderSide::Sell,
         qty: 300_000,
         limit: 4500,
@@ -614,6 +614,95 @@ fn one_way_bidding_end_of_day_settlement_and_position_limits() {
         .submit(&x("2021-07-19", ExchangeCommand::CloseDay))
         .unwrap();
     store.market().check_invariants().unwrap();
+    let live = store.market().clone();
+    drop(store);
+    let (reopened, _) =
+        Store::open(dir.path(), d("2030-01-01"), JournalOptions::default()).unwrap();
+    assert_eq!(reopened.market(), &live);
+}
+
+#[test]
+fn offset_credits_trade_as_their_own_instrument() {
+    let (dir, mut store) = market(MARKET);
+    let day = "2021-07-16";
+    let project = ProjectId::parse("CCER-SX-F001").unwrap();
+    let register = Command::RegisterProject {
+        project: project.clone(),
+        name: "Shanxi afforestation".into(),
+        province: "Shanxi".into(),
+        kind: "forestry".into(),
+    };
+    store.submit(&env(day, register)).unwrap();
+    store
+        .submit(&env(
+            day,
+            Command::IssueOffsets {
+                project: project.clone(),
+                vintage: 2019,
+                quantity: 50_000,
+            },
+        ))
+        .unwrap();
+    let ccer = UnitClass::Ccer {
+        project: store.market().project_number(&project).unwrap(),
+        vintage: 2019,
+    };
+    let sell = |price| ExchangeCommand::Order {
+        holder: project.to_string(),
+        class: ccer,
+        side: OrderSide::Sell,
+        price,
+        qty: 10_000,
+        tif: Tif::Day,
+        minute: 600,
+    };
+    // Its own reference price (30.00 in the market file) sets its band: 27.00..=33.00.
+    assert!(matches!(
+        rejected(store.submit(&x(day, sell(3301)))),
+        TradeRejection::OutsideBand {
+            low: 2700,
+            high: 3300,
+            ..
+        }
+    ));
+    let id = store.market().exchange().unwrap().next_id();
+    store.submit(&x(day, sell(3000))).unwrap();
+    store
+        .submit(&x(
+            day,
+            ExchangeCommand::Take {
+                holder: "HB0001".into(),
+                order: id,
+                qty: 4_000,
+                minute: 601,
+            },
+        ))
+        .unwrap();
+    let hb = store.market().resolve_account("HB0001").unwrap();
+    assert_eq!(store.market().registry().holding(hb, ccer), 4_000);
+    // Offset trades do not move the allowance price: the market's day has no trade.
+    store.submit(&x(day, ExchangeCommand::CloseDay)).unwrap();
+    let ex = store.market().exchange().unwrap();
+    assert_eq!(ex.market_days()[0].volume_t, 0);
+    assert_eq!(
+        ex.days()
+            .iter()
+            .find(|b| b.class == ccer)
+            .map(|b| (b.close, b.volume_t)),
+        Some((3000, 4_000))
+    );
+    // The credits bought count as offsets at surrender, within the 5 % limit.
+    let surrender = Command::Surrender {
+        plan: PLAN.into(),
+        company: cid("HB0001"),
+        class: ccer,
+        quantity: 4_000,
+    };
+    store.submit(&env("2021-12-01", surrender)).unwrap();
+    assert_eq!(
+        store.market().surrendered(PLAN, &cid("HB0001")).offsets_t,
+        4_000
+    );
     let live = store.market().clone();
     drop(store);
     let (reopened, _) =

@@ -152,7 +152,12 @@ fn run(steps: Vec<Step>, continuous: bool, end_of_day: bool) -> Result<(), TestC
                 })
                 .collect()
         };
-        let prev = store.market().exchange().unwrap().prev_close(2019).unwrap();
+        let prev = store
+            .market()
+            .exchange()
+            .unwrap()
+            .prev_close(UnitClass::Cea { vintage: 2019 })
+            .unwrap();
         let command = match s {
             Step::Order {
                 who,
@@ -164,7 +169,9 @@ fn run(steps: Vec<Step>, continuous: bool, end_of_day: bool) -> Result<(), TestC
                 minute,
             } => ExchangeCommand::Order {
                 holder: HOLDERS[who].into(),
-                vintage: [2019, 2020][vintage],
+                class: UnitClass::Cea {
+                    vintage: [2019, 2020][vintage],
+                },
                 side: if sell {
                     OrderSide::Sell
                 } else {
@@ -260,7 +267,7 @@ fn run(steps: Vec<Step>, continuous: bool, end_of_day: bool) -> Result<(), TestC
                 .days()
                 .iter()
                 .rev()
-                .find(|b| b.vintage == t.vintage && b.date < t.date)
+                .find(|b| b.class == t.class && b.date < t.date)
                 .map_or(4800, |b| b.close);
             let (low, high) = ets_exchange::band(p, 1000, 1).unwrap();
             prop_assert!(

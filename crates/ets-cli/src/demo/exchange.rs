@@ -12,12 +12,15 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use ets_market::trading::exchange::{OrderSide, Tif};
 use ets_market::{Command, Envelope, Event, ExchangeCommand};
-use ets_types::{Date, Year};
+use ets_types::{Date, UnitClass};
 use rand::{Rng, SeedableRng};
 
 use super::Run;
 
-const VINTAGES: [Year; 2] = [2019, 2020];
+const CLASSES: [UnitClass; 2] = [
+    UnitClass::Cea { vintage: 2019 },
+    UnitClass::Cea { vintage: 2020 },
+];
 /// Traders: institutions that buy when the market is long and sell into the year-end rush.
 const TRADERS: [&str; 3] = ["TRADER-HAITONG", "TRADER-CITIC", "TRADER-SHENERGY"];
 /// Funds a trader deposits, fen (100 million CNY).
@@ -63,25 +66,21 @@ fn batch(run: &mut Run, envs: Vec<Envelope>) -> Result<Vec<Vec<Event>>> {
 }
 
 /// The vintage of which a holder can sell the most now.
-fn sell_vintage(run: &Run, holder: &str) -> Year {
+fn sell_class(run: &Run, holder: &str) -> UnitClass {
     let m = run.store.market();
     let (Some(ex), Some(account)) = (m.exchange(), m.resolve_account(holder)) else {
-        return VINTAGES[0];
+        return CLASSES[0];
     };
-    VINTAGES
+    CLASSES
         .iter()
         .copied()
         .max_by_key(|v| {
             (
-                ex.tradable(
-                    m.registry(),
-                    account,
-                    ets_types::UnitClass::Cea { vintage: *v },
-                ),
+                ex.tradable(m.registry(), account, *v),
                 std::cmp::Reverse(*v),
             )
         })
-        .unwrap_or(VINTAGES[0])
+        .unwrap_or(CLASSES[0])
 }
 
 /// Runs the exchange from the opening to the deadline. `sellers` and `buyers` are companies
@@ -195,7 +194,7 @@ pub fn run_year(
         let demand: u64 = need.iter().sum();
         let supply: u64 = offer.iter().sum();
         let ex = run.store.market().exchange().expect("open");
-        let prev = ex.prev_close(VINTAGES[i % 2]).expect("a traded vintage");
+        let prev = ex.prev_close(CLASSES[i % 2]).expect("a traded vintage");
         let reference = ex.rules.opening_reference_fen as f64;
         // The day's price: the previous close moved by how urgent buyers are against sellers
         // today (each side's share of what it still wants to trade), pulled back towards the
@@ -223,7 +222,7 @@ pub fn run_year(
                 &s.name,
                 ExchangeCommand::Order {
                     holder: s.name.clone(),
-                    vintage: sell_vintage(run, &s.name),
+                    class: sell_class(run, &s.name),
                     side: OrderSide::Sell,
                     price: p,
                     qty: q,
@@ -242,7 +241,7 @@ pub fn run_year(
                         t,
                         ExchangeCommand::Order {
                             holder: t.into(),
-                            vintage: sell_vintage(run, t),
+                            class: sell_class(run, t),
                             side: OrderSide::Sell,
                             price: price(0.01),
                             qty: q,
@@ -285,7 +284,7 @@ pub fn run_year(
                 ExchangeCommand::ProposeBlock {
                     holder: sellers[s].name.clone(),
                     counterparty: buyers[b].name.clone(),
-                    vintage: sell_vintage(run, &sellers[s].name),
+                    class: sell_class(run, &sellers[s].name),
                     side: OrderSide::Sell,
                     price: price(-0.01),
                     qty: q,
@@ -320,7 +319,7 @@ pub fn run_year(
         // Buyers take the best listed orders (click-to-trade), cheapest first.
         let ex = run.store.market().exchange().expect("open");
         let mut book: Vec<(u64, String, i64, u64)> = Vec::new();
-        for v in VINTAGES {
+        for v in CLASSES {
             for (id, account, p, q) in ex.best_orders(v, OrderSide::Sell, 5) {
                 book.push((id, format!("CN-{:06}", account.0), p, q));
             }
@@ -392,12 +391,9 @@ pub fn run_year(
         for t in TRADERS {
             // Positions reflect holdings (what a trader bought and has not yet sold).
             let account = m.resolve_account(t).expect("registered trader");
-            *trader_pos.get_mut(t).expect("trader") = VINTAGES
+            *trader_pos.get_mut(t).expect("trader") = CLASSES
                 .iter()
-                .map(|v| {
-                    m.registry()
-                        .holding(account, ets_types::UnitClass::Cea { vintage: *v })
-                })
+                .map(|v| m.registry().holding(account, *v))
                 .sum();
         }
         batch(run, vec![x(run, day, "SEEE", ExchangeCommand::CloseDay)])?;

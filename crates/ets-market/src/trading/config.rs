@@ -32,9 +32,31 @@ pub struct MarketRules {
     /// (start, end) minutes of the day, Beijing time, end exclusive.
     pub listed_sessions: Vec<(u16, u16)>,
     pub block_sessions: Vec<(u16, u16)>,
-    pub cea_vintages: Vec<Year>,
-    pub block_allowed: bool,
-    pub one_way_allowed: bool,
+    pub instruments: Vec<InstrumentRules>,
+}
+
+/// One instrument of the market file: allowances (CEA) or offset credits (CCER) of the listed
+/// vintages, with their own tick, lot, bands, reference price and trading modes.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct InstrumentRules {
+    /// Offset credits (any project) rather than allowances.
+    pub offset: bool,
+    pub vintages: Vec<Year>,
+    pub tick_fen: i64,
+    pub lot_t: u64,
+    pub listed_band_bps: u32,
+    pub block_band_bps: u32,
+    /// The previous close before the first trading day, fen.
+    pub reference_fen: i64,
+    pub listed: bool,
+    pub block: bool,
+    pub one_way: bool,
+}
+
+impl InstrumentRules {
+    pub fn covers(&self, class: ets_types::UnitClass) -> bool {
+        class.is_offset() == self.offset && self.vintages.contains(&class.vintage())
+    }
 }
 
 #[derive(Deserialize)]
@@ -107,6 +129,12 @@ struct InstrumentSection {
     unit: String,
     vintages: Vec<Year>,
     modes: Vec<String>,
+    /// Defaults: the market section's tick, lot, reference price and the bands above.
+    tick: Option<String>,
+    lot_t: Option<u64>,
+    reference_price: Option<String>,
+    listed_band_pct: Option<String>,
+    block_band_pct: Option<String>,
 }
 
 /// A configuration that does not parse or does not make sense; names the key.
@@ -261,32 +289,90 @@ impl MarketRules {
             holidays.push(d);
         }
         holidays.sort();
-        let mut cea_vintages = Vec::new();
-        let (mut block_allowed, mut one_way_allowed) = (false, false);
+        let mut instruments = Vec::new();
         for (i, inst) in f.instruments.iter().enumerate() {
-            if !inst.unit.eq_ignore_ascii_case("CEA") {
+            let key = |k: &str| format!("instruments[{i}].{k}");
+            let offset = match inst.unit.to_ascii_uppercase().as_str() {
+                "CEA" => false,
+                "CCER" => true,
+                _ => {
+                    return Err(err(
+                        &key("unit"),
+                        format!("{:?}: expected \"CEA\" or \"CCER\"", inst.unit),
+                    ));
+                }
+            };
+            if inst.vintages.is_empty() {
                 return Err(err(
-                    &format!("instruments[{i}].unit"),
-                    format!("{:?}: only \"CEA\" trades on this market", inst.unit),
+                    &key("vintages"),
+                    "at least one vintage must trade".into(),
                 ));
             }
-            cea_vintages.extend(&inst.vintages);
+            let (mut listed, mut block, mut one_way) = (false, false, false);
             for m in &inst.modes {
                 match m.as_str() {
-                    "listed" => {}
-                    "block" => block_allowed = true,
-                    "one_way" => one_way_allowed = true,
+                    "listed" => listed = true,
+                    "block" => block = true,
+                    "one_way" => one_way = true,
                     other => {
                         return Err(err(
-                            &format!("instruments[{i}].modes"),
+                            &key("modes"),
                             format!("{other:?}: expected listed, block or one_way"),
                         ));
                     }
                 }
             }
+            let tick_fen = match &inst.tick {
+                Some(t) => fen(t).filter(|t| *t > 0).ok_or_else(|| {
+                    err(&key("tick"), "a positive CNY amount, at least 0.01".into())
+                })?,
+                None => tick,
+            };
+            let reference_fen = match &inst.reference_price {
+                Some(p) => fen(p)
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| err(&key("reference_price"), "a positive CNY amount".into()))?,
+                None => opening,
+            };
+            if reference_fen % tick_fen != 0 {
+                return Err(err(
+                    &key("reference_price"),
+                    "must be a multiple of the tick".into(),
+                ));
+            }
+            let pct = |v: &Option<String>, default: u32, k: &str| -> Result<u32, ConfigError> {
+                match v {
+                    Some(t) => bps(t).ok_or_else(|| {
+                        err(
+                            &key(k),
+                            "a percentage 0..100 with at most 2 decimals".into(),
+                        )
+                    }),
+                    None => Ok(default),
+                }
+            };
+            let lot_t = inst.lot_t.unwrap_or(f.market.lot_t);
+            if lot_t == 0 {
+                return Err(err(&key("lot_t"), "must be at least 1".into()));
+            }
+            instruments.push(InstrumentRules {
+                offset,
+                vintages: inst.vintages.clone(),
+                tick_fen,
+                lot_t,
+                listed_band_bps: pct(&inst.listed_band_pct, listed_band_bps, "listed_band_pct")?,
+                block_band_bps: pct(&inst.block_band_pct, block_band_bps, "block_band_pct")?,
+                reference_fen,
+                listed,
+                block,
+                one_way,
+            });
         }
-        if cea_vintages.is_empty() {
-            return Err(err("instruments", "at least one vintage must trade".into()));
+        if instruments.is_empty() {
+            return Err(err(
+                "instruments",
+                "at least one instrument must trade".into(),
+            ));
         }
         Ok(MarketRules {
             id: f.market.id,
@@ -311,10 +397,13 @@ impl MarketRules {
             holidays,
             listed_sessions,
             block_sessions,
-            cea_vintages,
-            block_allowed,
-            one_way_allowed,
+            instruments,
         })
+    }
+
+    /// The instrument a unit class trades as, if any.
+    pub fn instrument(&self, class: ets_types::UnitClass) -> Option<&InstrumentRules> {
+        self.instruments.iter().find(|i| i.covers(class))
     }
 
     pub fn builtin_text() -> &'static str {

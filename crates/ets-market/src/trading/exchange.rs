@@ -1,4 +1,4 @@
-//! The exchange's state inside the market: one order book per CEA vintage, the funds ledger,
+//! The exchange's state inside the market: one order book per CEA class, the funds ledger,
 //! unit freezes, clearing, and the day's market data.
 //!
 //! Every operation is an [`ExchangeInput`]: checked first ([`Exchange::check`], read-only),
@@ -15,7 +15,7 @@ use ets_exchange::{
     BookConfig, MatchingMode, NewOrder, OrderBook, SelfTradePrevention, Side, Take, TimeInForce,
 };
 use ets_registry::Registry;
-use ets_types::{AccountId, Date, Tonnes, UnitClass, Year};
+use ets_types::{AccountId, Date, Tonnes, UnitClass};
 use serde::{Deserialize, Serialize};
 
 use super::config::MarketRules;
@@ -34,8 +34,8 @@ pub enum TradeRejection {
     DayStillOpen { open: Date },
     #[error("{minute} is outside the {kind} sessions")]
     OutsideSession { kind: String, minute: String },
-    #[error("vintage {vintage} does not trade here")]
-    UnknownInstrument { vintage: Year },
+    #[error("{class} does not trade on this market")]
+    UnknownInstrument { class: UnitClass },
     #[error("quantity {qty} t is outside the {kind} size limit ({limit})")]
     SizeLimit {
         kind: String,
@@ -125,7 +125,7 @@ pub enum ExchangeInput {
     Order {
         id: u64,
         account: AccountId,
-        vintage: Year,
+        class: UnitClass,
         side: OrderSide,
         price: i64,
         qty: Tonnes,
@@ -158,7 +158,7 @@ pub enum ExchangeInput {
         id: u64,
         account: AccountId,
         counterparty: AccountId,
-        vintage: Year,
+        class: UnitClass,
         side: OrderSide,
         price: i64,
         qty: Tonnes,
@@ -170,7 +170,7 @@ pub enum ExchangeInput {
     Announce {
         id: u64,
         account: AccountId,
-        vintage: Year,
+        class: UnitClass,
         side: OrderSide,
         qty: Tonnes,
         limit: i64,
@@ -235,7 +235,7 @@ pub struct TradeRecord {
     pub id: u64,
     pub date: Date,
     pub minute: u16,
-    pub vintage: Year,
+    pub class: UnitClass,
     pub price: i64,
     pub qty: Tonnes,
     pub buyer: AccountId,
@@ -249,7 +249,7 @@ pub struct TradeRecord {
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct DayBar {
     pub date: Date,
-    pub vintage: Year,
+    pub class: UnitClass,
     pub open: i64,
     pub high: i64,
     pub low: i64,
@@ -263,7 +263,7 @@ pub struct DayBar {
 #[derive(Clone, PartialEq, Eq, Debug)]
 struct OpenOrder {
     account: AccountId,
-    vintage: Year,
+    class: UnitClass,
     side: OrderSide,
     price: i64,
 }
@@ -271,7 +271,7 @@ struct OpenOrder {
 #[derive(Clone, PartialEq, Eq, Debug)]
 struct Auction {
     account: AccountId,
-    vintage: Year,
+    class: UnitClass,
     side: OrderSide,
     qty: Tonnes,
     limit: i64,
@@ -287,7 +287,7 @@ struct Auction {
 struct BlockProposal {
     account: AccountId,
     counterparty: AccountId,
-    vintage: Year,
+    class: UnitClass,
     side: OrderSide,
     price: i64,
     qty: Tonnes,
@@ -312,18 +312,18 @@ impl std::fmt::Debug for BookCell {
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Exchange {
     pub rules: MarketRules,
-    books: BTreeMap<Year, BookCell>,
+    books: BTreeMap<UnitClass, BookCell>,
     orders: BTreeMap<u64, OpenOrder>,
     /// Account → its live order ids.
     by_account: BTreeMap<AccountId, std::collections::BTreeSet<u64>>,
-    /// (account, vintage) → open buy quantity, kept from the book's events, for position limits.
-    open_buy: BTreeMap<(AccountId, Year), Tonnes>,
+    /// (account, class) → open buy quantity, kept from the book's events, for position limits.
+    open_buy: BTreeMap<(AccountId, UnitClass), Tonnes>,
     pub funds: Funds,
     pub freezes: UnitFreezes,
     clearing: Clearing,
     day: Option<Date>,
-    prev_close: BTreeMap<Year, i64>,
-    today: BTreeMap<Year, ets_exchange::DailyStats>,
+    prev_close: BTreeMap<UnitClass, i64>,
+    today: BTreeMap<UnitClass, ets_exchange::DailyStats>,
     days: Vec<DayBar>,
     trades: Vec<TradeRecord>,
     blocks: BTreeMap<u64, BlockProposal>,
@@ -335,10 +335,6 @@ fn participant(a: AccountId) -> ParticipantId {
     ParticipantId(a.0)
 }
 
-fn cea(vintage: Year) -> UnitClass {
-    UnitClass::Cea { vintage }
-}
-
 fn hhmm(minute: u16) -> String {
     format!("{:02}:{:02}", minute / 60, minute % 60)
 }
@@ -347,6 +343,24 @@ fn book_err(e: impl std::fmt::Display) -> TradeRejection {
     TradeRejection::Book {
         detail: e.to_string(),
     }
+}
+
+fn book_config(rules: &MarketRules, inst: &super::config::InstrumentRules) -> BookConfig {
+    let mut cfg = BookConfig::new(if rules.continuous {
+        MatchingMode::Continuous
+    } else {
+        MatchingMode::ClickToTrade
+    });
+    cfg.tick = inst.tick_fen;
+    cfg.click_levels = rules.click_levels;
+    cfg.qty_max = Some(rules.listed_max_t);
+    cfg.stp = if rules.stp_cancel_incoming {
+        SelfTradePrevention::CancelIncoming
+    } else {
+        SelfTradePrevention::CancelResting
+    };
+    cfg.levels_max = 1 << 16;
+    cfg
 }
 
 impl Exchange {
@@ -363,25 +377,15 @@ impl Exchange {
         };
         let clearing =
             Clearing::new(mode, fees, 10_000_000).expect("fee schedule checked with the rules");
+        // Allowance books exist from the start; an offset class gets its book on first use.
         let mut books = BTreeMap::new();
         let mut prev_close = BTreeMap::new();
-        for &v in &rules.cea_vintages {
-            let mut cfg = BookConfig::new(if rules.continuous {
-                MatchingMode::Continuous
-            } else {
-                MatchingMode::ClickToTrade
-            });
-            cfg.tick = rules.tick_fen;
-            cfg.click_levels = rules.click_levels;
-            cfg.qty_max = Some(rules.listed_max_t);
-            cfg.stp = if rules.stp_cancel_incoming {
-                SelfTradePrevention::CancelIncoming
-            } else {
-                SelfTradePrevention::CancelResting
-            };
-            cfg.levels_max = 1 << 16;
-            books.insert(v, BookCell(OrderBook::new(cfg)));
-            prev_close.insert(v, rules.opening_reference_fen);
+        for inst in rules.instruments.iter().filter(|i| !i.offset) {
+            for &v in &inst.vintages {
+                let class = UnitClass::Cea { vintage: v };
+                books.insert(class, BookCell(OrderBook::new(book_config(&rules, inst))));
+                prev_close.insert(class, inst.reference_fen);
+            }
         }
         Exchange {
             rules,
@@ -416,32 +420,32 @@ impl Exchange {
     pub fn trades(&self) -> &[TradeRecord] {
         &self.trades
     }
-    pub fn prev_close(&self, vintage: Year) -> Option<i64> {
-        self.prev_close.get(&vintage).copied()
+    pub fn prev_close(&self, class: UnitClass) -> Option<i64> {
+        self.prev_close.get(&class).copied()
     }
     /// The best `n` levels of each side: (bids, asks) as (price, qty, orders).
     pub fn depth(
         &self,
-        vintage: Year,
+        class: UnitClass,
         n: usize,
     ) -> (Vec<ets_exchange::LevelView>, Vec<ets_exchange::LevelView>) {
-        match self.books.get(&vintage) {
+        match self.books.get(&class) {
             Some(b) => (b.0.depth(Side::Buy, n), b.0.depth(Side::Sell, n)),
             None => (Vec::new(), Vec::new()),
         }
     }
-    /// Open orders of an account: (id, vintage, side, price, open qty).
-    pub fn open_orders(&self, account: AccountId) -> Vec<(u64, Year, OrderSide, i64, Tonnes)> {
+    /// Open orders of an account: (id, class, side, price, open qty).
+    pub fn open_orders(&self, account: AccountId) -> Vec<(u64, UnitClass, OrderSide, i64, Tonnes)> {
         self.by_account
             .get(&account)
             .into_iter()
             .flatten()
             .filter_map(|id| self.orders.get(id).map(|o| (id, o)))
             .filter_map(|(id, o)| {
-                self.books[&o.vintage]
+                self.books[&o.class]
                     .0
                     .order(*id)
-                    .map(|v| (*id, o.vintage, o.side, o.price, v.qty))
+                    .map(|v| (*id, o.class, o.side, o.price, v.qty))
             })
             .collect()
     }
@@ -449,11 +453,11 @@ impl Exchange {
     /// within a level: (id, account, price, open qty).
     pub fn best_orders(
         &self,
-        vintage: Year,
+        class: UnitClass,
         side: OrderSide,
         levels: usize,
     ) -> Vec<(u64, AccountId, i64, Tonnes)> {
-        let Some(book) = self.books.get(&vintage) else {
+        let Some(book) = self.books.get(&class) else {
             return Vec::new();
         };
         let side = side.book();
@@ -469,9 +473,9 @@ impl Exchange {
             .collect()
     }
 
-    /// The vintage of a live order.
-    pub fn order_vintage(&self, id: u64) -> Option<Year> {
-        self.orders.get(&id).map(|o| o.vintage)
+    /// The class of a live order.
+    pub fn order_class(&self, id: u64) -> Option<UnitClass> {
+        self.orders.get(&id).map(|o| o.class)
     }
     /// Units an account may sell or transfer now: holding − frozen − bought today.
     pub fn tradable(&self, registry: &Registry, account: AccountId, class: UnitClass) -> Tonnes {
@@ -484,9 +488,48 @@ impl Exchange {
             .saturating_sub(self.freezes.frozen(account, class))
     }
 
-    fn band(&self, vintage: Year, bps: u32) -> (i64, i64) {
-        ets_exchange::band(self.prev_close[&vintage], bps, self.rules.tick_fen)
-            .expect("positive close and tick")
+    fn instrument(
+        &self,
+        class: UnitClass,
+    ) -> Result<&super::config::InstrumentRules, TradeRejection> {
+        self.rules
+            .instrument(class)
+            .ok_or(TradeRejection::UnknownInstrument { class })
+    }
+
+    /// The previous close of a class, or its instrument's reference price before its first day.
+    fn previous(&self, class: UnitClass) -> i64 {
+        self.prev_close
+            .get(&class)
+            .copied()
+            .or_else(|| self.rules.instrument(class).map(|i| i.reference_fen))
+            .unwrap_or(1)
+    }
+
+    fn band(&self, class: UnitClass, bps: u32) -> (i64, i64) {
+        let tick = self
+            .rules
+            .instrument(class)
+            .map_or(self.rules.tick_fen, |i| i.tick_fen);
+        ets_exchange::band(self.previous(class), bps, tick).expect("positive close and tick")
+    }
+
+    /// Creates the book of an offset class on its first order, banded for the open day.
+    fn ensure_book(&mut self, class: UnitClass) -> Result<(), TradeRejection> {
+        if self.books.contains_key(&class) {
+            return Ok(());
+        }
+        let inst = self.instrument(class)?.clone();
+        let mut book = OrderBook::new(book_config(&self.rules, &inst));
+        self.prev_close.insert(class, inst.reference_fen);
+        if self.day.is_some() {
+            book.set_price_band(Some(self.band(class, inst.listed_band_bps)));
+            let stats = ets_exchange::DailyStats::new(inst.reference_fen, inst.tick_fen)
+                .expect("positive tick");
+            self.today.insert(class, stats);
+        }
+        self.books.insert(class, BookCell(book));
+        Ok(())
     }
 
     fn in_session(
@@ -520,18 +563,22 @@ impl Exchange {
 
     fn check_price_qty(
         &self,
-        vintage: Year,
+        class: UnitClass,
         price: i64,
         qty: Tonnes,
         block: bool,
     ) -> Result<(), TradeRejection> {
-        if !self.books.contains_key(&vintage) {
-            return Err(TradeRejection::UnknownInstrument { vintage });
+        let inst = self.instrument(class)?;
+        if !(if block { inst.block } else { inst.listed }) {
+            return Err(book_err(format!(
+                "{class} does not trade by {} agreement here",
+                if block { "block" } else { "listed" }
+            )));
         }
-        if qty == 0 || qty % self.rules.lot_t != 0 {
+        if qty == 0 || qty % inst.lot_t != 0 {
             return Err(TradeRejection::Lot {
                 qty,
-                lot: self.rules.lot_t,
+                lot: inst.lot_t,
             });
         }
         if block {
@@ -549,18 +596,18 @@ impl Exchange {
                 limit: format!("<= {}", self.rules.listed_max_t),
             });
         }
-        if price <= 0 || price % self.rules.tick_fen != 0 {
+        if price <= 0 || price % inst.tick_fen != 0 {
             return Err(TradeRejection::Tick {
                 price,
-                tick: self.rules.tick_fen,
+                tick: inst.tick_fen,
             });
         }
         let (low, high) = self.band(
-            vintage,
+            class,
             if block {
-                self.rules.block_band_bps
+                inst.block_band_bps
             } else {
-                self.rules.listed_band_bps
+                inst.listed_band_bps
             },
         );
         if price < low || price > high {
@@ -598,11 +645,11 @@ impl Exchange {
         &self,
         registry: &Registry,
         account: AccountId,
-        vintage: Year,
+        class: UnitClass,
         qty: Tonnes,
         freed: Tonnes,
     ) -> Result<(), TradeRejection> {
-        let tradable = self.tradable(registry, account, cea(vintage)) + freed;
+        let tradable = self.tradable(registry, account, class) + freed;
         if qty > tradable {
             return Err(TradeRejection::InsufficientUnits {
                 requested: qty,
@@ -612,13 +659,13 @@ impl Exchange {
         Ok(())
     }
 
-    /// Open buy quantity of an account in a vintage.
-    fn open_buys(&self, account: AccountId, vintage: Year) -> Tonnes {
-        self.open_buy.get(&(account, vintage)).copied().unwrap_or(0)
+    /// Open buy quantity of an account in a class.
+    fn open_buys(&self, account: AccountId, class: UnitClass) -> Tonnes {
+        self.open_buy.get(&(account, class)).copied().unwrap_or(0)
     }
 
     /// Keeps `open_buy` in step with what the book did to buy orders.
-    fn track(&mut self, vintage: Year, events: &[ets_exchange::Event]) {
+    fn track(&mut self, class: UnitClass, events: &[ets_exchange::Event]) {
         use ets_exchange::Event as E;
         let account =
             |p: u64| AccountId(u32::try_from(p).expect("participants are account numbers"));
@@ -659,18 +706,18 @@ impl Exchange {
                 } => (participant, qty, old_qty),
                 _ => continue,
             };
-            let open = self.open_buy.entry((account(p), vintage)).or_insert(0);
+            let open = self.open_buy.entry((account(p), class)).or_insert(0);
             *open = (*open + add)
                 .checked_sub(sub)
                 .expect("open buy quantity never goes below zero");
             if *open == 0 {
-                self.open_buy.remove(&(account(p), vintage));
+                self.open_buy.remove(&(account(p), class));
             }
         }
     }
 
     /// Checks an input against the current state without changing anything. `limit` is the
-    /// buyer's position limit in that vintage.
+    /// buyer's position limit in that class.
     pub fn check(
         &self,
         registry: &Registry,
@@ -710,7 +757,7 @@ impl Exchange {
             ExchangeInput::CloseDay { date } => self.check_day(date),
             ExchangeInput::Order {
                 account,
-                vintage,
+                class,
                 side,
                 price,
                 qty,
@@ -721,20 +768,20 @@ impl Exchange {
             } => {
                 self.check_day(date)?;
                 self.in_session(&self.rules.listed_sessions, "listed", minute)?;
-                self.check_price_qty(vintage, price, qty, false)?;
+                self.check_price_qty(class, price, qty, false)?;
                 if !self.rules.continuous && tif != Tif::Day {
                     return Err(book_err(
                         "IOC and FOK orders need continuous matching; listed orders rest for the day",
                     ));
                 }
-                if tif == Tif::Fok && self.fillable(account, vintage, side, price) < qty {
+                if tif == Tif::Fok && self.fillable(account, class, side, price) < qty {
                     return Err(book_err("fill-or-kill order cannot be filled in full"));
                 }
                 match side {
                     OrderSide::Buy => {
                         self.check_buy(account, price, qty, 0)?;
-                        let position = registry.holding(account, cea(vintage))
-                            + self.open_buys(account, vintage);
+                        let position =
+                            registry.holding(account, class) + self.open_buys(account, class);
                         let limit = limit(account);
                         if position + qty > limit {
                             return Err(TradeRejection::PositionLimit {
@@ -745,7 +792,7 @@ impl Exchange {
                         }
                         Ok(())
                     }
-                    OrderSide::Sell => self.check_sell(registry, account, vintage, qty, 0),
+                    OrderSide::Sell => self.check_sell(registry, account, class, qty, 0),
                 }
             }
             ExchangeInput::Cancel { id, account } => self.owned(id, account).map(|_| ()),
@@ -771,7 +818,7 @@ impl Exchange {
                         "order {id} has trades awaiting end-of-day settlement; cancel it and place a new order"
                     )));
                 }
-                self.check_price_qty(o.vintage, price, qty, false)?;
+                self.check_price_qty(o.class, price, qty, false)?;
                 match o.side {
                     OrderSide::Buy => {
                         let freed = self.funds.order_freeze(OrderRef(id)).map_or(0, |f| f.fen);
@@ -782,7 +829,7 @@ impl Exchange {
                             .freezes
                             .order_freeze(OrderRef(id))
                             .map_or(0, |f| f.quantity);
-                        self.check_sell(registry, account, o.vintage, qty, freed)
+                        self.check_sell(registry, account, o.class, qty, freed)
                     }
                 }
             }
@@ -808,7 +855,7 @@ impl Exchange {
                 if o.account == account {
                     return Err(TradeRejection::SelfTrade);
                 }
-                let book = &self.books[&o.vintage].0;
+                let book = &self.books[&o.class].0;
                 let levels = book.depth(o.side.book(), self.rules.click_levels);
                 if !levels.iter().any(|l| l.price == o.price) {
                     return Err(book_err(format!(
@@ -816,7 +863,7 @@ impl Exchange {
                         self.rules.click_levels
                     )));
                 }
-                let open = self.books[&o.vintage].0.order(target).map_or(0, |v| v.qty);
+                let open = self.books[&o.class].0.order(target).map_or(0, |v| v.qty);
                 if qty == 0 || qty > open {
                     return Err(book_err(format!(
                         "{qty} t requested of order {target}, {open} t open"
@@ -826,8 +873,8 @@ impl Exchange {
                     // The taker buys from a listed sell order.
                     OrderSide::Sell => {
                         self.check_buy(account, o.price, qty, 0)?;
-                        let position = registry.holding(account, cea(o.vintage))
-                            + self.open_buys(account, o.vintage);
+                        let position =
+                            registry.holding(account, o.class) + self.open_buys(account, o.class);
                         let limit = limit(account);
                         if position + qty > limit {
                             return Err(TradeRejection::PositionLimit {
@@ -838,13 +885,13 @@ impl Exchange {
                         }
                         Ok(())
                     }
-                    OrderSide::Buy => self.check_sell(registry, account, o.vintage, qty, 0),
+                    OrderSide::Buy => self.check_sell(registry, account, o.class, qty, 0),
                 }
             }
             ExchangeInput::ProposeBlock {
                 account,
                 counterparty,
-                vintage,
+                class,
                 side,
                 price,
                 qty,
@@ -852,7 +899,7 @@ impl Exchange {
                 minute,
                 ..
             } => {
-                if !self.rules.block_allowed {
+                if !self.instrument(class)?.block {
                     return Err(TradeRejection::BlockNotAllowed);
                 }
                 if account == counterparty {
@@ -860,10 +907,10 @@ impl Exchange {
                 }
                 self.check_day(date)?;
                 self.in_session(&self.rules.block_sessions, "block", minute)?;
-                self.check_price_qty(vintage, price, qty, true)?;
+                self.check_price_qty(class, price, qty, true)?;
                 match side {
                     OrderSide::Buy => self.check_buy(account, price, qty, 0).map(|_| ()),
-                    OrderSide::Sell => self.check_sell(registry, account, vintage, qty, 0),
+                    OrderSide::Sell => self.check_sell(registry, account, class, qty, 0),
                 }
             }
             ExchangeInput::AcceptBlock {
@@ -884,12 +931,12 @@ impl Exchange {
                 self.in_session(&self.rules.block_sessions, "block", minute)?;
                 match p.side {
                     OrderSide::Sell => self.check_buy(account, p.price, p.qty, 0).map(|_| ()),
-                    OrderSide::Buy => self.check_sell(registry, account, p.vintage, p.qty, 0),
+                    OrderSide::Buy => self.check_sell(registry, account, p.class, p.qty, 0),
                 }
             }
             ExchangeInput::Announce {
                 account,
-                vintage,
+                class,
                 side,
                 qty,
                 limit,
@@ -898,7 +945,7 @@ impl Exchange {
                 close_minute,
                 ..
             } => {
-                if !self.rules.one_way_allowed {
+                if !self.instrument(class)?.one_way {
                     return Err(book_err("one-way bidding is not allowed on this market"));
                 }
                 self.check_day(date)?;
@@ -907,11 +954,9 @@ impl Exchange {
                     return Err(book_err("the bidding window must close after it opens"));
                 }
                 // The floor (ceiling) keeps to the block band [R]: one-way bidding moves large lots.
-                let (low, high) = self.band(vintage, self.rules.block_band_bps);
-                if !self.books.contains_key(&vintage) {
-                    return Err(TradeRejection::UnknownInstrument { vintage });
-                }
-                if limit < low || limit > high || limit % self.rules.tick_fen != 0 {
+                let inst = self.instrument(class)?;
+                let (low, high) = self.band(class, inst.block_band_bps);
+                if limit < low || limit > high || limit % inst.tick_fen != 0 {
                     return Err(TradeRejection::OutsideBand {
                         price: limit,
                         low,
@@ -926,7 +971,7 @@ impl Exchange {
                 }
                 match side {
                     OrderSide::Buy => self.check_buy(account, limit, qty, 0).map(|_| ()),
-                    OrderSide::Sell => self.check_sell(registry, account, vintage, qty, 0),
+                    OrderSide::Sell => self.check_sell(registry, account, class, qty, 0),
                 }
             }
             ExchangeInput::Bid {
@@ -973,7 +1018,7 @@ impl Exchange {
                 match a.side {
                     // Bidders buy what the announcer sells, and sell what it buys.
                     OrderSide::Sell => self.check_buy(account, price, qty, 0).map(|_| ()),
-                    OrderSide::Buy => self.check_sell(registry, account, a.vintage, qty, 0),
+                    OrderSide::Buy => self.check_sell(registry, account, a.class, qty, 0),
                 }
             }
             ExchangeInput::CloseAuction {
@@ -1001,8 +1046,14 @@ impl Exchange {
 
     /// Quantity an incoming order could trade at once: the other side's orders at acceptable
     /// prices, less the participant's own (self-trade prevention takes those out).
-    fn fillable(&self, account: AccountId, vintage: Year, side: OrderSide, limit: i64) -> Tonnes {
-        let Some(book) = self.books.get(&vintage) else {
+    fn fillable(
+        &self,
+        account: AccountId,
+        class: UnitClass,
+        side: OrderSide,
+        limit: i64,
+    ) -> Tonnes {
+        let Some(book) = self.books.get(&class) else {
             return 0;
         };
         let other = side.book().opposite();
@@ -1052,6 +1103,12 @@ impl Exchange {
             // Ids are handed out in order; a replay sees them again in the same order.
             self.next_id = self.next_id.max(id + 1);
         }
+        if let ExchangeInput::Order { class, .. }
+        | ExchangeInput::ProposeBlock { class, .. }
+        | ExchangeInput::Announce { class, .. } = *input
+        {
+            self.ensure_book(class)?;
+        }
         match *input {
             ExchangeInput::Deposit { account, fen } => {
                 let p = participant(account);
@@ -1067,7 +1124,7 @@ impl Exchange {
             }
             ExchangeInput::OpenDay { date } => {
                 self.day = Some(date);
-                let vintages: Vec<Year> = self.books.keys().copied().collect();
+                let vintages: Vec<UnitClass> = self.books.keys().copied().collect();
                 for v in vintages {
                     let band = self.band(v, self.rules.listed_band_bps);
                     self.books
@@ -1082,7 +1139,7 @@ impl Exchange {
                 }
             }
             ExchangeInput::CloseDay { date } => {
-                let vintages: Vec<Year> = self.books.keys().copied().collect();
+                let vintages: Vec<UnitClass> = self.books.keys().copied().collect();
                 for v in &vintages {
                     let mut events = Vec::new();
                     self.books
@@ -1132,7 +1189,7 @@ impl Exchange {
                     let close = s.close();
                     self.days.push(DayBar {
                         date,
-                        vintage: v,
+                        class: v,
                         open: s.open(),
                         high: s.high().unwrap_or(close),
                         low: s.low().unwrap_or(close),
@@ -1143,7 +1200,7 @@ impl Exchange {
                             .trades
                             .iter()
                             .filter(|t| {
-                                t.date == date && t.vintage == v && t.kind == TradeKindTag::Block
+                                t.date == date && t.class == v && t.kind == TradeKindTag::Block
                             })
                             .map(|t| t.qty)
                             .sum(),
@@ -1156,7 +1213,7 @@ impl Exchange {
             ExchangeInput::Order {
                 id,
                 account,
-                vintage,
+                class,
                 side,
                 price,
                 qty,
@@ -1164,12 +1221,12 @@ impl Exchange {
                 date,
                 minute,
             } => {
-                self.freeze(registry, id, account, vintage, side, price, qty)?;
+                self.freeze(registry, id, account, class, side, price, qty)?;
                 self.insert_order(
                     id,
                     OpenOrder {
                         account,
-                        vintage,
+                        class,
                         side,
                         price,
                     },
@@ -1188,12 +1245,12 @@ impl Exchange {
                 };
                 let mut events = Vec::new();
                 self.books
-                    .get_mut(&vintage)
+                    .get_mut(&class)
                     .expect("checked instrument")
                     .0
                     .submit(order, &mut events);
-                self.track(vintage, &events);
-                self.settle_events(registry, &events, vintage, date, minute, id, &mut trades)?;
+                self.track(class, &events);
+                self.settle_events(registry, &events, class, date, minute, id, &mut trades)?;
             }
             ExchangeInput::Cancel { id, account } => {
                 let o = self
@@ -1202,7 +1259,7 @@ impl Exchange {
                     .ok_or(TradeRejection::UnknownOrder { id })?
                     .clone();
                 let mut events = Vec::new();
-                self.books.get_mut(&o.vintage).expect("book").0.cancel(
+                self.books.get_mut(&o.class).expect("book").0.cancel(
                     u64::from(account.0),
                     id,
                     &mut events,
@@ -1210,7 +1267,7 @@ impl Exchange {
                 if let Some(ets_exchange::Event::Rejected { reason, .. }) = events.first() {
                     return Err(book_err(reason));
                 }
-                self.track(o.vintage, &events);
+                self.track(o.class, &events);
                 self.finish_if_gone(id)?;
             }
             ExchangeInput::Amend {
@@ -1228,10 +1285,10 @@ impl Exchange {
                     .clone();
                 // Re-freeze for the amended order: release what it holds, freeze the new amount.
                 self.release_all(id)?;
-                self.freeze(registry, id, account, o.vintage, o.side, price, qty)?;
+                self.freeze(registry, id, account, o.class, o.side, price, qty)?;
                 self.insert_order(id, OpenOrder { price, ..o.clone() });
                 let mut events = Vec::new();
-                self.books.get_mut(&o.vintage).expect("book").0.amend(
+                self.books.get_mut(&o.class).expect("book").0.amend(
                     u64::from(account.0),
                     id,
                     price,
@@ -1241,8 +1298,8 @@ impl Exchange {
                 if let Some(ets_exchange::Event::Rejected { reason, .. }) = events.first() {
                     return Err(book_err(reason));
                 }
-                self.track(o.vintage, &events);
-                self.settle_events(registry, &events, o.vintage, date, minute, id, &mut trades)?;
+                self.track(o.class, &events);
+                self.settle_events(registry, &events, o.class, date, minute, id, &mut trades)?;
             }
             ExchangeInput::Take {
                 id,
@@ -1261,12 +1318,12 @@ impl Exchange {
                     OrderSide::Buy => OrderSide::Sell,
                     OrderSide::Sell => OrderSide::Buy,
                 };
-                self.freeze(registry, id, account, o.vintage, side, o.price, qty)?;
+                self.freeze(registry, id, account, o.class, side, o.price, qty)?;
                 self.insert_order(
                     id,
                     OpenOrder {
                         account,
-                        vintage: o.vintage,
+                        class: o.class,
                         side,
                         price: o.price,
                     },
@@ -1292,7 +1349,7 @@ impl Exchange {
                     });
                 }
                 self.books
-                    .get_mut(&o.vintage)
+                    .get_mut(&o.class)
                     .expect("book")
                     .0
                     .take(take, &mut events);
@@ -1302,27 +1359,27 @@ impl Exchange {
                 {
                     return Err(book_err(reason));
                 }
-                self.track(o.vintage, &events);
-                self.settle_events(registry, &events, o.vintage, date, minute, id, &mut trades)?;
+                self.track(o.class, &events);
+                self.settle_events(registry, &events, o.class, date, minute, id, &mut trades)?;
                 self.finish_if_gone(id)?;
             }
             ExchangeInput::ProposeBlock {
                 id,
                 account,
                 counterparty,
-                vintage,
+                class,
                 side,
                 price,
                 qty,
                 ..
             } => {
-                self.freeze(registry, id, account, vintage, side, price, qty)?;
+                self.freeze(registry, id, account, class, side, price, qty)?;
                 self.blocks.insert(
                     id,
                     BlockProposal {
                         account,
                         counterparty,
-                        vintage,
+                        class,
                         side,
                         price,
                         qty,
@@ -1344,7 +1401,7 @@ impl Exchange {
                     OrderSide::Buy => OrderSide::Sell,
                     OrderSide::Sell => OrderSide::Buy,
                 };
-                self.freeze(registry, id, account, p.vintage, side, p.price, p.qty)?;
+                self.freeze(registry, id, account, p.class, side, p.price, p.qty)?;
                 let (buyer, buy_order, seller, sell_order) = if p.side == OrderSide::Buy {
                     (p.account, proposal, account, id)
                 } else {
@@ -1354,7 +1411,7 @@ impl Exchange {
                     registry,
                     (buyer, buy_order, p.price),
                     (seller, sell_order),
-                    p.vintage,
+                    p.class,
                     p.price,
                     p.qty,
                     date,
@@ -1368,7 +1425,7 @@ impl Exchange {
             ExchangeInput::Announce {
                 id,
                 account,
-                vintage,
+                class,
                 side,
                 qty,
                 limit,
@@ -1377,10 +1434,10 @@ impl Exchange {
                 open_minute,
                 close_minute,
             } => {
-                self.freeze(registry, id, account, vintage, side, limit, qty)?;
+                self.freeze(registry, id, account, class, side, limit, qty)?;
                 let auction = Auction {
                     account,
-                    vintage,
+                    class,
                     side,
                     qty,
                     limit,
@@ -1404,15 +1461,15 @@ impl Exchange {
                     .auctions
                     .get(&auction)
                     .ok_or(TradeRejection::UnknownProposal { id: auction })?;
-                let (vintage, side) = (
-                    a.vintage,
+                let (class, side) = (
+                    a.class,
                     if a.side == OrderSide::Sell {
                         OrderSide::Buy
                     } else {
                         OrderSide::Sell
                     },
                 );
-                self.freeze(registry, id, account, vintage, side, price, qty)?;
+                self.freeze(registry, id, account, class, side, price, qty)?;
                 self.auctions
                     .get_mut(&auction)
                     .expect("checked")
@@ -1465,7 +1522,7 @@ impl Exchange {
                         registry,
                         (buyer, buy_order, limit),
                         (seller, sell_order),
-                        a.vintage,
+                        a.class,
                         al.price,
                         al.qty,
                         date,
@@ -1489,7 +1546,7 @@ impl Exchange {
         registry: &Registry,
         id: u64,
         account: AccountId,
-        vintage: Year,
+        class: UnitClass,
         side: OrderSide,
         price: i64,
         qty: Tonnes,
@@ -1518,10 +1575,10 @@ impl Exchange {
                 let op = UnitOp::Freeze {
                     order: OrderRef(id),
                     account,
-                    class: cea(vintage),
+                    class: class,
                     quantity: qty,
                 };
-                let tradable = self.freezes.tradable_in(registry, account, cea(vintage));
+                let tradable = self.freezes.tradable_in(registry, account, class);
                 self.freezes.apply(registry, op).map_err(|_| {
                     TradeRejection::InsufficientUnits {
                         requested: qty,
@@ -1607,7 +1664,7 @@ impl Exchange {
         let Some(o) = self.orders.get(&id) else {
             return Ok(());
         };
-        if self.books[&o.vintage].0.order(id).is_none() {
+        if self.books[&o.class].0.order(id).is_none() {
             // Trades awaiting end-of-day settlement still need their freezes.
             if self
                 .clearing
@@ -1629,7 +1686,7 @@ impl Exchange {
         &mut self,
         registry: &mut Registry,
         events: &[ets_exchange::Event],
-        vintage: Year,
+        class: UnitClass,
         date: Date,
         minute: u16,
         incoming: u64,
@@ -1651,7 +1708,7 @@ impl Exchange {
                         registry,
                         (buyer.account, buy, buyer.price),
                         (seller.account, sell),
-                        vintage,
+                        class,
                         f.price,
                         f.qty,
                         date,
@@ -1678,7 +1735,7 @@ impl Exchange {
         registry: &mut Registry,
         (buyer, buy_order, buy_limit): (AccountId, u64, i64),
         (seller, sell_order): (AccountId, u64),
-        vintage: Year,
+        class: UnitClass,
         price: i64,
         qty: Tonnes,
         date: Date,
@@ -1689,7 +1746,7 @@ impl Exchange {
         let trade = Trade {
             id: TradeId(id),
             date,
-            class: cea(vintage),
+            class: class,
             quantity: qty,
             price_fen_per_t: price as u64,
             buyer: participant(buyer),
@@ -1717,14 +1774,14 @@ impl Exchange {
             TradeKindTag::Listed => ets_exchange::TradeKind::Listed,
             TradeKindTag::Block | TradeKindTag::OneWay => ets_exchange::TradeKind::Block,
         };
-        if let Some(s) = self.today.get_mut(&vintage) {
+        if let Some(s) = self.today.get_mut(&class) {
             s.record(ets_kind, price, qty);
         }
         let record = TradeRecord {
             id,
             date,
             minute,
-            vintage,
+            class,
             price,
             qty,
             buyer,
@@ -1784,9 +1841,14 @@ impl Exchange {
             while t < self.trades.len() && self.trades[t].date == date {
                 t += 1;
             }
-            let today = &self.trades[start..t];
+            // The market's price is the allowances'; offset credits have their own bars.
+            let today: Vec<&TradeRecord> = self.trades[start..t]
+                .iter()
+                .filter(|x| !x.class.is_offset())
+                .collect();
             let listed: Vec<&TradeRecord> = today
                 .iter()
+                .copied()
                 .filter(|x| x.kind == TradeKindTag::Listed)
                 .collect();
             let listed_volume: u128 = listed.iter().map(|x| u128::from(x.qty)).sum();
