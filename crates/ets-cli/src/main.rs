@@ -451,18 +451,6 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0).to_string(), "1970-01-01");
-        assert_eq!(civil_from_days(18_628).to_string(), "2021-01-01");
-        assert_eq!(civil_from_days(19_417).to_string(), "2023-03-01");
-    }
-}
-
 fn exchange_cmd(ctx: &steps::Ctx, cmd: ExchangeCmd) -> Result<()> {
     use ets_market::ExchangeCommand as X;
     use ets_market::trading::exchange::{OrderSide, Tif};
@@ -472,7 +460,6 @@ fn exchange_cmd(ctx: &steps::Ctx, cmd: ExchangeCmd) -> Result<()> {
     };
     let price = |p: &str| -> Result<i64> {
         ets_market::trading::config::fen(p)
-            .map(|f| f as i64)
             .with_context(|| format!("--price {p:?}: a CNY amount with at most 2 decimals"))
     };
     let money = |p: &str| -> Result<u64> {
@@ -605,4 +592,16 @@ fn exchange_cmd(ctx: &steps::Ctx, cmd: ExchangeCmd) -> Result<()> {
         },
     };
     steps::exchange(ctx, c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0).to_string(), "1970-01-01");
+        assert_eq!(civil_from_days(18_628).to_string(), "2021-01-01");
+        assert_eq!(civil_from_days(19_417).to_string(), "2023-03-01");
+    }
 }

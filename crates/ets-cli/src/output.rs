@@ -194,17 +194,6 @@ pub fn print_compliance(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn thousands() {
-        assert_eq!(super::t(0), "0");
-        assert_eq!(super::t(999), "999");
-        assert_eq!(super::t(1000), "1,000");
-        assert_eq!(super::t(4_512_345_678), "4,512,345,678");
-    }
-}
-
 /// A price in fen as CNY with two decimals.
 pub fn cny(fen: i64) -> String {
     format!("{}.{:02}", fen / 100, (fen % 100).abs())
@@ -321,4 +310,15 @@ pub fn print_market(
         i = j;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands() {
+        assert_eq!(super::t(0), "0");
+        assert_eq!(super::t(999), "999");
+        assert_eq!(super::t(1000), "1,000");
+        assert_eq!(super::t(4_512_345_678), "4,512,345,678");
+    }
 }

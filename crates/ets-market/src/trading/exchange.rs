@@ -575,7 +575,7 @@ impl Exchange {
                 if block { "block" } else { "listed" }
             )));
         }
-        if qty == 0 || qty % inst.lot_t != 0 {
+        if qty == 0 || !qty.is_multiple_of(inst.lot_t) {
             return Err(TradeRejection::Lot {
                 qty,
                 lot: inst.lot_t,
@@ -1575,7 +1575,7 @@ impl Exchange {
                 let op = UnitOp::Freeze {
                     order: OrderRef(id),
                     account,
-                    class: class,
+                    class,
                     quantity: qty,
                 };
                 let tradable = self.freezes.tradable_in(registry, account, class);
@@ -1746,7 +1746,7 @@ impl Exchange {
         let trade = Trade {
             id: TradeId(id),
             date,
-            class: class,
+            class,
             quantity: qty,
             price_fen_per_t: price as u64,
             buyer: participant(buyer),
