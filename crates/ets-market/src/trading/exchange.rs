@@ -664,6 +664,26 @@ impl Exchange {
         self.open_buy.get(&(account, class)).copied().unwrap_or(0)
     }
 
+    /// A buy may not take the account's holding plus open bids in the class beyond its limit.
+    fn check_position(
+        &self,
+        registry: &Registry,
+        account: AccountId,
+        class: UnitClass,
+        qty: Tonnes,
+        limit: Tonnes,
+    ) -> Result<(), TradeRejection> {
+        let position = registry.holding(account, class) + self.open_buys(account, class);
+        if position + qty > limit {
+            return Err(TradeRejection::PositionLimit {
+                position,
+                qty,
+                limit,
+            });
+        }
+        Ok(())
+    }
+
     /// Keeps `open_buy` in step with what the book did to buy orders.
     fn track(&mut self, class: UnitClass, events: &[ets_exchange::Event]) {
         use ets_exchange::Event as E;
@@ -780,17 +800,7 @@ impl Exchange {
                 match side {
                     OrderSide::Buy => {
                         self.check_buy(account, price, qty, 0)?;
-                        let position =
-                            registry.holding(account, class) + self.open_buys(account, class);
-                        let limit = limit(account);
-                        if position + qty > limit {
-                            return Err(TradeRejection::PositionLimit {
-                                position,
-                                qty,
-                                limit,
-                            });
-                        }
-                        Ok(())
+                        self.check_position(registry, account, class, qty, limit(account))
                     }
                     OrderSide::Sell => self.check_sell(registry, account, class, qty, 0),
                 }
@@ -873,17 +883,7 @@ impl Exchange {
                     // The taker buys from a listed sell order.
                     OrderSide::Sell => {
                         self.check_buy(account, o.price, qty, 0)?;
-                        let position =
-                            registry.holding(account, o.class) + self.open_buys(account, o.class);
-                        let limit = limit(account);
-                        if position + qty > limit {
-                            return Err(TradeRejection::PositionLimit {
-                                position,
-                                qty,
-                                limit,
-                            });
-                        }
-                        Ok(())
+                        self.check_position(registry, account, o.class, qty, limit(account))
                     }
                     OrderSide::Buy => self.check_sell(registry, account, o.class, qty, 0),
                 }
