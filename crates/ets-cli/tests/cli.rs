@@ -121,8 +121,9 @@ fn demo_twice_with_one_seed_gives_identical_figures_and_verifies() {
 fn kill_9_during_the_demo_leaves_a_consistent_journal() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");
-    // Kill at a few points of the run: early (registration), and later (reports, allocation).
-    for wait_ms in [700_u64, 2_500] {
+    // Kill at a few points of the run: early (registration), later (reports, allocation), and
+    // (in a debug build) during the year on the exchange.
+    for wait_ms in [700_u64, 2_500, 20_000] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ets"))
             .arg("--data")
             .arg(&data)
