@@ -915,7 +915,11 @@ impl Market {
                 self.issue_and_allocate(year, total_t - pre.total_t, entry.account, m)?;
             } else if total_t < pre.total_t {
                 let to_return_t = pre.total_t - total_t;
-                let held_t = self.registry.holding(entry.account, class);
+                // Units promised to open sell orders on the exchange cannot be taken back.
+                let held_t = match &self.exchange {
+                    Some(ex) => ex.unfrozen(&self.registry, entry.account, class),
+                    None => self.registry.holding(entry.account, class),
+                };
                 if held_t < to_return_t {
                     return Err(MarketError::TrueUpShort {
                         company: company.clone(),
