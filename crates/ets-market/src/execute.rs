@@ -590,6 +590,17 @@ impl Market {
             }
             Command::SetAccountStatus { holder, status } => {
                 let account = self.account_of(holder)?;
+                // An account with live exchange orders or unsettled trades would break their
+                // settlement: they are cancelled (or settled) first.
+                if *status != AccountStatus::Open
+                    && let Some(ex) = &self.exchange
+                    && ex.has_live_business(account)
+                {
+                    return Err(TradeRejection::Book {
+                        detail: format!("account {account} has open exchange orders or unsettled trades; cancel them (or wait for the close) first"),
+                    }
+                    .into());
+                }
                 let mut r = self.registry.clone();
                 r.set_status(account, *status)?;
                 m.events.push(Event::AccountStatusChanged {
@@ -1337,6 +1348,16 @@ impl Market {
                 return Err(MarketError::UnknownHolder(format!(
                     "{a} (only company, general holding and offset project accounts trade)"
                 )));
+            }
+            // A frozen or closed account cannot deliver or receive, so it cannot trade.
+            match self.registry.account(a).map(|x| x.status) {
+                Some(AccountStatus::Frozen) => {
+                    return Err(ets_registry::Rejection::AccountFrozen { account: a }.into());
+                }
+                Some(AccountStatus::Closed) => {
+                    return Err(ets_registry::Rejection::AccountClosed { account: a }.into());
+                }
+                _ => {}
             }
         }
         let class = match &input {

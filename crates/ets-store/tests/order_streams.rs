@@ -43,6 +43,11 @@ enum Step {
     Transfer {
         qty: u64,
     },
+    /// The regulator freezes (or unfreezes) a participant's registry account.
+    Freeze {
+        who: usize,
+        frozen: bool,
+    },
     NextDay,
 }
 
@@ -69,6 +74,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0..3usize, 0..20usize).prop_map(|(who, pick)| Step::Cancel { who, pick }),
         1 => (0..20usize, -300i64..300, 1u64..50_000).prop_map(|(pick, tick_offset, qty)| Step::Amend { pick, tick_offset, qty }),
         1 => (1u64..3_000_000).prop_map(|qty| Step::Transfer { qty }),
+        1 => (0..3usize, any::<bool>()).prop_map(|(who, frozen)| Step::Freeze { who, frozen }),
         1 => Just(Step::NextDay),
     ]
 }
@@ -214,6 +220,25 @@ fn run(steps: Vec<Step>, continuous: bool, end_of_day: bool) -> Result<(), TestC
                     to: "TRADER1".into(),
                 };
                 let _ = store.submit(&env(day, t));
+                continue;
+            }
+            Step::Freeze { who, frozen } => {
+                let status = if frozen {
+                    ets_registry::AccountStatus::Frozen
+                } else {
+                    ets_registry::AccountStatus::Open
+                };
+                let before = store.market().clone();
+                let r = store.submit(&env(
+                    day,
+                    Command::SetAccountStatus {
+                        holder: HOLDERS[who].into(),
+                        status,
+                    },
+                ));
+                if r.is_err() {
+                    prop_assert_eq!(store.market(), &before);
+                }
                 continue;
             }
             Step::NextDay => {

@@ -473,6 +473,25 @@ impl Exchange {
             .collect()
     }
 
+    /// Whether an account has live orders, open proposals or auctions, open bids, or trades
+    /// awaiting settlement.
+    pub fn has_live_business(&self, account: AccountId) -> bool {
+        self.by_account.contains_key(&account)
+            || self
+                .blocks
+                .values()
+                .any(|b| b.account == account || b.counterparty == account)
+            || self
+                .auctions
+                .values()
+                .any(|a| a.account == account || a.bids.iter().any(|b| b.1 == account))
+            || self
+                .clearing
+                .pending()
+                .trades()
+                .any(|t| t.buyer_account == account || t.seller_account == account)
+    }
+
     /// The class of a live order.
     pub fn order_class(&self, id: u64) -> Option<UnitClass> {
         self.orders.get(&id).map(|o| o.class)
