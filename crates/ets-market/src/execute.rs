@@ -688,6 +688,12 @@ impl Market {
     /// A command that is exactly one registry movement: checked by the registry itself, and an
     /// idempotent retry when its key was used before.
     fn single(&self, op: Op, m: &mut Moves<'_>) -> Result<(), MarketError> {
+        // Keys `trade-<id>` belong to the exchange's settlements.
+        if let Some(key) = &m.env.key
+            && key.starts_with("trade-")
+        {
+            return Err(MarketError::ReservedKey(key.clone()));
+        }
         let request = self.request(m.env, op, m.env.key.clone());
         self.registry.check(&request)?;
         if m.env

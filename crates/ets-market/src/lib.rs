@@ -234,6 +234,10 @@ pub enum MarketError {
     MarketConfig(String),
     #[error("the exchange is already open")]
     ExchangeExists,
+    #[error(
+        "idempotency key {0:?} is reserved: keys starting with \"trade-\" name exchange settlements"
+    )]
+    ReservedKey(String),
     #[error("replay: {0}")]
     Replay(String),
 }

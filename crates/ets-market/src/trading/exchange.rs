@@ -772,7 +772,28 @@ impl Exchange {
                     fen,
                 })
             }
-            ExchangeInput::Deposit { .. } => Ok(()),
+            ExchangeInput::Deposit { account, fen } => {
+                // A sanity bound far above any participant's funds keeps every sum in range.
+                const DEPOSIT_FEN_MAX: u64 = 1_000_000_000_000_000;
+                if fen > DEPOSIT_FEN_MAX {
+                    return Err(TradeRejection::Funds {
+                        detail: format!(
+                            "a deposit of {fen} fen exceeds the limit of {DEPOSIT_FEN_MAX} fen"
+                        ),
+                    });
+                }
+                if self.funds.balance(participant(account)).is_some() {
+                    self.funds
+                        .check(&FundsOp::Deposit {
+                            participant: participant(account),
+                            fen,
+                        })
+                        .map_err(|e| TradeRejection::Funds {
+                            detail: e.to_string(),
+                        })?;
+                }
+                Ok(())
+            }
             ExchangeInput::Withdraw { account, fen } => {
                 let available = self.funds.available(participant(account));
                 if fen > available {
