@@ -146,7 +146,7 @@ fn run(steps: Vec<Step>, continuous: bool, end_of_day: bool) -> Result<(), TestC
         .submit(&env(day, Command::Exchange(ExchangeCommand::OpenDay)))
         .unwrap();
     for s in steps {
-        let live_orders: Vec<(u64, String)> = {
+        let mut live_orders: Vec<(u64, String)> = {
             let m = store.market();
             let ex = m.exchange().unwrap();
             HOLDERS
@@ -158,6 +158,10 @@ fn run(steps: Vec<Step>, continuous: bool, end_of_day: bool) -> Result<(), TestC
                 })
                 .collect()
         };
+        // Also aim at ids that are no longer live (filled, cancelled, expired, never used).
+        let next = store.market().exchange().unwrap().next_id();
+        live_orders.push((next.saturating_sub(1), HOLDERS[0].to_string()));
+        live_orders.push((next + 3, HOLDERS[1].to_string()));
         let prev = store
             .market()
             .exchange()

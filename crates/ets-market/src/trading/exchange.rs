@@ -902,6 +902,14 @@ impl Exchange {
                     .orders
                     .get(&target)
                     .ok_or(TradeRejection::UnknownOrder { id: target })?;
+                if self
+                    .books
+                    .get(&o.class)
+                    .and_then(|b| b.0.order(target))
+                    .is_none()
+                {
+                    return Err(TradeRejection::UnknownOrder { id: target });
+                }
                 if o.account == account {
                     return Err(TradeRejection::SelfTrade);
                 }
@@ -1122,6 +1130,15 @@ impl Exchange {
             .orders
             .get(&id)
             .ok_or(TradeRejection::UnknownOrder { id })?;
+        // An order that left the book (filled, awaiting end-of-day settlement) is not live.
+        if self
+            .books
+            .get(&o.class)
+            .and_then(|b| b.0.order(id))
+            .is_none()
+        {
+            return Err(TradeRejection::UnknownOrder { id });
+        }
         if o.account != account {
             return Err(TradeRejection::NotOwner { id });
         }
