@@ -84,8 +84,28 @@ fn parse<T>(
     let is_json = file
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    let parser = if is_json { json } else { csv };
+    parse_with(name, text, if is_json { json } else { csv })
+}
+
+/// Parses a whole file; an error lists its problems and says nothing of it was applied.
+fn parse_with<T>(name: &str, text: &str, parser: Parser<T>) -> Result<Vec<T>> {
     parser(name, text).map_err(|e| anyhow!("{e}\nnothing of {name} was applied"))
+}
+
+/// The rows of a movement file, or the one row given with flags.
+fn movement_rows<T>(
+    file: Option<&Path>,
+    csv: Parser<T>,
+    from_flags: impl FnOnce() -> Result<T>,
+) -> Result<(String, Vec<T>)> {
+    match file {
+        Some(f) => {
+            let (name, text) = read(f)?;
+            let rows = parse_with(&name, &text, csv)?;
+            Ok((name, rows))
+        }
+        None => Ok(("the command line".to_string(), vec![from_flags()?])),
+    }
 }
 
 /// Submits a file's commands all or nothing; `origin(i)` names where command `i` came from.
@@ -134,8 +154,7 @@ pub fn list_plans(ctx: &Ctx) -> Result<()> {
 
 pub fn import_companies(ctx: &Ctx, file: &Path) -> Result<()> {
     let (name, text) = read(file)?;
-    let companies = ets_files::parse_companies_csv(&name, &text)
-        .map_err(|e| anyhow!("{e}\nnothing of {name} was applied"))?;
+    let companies = parse_with(&name, &text, ets_files::parse_companies_csv)?;
     let envs: Vec<Envelope> = companies
         .iter()
         .map(|c| {
@@ -158,8 +177,7 @@ pub fn import_companies(ctx: &Ctx, file: &Path) -> Result<()> {
 
 pub fn import_units(ctx: &Ctx, file: &Path) -> Result<()> {
     let (name, text) = read(file)?;
-    let units = ets_files::parse_units_csv(&name, &text)
-        .map_err(|e| anyhow!("{e}\nnothing of {name} was applied"))?;
+    let units = parse_with(&name, &text, ets_files::parse_units_csv)?;
     let envs: Vec<Envelope> = units
         .iter()
         .map(|u| ctx.envelope("unit registered", Command::RegisterUnit { unit: u.clone() }))
@@ -402,26 +420,17 @@ fn need<T: Clone>(v: &Option<T>, flag: &str) -> Result<T> {
 
 pub fn transfer(ctx: &Ctx, file: Option<&Path>, one: &OneMovement) -> Result<()> {
     let mut store = open(ctx)?;
-    let (name, rows) = match file {
-        Some(f) => {
-            let (name, text) = read(f)?;
-            let rows = ets_files::parse_transfers_csv(&name, &text)
-                .map_err(|e| anyhow!("{e}\nnothing of {name} was applied"))?;
-            (name, rows)
-        }
-        None => {
-            let row = ets_files::TransferRow {
-                line: 0,
-                from: need(&one.from, "--from")?,
-                to: need(&one.to, "--to")?,
-                unit: one.unit.clone(),
-                vintage: need(&one.vintage, "--vintage")?,
-                quantity: need(&one.quantity, "--quantity")?,
-                key: one.key.clone(),
-            };
-            ("the command line".to_string(), vec![row])
-        }
-    };
+    let (name, rows) = movement_rows(file, ets_files::parse_transfers_csv, || {
+        Ok(ets_files::TransferRow {
+            line: 0,
+            from: need(&one.from, "--from")?,
+            to: need(&one.to, "--to")?,
+            unit: one.unit.clone(),
+            vintage: need(&one.vintage, "--vintage")?,
+            quantity: need(&one.quantity, "--quantity")?,
+            key: one.key.clone(),
+        })
+    })?;
     let mut envs = Vec::with_capacity(rows.len());
     for r in &rows {
         let class = class_of(store.market(), &r.unit, r.vintage)
@@ -450,25 +459,16 @@ pub fn transfer(ctx: &Ctx, file: Option<&Path>, one: &OneMovement) -> Result<()>
 
 pub fn surrender(ctx: &Ctx, plan: &str, file: Option<&Path>, one: &OneMovement) -> Result<()> {
     let mut store = open(ctx)?;
-    let (name, rows) = match file {
-        Some(f) => {
-            let (name, text) = read(f)?;
-            let rows = ets_files::parse_surrenders_csv(&name, &text)
-                .map_err(|e| anyhow!("{e}\nnothing of {name} was applied"))?;
-            (name, rows)
-        }
-        None => {
-            let row = ets_files::SurrenderRow {
-                line: 0,
-                company: CompanyId::parse(&need(&one.company, "--company")?)?,
-                unit: one.unit.clone(),
-                vintage: need(&one.vintage, "--vintage")?,
-                quantity: need(&one.quantity, "--quantity")?,
-                key: one.key.clone(),
-            };
-            ("the command line".to_string(), vec![row])
-        }
-    };
+    let (name, rows) = movement_rows(file, ets_files::parse_surrenders_csv, || {
+        Ok(ets_files::SurrenderRow {
+            line: 0,
+            company: CompanyId::parse(&need(&one.company, "--company")?)?,
+            unit: one.unit.clone(),
+            vintage: need(&one.vintage, "--vintage")?,
+            quantity: need(&one.quantity, "--quantity")?,
+            key: one.key.clone(),
+        })
+    })?;
     let mut envs = Vec::with_capacity(rows.len());
     for r in &rows {
         let class = class_of(store.market(), &r.unit, r.vintage)
