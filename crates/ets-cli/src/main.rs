@@ -13,6 +13,7 @@ use ets_types::Date;
 
 mod demo;
 mod output;
+mod serve;
 mod steps;
 
 #[derive(Parser)]
@@ -117,6 +118,13 @@ enum Cmd {
     Holdings { holder: String },
     /// Replay the journal, check the hash chain and every invariant, and say what was checked.
     Verify,
+    /// Serve the HTTP API, the dashboard and the API docs over the store (embedded by default).
+    Serve(serve::ServeArgs),
+    /// Administration on the store, without a server: create a regulator.
+    Admin {
+        #[command(subcommand)]
+        cmd: serve::AdminCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -377,6 +385,8 @@ fn run(cli: Cli) -> Result<()> {
     };
     match cli.command {
         Cmd::Demo { seed, quiet } => demo::run(&cli.data, seed, quiet),
+        Cmd::Serve(args) => serve::serve(&cli.data, args),
+        Cmd::Admin { cmd } => serve::admin(&cli.data, cmd),
         Cmd::Plan {
             cmd: PlanCmd::Adopt { plan },
         } => steps::adopt_plan(&ctx, &plan),

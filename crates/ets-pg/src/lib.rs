@@ -140,6 +140,8 @@ pub enum PgJournalError {
     },
     #[error("head anchor of journal schema {schema} is invalid: {what}")]
     Anchor { schema: String, what: String },
+    #[error("journal schema {schema}: the writes alongside the batch failed ({what}); batch rolled back")]
+    Alongside { schema: String, what: String },
     #[error("batch of {bytes} bytes exceeds the batch limit of {max} bytes")]
     BatchTooLarge { bytes: u64, max: u64 },
     #[error("journal schema {schema} refuses appends after an earlier failed append; reopen it")]
@@ -258,6 +260,17 @@ impl PgJournal {
         &mut self,
         payloads: &[P],
     ) -> Result<BatchReceipt, PgJournalError> {
+        self.append_batch_with(payloads, |_, _| Ok(()))
+    }
+
+    /// [`append_batch`](Self::append_batch), running `also` inside the same SQL transaction
+    /// (with the first sequence number of the batch) before it commits: read tables kept in step
+    /// with the journal. An `Err` from `also` rolls everything back and poisons the journal.
+    pub fn append_batch_with<P: AsRef<[u8]>>(
+        &mut self,
+        payloads: &[P],
+        also: impl FnOnce(&mut postgres::Transaction<'_>, u64) -> Result<(), String>,
+    ) -> Result<BatchReceipt, PgJournalError> {
         if self.poisoned {
             return Err(PgJournalError::Poisoned {
                 schema: self.schema.clone(),
@@ -332,6 +345,10 @@ impl PgJournal {
                 ),
             });
         }
+        also(&mut tx, first_seq).map_err(|what| PgJournalError::Alongside {
+            schema: self.schema.clone(),
+            what,
+        })?;
         tx.commit().map_err(sql("committing the batch"))?;
         self.poisoned = false;
 
@@ -351,6 +368,10 @@ impl PgJournal {
     #[must_use]
     pub fn last_hash(&self) -> Hash {
         self.last_hash
+    }
+    /// The writer's connection, for the tables that live beside the journal.
+    pub fn client_mut(&mut self) -> &mut Client {
+        &mut self.client
     }
     #[must_use]
     pub fn schema(&self) -> &str {
@@ -698,7 +719,7 @@ fn check_schema_name(schema: &str) -> Result<(), PgJournalError> {
     Ok(())
 }
 
-fn quote(schema: &str) -> String {
+pub fn quote(schema: &str) -> String {
     format!("\"{}\"", schema.replace('"', "\"\""))
 }
 

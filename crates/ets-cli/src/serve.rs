@@ -1,0 +1,126 @@
+//! `ets serve` and `ets admin`: the HTTP server over the store, and creating regulators.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use ets_server::clock::{self, Clock, StartedClock, SystemClock};
+use ets_server::core::Policy;
+use ets_server::store::Location;
+use ets_server::{App, Limits};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// PostgreSQL store instead of the embedded one: postgres://user@host:port/db[#schema].
+    #[arg(long, env = "ETS_DB")]
+    db: Option<String>,
+    /// Simulation clock: start at this Beijing time (YYYY-MM-DDTHH:MM) and run from there.
+    #[arg(long)]
+    clock: Option<String>,
+    /// Hours before a new trusted account takes effect.
+    #[arg(long, default_value_t = 24)]
+    trusted_delay_hours: i64,
+    /// Requests per second per token, session or address.
+    #[arg(long, default_value_t = 200)]
+    rate_limit: u32,
+    /// Requests allowed at once above the rate.
+    #[arg(long, default_value_t = 400)]
+    burst: u32,
+    /// Largest request body, bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    max_body_bytes: usize,
+    /// Milliseconds before an unanswered request gets 503.
+    #[arg(long, default_value_t = 10_000)]
+    timeout_ms: u64,
+}
+
+#[derive(Subcommand)]
+pub enum AdminCmd {
+    /// Create a regulator user (the first one, before the server starts).
+    CreateRegulator {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        display: Option<String>,
+        /// The password (at least 12 characters); better from the environment.
+        #[arg(long, env = "ETS_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// PostgreSQL store instead of the embedded one.
+        #[arg(long, env = "ETS_DB")]
+        db: Option<String>,
+    },
+}
+
+fn clock_of(start: Option<&str>) -> Result<Arc<dyn Clock>> {
+    Ok(match start {
+        None => Arc::new(SystemClock),
+        Some(s) => Arc::new(StartedClock::new(
+            clock::parse_beijing(s).map_err(anyhow::Error::msg)?,
+        )),
+    })
+}
+
+pub fn serve(data: &Path, args: ServeArgs) -> Result<()> {
+    let location = Location::parse(args.db.as_deref(), data)?;
+    let clock = clock_of(args.clock.as_deref())?;
+    let (genesis, _) = clock::beijing(clock.now_ms());
+    let policy = Policy {
+        trusted_delay_ms: args.trusted_delay_hours * 3600 * 1000,
+        ..Policy::default()
+    };
+    let limits = Limits {
+        body_bytes: args.max_body_bytes,
+        rate_per_second: args.rate_limit,
+        burst: args.burst,
+        timeout: Duration::from_millis(args.timeout_ms),
+    };
+    let app = App::open(&location, genesis, policy, clock, limits)
+        .with_context(|| format!("opening the {}", location.describe()))?;
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        {
+            let st = app.read();
+            if !st.access.has_users() {
+                eprintln!("no users yet: create the first regulator with `ets admin create-regulator --name <name>`");
+            }
+        }
+        println!(
+            "ets serving the {} on http://{addr} (dashboard /, API /api, docs /docs, OpenAPI /openapi.json)",
+            location.describe()
+        );
+        ets_server::serve(app, listener).await?;
+        anyhow::Ok(())
+    })
+}
+
+pub fn admin(data: &Path, cmd: AdminCmd) -> Result<()> {
+    match cmd {
+        AdminCmd::CreateRegulator {
+            name,
+            display,
+            password,
+            db,
+        } => {
+            let location = Location::parse(db.as_deref(), data)?;
+            let now = SystemClock.now_ms();
+            let (genesis, _) = clock::beijing(now);
+            let display = display.unwrap_or_else(|| name.clone());
+            if let Err(e) =
+                ets_server::create_regulator(&location, genesis, &name, &display, &password, now)
+            {
+                bail!("creating regulator {name} in the {}: {e}", location.describe());
+            }
+            println!("regulator {name} created in the {}", location.describe());
+            Ok(())
+        }
+    }
+}

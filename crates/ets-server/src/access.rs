@@ -1,0 +1,391 @@
+//! Who may use the system: users and their roles, API tokens, browser sessions, account-opening
+//! requests, four-eyes instructions and trusted-account lists.
+//!
+//! **Architecture Invariant:** pure and deterministic, like the market. Every change is an
+//! [`AccessEvent`] that the writer journals next to the market's events and that replay applies
+//! in order; times come in with the events (milliseconds since the Unix epoch, read at the edge).
+//! Secrets are never stored: passwords as Argon2 PHC strings, tokens and sessions as SHA-256.
+
+use std::collections::{BTreeMap, HashMap};
+
+use ets_market::Command;
+use ets_types::{AccountId, Company, CompanyId, GeneratingUnit};
+use serde::{Deserialize, Serialize};
+
+/// A SHA-256 digest, as lowercase hex in JSON.
+pub type Digest = String;
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The national regulator: everything.
+    Regulator,
+    /// A provincial ecology and environment bureau: the companies of its province.
+    Bureau,
+    /// A representative of a covered company: its company's accounts.
+    Company,
+    /// A third-party verifier: the companies assigned to it.
+    Verifier,
+    /// An exchange member: its trading account.
+    Member,
+    /// Read-only, everything.
+    Auditor,
+}
+
+impl Role {
+    pub const ALL: [Role; 6] = [
+        Role::Regulator,
+        Role::Bureau,
+        Role::Company,
+        Role::Verifier,
+        Role::Member,
+        Role::Auditor,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Regulator => "regulator",
+            Role::Bureau => "bureau",
+            Role::Company => "company",
+            Role::Verifier => "verifier",
+            Role::Member => "member",
+            Role::Auditor => "auditor",
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct User {
+    pub name: String,
+    pub display: String,
+    pub role: Role,
+    /// Bureau: its province.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub province: Option<String>,
+    /// Company representative: its company.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company: Option<CompanyId>,
+    /// Exchange member: the holder name of its trading account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
+    /// Argon2id PHC string.
+    pub password: String,
+    pub active: bool,
+}
+
+/// A document attached to an account-opening request (a business licence, an ID card scan).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Document {
+    pub name: String,
+    pub media_type: String,
+    /// Hex SHA-256 of the content, computed on receipt.
+    pub sha256: Digest,
+    pub bytes: u64,
+    /// The content, base64 as received.
+    pub content_base64: String,
+}
+
+/// A representative named in an account-opening request; becomes a user when approved.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Representative {
+    pub name: String,
+    pub display: String,
+    /// Argon2id PHC string of the password the applicant chose.
+    pub password: String,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Applicant {
+    /// A covered company with its generating units.
+    Company {
+        company: Company,
+        units: Vec<GeneratingUnit>,
+    },
+    /// An institution or individual trader: a holding and trading account.
+    Holder { holder: String },
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    Pending,
+    Approved,
+    Rejected,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct AccountRequest {
+    pub id: u64,
+    pub applicant: Applicant,
+    pub documents: Vec<Document>,
+    pub representatives: Vec<Representative>,
+    pub submitted_at: i64,
+    pub status: RequestStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What a company's representatives instruct under four eyes.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Instruction {
+    /// A registry transfer or surrender (the market command it will execute).
+    Command { command: Command },
+    /// Add an account to the company's trusted list.
+    Trust { account: AccountId },
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstructionStatus {
+    /// Waiting for a second representative.
+    Pending,
+    /// Approved and executed.
+    Executed,
+    /// Approved, but the market refused it when it was executed.
+    Failed,
+    Rejected,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct PendingInstruction {
+    pub id: u64,
+    pub company: CompanyId,
+    pub instruction: Instruction,
+    pub initiated_by: String,
+    pub initiated_at: i64,
+    pub status: InstructionStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+}
+
+/// An entry of a company's trusted-account list.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Trusted {
+    pub account: AccountId,
+    pub added_at: i64,
+    /// Transfers to the account are allowed from this instant on.
+    pub effective_at: i64,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub user: String,
+    pub label: String,
+    pub issued_at: i64,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub user: String,
+    pub expires_at: i64,
+}
+
+/// A change to the access state. Journaled; replay applies them in order.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "access", rename_all = "snake_case")]
+pub enum AccessEvent {
+    UserCreated { user: User },
+    UserDeactivated { name: String },
+    VerifierAssigned { verifier: String, company: CompanyId },
+    TokenIssued { token_sha256: Digest, info: TokenInfo },
+    SessionOpened { session_sha256: Digest, info: SessionInfo },
+    SessionClosed { session_sha256: Digest },
+    AccountRequested { request: AccountRequest },
+    AccountRequestDecided {
+        id: u64,
+        approved: bool,
+        by: String,
+        reason: Option<String>,
+    },
+    InstructionProposed { instruction: PendingInstruction },
+    InstructionDecided {
+        id: u64,
+        status: InstructionStatus,
+        by: String,
+        outcome: Option<String>,
+    },
+    TrustedAdded { company: CompanyId, entry: Trusted },
+    TrustedRemoved { company: CompanyId, account: AccountId },
+}
+
+/// The access state.
+#[derive(Clone, Debug, Default)]
+pub struct Access {
+    users: BTreeMap<String, User>,
+    /// verifier → companies assigned to it.
+    assignments: BTreeMap<String, Vec<CompanyId>>,
+    tokens: HashMap<Digest, TokenInfo>,
+    sessions: HashMap<Digest, SessionInfo>,
+    requests: BTreeMap<u64, AccountRequest>,
+    instructions: BTreeMap<u64, PendingInstruction>,
+    trusted: BTreeMap<CompanyId, Vec<Trusted>>,
+}
+
+/// Why an access event cannot apply (a replay of a journal this build does not understand).
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AccessError(pub String);
+
+impl Access {
+    pub fn user(&self, name: &str) -> Option<&User> {
+        self.users.get(name)
+    }
+    pub fn users(&self) -> impl Iterator<Item = &User> {
+        self.users.values()
+    }
+    pub fn has_users(&self) -> bool {
+        !self.users.is_empty()
+    }
+    /// Companies assigned to a verifier.
+    pub fn assigned(&self, verifier: &str) -> &[CompanyId] {
+        self.assignments
+            .get(verifier)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+    /// The active user a token digest belongs to.
+    pub fn token_user(&self, digest: &str) -> Option<&User> {
+        let info = self.tokens.get(digest)?;
+        self.users.get(&info.user).filter(|u| u.active)
+    }
+    /// The active user of an unexpired session.
+    pub fn session_user(&self, digest: &str, now: i64) -> Option<&User> {
+        let info = self.sessions.get(digest).filter(|s| s.expires_at > now)?;
+        self.users.get(&info.user).filter(|u| u.active)
+    }
+    pub fn request(&self, id: u64) -> Option<&AccountRequest> {
+        self.requests.get(&id)
+    }
+    pub fn requests(&self) -> impl Iterator<Item = &AccountRequest> {
+        self.requests.values()
+    }
+    pub fn next_request_id(&self) -> u64 {
+        self.requests.keys().next_back().map_or(1, |k| k + 1)
+    }
+    pub fn instruction(&self, id: u64) -> Option<&PendingInstruction> {
+        self.instructions.get(&id)
+    }
+    pub fn instructions(&self) -> impl Iterator<Item = &PendingInstruction> {
+        self.instructions.values()
+    }
+    pub fn next_instruction_id(&self) -> u64 {
+        self.instructions.keys().next_back().map_or(1, |k| k + 1)
+    }
+    pub fn trusted(&self, company: &CompanyId) -> &[Trusted] {
+        self.trusted
+            .get(company)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+    /// Whether transfers from `company` to `account` are allowed at `now`.
+    pub fn is_trusted(&self, company: &CompanyId, account: AccountId, now: i64) -> bool {
+        self.trusted(company)
+            .iter()
+            .any(|t| t.account == account && t.effective_at <= now)
+    }
+    /// Active representatives of a company.
+    pub fn representatives(&self, company: &CompanyId) -> Vec<&User> {
+        self.users
+            .values()
+            .filter(|u| u.active && u.role == Role::Company && u.company.as_ref() == Some(company))
+            .collect()
+    }
+
+    /// Applies one event. Events are checked by the writer before they are journaled; an event
+    /// that does not fit here means the journal and this build disagree.
+    pub fn apply(&mut self, event: &AccessEvent) -> Result<(), AccessError> {
+        match event {
+            AccessEvent::UserCreated { user } => {
+                if self.users.contains_key(&user.name) {
+                    return Err(AccessError(format!("user {} exists", user.name)));
+                }
+                self.users.insert(user.name.clone(), user.clone());
+            }
+            AccessEvent::UserDeactivated { name } => {
+                self.users
+                    .get_mut(name)
+                    .ok_or_else(|| AccessError(format!("no user {name}")))?
+                    .active = false;
+            }
+            AccessEvent::VerifierAssigned { verifier, company } => {
+                let list = self.assignments.entry(verifier.clone()).or_default();
+                if !list.contains(company) {
+                    list.push(company.clone());
+                }
+            }
+            AccessEvent::TokenIssued { token_sha256, info } => {
+                self.tokens.insert(token_sha256.clone(), info.clone());
+            }
+            AccessEvent::SessionOpened {
+                session_sha256,
+                info,
+            } => {
+                self.sessions.insert(session_sha256.clone(), info.clone());
+            }
+            AccessEvent::SessionClosed { session_sha256 } => {
+                self.sessions.remove(session_sha256);
+            }
+            AccessEvent::AccountRequested { request } => {
+                self.requests.insert(request.id, request.clone());
+            }
+            AccessEvent::AccountRequestDecided {
+                id,
+                approved,
+                by,
+                reason,
+            } => {
+                let r = self
+                    .requests
+                    .get_mut(id)
+                    .ok_or_else(|| AccessError(format!("no account request {id}")))?;
+                r.status = if *approved {
+                    RequestStatus::Approved
+                } else {
+                    RequestStatus::Rejected
+                };
+                r.decided_by = Some(by.clone());
+                r.reason = reason.clone();
+            }
+            AccessEvent::InstructionProposed { instruction } => {
+                self.instructions
+                    .insert(instruction.id, instruction.clone());
+            }
+            AccessEvent::InstructionDecided {
+                id,
+                status,
+                by,
+                outcome,
+            } => {
+                let i = self
+                    .instructions
+                    .get_mut(id)
+                    .ok_or_else(|| AccessError(format!("no instruction {id}")))?;
+                i.status = status.clone();
+                i.decided_by = Some(by.clone());
+                i.outcome = outcome.clone();
+            }
+            AccessEvent::TrustedAdded { company, entry } => {
+                let list = self.trusted.entry(company.clone()).or_default();
+                list.retain(|t| t.account != entry.account);
+                list.push(entry.clone());
+            }
+            AccessEvent::TrustedRemoved { company, account } => {
+                if let Some(list) = self.trusted.get_mut(company) {
+                    list.retain(|t| t.account != *account);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops sessions that expired before `now` (memory hygiene; not journaled, since an
+    /// expired session is refused anyway).
+    pub fn sweep_sessions(&mut self, now: i64) {
+        self.sessions.retain(|_, s| s.expires_at > now);
+    }
+}

@@ -1,0 +1,969 @@
+//! The server's state and its single writer.
+//!
+//! [`State`] is the market, the access state, the idempotency table and the recent audit trail,
+//! behind one `RwLock`. Reads take the read lock; every change goes through the writer thread,
+//! which drains the queue of [`Job`]s, performs each one under the write lock (authorising,
+//! checking idempotency, executing), journals all their records as one batch (group commit:
+//! one fsync or one PostgreSQL transaction for many requests), and only then answers them.
+//!
+//! **Architecture Invariant:** nothing is acknowledged before it is durable, and every request
+//! leaves exactly one journal record (its audit entry, with the events it caused, if any). A
+//! failed append poisons the server: memory is then ahead of the journal, so it answers 503 to
+//! everything until restarted, and restart replays the journal, which is the truth.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, RwLock};
+
+use ets_market::{Command, Envelope, Event, Market, MarketError};
+use ets_types::{AccountId, CompanyId, Date};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use crate::access::{
+    Access, AccessEvent, AccountRequest, Applicant, Digest, Instruction, InstructionStatus,
+    PendingInstruction, RequestStatus, Role, SessionInfo, TokenInfo, Trusted, User,
+};
+use crate::authz::{self, Action, Denied};
+use crate::error::ApiError;
+use crate::store::{Backend, Record, RECORD_VERSION};
+
+/// How many audit entries the server keeps in memory for `/api/audit` (all are in the journal).
+const AUDIT_TAIL: usize = 10_000;
+/// Jobs performed per journal batch at most.
+const BATCH_MAX: usize = 512;
+
+/// Who did what, when, from where, and how it ended: one per request, in the journal.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Audit {
+    /// Milliseconds since the Unix epoch (the server's clock).
+    pub at: i64,
+    pub who: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    pub from: String,
+    pub method: String,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_sha256: Option<Digest>,
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The response body of a request with an idempotency key, for answering a retry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<Value>,
+}
+
+/// A remembered answer to a request with an idempotency key.
+#[derive(Clone, Debug)]
+struct Remembered {
+    body_sha256: Option<Digest>,
+    path: String,
+    status: u16,
+    response: Value,
+}
+
+/// Settings of the rules the server adds around the market.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// How long after approval a new trusted account takes effect.
+    pub trusted_delay_ms: i64,
+    /// Browser session lifetime.
+    pub session_ttl_ms: i64,
+    /// Representatives an account-opening request must name.
+    pub min_representatives: usize,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            trusted_delay_ms: 24 * 3600 * 1000,
+            session_ttl_ms: 8 * 3600 * 1000,
+            min_representatives: 2,
+        }
+    }
+}
+
+pub struct State {
+    pub market: Market,
+    pub access: Access,
+    idempotency: HashMap<(String, String), Remembered>,
+    audit_tail: VecDeque<Audit>,
+    pub audit_count: u64,
+    pub policy: Policy,
+    /// Set when a journal append failed.
+    pub poisoned: bool,
+    pub store_name: String,
+}
+
+impl State {
+    pub fn new(market: Market, access: Access, policy: Policy, store_name: String) -> State {
+        State {
+            market,
+            access,
+            idempotency: HashMap::new(),
+            audit_tail: VecDeque::new(),
+            audit_count: 0,
+            policy,
+            poisoned: false,
+            store_name,
+        }
+    }
+
+    /// Takes in an audit entry (performed now, or replayed from the journal).
+    pub fn remember(&mut self, audit: &Audit) {
+        if let (Some(key), Some(response)) = (&audit.key, &audit.response) {
+            self.idempotency.insert(
+                (audit.who.clone(), key.clone()),
+                Remembered {
+                    body_sha256: audit.body_sha256.clone(),
+                    path: audit.path.clone(),
+                    status: audit.status,
+                    response: response.clone(),
+                },
+            );
+        }
+        if self.audit_tail.len() == AUDIT_TAIL {
+            self.audit_tail.pop_front();
+        }
+        let mut kept = audit.clone();
+        kept.response = None;
+        self.audit_tail.push_back(kept);
+        self.audit_count += 1;
+    }
+
+    /// The latest audit entries, newest first.
+    pub fn recent_audit(&self, limit: usize) -> impl Iterator<Item = &Audit> {
+        self.audit_tail.iter().rev().take(limit)
+    }
+
+    pub fn user(&self, name: Option<&str>) -> Option<&User> {
+        name.and_then(|n| self.access.user(n))
+    }
+
+    pub fn check(&self, user: Option<&str>, action: Action<'_>) -> Result<(), ApiError> {
+        authz::check(&self.market, &self.access, self.user(user), action).map_err(denied)
+    }
+}
+
+pub fn denied(d: Denied) -> ApiError {
+    match d {
+        Denied::Unauthenticated => ApiError::unauthenticated(),
+        Denied::Forbidden(m) => ApiError::forbidden(m),
+    }
+}
+
+/// Where a request came from and what it asked, as the HTTP layer saw it.
+#[derive(Clone, Debug)]
+pub struct RequestCtx {
+    pub at: i64,
+    pub date: Date,
+    pub minute: u16,
+    pub user: Option<String>,
+    pub from: String,
+    pub method: String,
+    pub path: String,
+    pub key: Option<String>,
+    pub body_sha256: Option<Digest>,
+}
+
+impl RequestCtx {
+    pub fn audit(&self, state: &State, status: u16, code: Option<String>) -> Audit {
+        Audit {
+            at: self.at,
+            who: self.user.clone().unwrap_or_else(|| "public".into()),
+            role: state.user(self.user.as_deref()).map(|u| u.role),
+            from: self.from.clone(),
+            method: self.method.clone(),
+            path: self.path.clone(),
+            key: self.key.clone(),
+            body_sha256: self.body_sha256.clone(),
+            status,
+            code,
+            response: None,
+        }
+    }
+}
+
+/// What a write request asks of the writer.
+#[derive(Debug)]
+pub enum Op {
+    /// Only record the audit entry of a request answered elsewhere (a read, a refusal).
+    Audit { status: u16, code: Option<String> },
+    /// A market command, authorised as the user.
+    Command { command: Command, reason: String },
+    CreateUser { user: User },
+    /// A regulator created by `ets admin` on the store directly (no HTTP route leads here).
+    Bootstrap { user: User },
+    AssignVerifier { verifier: String, company: CompanyId },
+    IssueToken { token_sha256: Digest, label: String },
+    /// The password was checked by the HTTP layer (Argon2 is too slow for the writer).
+    OpenSession { user: String, session_sha256: Digest },
+    CloseSession { session_sha256: Digest },
+    RequestAccount { request: AccountRequest },
+    DecideAccountRequest { id: u64, approve: bool, reason: Option<String> },
+    ProposeInstruction { company: CompanyId, instruction: Instruction },
+    DecideInstruction { id: u64, approve: bool },
+    RemoveTrusted { company: CompanyId, account: AccountId },
+}
+
+/// The answer to a job: an HTTP status and a JSON body.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    fn ok(status: u16, body: Value) -> Reply {
+        Reply { status, body }
+    }
+    pub fn from_error(e: &ApiError) -> Reply {
+        Reply {
+            status: e.status.as_u16(),
+            body: e.body(),
+        }
+    }
+}
+
+pub struct Job {
+    pub ctx: RequestCtx,
+    pub op: Op,
+    /// `None` for fire-and-forget audit entries of reads.
+    pub reply: Option<oneshot::Sender<Reply>>,
+}
+
+/// What performing one job produced.
+struct Done {
+    reply: Reply,
+    envelope: Option<(String, String)>,
+    events: Vec<Event>,
+    access: Vec<AccessEvent>,
+}
+
+impl Done {
+    fn reply(reply: Reply) -> Done {
+        Done {
+            reply,
+            envelope: None,
+            events: Vec::new(),
+            access: Vec::new(),
+        }
+    }
+    fn error(e: ApiError) -> Done {
+        Done::reply(Reply::from_error(&e))
+    }
+}
+
+/// Runs the writer until every sender is gone.
+pub fn run_writer(
+    state: Arc<RwLock<State>>,
+    mut backend: Backend,
+    rx: std::sync::mpsc::Receiver<Job>,
+) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(BATCH_MAX);
+    let mut payloads: Vec<Vec<u8>> = Vec::with_capacity(BATCH_MAX);
+    let mut replies: Vec<(Option<oneshot::Sender<Reply>>, Reply)> = Vec::with_capacity(BATCH_MAX);
+    while let Ok(first) = rx.recv() {
+        jobs.push(first);
+        while jobs.len() < BATCH_MAX {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let mut st = state.write().expect("state lock");
+        let seq_before = st.market.registry().next_seq();
+        let trades_before = st.market.exchange().map_or(0, |e| e.trades().len());
+        let mut audits = Vec::with_capacity(jobs.len());
+        for job in jobs.drain(..) {
+            if st.poisoned {
+                let e = ApiError::unavailable("the server stopped accepting work after a failed journal write; restart it");
+                replies.push((job.reply, Reply::from_error(&e)));
+                continue;
+            }
+            let done = perform(&mut st, &job.ctx, job.op);
+            let mut audit = job.ctx.audit(
+                &st,
+                done.reply.status,
+                done.reply.body.get("code").and_then(Value::as_str).map(str::to_string),
+            );
+            if job.ctx.key.is_some() && !matches!(done.reply.status, 401 | 429 | 500..) {
+                audit.response = Some(done.reply.body.clone());
+            }
+            let (command, reason) = done
+                .envelope
+                .clone()
+                .unwrap_or_else(|| ("audit".into(), String::new()));
+            let record = Record {
+                v: RECORD_VERSION,
+                command,
+                date: job.ctx.date,
+                initiator: audit.who.clone(),
+                key: None,
+                reason,
+                events: done.events,
+                access: done.access,
+                audit: Some(audit.clone()),
+            };
+            payloads.push(serde_json::to_vec(&record).expect("records serialize"));
+            st.remember(&audit);
+            audits.push(audit);
+            replies.push((job.reply, done.reply));
+        }
+        if !payloads.is_empty() {
+            if let Err(e) = backend.append(&payloads, &st.market, seq_before, trades_before, &audits) {
+                st.poisoned = true;
+                let err = ApiError::unavailable(format!("journal write failed: {e}"));
+                for (_, reply) in replies.iter_mut() {
+                    *reply = Reply::from_error(&err);
+                }
+            }
+        }
+        payloads.clear();
+        drop(st);
+        for (tx, reply) in replies.drain(..) {
+            if let Some(tx) = tx {
+                let _ = tx.send(reply);
+            }
+        }
+    }
+}
+
+/// Performs one job on the state: idempotency, authorisation, execution.
+fn perform(st: &mut State, ctx: &RequestCtx, op: Op) -> Done {
+    if let Op::Audit { status, code } = op {
+        let mut body = json!({});
+        if let Some(code) = code {
+            body = json!({ "code": code });
+        }
+        return Done::reply(Reply::ok(status, body));
+    }
+    if let Some(key) = &ctx.key {
+        let who = ctx.user.clone().unwrap_or_else(|| "public".into());
+        if let Some(r) = st.idempotency.get(&(who, key.clone())) {
+            if r.body_sha256 != ctx.body_sha256 || r.path != ctx.path {
+                return Done::error(ApiError::conflict(
+                    "idempotency_key_reused",
+                    format!(
+                        "idempotency key {key:?} was used for a different request ({})",
+                        r.path
+                    ),
+                    Some("Idempotency-Key"),
+                ));
+            }
+            let mut body = r.response.clone();
+            if let Value::Object(m) = &mut body {
+                m.insert("replayed".into(), Value::Bool(true));
+            }
+            return Done::reply(Reply::ok(r.status, body));
+        }
+    }
+    match perform_op(st, ctx, op) {
+        Ok(done) => done,
+        Err(e) => Done::error(e),
+    }
+}
+
+fn envelope(ctx: &RequestCtx, command: Command, reason: String) -> Envelope {
+    Envelope {
+        date: ctx.date,
+        initiator: ctx.user.clone().unwrap_or_else(|| "public".into()),
+        key: None,
+        reason,
+        command,
+    }
+}
+
+fn execute(st: &mut State, env: &Envelope) -> Result<Vec<Event>, ApiError> {
+    st.market.execute(env).map_err(|e| ApiError::from_market(&e))
+}
+
+/// The body answering an accepted market command.
+pub fn command_body(command: &Command, events: &[Event]) -> Value {
+    let mut body = json!({ "command": command.name(), "events": events });
+    // The ids a client needs next: the registry transaction, the order, the trades.
+    let seqs: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Registry { seq, .. } => Some(*seq),
+            _ => None,
+        })
+        .collect();
+    if !seqs.is_empty() {
+        body["transactions"] = json!(seqs);
+    }
+    for e in events {
+        if let Event::Exchange { input, trades } = e {
+            if let Some(id) = input.id() {
+                body["id"] = json!(id);
+            }
+            body["trades"] = json!(trades);
+        }
+    }
+    body
+}
+
+fn perform_op(st: &mut State, ctx: &RequestCtx, op: Op) -> Result<Done, ApiError> {
+    let name = ctx.user.as_deref();
+    let now = ctx.at;
+    match op {
+        Op::Audit { .. } => unreachable!("handled in perform"),
+        Op::Command { command, reason } => {
+            st.check(name, Action::Command(&command))?;
+            let env = envelope(ctx, command, reason);
+            let events = execute(st, &env)?;
+            let body = command_body(&env.command, &events);
+            Ok(Done {
+                reply: Reply::ok(201, body),
+                envelope: Some((env.command.name().into(), env.reason)),
+                events,
+                access: Vec::new(),
+            })
+        }
+        Op::CreateUser { user } => {
+            // The first regulator is created by `ets admin`, which runs without a server.
+            st.check(name, Action::Administer)?;
+            validate_user(st, &user)?;
+            let body = json!({ "user": public_user(&user) });
+            let event = AccessEvent::UserCreated { user };
+            access_done(st, 201, body, vec![event])
+        }
+        Op::Bootstrap { user } => {
+            if user.role != Role::Regulator {
+                return Err(ApiError::bad_request("not_a_regulator", "ets admin creates regulators", Some("role")));
+            }
+            validate_user(st, &user)?;
+            let body = json!({ "user": public_user(&user) });
+            access_done(st, 201, body, vec![AccessEvent::UserCreated { user }])
+        }
+        Op::AssignVerifier { verifier, company } => {
+            st.check(name, Action::Administer)?;
+            match st.access.user(&verifier) {
+                Some(u) if u.role == Role::Verifier => {}
+                Some(_) => {
+                    return Err(ApiError::unprocessable(
+                        "not_a_verifier",
+                        format!("user {verifier} is not a verifier"),
+                        Some("verifier"),
+                    ));
+                }
+                None => return Err(ApiError::not_found(format!("no user {verifier}"))),
+            }
+            if st.market.company(&company).is_none() {
+                return Err(ApiError::not_found(format!("no company {company}")));
+            }
+            let body = json!({ "verifier": verifier, "company": company });
+            access_done(st, 201, body, vec![AccessEvent::VerifierAssigned { verifier, company }])
+        }
+        Op::IssueToken { token_sha256, label } => {
+            st.check(name, Action::Own)?;
+            let info = TokenInfo {
+                user: name.unwrap_or_default().to_string(),
+                label: label.clone(),
+                issued_at: now,
+            };
+            // The token itself is in the reply only; the journal keeps its digest.
+            access_done(
+                st,
+                201,
+                json!({ "label": label }),
+                vec![AccessEvent::TokenIssued { token_sha256, info }],
+            )
+        }
+        Op::OpenSession { user, session_sha256 } => {
+            if !st.access.user(&user).is_some_and(|u| u.active) {
+                return Err(ApiError::unauthenticated());
+            }
+            st.access.sweep_sessions(now);
+            let info = SessionInfo {
+                user: user.clone(),
+                expires_at: now + st.policy.session_ttl_ms,
+            };
+            access_done(
+                st,
+                201,
+                json!({ "user": user, "expires_at": info.expires_at }),
+                vec![AccessEvent::SessionOpened { session_sha256, info }],
+            )
+        }
+        Op::CloseSession { session_sha256 } => {
+            st.check(name, Action::Own)?;
+            access_done(
+                st,
+                200,
+                json!({ "closed": true }),
+                vec![AccessEvent::SessionClosed { session_sha256 }],
+            )
+        }
+        Op::RequestAccount { mut request } => {
+            st.check(name, Action::ApplyForAccount)?;
+            validate_account_request(st, &request)?;
+            request.id = st.access.next_request_id();
+            request.submitted_at = now;
+            request.status = RequestStatus::Pending;
+            let body = json!({ "id": request.id, "status": "pending" });
+            access_done(st, 201, body, vec![AccessEvent::AccountRequested { request }])
+        }
+        Op::DecideAccountRequest { id, approve, reason } => {
+            st.check(name, Action::Administer)?;
+            let request = st
+                .access
+                .request(id)
+                .cloned()
+                .ok_or_else(|| ApiError::not_found(format!("no account request {id}")))?;
+            if request.status != RequestStatus::Pending {
+                return Err(ApiError::conflict(
+                    "already_decided",
+                    format!("account request {id} was already decided"),
+                    None,
+                ));
+            }
+            let by = name.unwrap_or_default().to_string();
+            let mut access = vec![AccessEvent::AccountRequestDecided {
+                id,
+                approved: approve,
+                by,
+                reason: reason.clone(),
+            }];
+            if !approve {
+                return access_done(st, 200, json!({ "id": id, "status": "rejected" }), access);
+            }
+            // Users first (checked again: names may have been taken since the request).
+            let (command, company, holder) = match &request.applicant {
+                Applicant::Company { company, units } => (
+                    Command::RegisterCompany {
+                        company: company.clone(),
+                        units: units.clone(),
+                    },
+                    Some(company.id.clone()),
+                    None,
+                ),
+                Applicant::Holder { holder } => (
+                    Command::RegisterHolder {
+                        holder: holder.clone(),
+                    },
+                    None,
+                    Some(holder.clone()),
+                ),
+            };
+            let mut users = Vec::new();
+            for rep in &request.representatives {
+                let user = User {
+                    name: rep.name.clone(),
+                    display: rep.display.clone(),
+                    role: if company.is_some() {
+                        Role::Company
+                    } else {
+                        Role::Member
+                    },
+                    province: None,
+                    company: company.clone(),
+                    holder: holder.clone(),
+                    password: rep.password.clone(),
+                    active: true,
+                };
+                validate_user(st, &user)?;
+                users.push(user);
+            }
+            let env = envelope(ctx, command, format!("account request {id} approved"));
+            let events = execute(st, &env)?;
+            let account = events.iter().find_map(|e| match e {
+                Event::CompanyRegistered { account, .. } | Event::HolderRegistered { account, .. } => {
+                    Some(*account)
+                }
+                _ => None,
+            });
+            access.extend(users.into_iter().map(|user| AccessEvent::UserCreated { user }));
+            for e in &access {
+                st.access.apply(e).map_err(|e| ApiError::internal(e.0))?;
+            }
+            Ok(Done {
+                reply: Reply::ok(
+                    200,
+                    json!({ "id": id, "status": "approved", "account": account.map(|a| a.to_string()) }),
+                ),
+                envelope: Some((env.command.name().into(), env.reason)),
+                events,
+                access,
+            })
+        }
+        Op::ProposeInstruction {
+            company,
+            instruction,
+        } => {
+            st.check(name, Action::Instruct(&company))?;
+            validate_instruction(st, &company, &instruction, now)?;
+            let pending = PendingInstruction {
+                id: st.access.next_instruction_id(),
+                company,
+                instruction,
+                initiated_by: name.unwrap_or_default().to_string(),
+                initiated_at: now,
+                status: InstructionStatus::Pending,
+                decided_by: None,
+                outcome: None,
+            };
+            let body = json!({ "instruction": pending });
+            access_done(
+                st,
+                201,
+                body,
+                vec![AccessEvent::InstructionProposed {
+                    instruction: pending,
+                }],
+            )
+        }
+        Op::DecideInstruction { id, approve } => {
+            let pending = st
+                .access
+                .instruction(id)
+                .cloned()
+                .ok_or_else(|| ApiError::not_found(format!("no instruction {id}")))?;
+            st.check(name, Action::Instruct(&pending.company))?;
+            if pending.status != InstructionStatus::Pending {
+                return Err(ApiError::conflict(
+                    "already_decided",
+                    format!("instruction {id} was already decided"),
+                    None,
+                ));
+            }
+            let by = name.unwrap_or_default().to_string();
+            if approve && by == pending.initiated_by {
+                return Err(ApiError::forbidden_code(
+                    "four_eyes",
+                    format!(
+                        "instruction {id} was initiated by {by}; a second representative of {} must approve it",
+                        pending.company
+                    ),
+                ));
+            }
+            if !approve {
+                let ev = AccessEvent::InstructionDecided {
+                    id,
+                    status: InstructionStatus::Rejected,
+                    by,
+                    outcome: None,
+                };
+                return access_done(st, 200, json!({ "id": id, "status": "rejected" }), vec![ev]);
+            }
+            match &pending.instruction {
+                Instruction::Trust { account } => {
+                    let entry = Trusted {
+                        account: *account,
+                        added_at: now,
+                        effective_at: now + st.policy.trusted_delay_ms,
+                    };
+                    let events = vec![
+                        AccessEvent::InstructionDecided {
+                            id,
+                            status: InstructionStatus::Executed,
+                            by,
+                            outcome: Some(format!("trusted from {}", entry.effective_at)),
+                        },
+                        AccessEvent::TrustedAdded {
+                            company: pending.company.clone(),
+                            entry: entry.clone(),
+                        },
+                    ];
+                    access_done(
+                        st,
+                        200,
+                        json!({ "id": id, "status": "executed", "trusted": entry }),
+                        events,
+                    )
+                }
+                Instruction::Command { command } => {
+                    // The rules may have changed since it was proposed: check them again.
+                    if let Err(e) = validate_instruction(st, &pending.company, &pending.instruction, now)
+                    {
+                        return fail_instruction(st, id, by, e);
+                    }
+                    let reason = format!(
+                        "instruction {id}: initiated by {}, approved by {by}",
+                        pending.initiated_by
+                    );
+                    let env = envelope(ctx, command.clone(), reason);
+                    match st.market.execute(&env) {
+                        Err(e) => fail_instruction(st, id, by, ApiError::from_market(&e)),
+                        Ok(events) => {
+                            let mut body = command_body(command, &events);
+                            body["id"] = json!(id);
+                            body["status"] = json!("executed");
+                            let ev = AccessEvent::InstructionDecided {
+                                id,
+                                status: InstructionStatus::Executed,
+                                by,
+                                outcome: Some(format!("{} event(s)", events.len())),
+                            };
+                            st.access.apply(&ev).map_err(|e| ApiError::internal(e.0))?;
+                            Ok(Done {
+                                reply: Reply::ok(200, body),
+                                envelope: Some((env.command.name().into(), env.reason)),
+                                events,
+                                access: vec![ev],
+                            })
+                        }
+                    }
+                }
+            }
+        }
+        Op::RemoveTrusted { company, account } => {
+            st.check(name, Action::Instruct(&company))?;
+            if !st.access.trusted(&company).iter().any(|t| t.account == account) {
+                return Err(ApiError::not_found(format!(
+                    "{account} is not on the trusted list of {company}"
+                )));
+            }
+            access_done(
+                st,
+                200,
+                json!({ "removed": account.to_string() }),
+                vec![AccessEvent::TrustedRemoved { company, account }],
+            )
+        }
+    }
+}
+
+/// An approved instruction the market (or the trusted list) refused: recorded as failed, and the
+/// refusal is the answer.
+fn fail_instruction(st: &mut State, id: u64, by: String, e: ApiError) -> Result<Done, ApiError> {
+    let ev = AccessEvent::InstructionDecided {
+        id,
+        status: InstructionStatus::Failed,
+        by,
+        outcome: Some(e.message.clone()),
+    };
+    st.access.apply(&ev).map_err(|e| ApiError::internal(e.0))?;
+    let mut done = Done::error(e);
+    done.access.push(ev);
+    Ok(done)
+}
+
+fn access_done(
+    st: &mut State,
+    status: u16,
+    body: Value,
+    events: Vec<AccessEvent>,
+) -> Result<Done, ApiError> {
+    for e in &events {
+        st.access.apply(e).map_err(|e| ApiError::internal(e.0))?;
+    }
+    Ok(Done {
+        reply: Reply::ok(status, body),
+        envelope: Some(("access".into(), String::new())),
+        events: Vec::new(),
+        access: events,
+    })
+}
+
+/// A user as others may see it (no password hash).
+pub fn public_user(u: &User) -> Value {
+    let mut v = serde_json::to_value(u).expect("users serialize");
+    if let Value::Object(m) = &mut v {
+        m.remove("password");
+    }
+    v
+}
+
+fn validate_user(st: &State, user: &User) -> Result<(), ApiError> {
+    let name_ok = !user.name.is_empty()
+        && user.name.len() <= 64
+        && user
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
+    if !name_ok {
+        return Err(ApiError::bad_request(
+            "invalid_name",
+            format!("user name {:?} must be 1-64 letters, digits, '-', '_', '.' or '@'", user.name),
+            Some("name"),
+        ));
+    }
+    if st.access.user(&user.name).is_some() {
+        return Err(ApiError::conflict(
+            "user_exists",
+            format!("user {} already exists", user.name),
+            Some("name"),
+        ));
+    }
+    let missing = |field: &'static str| {
+        ApiError::bad_request(
+            "missing_scope",
+            format!("a {} user needs a {field}", user.role.as_str()),
+            Some(field),
+        )
+    };
+    match user.role {
+        Role::Bureau if user.province.is_none() => return Err(missing("province")),
+        Role::Company => match &user.company {
+            None => return Err(missing("company")),
+            Some(c) if st.market.company(c).is_none() => {
+                return Err(ApiError::not_found(format!("no company {c}")));
+            }
+            _ => {}
+        },
+        Role::Member => match &user.holder {
+            None => return Err(missing("holder")),
+            Some(h) if st.market.resolve_account(h).is_none() => {
+                return Err(ApiError::not_found(format!("no account holder {h}")));
+            }
+            _ => {}
+        },
+        _ => {}
+    }
+    Ok(())
+}
+
+fn validate_account_request(st: &State, r: &AccountRequest) -> Result<(), ApiError> {
+    let min = st.policy.min_representatives;
+    if r.representatives.len() < min {
+        return Err(ApiError::unprocessable(
+            "too_few_representatives",
+            format!(
+                "an account needs at least {min} representatives, the request names {}",
+                r.representatives.len()
+            ),
+            Some("representatives"),
+        ));
+    }
+    if r.documents.is_empty() {
+        return Err(ApiError::unprocessable(
+            "documents_required",
+            "attach the applicant's documents (business licence, representatives' identity)",
+            Some("documents"),
+        ));
+    }
+    let mut names: Vec<&str> = r.representatives.iter().map(|p| p.name.as_str()).collect();
+    names.sort_unstable();
+    if names.windows(2).any(|w| w[0] == w[1]) {
+        return Err(ApiError::bad_request(
+            "duplicate_representative",
+            "each representative needs a user name of their own",
+            Some("representatives"),
+        ));
+    }
+    for rep in &r.representatives {
+        if st.access.user(&rep.name).is_some()
+            || st.access.requests().any(|q| {
+                q.status == RequestStatus::Pending
+                    && q.representatives.iter().any(|p| p.name == rep.name)
+            })
+        {
+            return Err(ApiError::conflict(
+                "user_exists",
+                format!("user name {} is taken", rep.name),
+                Some("representatives"),
+            ));
+        }
+    }
+    match &r.applicant {
+        Applicant::Company { company, .. } if st.market.company(&company.id).is_some() => {
+            Err(ApiError::conflict(
+                "company_exists",
+                format!("company {} already has an account", company.id),
+                Some("company.id"),
+            ))
+        }
+        Applicant::Holder { holder } if st.market.resolve_account(holder).is_some() => {
+            Err(ApiError::conflict(
+                "holder_exists",
+                format!("holder {holder} already has an account"),
+                Some("holder"),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Checks that an instruction belongs to the company and that a transfer goes to an account the
+/// company trusts (in effect at `now`).
+fn validate_instruction(
+    st: &State,
+    company: &CompanyId,
+    instruction: &Instruction,
+    now: i64,
+) -> Result<(), ApiError> {
+    let own = st
+        .market
+        .company_account(company)
+        .ok_or_else(|| ApiError::not_found(format!("no company {company}")))?;
+    let resolve = |party: &str, field: &'static str| {
+        st.market.resolve_account(party).ok_or_else(|| {
+            ApiError::unprocessable("unknown_account", format!("no account {party}"), Some(field))
+        })
+    };
+    match instruction {
+        Instruction::Trust { account } => {
+            if st.market.registry().account(*account).is_none() {
+                return Err(ApiError::unprocessable(
+                    "unknown_account",
+                    format!("no account {account}"),
+                    Some("account"),
+                ));
+            }
+            if *account == own {
+                return Err(ApiError::unprocessable(
+                    "own_account",
+                    "a company's own account needs no trust",
+                    Some("account"),
+                ));
+            }
+            Ok(())
+        }
+        Instruction::Command { command } => match command {
+            Command::Transfer { from, to, .. } => {
+                if resolve(from, "from")? != own {
+                    return Err(ApiError::forbidden_code(
+                        "not_own_account",
+                        format!("{from} is not the account of {company}"),
+                    ));
+                }
+                let to = resolve(to, "to")?;
+                if !st.access.is_trusted(company, to, now) {
+                    return Err(ApiError::unprocessable(
+                        "untrusted_account",
+                        format!(
+                            "{to} is not on the trusted-account list of {company} (or its entry is not in effect yet)"
+                        ),
+                        Some("to"),
+                    ));
+                }
+                Ok(())
+            }
+            Command::Surrender { company: c, .. } if c == company => Ok(()),
+            Command::Surrender { .. } => Err(ApiError::forbidden_code(
+                "not_own_account",
+                format!("a representative of {company} may surrender only for {company}"),
+            )),
+            other => Err(ApiError::bad_request(
+                "not_an_instruction",
+                format!("{} is not a four-eyes instruction", other.name()),
+                Some("kind"),
+            )),
+        },
+    }
+}
+
+impl ApiError {
+    /// Maps a market refusal to its HTTP status: unknown things are 404, things that exist
+    /// already are 409, every other broken rule is 422.
+    pub fn from_market(e: &MarketError) -> ApiError {
+        let (status, code) = match e {
+            MarketError::UnknownCompany(_)
+            | MarketError::UnknownUnit(_)
+            | MarketError::UnknownProject(_)
+            | MarketError::UnknownPlan(_)
+            | MarketError::UnknownHolder(_) => (404, "not_found"),
+            MarketError::Duplicate { .. }
+            | MarketError::PlanExists(_)
+            | MarketError::AlreadyAllocated { .. } => (409, "conflict"),
+            _ => (422, "rule_violation"),
+        };
+        let mut err = ApiError::new(status, code, e.to_string(), None);
+        err.detail = serde_json::to_value(format!("{e:?}")).ok();
+        err
+    }
+}

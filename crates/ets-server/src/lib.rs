@@ -1,0 +1,426 @@
+//! `ets serve`: the market's HTTP API, its dashboard and its docs, on the embedded or the
+//! PostgreSQL store.
+//!
+//! Map of the crate:
+//! - [`access`]: users, roles, tokens, sessions, account requests, four-eyes instructions,
+//!   trusted accounts (pure, journaled as events).
+//! - [`authz`]: the one function that decides who may do what.
+//! - [`core`]: the state behind one lock and the single writer (group commit, idempotency,
+//!   audit record per request).
+//! - [`store`]: the embedded and PostgreSQL journals, replay; [`pg_tables`]: the read tables.
+//! - [`api`]: the JSON routes and the OpenAPI document made from the same table;
+//!   [`web`]: the server-rendered dashboard in Chinese and English.
+//! - this file: configuration, authentication, rate limits and the audit of every request (one
+//!   middleware), and the listener.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request, State as AxState};
+use axum::http::{HeaderMap, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest as _, Sha256};
+
+pub mod access;
+pub mod api;
+pub mod authz;
+pub mod clock;
+pub mod core;
+pub mod error;
+pub mod pg_tables;
+pub mod store;
+pub mod web;
+
+use crate::access::{Role, User};
+use crate::clock::Clock;
+use crate::core::{Job, Op, Policy, Reply, RequestCtx, State};
+use crate::error::ApiError;
+use crate::store::{Backend, Location, StoreError};
+
+/// Limits around every request.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest request body accepted (bytes).
+    pub body_bytes: usize,
+    /// Requests per second allowed to one token, session or (when not logged in) address.
+    pub rate_per_second: u32,
+    /// Requests that may arrive at once above the rate.
+    pub burst: u32,
+    /// How long a request may take before it is answered 503.
+    pub timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            body_bytes: 1 << 20,
+            rate_per_second: 200,
+            burst: 400,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+pub struct App {
+    pub state: Arc<RwLock<State>>,
+    jobs: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
+    pub clock: Arc<dyn Clock>,
+    pub limits: Limits,
+    buckets: Mutex<HashMap<String, Bucket>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// A token bucket of one caller.
+struct Bucket {
+    tokens: f64,
+    at_ms: i64,
+}
+
+/// Who is calling, as the gate found out; handlers take it from the request's extensions.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub user: Option<String>,
+    pub role: Option<Role>,
+    /// The session token when authenticated by the browser cookie (CSRF applies).
+    pub session: Option<String>,
+    pub from: String,
+    pub at: i64,
+}
+
+impl Caller {
+    /// The request context the writer records.
+    pub fn ctx(&self, method: &str, path: &str, key: Option<String>, body: Option<&[u8]>) -> RequestCtx {
+        let (date, minute) = clock::beijing(self.at);
+        RequestCtx {
+            at: self.at,
+            date,
+            minute,
+            user: self.user.clone(),
+            from: self.from.clone(),
+            method: method.to_string(),
+            path: path.to_string(),
+            key,
+            body_sha256: body.map(sha256_hex),
+        }
+    }
+}
+
+/// Marks a response whose request the writer already recorded.
+#[derive(Clone, Copy)]
+pub struct Audited;
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The CSRF token of a browser session: derived from the session token, so the server keeps
+/// nothing more, and useless to anyone who cannot read the session cookie.
+pub fn csrf_of(session: &str) -> String {
+    sha256_hex(format!("csrf:{session}").as_bytes())[..32].to_string()
+}
+
+pub const SESSION_COOKIE: &str = "ets_session";
+
+impl App {
+    /// Opens the store at `location`, replays it and starts the writer.
+    pub fn open(
+        location: &Location,
+        genesis: ets_types::Date,
+        policy: Policy,
+        clock: Arc<dyn Clock>,
+        limits: Limits,
+    ) -> Result<Arc<App>, StoreError> {
+        let (backend, state) = Backend::open(location, genesis, policy)?;
+        Ok(App::start(backend, state, clock, limits))
+    }
+
+    fn start(backend: Backend, state: State, clock: Arc<dyn Clock>, limits: Limits) -> Arc<App> {
+        let state = Arc::new(RwLock::new(state));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let writer_state = state.clone();
+        let handle = std::thread::Builder::new()
+            .name("ets-writer".into())
+            .spawn(move || core::run_writer(writer_state, backend, rx))
+            .expect("spawn the writer");
+        Arc::new(App {
+            state,
+            jobs: Mutex::new(Some(tx)),
+            clock,
+            limits,
+            buckets: Mutex::new(HashMap::new()),
+            writer: Mutex::new(Some(handle)),
+        })
+    }
+
+    /// Stops taking jobs and waits for the writer to journal what it has.
+    pub fn shutdown(&self) {
+        self.jobs.lock().expect("jobs lock").take();
+        if let Some(h) = self.writer.lock().expect("writer lock").take() {
+            let _ = h.join();
+        }
+    }
+
+    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().expect("state lock")
+    }
+
+    fn sender(&self) -> Option<std::sync::mpsc::Sender<Job>> {
+        self.jobs.lock().expect("jobs lock").clone()
+    }
+
+    /// Hands a job to the writer and waits for its answer.
+    pub async fn submit(&self, ctx: RequestCtx, op: Op) -> Reply {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let Some(jobs) = self.sender() else {
+            return Reply::from_error(&ApiError::unavailable("the server is shutting down"));
+        };
+        if jobs
+            .send(Job {
+                ctx,
+                op,
+                reply: Some(tx),
+            })
+            .is_err()
+        {
+            return Reply::from_error(&ApiError::unavailable("the writer has stopped"));
+        }
+        match tokio::time::timeout(self.limits.timeout, rx).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => Reply::from_error(&ApiError::unavailable("the writer has stopped")),
+            Err(_) => Reply::from_error(&ApiError::unavailable(format!(
+                "not answered within {:?}; the request may still take effect: retry with the same Idempotency-Key",
+                self.limits.timeout
+            ))),
+        }
+    }
+
+    /// Records the audit entry of a request answered without the writer (reads, refusals).
+    pub fn audit(&self, ctx: RequestCtx, status: u16, code: Option<String>) {
+        if let Some(jobs) = self.sender() {
+            let _ = jobs.send(Job {
+                ctx,
+                op: Op::Audit { status, code },
+                reply: None,
+            });
+        }
+    }
+
+    /// Finds who is calling: an API token, a browser session, or nobody.
+    fn authenticate(&self, headers: &HeaderMap, now: i64) -> Result<(Option<User>, Option<String>), ApiError> {
+        let st = self.read();
+        if let Some(auth) = headers.get(header::AUTHORIZATION) {
+            let token = auth
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .ok_or_else(|| {
+                    ApiError::new(401, "unauthenticated", "Authorization must be `Bearer <token>`", Some("Authorization"))
+                })?;
+            let user = st
+                .access
+                .token_user(&sha256_hex(token.trim().as_bytes()))
+                .ok_or_else(|| ApiError::new(401, "unauthenticated", "unknown or revoked API token", Some("Authorization")))?;
+            return Ok((Some(user.clone()), None));
+        }
+        if let Some(session) = cookie(headers, SESSION_COOKIE) {
+            // An expired or unknown session is simply no session: the page offers to log in.
+            if let Some(user) = st.access.session_user(&sha256_hex(session.as_bytes()), now) {
+                return Ok((Some(user.clone()), Some(session)));
+            }
+        }
+        Ok((None, None))
+    }
+
+    /// Takes one request from the caller's bucket; false when it is empty.
+    fn admit(&self, who: &str, now: i64) -> bool {
+        let rate = f64::from(self.limits.rate_per_second);
+        let burst = f64::from(self.limits.burst.max(1));
+        let mut buckets = self.buckets.lock().expect("rate lock");
+        if buckets.len() > 100_000 {
+            buckets.retain(|_, b| now - b.at_ms < 60_000);
+        }
+        let b = buckets.entry(who.to_string()).or_insert(Bucket {
+            tokens: burst,
+            at_ms: now,
+        });
+        let elapsed = (now - b.at_ms).max(0) as f64 / 1000.0;
+        b.tokens = (b.tokens + elapsed * rate).min(burst);
+        b.at_ms = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// A cookie's value.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The gate every request passes: authentication, CSRF for browser sessions, the rate limit,
+/// and the audit entry of whatever the writer did not record itself.
+async fn gate(AxState(app): AxState<Arc<App>>, mut req: Request, next: Next) -> Response {
+    let now = app.clock.now_ms();
+    let from = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "in-process".to_string(), |c| c.0.ip().to_string());
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let mut caller = Caller {
+        user: None,
+        role: None,
+        session: None,
+        from,
+        at: now,
+    };
+    let refuse = |caller: &Caller, e: ApiError| {
+        app.audit(
+            caller.ctx(method.as_str(), &path, None, None),
+            e.status.as_u16(),
+            Some(e.code.clone()),
+        );
+        e.into_response()
+    };
+    match app.authenticate(req.headers(), now) {
+        Ok((user, session)) => {
+            caller.role = user.as_ref().map(|u| u.role);
+            caller.user = user.map(|u| u.name);
+            caller.session = session;
+        }
+        Err(e) => return refuse(&caller, e),
+    }
+    let bucket = caller
+        .user
+        .clone()
+        .unwrap_or_else(|| format!("address {}", caller.from));
+    if !app.admit(&bucket, now) {
+        let e = ApiError::new(
+            429,
+            "rate_limited",
+            format!(
+                "more than {} requests per second from {bucket}; slow down",
+                app.limits.rate_per_second
+            ),
+            None,
+        );
+        return refuse(&caller, e);
+    }
+    // Browser sessions must prove the request comes from our own pages: JSON calls carry the
+    // token in a header; the dashboard's forms carry it in a field, checked by their handlers.
+    let unsafe_method = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if unsafe_method && path.starts_with("/api/") && path != "/api/login" {
+        if let Some(session) = &caller.session {
+            let sent = req
+                .headers()
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok());
+            if sent != Some(csrf_of(session).as_str()) {
+                let e = ApiError::forbidden_code(
+                    "csrf",
+                    "a browser session must send its CSRF token in the X-CSRF-Token header",
+                );
+                return refuse(&caller, e);
+            }
+        }
+    }
+    req.extensions_mut().insert(caller.clone());
+    let resp = next.run(req).await;
+    if resp.extensions().get::<Audited>().is_none() {
+        let code = resp.extensions().get::<ErrorCode>().map(|c| c.0.clone());
+        app.audit(
+            caller.ctx(method.as_str(), &path, None, None),
+            resp.status().as_u16(),
+            code,
+        );
+    }
+    resp
+}
+
+/// The error code of a refusal, for the audit entry.
+#[derive(Clone)]
+pub struct ErrorCode(pub String);
+
+/// The whole HTTP surface: API, OpenAPI and docs, dashboard, behind the gate.
+pub fn router(app: Arc<App>) -> Router {
+    let limits = app.limits.clone();
+    Router::new()
+        .merge(api::router())
+        .merge(web::router())
+        .fallback(|| async {
+            ApiError::new(404, "no_route", "no such route; see /openapi.json", None)
+        })
+        .layer(axum::middleware::from_fn_with_state(app.clone(), gate))
+        .layer(axum::extract::DefaultBodyLimit::max(limits.body_bytes))
+        .with_state(app)
+        .merge(api::docs())
+}
+
+/// Serves until Ctrl-C, then lets the writer journal what it holds.
+pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    app.shutdown();
+    Ok(())
+}
+
+/// `ets admin`: creates a regulator (the first one, or another) directly in the store, without a
+/// server. The store's lock keeps this from running beside a server on the same store.
+pub fn create_regulator(
+    location: &Location,
+    genesis: ets_types::Date,
+    name: &str,
+    display: &str,
+    password: &str,
+    now_ms: i64,
+) -> Result<(), String> {
+    let (backend, state) =
+        Backend::open(location, genesis, Policy::default()).map_err(|e| e.to_string())?;
+    let app = App::start(backend, state, Arc::new(clock::ManualClock::at(now_ms)), Limits::default());
+    let user = User {
+        name: name.to_string(),
+        display: display.to_string(),
+        role: Role::Regulator,
+        province: None,
+        company: None,
+        holder: None,
+        password: api::hash_password(password).map_err(|e| e.message)?,
+        active: true,
+    };
+    let caller = Caller {
+        user: None,
+        role: None,
+        session: None,
+        from: "ets admin".into(),
+        at: now_ms,
+    };
+    let ctx = caller.ctx("ADMIN", "ets admin create-regulator", None, None);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let reply = rt.block_on(app.submit(ctx, Op::Bootstrap { user }));
+    app.shutdown();
+    if reply.status >= 300 {
+        return Err(reply.body["message"].as_str().unwrap_or("refused").to_string());
+    }
+    Ok(())
+}
