@@ -565,7 +565,7 @@ fn perform_op(st: &mut State, ctx: &RequestCtx, op: Op) -> Result<Done, ApiError
                     password: rep.password.clone(),
                     active: true,
                 };
-                validate_user(st, &user)?;
+                validate_name(st, &user)?;
                 users.push(user);
             }
             let env = envelope(ctx, command, format!("account request {id} approved"));
@@ -769,6 +769,12 @@ pub fn public_user(u: &User) -> Value {
 }
 
 fn validate_user(st: &State, user: &User) -> Result<(), ApiError> {
+    validate_name(st, user)?;
+    validate_scope(st, user)
+}
+
+/// A well-formed user name nobody has.
+fn validate_name(st: &State, user: &User) -> Result<(), ApiError> {
     let name_ok = !user.name.is_empty()
         && user.name.len() <= 64
         && user
@@ -789,6 +795,11 @@ fn validate_user(st: &State, user: &User) -> Result<(), ApiError> {
             Some("name"),
         ));
     }
+    Ok(())
+}
+
+/// The user's scope names something that exists.
+fn validate_scope(st: &State, user: &User) -> Result<(), ApiError> {
     let missing = |field: &'static str| {
         ApiError::bad_request(
             "missing_scope",

@@ -1,0 +1,358 @@
+//! The shared harness of the server tests: one suite, two stores. `both!` turns each test into
+//! one that runs on the embedded journal and one that runs on the real PostgreSQL server
+//! (`ETS_PG_URL`, default postgres://postgres@127.0.0.1:5432/test, a schema of its own per test;
+//! under CI=true an unreachable server fails the test, elsewhere it is skipped with a message).
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, header};
+use ets_server::access::{Role, User};
+use ets_server::clock::{self, ManualClock};
+use ets_server::core::{Op, Policy};
+use ets_server::store::Location;
+use ets_server::{App, Caller, Limits};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+pub const PLAN: &str = "cn-power-2019-2020";
+/// The first trading day of the national market, 10:00 Beijing time.
+pub const START: &str = "2021-07-16T10:00";
+pub const DELAY_MS: i64 = 24 * 3600 * 1000;
+
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    Embedded,
+    Postgres,
+}
+
+pub struct Harness {
+    pub kind: Kind,
+    pub app: Arc<App>,
+    pub router: Router,
+    pub clock: ManualClock,
+    pub location: Location,
+    pub limits: Limits,
+    _dir: Option<tempfile::TempDir>,
+    schema: Option<(String, String)>,
+    counter: std::sync::atomic::AtomicU64,
+}
+
+pub fn pg_url() -> String {
+    std::env::var("ETS_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// Runs blocking work off the async runtime (the synchronous PostgreSQL client starts a runtime
+/// of its own, which tokio forbids inside another).
+pub fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::spawn(f).join().expect("blocking work panicked")
+}
+
+fn pg_reachable(url: &str) -> Result<(), String> {
+    let url = url.to_string();
+    off_runtime(move || {
+        postgres::Client::connect(&url, postgres::NoTls)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+}
+
+fn open(location: &Location, clock: &ManualClock, limits: &Limits) -> Arc<App> {
+    let (location, clock, limits) = (location.clone(), clock.clone(), limits.clone());
+    off_runtime(move || {
+        let policy = Policy { trusted_delay_ms: DELAY_MS, ..Policy::default() };
+        let start = clock::beijing(clock::parse_beijing(START).unwrap()).0;
+        App::open(&location, start, policy, Arc::new(clock), limits).unwrap()
+    })
+}
+
+impl Harness {
+    /// A fresh store of `kind`; `None` when PostgreSQL is unreachable outside CI.
+    pub fn new(kind: Kind, name: &str) -> Option<Harness> {
+        Harness::with_limits(kind, name, Limits { rate_per_second: 100_000, burst: 100_000, ..Limits::default() })
+    }
+
+    pub fn with_limits(kind: Kind, name: &str, limits: Limits) -> Option<Harness> {
+        let clock = ManualClock::at(clock::parse_beijing(START).unwrap());
+        let (location, dir, schema) = match kind {
+            Kind::Embedded => {
+                let dir = tempfile::tempdir().unwrap();
+                (Location::Dir(dir.path().join("store")), Some(dir), None)
+            }
+            Kind::Postgres => {
+                let url = pg_url();
+                if let Err(e) = pg_reachable(&url) {
+                    if std::env::var("CI").is_ok_and(|v| v == "true") {
+                        panic!("PostgreSQL at {url} is unreachable under CI=true: {e}");
+                    }
+                    eprintln!("SKIPPED: PostgreSQL at {url} is unreachable ({e}); set ETS_PG_URL or start the server (.ci/run starts it)");
+                    return None;
+                }
+                let schema = format!("srv_{}_{}", name, std::process::id());
+                drop_schema(&url, &schema);
+                (Location::Postgres { url: url.clone(), schema: schema.clone() }, None, Some((url, schema)))
+            }
+        };
+        let app = open(&location, &clock, &limits);
+        let router = ets_server::router(app.clone());
+        Some(Harness { kind, app, router, clock, location, limits, _dir: dir, schema, counter: 0.into() })
+    }
+
+    /// Stops the server and opens the same store again (a restart).
+    pub fn restart(&mut self) {
+        let app = self.app.clone();
+        off_runtime(move || app.shutdown());
+        self.app = open(&self.location, &self.clock, &self.limits);
+        self.router = ets_server::router(self.app.clone());
+    }
+
+    pub fn key(&self) -> String {
+        format!("k-{}", self.counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+    }
+
+    /// Sends a request; POSTs get a fresh idempotency key unless `key` says otherwise.
+    pub async fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>, key: Option<&str>) -> (u16, Value) {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        if method == "POST" {
+            let k = key.map(str::to_string).unwrap_or_else(|| self.key());
+            req = req.header("idempotency-key", k);
+        }
+        let body = match body {
+            Some(v) => Body::from(serde_json::to_vec(&v).unwrap()),
+            None => Body::empty(),
+        };
+        self.raw(req.header(header::CONTENT_TYPE, "application/json").body(body).unwrap()).await
+    }
+
+    pub async fn raw(&self, req: Request<Body>) -> (u16, Value) {
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let v = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&bytes)}));
+        (status, v)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        self.send("GET", path, token, None, None).await
+    }
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        self.send("POST", path, token, Some(body), None).await
+    }
+
+    /// Posts and insists on success.
+    pub async fn ok(&self, path: &str, token: &str, body: Value) -> Value {
+        let (s, v) = self.post(path, Some(token), body).await;
+        assert!(s < 300, "POST {path} answered {s}: {v}");
+        v
+    }
+
+    /// Runs an op as `user` straight through the writer (set-up that has no HTTP route).
+    pub async fn as_user(&self, user: Option<&str>, op: Op) -> ets_server::core::Reply {
+        let caller = Caller {
+            user: user.map(str::to_string),
+            role: None,
+            session: None,
+            from: "test".into(),
+            at: self.app.clock.now_ms(),
+        };
+        self.app.submit(caller.ctx("POST", "/test", None, None), op).await
+    }
+
+    /// An API token for `user`.
+    pub async fn token(&self, user: &str) -> String {
+        let token = ets_server::api::random_token();
+        let reply = self
+            .as_user(Some(user), Op::IssueToken { token_sha256: ets_server::sha256_hex(token.as_bytes()), label: "test".into() })
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        token
+    }
+
+    pub async fn bootstrap(&self, name: &str) -> String {
+        let user = User {
+            name: name.into(),
+            display: name.into(),
+            role: Role::Regulator,
+            province: None,
+            company: None,
+            holder: None,
+            password: ets_server::api::hash_password("correct horse battery").unwrap(),
+            active: true,
+        };
+        let reply = self.as_user(None, Op::Bootstrap { user }).await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        self.token(name).await
+    }
+
+    pub fn pg(&self) -> Option<(String, String)> {
+        self.schema.clone()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let app = self.app.clone();
+        off_runtime(move || app.shutdown());
+        if let Some((url, schema)) = &self.schema {
+            drop_schema(url, schema);
+        }
+    }
+}
+
+fn drop_schema(url: &str, schema: &str) {
+    let (url, schema) = (url.to_string(), schema.to_string());
+    off_runtime(move || {
+        if let Ok(mut c) = postgres::Client::connect(&url, postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"));
+        }
+    });
+}
+
+/// Runs each of the named `async fn(Harness)` on both stores.
+#[macro_export]
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let h = super::common::Harness::new(super::common::Kind::Embedded, stringify!($name)).unwrap();
+                    super::$name(h).await;
+                }
+            )*
+        }
+        mod postgres_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(h) = super::common::Harness::new(super::common::Kind::Postgres, stringify!($name)) else { return };
+                    super::$name(h).await;
+                }
+            )*
+        }
+    };
+}
+
+pub fn company_json(id: &str, province: &str) -> Value {
+    json!({
+        "kind": "company",
+        "company": {"id": id, "name": format!("{id} Power"), "province": province},
+        "units": [{"id": format!("{id}-G1"), "company": id, "category": "coal_above300", "capacity_mw": 600, "cooling": "water"}],
+    })
+}
+
+pub fn request_json(applicant: Value, reps: &[&str]) -> Value {
+    json!({
+        "applicant": applicant,
+        "documents": [{"name": "licence.pdf", "media_type": "application/pdf", "content_base64": "JVBERi0xLjQKJcfsj6IK"}],
+        "representatives": reps.iter().map(|r| json!({"name": r, "display": r.to_uppercase(), "password": format!("{r}-long-password")})).collect::<Vec<_>>(),
+    })
+}
+
+pub fn report_json(company: &str, year: u16, coal_t: &str) -> Value {
+    json!({
+        "company": company, "year": year,
+        "units": [{
+            "unit": format!("{company}-G1"), "year": year,
+            "fuels": [{"fuel": "bituminous_coal", "consumption": coal_t, "ncv_gj": "21.5",
+                       "carbon_content_tc_per_gj": "0.0262", "elemental_carbon": null, "oxidation_rate": "0.99"}],
+            "purchased_electricity_mwh": "0", "power_supplied_mwh": "3000000", "heat_supplied_gj": "0", "load_factor": "0.82"
+        }]
+    })
+}
+
+/// Tokens of every role after [`setup`].
+pub struct Market {
+    pub regulator: String,
+    pub rep_a: String,
+    pub rep_b: String,
+    pub hb_a: String,
+    pub bureau: String,
+    pub verifier: String,
+    pub idle_verifier: String,
+    pub auditor: String,
+    pub member: String,
+    pub sx_account: String,
+    pub hb_account: String,
+    pub trader_account: String,
+}
+
+/// A market through the API: plan adopted; companies SX0001 (Shanxi) and HB0001 (Hubei) opened
+/// by account requests with two representatives each, a trader's account likewise; a Shanxi
+/// bureau, two verifiers (one assigned to both companies), an auditor; 2018 reports submitted,
+/// verified and accepted; pre-allocation made; the exchange open for the day with the trader
+/// funded.
+pub async fn setup(h: &Harness) -> Market {
+    let reg = h.bootstrap("regulator").await;
+    h.ok("/api/plans", &reg, json!({"builtin": PLAN})).await;
+    let mut accounts = Vec::new();
+    for (applicant, reps) in [
+        (company_json("SX0001", "Shanxi"), ["rep-a", "rep-b"]),
+        (company_json("HB0001", "Hubei"), ["hb-a", "hb-b"]),
+        (json!({"kind": "holder", "holder": "trader-1"}), ["tr-a", "tr-b"]),
+    ] {
+        let (s, v) = h.post("/api/account-requests", None, request_json(applicant, &reps)).await;
+        assert_eq!(s, 201, "{v}");
+        let id = v["id"].as_u64().unwrap();
+        let v = h.ok(&format!("/api/account-requests/{id}/approve"), &reg, json!({})).await;
+        accounts.push(v["account"].as_str().unwrap().to_string());
+    }
+    for (name, role, extra) in [
+        ("bureau-sx", "bureau", json!({"province": "Shanxi"})),
+        ("verifier-1", "verifier", json!({})),
+        ("verifier-2", "verifier", json!({})),
+        ("auditor-1", "auditor", json!({})),
+    ] {
+        let mut body = json!({"name": name, "display": name, "password": "a-long-password-1", "role": role});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        h.ok("/api/users", &reg, body).await;
+    }
+    for c in ["SX0001", "HB0001"] {
+        h.ok("/api/verifiers/verifier-1/companies", &reg, json!({"company": c})).await;
+    }
+    let m = Market {
+        rep_a: h.token("rep-a").await,
+        rep_b: h.token("rep-b").await,
+        hb_a: h.token("hb-a").await,
+        bureau: h.token("bureau-sx").await,
+        verifier: h.token("verifier-1").await,
+        idle_verifier: h.token("verifier-2").await,
+        auditor: h.token("auditor-1").await,
+        member: h.token("tr-a").await,
+        regulator: reg,
+        sx_account: accounts[0].clone(),
+        hb_account: accounts[1].clone(),
+        trader_account: accounts[2].clone(),
+    };
+    for (company, rep, coal) in [("SX0001", &m.rep_a, "1150000"), ("HB0001", &m.hb_a, "1400000")] {
+        h.ok("/api/reports", rep, report_json(company, 2018, coal)).await;
+        h.ok("/api/reports/verifications", &m.verifier, json!({"company": company, "year": 2018, "units": null, "findings": []})).await;
+    }
+    h.ok("/api/reports/acceptances", &m.bureau, json!({"company": "SX0001", "year": 2018})).await;
+    h.ok("/api/reports/acceptances", &m.regulator, json!({"company": "HB0001", "year": 2018})).await;
+    for c in ["SX0001", "HB0001"] {
+        h.ok("/api/allocations", &m.regulator, json!({"plan": PLAN, "company": c, "stage": "pre"})).await;
+    }
+    h.ok("/api/exchange", &m.regulator, json!({"builtin": "cn-seee"})).await;
+    h.ok("/api/exchange/days/open", &m.regulator, json!({})).await;
+    h.ok("/api/funds/deposits", &m.regulator, json!({"holder": "trader-1", "fen": 1_000_000_000u64})).await;
+    m
+}
+
+/// The quantity of a class an account holds (0 when none).
+pub async fn held(h: &Harness, token: &str, account: &str, class: &str) -> u64 {
+    let (s, v) = h.get(&format!("/api/accounts/{account}"), Some(token)).await;
+    assert_eq!(s, 200, "{v}");
+    v["holdings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["class"] == class)
+        .map_or(0, |x| x["quantity_t"].as_u64().unwrap())
+}
