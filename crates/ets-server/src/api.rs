@@ -86,11 +86,11 @@ pub fn routes() -> Vec<Route> {
             Some(json!({"name": "bureau-shanxi", "display": "Shanxi bureau", "password": "a long passphrase", "role": "bureau", "province": "Shanxi"})),
             post(create_user)),
         route("post", "/api/verifiers/{name}/companies", "users", "Assign a company to a verifier", REGULATOR,
-            Some(json!({"company": "SX-0001"})), post(assign_verifier)),
+            Some(json!({"company": "SX0001"})), post(assign_verifier)),
         // Account opening.
         route("post", "/api/account-requests", "accounts", "Apply for an account with documents and at least two representatives", PUBLIC,
             Some(json!({
-                "applicant": {"kind": "company", "company": {"id": "SX-0999", "name": "Taiyuan Power", "province": "Shanxi"},
+                "applicant": {"kind": "company", "company": {"id": "SX0999", "name": "Taiyuan Power", "province": "Shanxi"},
                               "units": []},
                 "documents": [{"name": "licence.pdf", "media_type": "application/pdf", "content_base64": "JVBERi0xLjQK"}],
                 "representatives": [{"name": "rep-a", "display": "Li Wei", "password": "a long passphrase"},
@@ -110,7 +110,7 @@ pub fn routes() -> Vec<Route> {
         route("get", "/api/transactions/{seq}", "registry", "One registry transaction", "regulator, auditor, or a party to it", None, get(show_transaction)),
         // Four eyes.
         route("post", "/api/instructions", "four-eyes", "Initiate a transfer, surrender or trusted-account entry; takes effect when a second representative approves", "company representative",
-            Some(json!({"company": "SX-0001", "kind": "transfer", "class": class, "quantity": 1000, "to": "CN-000004"})), post(propose_instruction)),
+            Some(json!({"company": "SX0001", "kind": "transfer", "class": class, "quantity": 1000, "to": "CN-000004"})), post(propose_instruction)),
         route("get", "/api/instructions", "four-eyes", "Instructions (?company=&status=pending)", "company representative (own), regulator, auditor", None, get(list_instructions)),
         route("post", "/api/instructions/{id}/approve", "four-eyes", "Approve (a different representative of the same company) and execute", "company representative",
             Some(json!({})), post(approve_instruction)),
@@ -123,20 +123,22 @@ pub fn routes() -> Vec<Route> {
         route("get", "/api/companies/{id}", "mrv", "A company: units, account, holdings, reports, allocation, obligation per plan", "own company, its bureau, assigned verifier (reports), regulator, auditor", None, get(show_company)),
         route("get", "/api/reports", "mrv", "Emission reports (?status=submitted|verified|accepted&year=): the verification queue", "scoped by role", None, get(list_reports)),
         route("post", "/api/reports", "mrv", "Submit an emission report", "company representative",
-            Some(json!({"company": "SX-0001", "year": 2021, "units": [{"unit": "SX-0001-1", "fuels": [{"fuel": "bituminous", "consumed": "1000000", "ncv_gj_per_t": "21.5", "carbon_t_per_gj": "0.0259", "oxidation": "0.99"}], "generation_mwh": "2000000", "heat_gj": "0", "electricity_mwh": "0"}]})),
+            Some(json!({"company": "SX0001", "year": 2021, "units": [{"unit": "SX0001-G1", "year": 2021,
+                "fuels": [{"fuel": "bituminous_coal", "consumption": "1150000", "ncv_gj": "21.5", "carbon_content_tc_per_gj": "0.0262", "elemental_carbon": null, "oxidation_rate": "0.99"}],
+                "purchased_electricity_mwh": "0", "power_supplied_mwh": "3000000", "heat_supplied_gj": "0", "load_factor": "0.82"}]})),
             command_route(submit_report)),
         route("post", "/api/reports/corrections", "mrv", "Correct a report (a new version, with the reason)", "company representative",
-            Some(json!({"report": {"company": "SX-0001", "year": 2021, "units": []}, "reason": "meter recalibrated"})), command_route(correct_report)),
+            Some(json!({"report": {"company": "SX0001", "year": 2021, "units": []}, "reason": "meter recalibrated"})), command_route(correct_report)),
         route("post", "/api/reports/verifications", "mrv", "Record verified figures (units null confirms the reported ones)", "assigned verifier",
-            Some(json!({"company": "SX-0001", "year": 2021, "units": null, "findings": ["sampling plan followed"]})), command_route(verify_report)),
+            Some(json!({"company": "SX0001", "year": 2021, "units": null, "findings": ["sampling plan followed"]})), command_route(verify_report)),
         route("post", "/api/reports/acceptances", "mrv", "Accept a verified report", "regulator, the company's bureau",
-            Some(json!({"company": "SX-0001", "year": 2021})), command_route(accept_report)),
+            Some(json!({"company": "SX0001", "year": 2021})), command_route(accept_report)),
         // Plans, allocation, offsets.
         route("get", "/api/plans", "allocation", "Adopted allocation plans", PUBLIC, None, get(list_plans)),
         route("post", "/api/plans", "allocation", "Adopt a plan: a shipped one by id, or a policy file's text", REGULATOR,
             Some(json!({"builtin": "cn-power-2021-2022"})), command_route(adopt_plan)),
         route("post", "/api/allocations", "allocation", "Pre-allocate or true up a company's allowances under a plan", REGULATOR,
-            Some(json!({"plan": "cn-power-2021-2022", "company": "SX-0001", "stage": "pre"})), command_route(allocate)),
+            Some(json!({"plan": "cn-power-2021-2022", "company": "SX0001", "stage": "pre"})), command_route(allocate)),
         route("post", "/api/projects", "offsets", "Register an offset project", REGULATOR,
             Some(json!({"project": "CCER-FOREST-0001", "name": "Lüliang afforestation", "province": "Shanxi", "kind": "forestry"})), command_route(register_project)),
         route("post", "/api/offsets", "offsets", "Issue offset credits to a project", REGULATOR,
@@ -145,10 +147,10 @@ pub fn routes() -> Vec<Route> {
         route("get", "/api/compliance/{plan}", "compliance", "Compliance by company, province and nation", OVERSIGHT, None, get(compliance)),
         route("get", "/api/public/compliance/{plan}", "compliance", "Published compliance: nation and provinces; companies once assessed", PUBLIC, None, get(public_compliance)),
         route("post", "/api/compliance/{plan}/exemptions", "compliance", "Exempt a company from a cycle", REGULATOR,
-            Some(json!({"company": "SX-0001", "reason": "closed 2022-03"})), command_route(exempt)),
+            Some(json!({"company": "SX0001", "reason": "closed 2022-03"})), command_route(exempt)),
         route("post", "/api/compliance/{plan}/assessment", "compliance", "Assess the cycle at the deadline", REGULATOR, Some(json!({})), command_route(assess)),
         route("post", "/api/commands", "system", "Any market command as JSON (registry corrections, account status, direct transfers)", REGULATOR,
-            Some(json!({"command": "set_account_status", "holder": "SX-0001", "status": "blocked"})), command_route(raw_command)),
+            Some(json!({"command": "set_account_status", "holder": "SX0001", "status": "blocked"})), command_route(raw_command)),
         // Exchange.
         route("post", "/api/exchange", "exchange", "Open the exchange under a market file (shipped id or text)", REGULATOR,
             Some(json!({"builtin": "cn-seee"})), command_route(open_exchange)),
@@ -268,7 +270,7 @@ fn schema_of(v: &Value) -> Value {
 }
 
 /// `/openapi.json` and the interactive docs at `/docs`, served from the binary.
-pub fn docs() -> Router {
+pub fn docs() -> Router<AppState> {
     let doc: utoipa::openapi::OpenApi =
         serde_json::from_value(openapi()).expect("our OpenAPI document parses as OpenAPI");
     Router::new().merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", doc))

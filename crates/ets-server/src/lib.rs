@@ -361,13 +361,13 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .merge(api::router())
         .merge(web::router())
+        .merge(api::docs())
         .fallback(|| async {
             ApiError::new(404, "no_route", "no such route; see /openapi.json", None)
         })
         .layer(axum::middleware::from_fn_with_state(app.clone(), gate))
         .layer(axum::extract::DefaultBodyLimit::max(limits.body_bytes))
         .with_state(app)
-        .merge(api::docs())
 }
 
 /// Serves until Ctrl-C, then lets the writer journal what it holds.

@@ -138,6 +138,14 @@ impl Harness {
         (status, v)
     }
 
+    /// Status and body text (for pages).
+    pub async fn raw_response(&self, req: Request<Body>) -> (u16, String) {
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
         self.send("GET", path, token, None, None).await
     }
