@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State as AxState};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, State as AxState};
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
@@ -394,54 +394,76 @@ fn respond(reply: Reply) -> Response {
     resp
 }
 
-/// The common path of every write: idempotency key, JSON body, the op, the writer.
-async fn write(
-    app: &App,
-    caller: &Caller,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &Bytes,
-    make: impl FnOnce(Value) -> Result<Op, ApiError>,
-) -> Response {
-    let key = match idempotency_key(headers) {
-        Ok(k) => k,
-        Err(e) => return e.into_response(),
-    };
-    let value: Value = if body.is_empty() {
-        json!({})
-    } else {
-        match serde_json::from_slice(body) {
-            Ok(v) => v,
-            Err(e) => return ApiError::from_json(&e).into_response(),
-        }
-    };
-    let ctx = caller.ctx("POST", uri.path(), Some(key), Some(body));
-    let op = match make(value) {
-        Ok(op) => op,
-        Err(e) => return e.into_response(),
-    };
-    respond(app.submit(ctx, op).await)
+/// What every write takes: the caller, the path parameters, the request path, the headers and
+/// the raw body (its digest is part of the idempotency check).
+pub struct Post {
+    app: AppState,
+    caller: Caller,
+    params: Params,
+    path: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl FromRequest<AppState> for Post {
+    type Rejection = Response;
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let Path(params) = Path::<Params>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let caller = parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("request did not pass the gate").into_response())?;
+        let path = parts.uri.path().to_string();
+        let headers = parts.headers.clone();
+        let body = Bytes::from_request(axum::extract::Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Post { app: state.clone(), caller, params, path, headers, body })
+    }
+}
+
+impl Post {
+    /// The common path of every write: idempotency key, JSON body, the op, the writer.
+    async fn write(&self, make: impl FnOnce(Value) -> Result<Op, ApiError>) -> Response {
+        let key = match idempotency_key(&self.headers) {
+            Ok(k) => k,
+            Err(e) => return e.into_response(),
+        };
+        let value: Value = if self.body.is_empty() {
+            json!({})
+        } else {
+            match serde_json::from_slice(&self.body) {
+                Ok(v) => v,
+                Err(e) => return ApiError::from_json(&e).into_response(),
+            }
+        };
+        let ctx = self.caller.ctx("POST", &self.path, Some(key), Some(&self.body));
+        let op = match make(value) {
+            Ok(op) => op,
+            Err(e) => return e.into_response(),
+        };
+        respond(self.app.submit(ctx, op).await)
+    }
+    fn id(&self) -> Result<u64, ApiError> {
+        parse_id(&self.params, "id")
+    }
 }
 
 fn command_route(builder: Builder) -> MethodRouter<AppState> {
-    post(
-        move |AxState(app): AxState<AppState>,
-              Extension(caller): Extension<Caller>,
-              Path(params): Path<Params>,
-              uri: Uri,
-              headers: HeaderMap,
-              body: Bytes| async move {
-            let c = caller.clone();
-            write(&app, &caller, &uri, &headers, &body, move |v| {
-                let (command, reason) = builder(&c, v, &params)?;
-                Ok(Op::Command {
-                    reason: reason.unwrap_or_else(|| command.name().replace('_', " ")),
-                    command,
-                })
+    post(move |w: Post| async move {
+        w.write(|v| {
+            let (command, reason) = builder(&w.caller, v, &w.params)?;
+            Ok(Op::Command {
+                reason: reason.unwrap_or_else(|| command.name().replace('_', " ")),
+                command,
             })
-            .await
-        },
-    )
+        })
+        .await
+    })
 }
 
 fn limit(q: &Params, default: usize) -> Result<usize, ApiError> {
@@ -759,13 +781,7 @@ async fn me(AxState(app): AxState<AppState>, Extension(caller): Extension<Caller
     Ok(Json(me_json(&app.read(), &caller)?))
 }
 
-async fn issue_token(
-    AxState(app): AxState<AppState>,
-    Extension(caller): Extension<Caller>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn issue_token(w: Post) -> Response {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct B {
@@ -773,7 +789,7 @@ async fn issue_token(
     }
     let token = random_token();
     let digest = sha256_hex(token.as_bytes());
-    let resp = write(&app, &caller, &uri, &headers, &body, |v| {
+    let resp = w.write(|v| {
         let b: B = typed(v)?;
         Ok(Op::IssueToken { token_sha256: digest, label: b.label })
     })
@@ -807,14 +823,8 @@ struct NewUser {
     holder: Option<String>,
 }
 
-async fn create_user(
-    AxState(app): AxState<AppState>,
-    Extension(caller): Extension<Caller>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let parsed: Result<NewUser, ApiError> = serde_json::from_slice(&body).map_err(|e| ApiError::from_json(&e));
+async fn create_user(w: Post) -> Response {
+    let parsed: Result<NewUser, ApiError> = serde_json::from_slice(&w.body).map_err(|e| ApiError::from_json(&e));
     // Hash outside the writer: Argon2 takes tens of milliseconds by design.
     let hashed = match parsed {
         Ok(u) => {
@@ -826,7 +836,7 @@ async fn create_user(
         }
         Err(e) => Err(e),
     };
-    write(&app, &caller, &uri, &headers, &body, move |_| {
+    w.write(move |_| {
         let (u, password) = hashed?;
         Ok(Op::CreateUser {
             user: User {
@@ -844,22 +854,15 @@ async fn create_user(
     .await
 }
 
-async fn assign_verifier(
-    AxState(app): AxState<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(name): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn assign_verifier(w: Post) -> Response {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct B {
         company: CompanyId,
     }
-    write(&app, &caller, &uri, &headers, &body, |v| {
+    w.write(|v| {
         let b: B = typed(v)?;
-        Ok(Op::AssignVerifier { verifier: name, company: b.company })
+        Ok(Op::AssignVerifier { verifier: w.params["name"].clone(), company: b.company })
     })
     .await
 }
@@ -889,15 +892,9 @@ struct NewRep {
     password: String,
 }
 
-async fn request_account(
-    AxState(app): AxState<AppState>,
-    Extension(caller): Extension<Caller>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn request_account(w: Post) -> Response {
     let prepared: Result<AccountRequest, ApiError> = async {
-        let r: NewRequest = serde_json::from_slice(&body).map_err(|e| ApiError::from_json(&e))?;
+        let r: NewRequest = serde_json::from_slice(&w.body).map_err(|e| ApiError::from_json(&e))?;
         let mut documents = Vec::new();
         for (i, d) in r.documents.into_iter().enumerate() {
             let bytes = base64::engine::general_purpose::STANDARD
@@ -929,7 +926,7 @@ async fn request_account(
         })
     }
     .await;
-    write(&app, &caller, &uri, &headers, &body, move |_| {
+    w.write(move |_| {
         Ok(Op::RequestAccount { request: prepared? })
     })
     .await
@@ -971,37 +968,23 @@ async fn show_request(
     Ok(Json(v))
 }
 
-async fn approve_request(
-    AxState(app): AxState<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(p): Path<Params>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    write(&app, &caller, &uri, &headers, &body, |v| {
+async fn approve_request(w: Post) -> Response {
+    w.write(|v| {
         object(v)?;
-        Ok(Op::DecideAccountRequest { id: parse_id(&p, "id")?, approve: true, reason: None })
+        Ok(Op::DecideAccountRequest { id: w.id()?, approve: true, reason: None })
     })
     .await
 }
 
-async fn reject_request(
-    AxState(app): AxState<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(p): Path<Params>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn reject_request(w: Post) -> Response {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct B {
         reason: String,
     }
-    write(&app, &caller, &uri, &headers, &body, |v| {
+    w.write(|v| {
         let b: B = typed(v)?;
-        Ok(Op::DecideAccountRequest { id: parse_id(&p, "id")?, approve: false, reason: Some(b.reason) })
+        Ok(Op::DecideAccountRequest { id: w.id()?, approve: false, reason: Some(b.reason) })
     })
     .await
 }
@@ -1167,14 +1150,8 @@ async fn show_transaction(
 // ---------------------------------------------------------------------------------------------
 // Four eyes
 
-async fn propose_instruction(
-    AxState(app): AxState<AppState>,
-    Extension(caller): Extension<Caller>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    write(&app, &caller, &uri, &headers, &body, |v| {
+async fn propose_instruction(w: Post) -> Response {
+    w.write(|v| {
         let mut m = object(v)?;
         let company: CompanyId = typed(m.remove("company").unwrap_or(Value::Null))
             .map_err(|e| ApiError { field: Some("company".into()), ..e })?;
@@ -1233,42 +1210,20 @@ async fn list_instructions(
     Ok(Json(json!({ "instructions": list })))
 }
 
-async fn decide_instruction(
-    app: AppState,
-    caller: Caller,
-    p: Params,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-    approve: bool,
-) -> Response {
-    write(&app, &caller, &uri, &headers, &body, |v| {
+async fn decide_instruction(w: Post, approve: bool) -> Response {
+    w.write(|v| {
         object(v)?;
-        Ok(Op::DecideInstruction { id: parse_id(&p, "id")?, approve })
+        Ok(Op::DecideInstruction { id: w.id()?, approve })
     })
     .await
 }
 
-async fn approve_instruction(
-    AxState(app): AxState<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(p): Path<Params>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    decide_instruction(app, caller, p, uri, headers, body, true).await
+async fn approve_instruction(w: Post) -> Response {
+    decide_instruction(w, true).await
 }
 
-async fn reject_instruction(
-    AxState(app): AxState<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(p): Path<Params>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    decide_instruction(app, caller, p, uri, headers, body, false).await
+async fn reject_instruction(w: Post) -> Response {
+    decide_instruction(w, false).await
 }
 
 async fn list_trusted(
@@ -1291,18 +1246,11 @@ async fn list_trusted(
     Ok(Json(json!({ "company": company, "trusted": list })))
 }
 
-async fn remove_trusted(
-    AxState(app): AxState<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(p): Path<Params>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    write(&app, &caller, &uri, &headers, &body, |v| {
+async fn remove_trusted(w: Post) -> Response {
+    w.write(|v| {
         object(v)?;
-        let company = CompanyId::parse(&p["id"]).map_err(|e| bad("malformed", e.to_string(), Some("id")))?;
-        Ok(Op::RemoveTrusted { company, account: parse_account(&p["account"], "account")? })
+        let company = CompanyId::parse(&w.params["id"]).map_err(|e| bad("malformed", e.to_string(), Some("id")))?;
+        Ok(Op::RemoveTrusted { company, account: parse_account(&w.params["account"], "account")? })
     })
     .await
 }
