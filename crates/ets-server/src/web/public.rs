@@ -1,0 +1,378 @@
+//! The public pages: the market overview and the published compliance table.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::extract::{Query, State as AxState};
+use axum::http::StatusCode;
+use axum::response::Response;
+use ets_market::Market;
+use ets_market::trading::exchange::{Exchange, TradeKindTag};
+use ets_types::UnitClass;
+use maud::{Markup, html};
+use serde_json::Value;
+
+use super::charts::{self, Bar, Labels, Point};
+use super::{Ctx, Params, deny, error_page, group, hhmm, page, pct_encode, percent, yuan};
+use crate::App;
+use crate::api;
+use crate::authz::Action;
+use crate::core::State;
+
+/// Classes worth showing: those with a book or trades, then the market file's allowances.
+pub fn classes(ex: &Exchange) -> (Vec<UnitClass>, Vec<UnitClass>) {
+    let mut active: BTreeSet<UnitClass> = ex.trades().iter().map(|t| t.class).collect();
+    active.extend(ex.days().iter().map(|d| d.class));
+    let listed: Vec<UnitClass> = ex
+        .rules
+        .instruments
+        .iter()
+        .filter(|i| !i.offset)
+        .flat_map(|i| i.vintages.iter().map(|&vintage| UnitClass::Cea { vintage }))
+        .collect();
+    for c in &listed {
+        let (bids, asks) = ex.depth(*c, 1);
+        if !bids.is_empty() || !asks.is_empty() {
+            active.insert(*c);
+        }
+    }
+    let mut all: BTreeSet<UnitClass> = active.clone();
+    all.extend(listed.iter().copied());
+    (active.into_iter().collect(), all.into_iter().collect())
+}
+
+/// The class a page shows when none is asked for: the first with a book or trades.
+pub fn default_class(ex: &Exchange) -> Option<UnitClass> {
+    let (active, all) = classes(ex);
+    active.first().or(all.first()).copied()
+}
+
+/// The `class` of the query, or the default; `Err` is the message of a malformed one.
+pub fn chosen_class(q: &Params, ex: Option<&Exchange>) -> Result<Option<UnitClass>, String> {
+    match q.get("class").map(|c| c.trim()).filter(|c| !c.is_empty()) {
+        Some(c) => api::parse_class(c).map(Some).map_err(|e| e.message),
+        None => Ok(ex.and_then(default_class)),
+    }
+}
+
+/// The price chart's points: the day bars of the class, then today so far.
+fn series(ex: &Exchange, class: UnitClass) -> Vec<Point> {
+    let mut points: Vec<Point> = ex
+        .days()
+        .iter()
+        .filter(|d| d.class == class)
+        .map(|d| Point {
+            label: format!("{:02}-{:02}", d.date.month(), d.date.day()),
+            price: d.close,
+            volume: d.volume_t,
+            provisional: false,
+        })
+        .collect();
+    if let Some(day) = ex.open_day() {
+        let today: Vec<_> = ex.trades().iter().filter(|t| t.class == class && t.date == day).collect();
+        let closed = ex.days().iter().any(|d| d.class == class && d.date == day);
+        if let (Some(last), false) = (today.last(), closed) {
+            points.push(Point {
+                label: format!("{:02}-{:02}", day.month(), day.day()),
+                price: last.price,
+                volume: today.iter().map(|t| t.qty).sum(),
+                provisional: true,
+            });
+        }
+    }
+    points
+}
+
+fn trade_kind(ctx: &Ctx, k: TradeKindTag) -> &'static str {
+    match k {
+        TradeKindTag::Listed => ctx.t("trade.listed"),
+        TradeKindTag::Block => ctx.t("trade.block"),
+        TradeKindTag::OneWay => ctx.t("trade.one_way"),
+    }
+}
+
+/// The five best levels each side, asks above bids, from the API's `book_json`.
+pub fn book_table(ctx: &Ctx, book: &Value) -> Markup {
+    let levels = |side: &str| -> Vec<(i64, u64, u64)> {
+        book[side]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .map(|v| {
+                        (
+                            v["price"].as_i64().unwrap_or(0),
+                            v["qty"].as_u64().unwrap_or(0),
+                            v["orders"].as_u64().unwrap_or(0),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (bids, asks) = (levels("bids"), levels("asks"));
+    let class = book["class"].as_str().unwrap_or("");
+    html! {
+        table.book #book data-class=(class) {
+            thead { tr { th { (ctx.t("book.level")) } th.n { (ctx.t("book.price")) } th.n { (ctx.t("book.qty")) } th.n { (ctx.t("book.orders")) } } }
+            tbody {
+                @for i in (0..5usize).rev() {
+                    tr.ask {
+                        td { (ctx.t("book.ask")) " " (i + 1) }
+                        @if let Some((p, q, o)) = asks.get(i) {
+                            td.n.p { (yuan(*p)) } td.n { (group(*q)) } td.n { (o) }
+                        } @else {
+                            td.n { "—" } td.n { } td.n { }
+                        }
+                    }
+                }
+                @for i in 0..5usize {
+                    tr.bid {
+                        td { (ctx.t("book.bid")) " " (i + 1) }
+                        @if let Some((p, q, o)) = bids.get(i) {
+                            td.n.p { (yuan(*p)) } td.n { (group(*q)) } td.n { (o) }
+                        } @else {
+                            td.n { "—" } td.n { } td.n { }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Class tabs linking to `base?class=…`.
+pub fn class_tabs(base: &str, all: &[UnitClass], on: Option<UnitClass>) -> Markup {
+    html! {
+        div.tabs {
+            @for c in all {
+                a.on[Some(*c) == on] href=(format!("{base}?class={}", pct_encode(&c.to_string()))) { (c.to_string()) }
+            }
+        }
+    }
+}
+
+/// `/`: prices and volumes, the book, recent trades.
+pub async fn market(AxState(app): AxState<Arc<App>>, ctx: Ctx, Query(q): Query<Params>) -> Response {
+    let st = app.read();
+    if let Err(e) = st.check(ctx.user(), Action::MarketData) {
+        return deny(&ctx, &e);
+    }
+    let title = ctx.t("market.title");
+    let Some(ex) = st.market.exchange() else {
+        let body = html! {
+            section.card { p { (ctx.t("market.closed")) } p { a href="/compliance" { (ctx.t("market.to_compliance")) } } }
+        };
+        return page(&ctx, StatusCode::OK, title, body);
+    };
+    let class = match chosen_class(&q, Some(ex)) {
+        Ok(Some(c)) => c,
+        Ok(None) => UnitClass::Cea { vintage: crate::clock::beijing(ctx.caller.at).0.year() },
+        Err(m) => return error_page(&ctx, StatusCode::BAD_REQUEST, &m),
+    };
+    let (_, all) = classes(ex);
+    let book = api::book_json(&st, class, 5);
+    let points = series(ex, class);
+    let trades: Vec<_> = ex.trades().iter().rev().filter(|t| t.class == class).take(20).collect();
+    let last = trades.first().map(|t| t.price).or_else(|| ex.prev_close(class));
+    let prev = ex.prev_close(class);
+    let today = ex.open_day();
+    let today_volume: u64 = ex
+        .trades()
+        .iter()
+        .filter(|t| t.class == class && Some(t.date) == today)
+        .map(|t| t.qty)
+        .sum();
+    let chart = charts::price_volume(
+        &points,
+        &Labels {
+            title: ctx.t("market.chart"),
+            price: ctx.t("market.chart_price"),
+            volume: ctx.t("market.chart_volume"),
+            empty: ctx.t("market.chart_empty"),
+        },
+    );
+    let body = html! {
+        (class_tabs("/", &all, Some(class)))
+        section.card {
+            div.stats {
+                div { span { (ctx.t("market.class")) } b #class { (class.to_string()) } }
+                div { span { (ctx.t("market.last")) } b { (last.map_or("—".into(), yuan)) } }
+                div { span { (ctx.t("market.prev_close")) } b { (prev.map_or("—".into(), yuan)) } }
+                div { span { (ctx.t("market.today_volume")) } b { (group(today_volume)) } }
+                div { span { (ctx.t("market.day")) } b { (today.map_or_else(|| ctx.t("market.day_closed").to_string(), |d| d.to_string())) } }
+            }
+            h2 { (ctx.t("market.chart")) }
+            (chart)
+        }
+        div.grid {
+            section.card {
+                h2 { (ctx.t("book.title")) " · " (class.to_string()) }
+                (book_table(&ctx, &book))
+            }
+            section.card {
+                h2 { (ctx.t("market.trades")) }
+                @if trades.is_empty() {
+                    p.sub { (ctx.t("market.no_trades")) }
+                } @else {
+                    table #trades {
+                        thead { tr { th { (ctx.t("market.time")) } th.n { (ctx.t("book.price")) } th.n { (ctx.t("book.qty")) } th { (ctx.t("market.kind")) } } }
+                        tbody {
+                            @for t in &trades {
+                                tr { td { (t.date.to_string()) " " (hhmm(t.minute)) } td.n { (yuan(t.price)) } td.n { (group(t.qty)) } td { (trade_kind(&ctx, t.kind)) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        p { a href="/compliance" { (ctx.t("market.to_compliance")) " →" } }
+    };
+    page(&ctx, StatusCode::OK, title, body)
+}
+
+/// The plan shown when none is asked for: the latest (by its first year, then id).
+pub fn latest_plan(market: &Market) -> Option<String> {
+    market
+        .plan_ids()
+        .filter_map(|p| market.plan(p))
+        .max_by_key(|p| (p.years.first().copied(), p.id.clone()))
+        .map(|p| p.id.clone())
+}
+
+/// Plan tabs linking to `base?plan=…`.
+pub fn plan_tabs(st: &State, base: &str, on: &str) -> Markup {
+    html! {
+        div.tabs {
+            @for p in st.market.plan_ids() {
+                a.on[p == on] href=(format!("{base}?plan={}", pct_encode(p))) { (p) }
+            }
+        }
+    }
+}
+
+/// The completion chart of a report's nation and provinces.
+pub fn completion_chart(ctx: &Ctx, national: &ets_compliance::Totals, provinces: &[&ets_compliance::Totals]) -> Markup {
+    let mut bars = vec![Bar {
+        label: ctx.t("compliance.national").to_string(),
+        num: national.completion_volume.num,
+        den: national.completion_volume.den,
+        total: true,
+    }];
+    bars.extend(provinces.iter().map(|p| Bar {
+        label: p.name.clone(),
+        num: p.completion_volume.num,
+        den: p.completion_volume.den,
+        total: false,
+    }));
+    let empty = ctx.t("compliance.none");
+    if national.companies == 0 {
+        return charts::completion_bars(&[], ctx.t("compliance.chart"), empty);
+    }
+    charts::completion_bars(&bars, ctx.t("compliance.chart"), empty)
+}
+
+/// The table of nation and provinces: progress by volume and by count.
+pub fn totals_table(ctx: &Ctx, national: &ets_compliance::Totals, provinces: &[&ets_compliance::Totals]) -> Markup {
+    let row = |t: &ets_compliance::Totals, name: &str, nat: bool| {
+        html! {
+            tr.nat[nat] {
+                td { (name) }
+                td.n { (t.companies) }
+                td.n { (group(t.allocated_t)) }
+                td.n { (group(t.verified_t)) }
+                td.n { (group(t.obligation_t)) }
+                td.n { (group(t.surrendered_t)) }
+                td.n { (group(t.shortfall_t)) }
+                td.n { (percent(t.completion_volume.num, t.completion_volume.den)) }
+                td.n { (t.complied) "/" (t.companies) " · " (percent(t.completion_count.num, t.completion_count.den)) }
+            }
+        }
+    };
+    html! {
+        table #totals {
+            thead { tr {
+                th { (ctx.t("compliance.region")) }
+                th.n { (ctx.t("compliance.companies")) }
+                th.n { (ctx.t("compliance.allocated")) }
+                th.n { (ctx.t("compliance.verified")) }
+                th.n { (ctx.t("compliance.obligation")) }
+                th.n { (ctx.t("compliance.surrendered")) }
+                th.n { (ctx.t("compliance.shortfall")) }
+                th.n { (ctx.t("compliance.by_volume")) }
+                th.n { (ctx.t("compliance.by_count")) }
+            } }
+            tbody {
+                (row(national, ctx.t("compliance.national"), true))
+                @for p in provinces { (row(p, &p.name, false)) }
+            }
+        }
+    }
+}
+
+pub fn status_tag(ctx: &Ctx, s: ets_compliance::Status) -> Markup {
+    use ets_compliance::Status;
+    let (class, key) = match s {
+        Status::Complied => ("ok", "status.complied"),
+        Status::Partly => ("warn", "status.partly"),
+        Status::NotAtAll => ("bad", "status.not_at_all"),
+    };
+    html! { span class=(format!("tag {class}")) { (ctx.t(key)) } }
+}
+
+/// `/compliance`: the published compliance of a plan, as `GET /api/public/compliance/{plan}`.
+pub async fn compliance(AxState(app): AxState<Arc<App>>, ctx: Ctx, Query(q): Query<Params>) -> Response {
+    let st = app.read();
+    if let Err(e) = st.check(ctx.user(), Action::PublishedCompliance) {
+        return deny(&ctx, &e);
+    }
+    let title = ctx.t("compliance.title");
+    let Some(plan) = q.get("plan").cloned().or_else(|| latest_plan(&st.market)) else {
+        return page(&ctx, StatusCode::OK, title, html! { section.card { p { (ctx.t("compliance.no_plan")) } } });
+    };
+    let report = match st.market.compliance_report(&plan) {
+        Ok(r) => r,
+        Err(e) => return error_page(&ctx, StatusCode::NOT_FOUND, &e.to_string()),
+    };
+    let provinces: Vec<&ets_compliance::Totals> = report.provinces.iter().collect();
+    let body = html! {
+        (plan_tabs(&st, "/compliance", &plan))
+        section.card {
+            h2 { (ctx.t("compliance.plan")) " " (plan) }
+            p.sub {
+                @match report.assessed_on {
+                    Some(d) => { (ctx.t("compliance.assessed_on")) " " (d.to_string()) }
+                    None => { (ctx.t("compliance.open")) }
+                }
+            }
+            (completion_chart(&ctx, &report.national, &provinces))
+        }
+        section.card {
+            h2 { (ctx.t("compliance.by_province")) }
+            (totals_table(&ctx, &report.national, &provinces))
+        }
+        // Company results are published with the assessment, not while the cycle is open.
+        @if report.assessed_on.is_some() {
+            section.card {
+                h2 { (ctx.t("compliance.by_company")) }
+                table {
+                    thead { tr {
+                        th { (ctx.t("company.id")) } th { (ctx.t("company.province")) }
+                        th.n { (ctx.t("compliance.obligation")) } th.n { (ctx.t("compliance.surrendered")) }
+                        th.n { (ctx.t("compliance.shortfall")) } th { (ctx.t("compliance.status")) }
+                    } }
+                    tbody {
+                        @for c in &report.companies {
+                            tr {
+                                td { (c.company.to_string()) } td { (c.province) }
+                                td.n { (group(c.obligation_t)) } td.n { (group(c.surrendered_t)) }
+                                td.n { (group(c.shortfall_t)) } td { (status_tag(&ctx, c.status)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        p { a href="/" { "← " (ctx.t("nav.market")) } }
+    };
+    page(&ctx, StatusCode::OK, title, body)
+}

@@ -1,0 +1,245 @@
+//! The dashboard in process: pages in both languages, role pages and their redirects, login,
+//! the CSRF check of forms, and forms that go through the writer (orders, four-eyes approval,
+//! verification).
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, header};
+use common::*;
+use http_body_util::BodyExt;
+use serde_json::json;
+use tower::ServiceExt;
+
+struct Page {
+    status: u16,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+    /// `name=value` of a Set-Cookie for `name`.
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or("").to_string())
+            .find(|kv| kv.starts_with(&format!("{name}=")))
+    }
+}
+
+async fn send(h: &Harness, method: &str, path: &str, cookies: &[&str], form: Option<&str>) -> Page {
+    let mut req = Request::builder().method(method).uri(path);
+    if !cookies.is_empty() {
+        req = req.header(header::COOKIE, cookies.join("; "));
+    }
+    let body = match form {
+        Some(f) => {
+            req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            Body::from(f.to_string())
+        }
+        None => Body::empty(),
+    };
+    let resp = h.router.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    Page { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+}
+
+async fn get(h: &Harness, path: &str, cookies: &[&str]) -> Page {
+    send(h, "GET", path, cookies, None).await
+}
+
+/// Logs in through the form; returns the session cookie (`ets_session=…`) and the CSRF token.
+async fn login(h: &Harness, user: &str, password: &str) -> (String, String) {
+    let p = send(h, "POST", "/login", &[], Some(&format!("username={user}&password={password}&next=%2Fhome"))).await;
+    assert_eq!(p.status, 303, "login of {user}: {}", p.body);
+    assert_eq!(p.location(), "/home");
+    let cookie = p.cookie("ets_session").expect("a session cookie");
+    let session = cookie.trim_start_matches("ets_session=").to_string();
+    (cookie, ets_server::csrf_of(&session))
+}
+
+fn harness(name: &str) -> Harness {
+    Harness::new(Kind::Embedded, name).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_pages_render_in_both_languages() {
+    let h = harness("web_public");
+    setup(&h).await;
+    let zh = get(&h, "/", &[]).await;
+    assert_eq!(zh.status, 200, "{}", zh.body);
+    assert!(zh.body.contains(r#"<html lang="zh-CN">"#));
+    assert!(zh.body.contains("市场行情") && zh.body.contains("五档行情"), "{}", zh.body);
+    assert!(zh.body.contains("<svg"), "a chart");
+    assert!(zh.body.contains(r#"href="/lang/en?back=/""#), "a switch link");
+    let en = get(&h, "/", &["lang=en"]).await;
+    assert!(en.body.contains(r#"<html lang="en">"#));
+    assert!(en.body.contains("Market overview") && !en.body.contains("市场行情"), "{}", en.body);
+    for (cookie, words) in [("lang=zh", ["履约情况", "全国"]), ("lang=en", ["Compliance", "Nation"])] {
+        let p = get(&h, &format!("/compliance?plan={PLAN}"), &[cookie]).await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        for w in words {
+            assert!(p.body.contains(w), "{w} in {}", p.body);
+        }
+        assert!(p.body.contains("<svg"));
+    }
+    // The default plan is the only one adopted.
+    assert!(get(&h, "/compliance", &[]).await.body.contains(PLAN));
+    // A class with nothing in it still renders; a malformed one is a 400 page.
+    assert_eq!(get(&h, "/?class=CEA-2020", &[]).await.status, 200);
+    let bad = get(&h, "/?class=XYZ", &["lang=en"]).await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("Bad request"));
+
+    // The switch sets the cookie and goes back, only ever to a path of this site.
+    let p = get(&h, "/lang/en?back=%2Fcompliance%3Fplan%3Dx", &[]).await;
+    assert_eq!(p.status, 303);
+    assert_eq!(p.location(), "/compliance?plan=x");
+    assert_eq!(p.cookie("lang").as_deref(), Some("lang=en"));
+    for evil in ["//evil.example/x", "https://evil.example/", "/%5Cevil.example"] {
+        let p = get(&h, &format!("/lang/zh?back={}", evil.replace('/', "%2F").replace(':', "%3A")), &[]).await;
+        assert_eq!(p.location(), "/", "{evil}");
+    }
+    assert_eq!(get(&h, "/lang/fr?back=/", &[]).await.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_pages_send_strangers_to_login_and_others_away() {
+    let h = harness("web_roles");
+    setup(&h).await;
+    for path in ["/regulator", "/company", "/verifier", "/member", "/company?class=CEA-2019"] {
+        let p = get(&h, path, &[]).await;
+        assert_eq!(p.status, 303, "{path}");
+        assert!(p.location().starts_with("/login?next="), "{path} → {}", p.location());
+    }
+    assert_eq!(get(&h, "/home", &[]).await.location(), "/login");
+
+    // Wrong password: the form again, 401, with the message.
+    let p = send(&h, "POST", "/login", &["lang=en"], Some("username=rep-a&password=wrong-password")).await;
+    assert_eq!(p.status, 401);
+    assert!(p.body.contains("Wrong user name or password") && p.cookie("ets_session").is_none());
+
+    let (rep, _) = login(&h, "rep-a", "rep-a-long-password").await;
+    assert_eq!(get(&h, "/home", &[&rep]).await.location(), "/company");
+    for path in ["/regulator", "/verifier", "/member"] {
+        let p = get(&h, path, &[&rep, "lang=en"]).await;
+        assert_eq!(p.status, 403, "{path}");
+        assert!(p.body.contains("not for your role"), "{}", p.body);
+    }
+    let p = get(&h, "/company", &[&rep]).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains("持仓") && p.body.contains("CEA-2019"), "{}", p.body);
+
+    let (reg, _) = login(&h, "regulator", "correct horse battery").await;
+    assert_eq!(get(&h, "/home", &[&reg]).await.location(), "/regulator");
+    let p = get(&h, "/regulator", &[&reg, "lang=en"]).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    for w in ["Compliance progress", "Allocation totals", "Verification queue", "Pending account-opening requests", PLAN] {
+        assert!(p.body.contains(w), "{w} in {}", p.body);
+    }
+    assert_eq!(get(&h, "/company", &[&reg]).await.status, 403);
+    // The auditor reads the same page; the bureau sees its province.
+    let (aud, _) = login(&h, "auditor-1", "a-long-password-1").await;
+    let p = get(&h, "/regulator", &[&aud, "lang=en"]).await;
+    assert!(p.status == 200 && p.body.contains("read-only"), "{}", p.body);
+    let (bur, _) = login(&h, "bureau-sx", "a-long-password-1").await;
+    let p = get(&h, "/regulator", &[&bur, "lang=en"]).await;
+    assert!(p.status == 200 && p.body.contains("Shanxi"), "{}", p.body);
+    assert!(!p.body.contains("Pending account-opening requests"), "the bureau does not see requests");
+
+    // The exchange member's page: its account, funds and the order form.
+    let (mem, _) = login(&h, "tr-a", "tr-a-long-password").await;
+    assert_eq!(get(&h, "/home", &[&mem]).await.location(), "/member");
+    let p = get(&h, "/member", &[&mem, "lang=en"]).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    for w in ["trader-1", "Holdings", "10,000,000.00", "Place order", "order-form"] {
+        assert!(p.body.contains(w), "{w} in {}", p.body);
+    }
+    assert_eq!(get(&h, "/company", &[&mem]).await.status, 403);
+
+    // Logging out ends the session.
+    let p = send(&h, "POST", "/logout", &[&rep], Some(&format!("csrf={}&idem=x1", ets_server::csrf_of(rep.trim_start_matches("ets_session="))))).await;
+    assert_eq!(p.status, 303);
+    assert_eq!(get(&h, "/company", &[&rep]).await.status, 303);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_check_csrf_and_go_through_the_writer() {
+    let h = harness("web_forms");
+    let m = setup(&h).await;
+    h.ok("/api/funds/deposits", &m.regulator, json!({"holder": "SX0001", "fen": 100_000_000u64})).await;
+    let (rep, csrf) = login(&h, "rep-a", "rep-a-long-password").await;
+    let order = "class=CEA-2019&side=sell&price=49.5&qty=1200";
+
+    // A wrong or missing CSRF field: 403, nothing placed.
+    for bad in ["csrf=0123456789abcdef0123456789abcdef&idem=k1", "idem=k1"] {
+        let p = send(&h, "POST", "/orders", &[&rep, "lang=en"], Some(&format!("{order}&{bad}"))).await;
+        assert_eq!(p.status, 403, "{bad}");
+        assert!(p.body.contains("CSRF"), "{}", p.body);
+    }
+    assert_eq!(held_orders(&h, &m).await, 0);
+
+    // The right one: placed at 49.50 = 4950 fen, shown in the flash, the open orders and the book.
+    let form = format!("{order}&csrf={csrf}&idem=order-1");
+    let p = send(&h, "POST", "/orders", &[&rep, "lang=en"], Some(&form)).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(p.location(), "/company?class=CEA-2019");
+    let flash = p.cookie("ets_flash").expect("a flash message");
+    let page = get(&h, "/company?class=CEA-2019", &[&rep, "lang=en", &flash]).await;
+    assert!(page.body.contains("Order placed"), "{}", page.body);
+    assert!(page.body.contains("49.50") && page.body.contains("1,200"), "{}", page.body);
+    assert_eq!(held_orders(&h, &m).await, 1);
+    let (_, book) = h.get("/api/market/book?class=CEA-2019", None).await;
+    assert_eq!(book["asks"][0]["price"], json!(4950));
+    // The same form again (a double click) takes effect once.
+    let p = send(&h, "POST", "/orders", &[&rep], Some(&form)).await;
+    assert_eq!(p.status, 303);
+    assert_eq!(held_orders(&h, &m).await, 1);
+    // A refusal shows the writer's message: a price outside the ±10 % band.
+    let p = send(&h, "POST", "/orders", &[&rep, "lang=en"], Some(&format!("class=CEA-2019&side=sell&price=99&qty=1&csrf={csrf}&idem=order-2"))).await;
+    let flash = p.cookie("ets_flash").unwrap();
+    let page = get(&h, "/company?class=CEA-2019", &[&rep, "lang=en", &flash]).await;
+    assert!(page.body.contains("Refused:"), "{}", page.body);
+    // A price with three decimals never reaches the writer.
+    let p = send(&h, "POST", "/orders", &[&rep, "lang=en"], Some(&format!("class=CEA-2019&side=buy&price=48.001&qty=1&csrf={csrf}&idem=order-3"))).await;
+    let flash = p.cookie("ets_flash").unwrap();
+    assert!(get(&h, "/company", &[&rep, "lang=en", &flash]).await.body.contains("at most two decimals"));
+    assert_eq!(held_orders(&h, &m).await, 1);
+
+    // Four eyes: rep-b asks to trust an account; rep-a sees it and approves it on the page.
+    let v = h.ok("/api/instructions", &m.rep_b, json!({"company": "SX0001", "kind": "trust", "account": m.hb_account})).await;
+    let id = v["instruction"]["id"].as_u64().unwrap();
+    let page = get(&h, "/company", &[&rep, "lang=en"]).await;
+    assert!(page.body.contains(&format!("/company/instructions/{id}/approve")), "{}", page.body);
+    let p = send(&h, "POST", &format!("/company/instructions/{id}/approve"), &[&rep, "lang=en"], Some(&format!("csrf={csrf}&idem=approve-1"))).await;
+    assert_eq!(p.status, 303);
+    let (_, list) = h.get("/api/instructions?company=SX0001", Some(&m.rep_a)).await;
+    assert_eq!(list["instructions"][0]["status"], json!("executed"), "{list}");
+
+    // A verifier confirms a submitted report from its page.
+    h.ok("/api/reports", &m.rep_a, report_json("SX0001", 2019, "1150000")).await;
+    let (ver, vcsrf) = login(&h, "verifier-1", "a-long-password-1").await;
+    let page = get(&h, "/verifier", &[&ver, "lang=en"]).await;
+    assert!(page.body.contains("Confirm the reported figures"), "{}", page.body);
+    let p = send(&h, "POST", "/verifier/verifications", &[&ver, "lang=en"],
+        Some(&format!("company=SX0001&year=2019&findings=sampling+plan+followed%0Ameters+calibrated&csrf={vcsrf}&idem=v-1"))).await;
+    assert_eq!(p.status, 303);
+    let (_, reports) = h.get("/api/reports?year=2019", Some(&m.regulator)).await;
+    let r = reports["reports"].as_array().unwrap().iter().find(|r| r["company"] == "SX0001").unwrap().clone();
+    assert_eq!(r["status"], json!("verified"), "{r}");
+    assert_eq!(r["verification"]["verifier"], json!("verifier-1"));
+    assert_eq!(r["verification"]["findings"], json!(["sampling plan followed", "meters calibrated"]));
+}
+
+async fn held_orders(h: &Harness, m: &Market) -> usize {
+    let (s, v) = h.get("/api/orders?holder=SX0001", Some(&m.rep_a)).await;
+    assert_eq!(s, 200, "{v}");
+    v["orders"].as_array().unwrap().len()
+}
