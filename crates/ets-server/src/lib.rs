@@ -365,6 +365,12 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(|| async {
             ApiError::new(404, "no_route", "no such route; see /openapi.json", None)
         })
+        // Inside the gate, so that a request cut off by the timeout is still audited. Longer
+        // than the writer's own wait, which answers 503 with advice to retry first.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            limits.timeout + Duration::from_secs(5),
+        ))
         .layer(axum::middleware::from_fn_with_state(app.clone(), gate))
         .layer(axum::extract::DefaultBodyLimit::max(limits.body_bytes))
         .with_state(app)
