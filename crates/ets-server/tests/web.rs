@@ -243,3 +243,42 @@ async fn held_orders(h: &Harness, m: &Market) -> usize {
     assert_eq!(s, 200, "{v}");
     v["orders"].as_array().unwrap().len()
 }
+
+/// The regulator opens an account from its page; the auditor sees the queue without buttons; a
+/// rejection needs a reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regulator_decides_account_requests_on_the_page() {
+    let h = harness("web_requests");
+    h.bootstrap("regulator").await;
+    let reg = h.token("regulator").await;
+    h.ok("/api/users", &reg, json!({"name": "auditor-1", "display": "A", "password": "a-long-password-1", "role": "auditor"})).await;
+    for (id, reps) in [("SX0101", ["x1", "x2"]), ("SX0102", ["y1", "y2"])] {
+        let (s, v) = h.post("/api/account-requests", None, request_json(company_json(id, "Shanxi"), &reps)).await;
+        assert_eq!(s, 201, "{v}");
+    }
+    let (auditor, _) = login(&h, "auditor-1", "a-long-password-1").await;
+    let page = get(&h, "/regulator?lang=en", &[&auditor, "lang=en"]).await;
+    assert!(page.body.contains("SX0101") && !page.body.contains("/regulator/requests/1/approve"), "{}", page.body);
+    let (session, csrf) = login(&h, "regulator", "correct horse battery").await;
+    let page = get(&h, "/regulator", &[&session, "lang=en"]).await;
+    assert!(page.body.contains("/regulator/requests/1/approve"), "{}", page.body);
+    let p = send(&h, "POST", "/regulator/requests/1/approve", &[&session], Some(&format!("csrf={csrf}&idem=a1"))).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let (s, v) = h.post("/api/login", None, json!({"username": "x1", "password": "x1-long-password"})).await;
+    assert_eq!(s, 201, "the representative can log in: {v}");
+    let p = send(&h, "POST", "/regulator/requests/2/reject", &[&session], Some(&format!("csrf={csrf}&idem=r1&reason="))).await;
+    assert_eq!(p.status, 303);
+    let (_, v) = h.get("/api/account-requests/2", Some(&reg)).await;
+    assert_eq!(v["status"], "pending", "no reason, no rejection: {v}");
+    let p = send(&h, "POST", "/regulator/requests/2/reject", &[&session], Some(&format!("csrf={csrf}&idem=r2&reason=licence+expired"))).await;
+    assert_eq!(p.status, 303);
+    let (_, v) = h.get("/api/account-requests/2", Some(&reg)).await;
+    assert_eq!((v["status"].as_str(), v["reason"].as_str()), (Some("rejected"), Some("licence expired")), "{v}");
+    // The auditor's post is refused by the writer: nothing is decided.
+    let (auditor_session, auditor_csrf) = (auditor.clone(), ets_server::csrf_of(auditor.trim_start_matches("ets_session=")));
+    let (s, v) = h.post("/api/account-requests", None, request_json(company_json("SX0103", "Shanxi"), &["z1", "z2"])).await;
+    assert_eq!(s, 201, "{v}");
+    send(&h, "POST", "/regulator/requests/3/approve", &[&auditor_session], Some(&format!("csrf={auditor_csrf}&idem=x"))).await;
+    let (_, v) = h.get("/api/account-requests/3", Some(&reg)).await;
+    assert_eq!(v["status"], "pending");
+}

@@ -104,6 +104,9 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     ("flash.cancelled", "委托已撤销", "order cancelled"),
     ("flash.approved", "已批准并执行", "approved and executed"),
     ("flash.rejected", "已拒绝", "rejected"),
+    ("flash.request_approved", "已批准:账户已开立,代表已可登录", "approved: the account is open and its representatives can log in"),
+    ("request.reason", "拒绝理由", "reason for rejection"),
+    ("request.reason_needed", "拒绝开户申请须说明理由。", "A rejection needs a reason."),
     ("flash.verified", "核查结果已记录", "verification recorded"),
     // Market overview
     ("market.title", "市场行情", "Market overview"),

@@ -54,6 +54,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/logout", post(logout))
         .route("/home", get(home))
         .route("/regulator", get(roles::regulator))
+        .route("/regulator/requests/{id}/{decision}", post(roles::decide_request))
         .route("/company", get(roles::company))
         .route("/company/instructions/{id}/{decision}", post(roles::decide_instruction))
         .route("/verifier", get(roles::verifier))

@@ -251,6 +251,8 @@ fn verification_queue(ctx: &Ctx, st: &State) -> Markup {
 
 fn account_requests(ctx: &Ctx, st: &State) -> Markup {
     let pending: Vec<_> = st.access.requests().filter(|r| r.status == RequestStatus::Pending).collect();
+    // The auditor sees the queue; only the regulator decides.
+    let may_decide = st.check(ctx.user(), Action::Administer).is_ok();
     html! {
         section.card #requests {
             h2 { (ctx.t("regulator.requests")) }
@@ -279,6 +281,18 @@ fn account_requests(ctx: &Ctx, st: &State) -> Markup {
                                 td { (r.representatives.iter().map(|p| format!("{} ({})", p.display, p.name)).collect::<Vec<_>>().join(", ")) }
                                 td.n { (r.documents.len()) }
                                 td { (when(r.submitted_at)) }
+                                @if may_decide {
+                                    td {
+                                        form.inline method="post" action=(format!("/regulator/requests/{}/approve", r.id)) {
+                                            (guard(ctx)) button.ok type="submit" { (ctx.t("approvals.approve")) }
+                                        }
+                                        form.inline method="post" action=(format!("/regulator/requests/{}/reject", r.id)) {
+                                            (guard(ctx))
+                                            input type="text" name="reason" required placeholder=(ctx.t("request.reason"));
+                                            button.no type="submit" { (ctx.t("approvals.reject")) }
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
@@ -642,6 +656,35 @@ fn reports_table(ctx: &Ctx, reports: &Value) -> Markup {
             }
         }
     }
+}
+
+/// `POST /regulator/requests/{id}/{approve|reject}`: the regulator's decision on an
+/// account-opening request (a rejection needs a reason).
+pub async fn decide_request(
+    AxState(app): AxState<Arc<App>>,
+    ctx: Ctx,
+    Path((id, decision)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let p = match posted(&ctx, &body) {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let (Ok(id), Some(approve)) = (id.parse::<u64>(), match decision.as_str() {
+        "approve" => Some(true),
+        "reject" => Some(false),
+        _ => None,
+    }) else {
+        return error_page(&ctx, StatusCode::NOT_FOUND, ctx.t("error.no_page"));
+    };
+    let reason = p.field("reason").trim().to_string();
+    if !approve && reason.is_empty() {
+        return flash_redirect(false, ctx.t("request.reason_needed").to_string(), "/regulator#requests");
+    }
+    let op = Op::DecideAccountRequest { id, approve, reason: (!approve).then_some(reason) };
+    let reply = app.submit(p.req, op).await;
+    let done = if approve { ctx.t("flash.request_approved") } else { ctx.t("flash.rejected") };
+    finish(&ctx, &reply, format!("#{id} {done}"), "/regulator#requests")
 }
 
 /// `POST /company/instructions/{id}/{approve|reject}`: the second pair of eyes.
