@@ -85,6 +85,8 @@ pub fn routes() -> Vec<Route> {
         route("post", "/api/users", "users", "Create a user (bureau, verifier, auditor, member, regulator)", REGULATOR,
             Some(json!({"name": "bureau-shanxi", "display": "Shanxi bureau", "password": "a long passphrase", "role": "bureau", "province": "Shanxi"})),
             post(create_user)),
+        route("post", "/api/users/{name}/deactivate", "users", "Deactivate a user: its tokens and sessions stop working at once", REGULATOR,
+            Some(json!({})), post(deactivate_user)),
         route("post", "/api/verifiers/{name}/companies", "users", "Assign a company to a verifier", REGULATOR,
             Some(json!({"company": "SX0001"})), post(assign_verifier)),
         // Account opening.
@@ -850,6 +852,14 @@ async fn create_user(w: Post) -> Response {
                 active: true,
             },
         })
+    })
+    .await
+}
+
+async fn deactivate_user(w: Post) -> Response {
+    w.write(|v| {
+        object(v)?;
+        Ok(Op::DeactivateUser { name: w.params["name"].clone() })
     })
     .await
 }

@@ -56,6 +56,25 @@ pub struct Audit {
     pub response: Option<Value>,
 }
 
+impl Audit {
+    /// A copy without the remembered response.
+    fn clone_head(&self) -> Audit {
+        Audit {
+            at: self.at,
+            who: self.who.clone(),
+            role: self.role,
+            from: self.from.clone(),
+            method: self.method.clone(),
+            path: self.path.clone(),
+            key: self.key.clone(),
+            body_sha256: self.body_sha256.clone(),
+            status: self.status,
+            code: self.code.clone(),
+            response: None,
+        }
+    }
+}
+
 /// A remembered answer to a request with an idempotency key.
 #[derive(Clone, Debug)]
 struct Remembered {
@@ -113,24 +132,22 @@ impl State {
     }
 
     /// Takes in an audit entry (performed now, or replayed from the journal).
-    pub fn remember(&mut self, audit: &Audit) {
-        if let (Some(key), Some(response)) = (&audit.key, &audit.response) {
+    pub fn remember(&mut self, mut audit: Audit) {
+        if let (Some(key), Some(response)) = (&audit.key, audit.response.take()) {
             self.idempotency.insert(
                 (audit.who.clone(), key.clone()),
                 Remembered {
                     body_sha256: audit.body_sha256.clone(),
                     path: audit.path.clone(),
                     status: audit.status,
-                    response: response.clone(),
+                    response,
                 },
             );
         }
         if self.audit_tail.len() == AUDIT_TAIL {
             self.audit_tail.pop_front();
         }
-        let mut kept = audit.clone();
-        kept.response = None;
-        self.audit_tail.push_back(kept);
+        self.audit_tail.push_back(audit);
         self.audit_count += 1;
     }
 
@@ -195,6 +212,8 @@ pub enum Op {
     /// A market command, authorised as the user.
     Command { command: Command, reason: String },
     CreateUser { user: User },
+    /// Revoke a user: its tokens and sessions stop working at once.
+    DeactivateUser { name: String },
     /// A regulator created by `ets admin` on the store directly (no HTTP route leads here).
     Bootstrap { user: User },
     AssignVerifier { verifier: String, company: CompanyId },
@@ -295,7 +314,6 @@ pub fn run_writer(
             }
             let (command, reason) = done
                 .envelope
-                .clone()
                 .unwrap_or_else(|| ("audit".into(), String::new()));
             let record = Record {
                 v: RECORD_VERSION,
@@ -306,11 +324,15 @@ pub fn run_writer(
                 reason,
                 events: done.events,
                 access: done.access,
-                audit: Some(audit.clone()),
+                audit: Some(audit),
             };
             payloads.push(serde_json::to_vec(&record).expect("records serialize"));
-            st.remember(&audit);
-            audits.push(audit);
+            // The audit moves into the record and then into the state, so that its response
+            // (a JSON tree, the largest part) is not copied again; the PostgreSQL read tables
+            // get a copy without it.
+            let audit = record.audit.expect("set above");
+            audits.push(audit.clone_head());
+            st.remember(audit);
             replies.push((job.reply, done.reply));
         }
         if !payloads.is_empty() {
@@ -430,6 +452,26 @@ fn perform_op(st: &mut State, ctx: &RequestCtx, op: Op) -> Result<Done, ApiError
             let body = json!({ "user": public_user(&user) });
             let event = AccessEvent::UserCreated { user };
             access_done(st, 201, body, vec![event])
+        }
+        Op::DeactivateUser { name: target } => {
+            st.check(name, Action::Administer)?;
+            let user = st
+                .access
+                .user(&target)
+                .ok_or_else(|| ApiError::not_found(format!("no user {target}")))?;
+            if !user.active {
+                return Err(ApiError::conflict("already_inactive", format!("user {target} is already deactivated"), None));
+            }
+            let regulators = st.access.users().filter(|u| u.active && u.role == Role::Regulator).count();
+            if user.role == Role::Regulator && regulators == 1 {
+                return Err(ApiError::conflict(
+                    "last_regulator",
+                    "the last active regulator cannot be deactivated (create another first)",
+                    None,
+                ));
+            }
+            let body = json!({ "deactivated": target });
+            access_done(st, 200, body, vec![AccessEvent::UserDeactivated { name: target }])
         }
         Op::Bootstrap { user } => {
             if user.role != Role::Regulator {

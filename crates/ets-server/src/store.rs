@@ -215,7 +215,7 @@ pub fn replay(records: &[(u64, Vec<u8>)], policy: Policy, name: &str) -> Result<
         for event in &record.access {
             st.access.apply(event).map_err(|e| err(e.0))?;
         }
-        if let Some(audit) = &record.audit {
+        if let Some(audit) = record.audit {
             st.remember(audit);
         }
     }

@@ -321,6 +321,17 @@ async fn account_opening_rules(h: Harness) {
     }
     let (s, v) = h.post("/api/account-requests", None, request_json(company_json("SX0002", "Shanxi"), &["c1", "c2"])).await;
     assert_eq!((s, v["code"].as_str()), (409, Some("company_exists")), "{v}");
+    // Deactivating a user stops its tokens and sessions at once; the last regulator stays.
+    let b1 = h.token("b1").await;
+    assert_eq!(h.get("/api/me", Some(&b1)).await.0, 200);
+    let (s, v) = h.post("/api/users/b1/deactivate", Some(&b1), json!({})).await;
+    assert_eq!(s, 403, "{v}");
+    h.ok("/api/users/b1/deactivate", &reg, json!({})).await;
+    assert_eq!(h.get("/api/me", Some(&b1)).await.0, 401);
+    let (s, _) = h.post("/api/login", None, json!({"username": "b1", "password": "b1-long-password"})).await;
+    assert_eq!(s, 401);
+    let (s, v) = h.post("/api/users/regulator/deactivate", Some(&reg), json!({})).await;
+    assert_eq!((s, v["code"].as_str()), (409, Some("last_regulator")), "{v}");
 }
 
 /// Stop and start: the journal rebuilds the market, the users, tokens, instructions and the
