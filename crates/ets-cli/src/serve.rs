@@ -117,7 +117,10 @@ pub fn admin(data: &Path, cmd: AdminCmd) -> Result<()> {
             if let Err(e) =
                 ets_server::create_regulator(&location, genesis, &name, &display, &password, now)
             {
-                bail!("creating regulator {name} in the {}: {e}", location.describe());
+                bail!(
+                    "creating regulator {name} in the {}: {e}",
+                    location.describe()
+                );
             }
             println!("regulator {name} created in the {}", location.describe());
             Ok(())

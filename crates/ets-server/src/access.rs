@@ -189,28 +189,53 @@ pub struct SessionInfo {
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(tag = "access", rename_all = "snake_case")]
 pub enum AccessEvent {
-    UserCreated { user: User },
-    UserDeactivated { name: String },
-    VerifierAssigned { verifier: String, company: CompanyId },
-    TokenIssued { token_sha256: Digest, info: TokenInfo },
-    SessionOpened { session_sha256: Digest, info: SessionInfo },
-    SessionClosed { session_sha256: Digest },
-    AccountRequested { request: AccountRequest },
+    UserCreated {
+        user: User,
+    },
+    UserDeactivated {
+        name: String,
+    },
+    VerifierAssigned {
+        verifier: String,
+        company: CompanyId,
+    },
+    TokenIssued {
+        token_sha256: Digest,
+        info: TokenInfo,
+    },
+    SessionOpened {
+        session_sha256: Digest,
+        info: SessionInfo,
+    },
+    SessionClosed {
+        session_sha256: Digest,
+    },
+    AccountRequested {
+        request: AccountRequest,
+    },
     AccountRequestDecided {
         id: u64,
         approved: bool,
         by: String,
         reason: Option<String>,
     },
-    InstructionProposed { instruction: PendingInstruction },
+    InstructionProposed {
+        instruction: PendingInstruction,
+    },
     InstructionDecided {
         id: u64,
         status: InstructionStatus,
         by: String,
         outcome: Option<String>,
     },
-    TrustedAdded { company: CompanyId, entry: Trusted },
-    TrustedRemoved { company: CompanyId, account: AccountId },
+    TrustedAdded {
+        company: CompanyId,
+        entry: Trusted,
+    },
+    TrustedRemoved {
+        company: CompanyId,
+        account: AccountId,
+    },
 }
 
 /// The access state.

@@ -73,119 +73,590 @@ const LOGGED_IN: &str = "any logged-in user";
 pub fn routes() -> Vec<Route> {
     let class = json!("CEA-2021");
     vec![
-        route("get", "/api/health", "system", "Liveness, store and journal position", PUBLIC, None, get(health)),
+        route(
+            "get",
+            "/api/health",
+            "system",
+            "Liveness, store and journal position",
+            PUBLIC,
+            None,
+            get(health),
+        ),
         // Sessions, tokens, users.
-        route("post", "/api/login", "users", "Log in with user name and password: sets the session cookie, returns the CSRF token", PUBLIC,
-            Some(json!({"username": "rep-a", "password": "correct horse battery staple"})), post(login)),
-        route("post", "/api/logout", "users", "End the browser session", LOGGED_IN, None, post(logout)),
-        route("get", "/api/me", "users", "Who am I: role, scope, CSRF token of the session", LOGGED_IN, None, get(me)),
-        route("post", "/api/tokens", "users", "Issue an API token for a program (shown once)", LOGGED_IN,
-            Some(json!({"label": "trading robot"})), post(issue_token)),
-        route("get", "/api/users", "users", "List users", "regulator, auditor", None, get(list_users)),
-        route("post", "/api/users", "users", "Create a user (bureau, verifier, auditor, member, regulator)", REGULATOR,
-            Some(json!({"name": "bureau-shanxi", "display": "Shanxi bureau", "password": "a long passphrase", "role": "bureau", "province": "Shanxi"})),
-            post(create_user)),
-        route("post", "/api/users/{name}/deactivate", "users", "Deactivate a user: its tokens and sessions stop working at once", REGULATOR,
-            Some(json!({})), post(deactivate_user)),
-        route("post", "/api/verifiers/{name}/companies", "users", "Assign a company to a verifier", REGULATOR,
-            Some(json!({"company": "SX0001"})), post(assign_verifier)),
+        route(
+            "post",
+            "/api/login",
+            "users",
+            "Log in with user name and password: sets the session cookie, returns the CSRF token",
+            PUBLIC,
+            Some(json!({"username": "rep-a", "password": "correct horse battery staple"})),
+            post(login),
+        ),
+        route(
+            "post",
+            "/api/logout",
+            "users",
+            "End the browser session",
+            LOGGED_IN,
+            None,
+            post(logout),
+        ),
+        route(
+            "get",
+            "/api/me",
+            "users",
+            "Who am I: role, scope, CSRF token of the session",
+            LOGGED_IN,
+            None,
+            get(me),
+        ),
+        route(
+            "post",
+            "/api/tokens",
+            "users",
+            "Issue an API token for a program (shown once)",
+            LOGGED_IN,
+            Some(json!({"label": "trading robot"})),
+            post(issue_token),
+        ),
+        route(
+            "get",
+            "/api/users",
+            "users",
+            "List users",
+            "regulator, auditor",
+            None,
+            get(list_users),
+        ),
+        route(
+            "post",
+            "/api/users",
+            "users",
+            "Create a user (bureau, verifier, auditor, member, regulator)",
+            REGULATOR,
+            Some(
+                json!({"name": "bureau-shanxi", "display": "Shanxi bureau", "password": "a long passphrase", "role": "bureau", "province": "Shanxi"}),
+            ),
+            post(create_user),
+        ),
+        route(
+            "post",
+            "/api/users/{name}/deactivate",
+            "users",
+            "Deactivate a user: its tokens and sessions stop working at once",
+            REGULATOR,
+            Some(json!({})),
+            post(deactivate_user),
+        ),
+        route(
+            "post",
+            "/api/verifiers/{name}/companies",
+            "users",
+            "Assign a company to a verifier",
+            REGULATOR,
+            Some(json!({"company": "SX0001"})),
+            post(assign_verifier),
+        ),
         // Account opening.
-        route("post", "/api/account-requests", "accounts", "Apply for an account with documents and at least two representatives", PUBLIC,
+        route(
+            "post",
+            "/api/account-requests",
+            "accounts",
+            "Apply for an account with documents and at least two representatives",
+            PUBLIC,
             Some(json!({
                 "applicant": {"kind": "company", "company": {"id": "SX0999", "name": "Taiyuan Power", "province": "Shanxi"},
                               "units": []},
                 "documents": [{"name": "licence.pdf", "media_type": "application/pdf", "content_base64": "JVBERi0xLjQK"}],
                 "representatives": [{"name": "rep-a", "display": "Li Wei", "password": "a long passphrase"},
                                     {"name": "rep-b", "display": "Wang Fang", "password": "another passphrase"}]})),
-            post(request_account)),
-        route("get", "/api/account-requests", "accounts", "Account-opening requests (documents by digest)", "regulator, auditor", None, get(list_requests)),
-        route("get", "/api/account-requests/{id}", "accounts", "One request with its documents", "regulator, auditor", None, get(show_request)),
-        route("post", "/api/account-requests/{id}/approve", "accounts", "Approve: opens the account and creates the representatives' users", REGULATOR,
-            Some(json!({})), post(approve_request)),
-        route("post", "/api/account-requests/{id}/reject", "accounts", "Reject with a reason", REGULATOR,
-            Some(json!({"reason": "licence expired"})), post(reject_request)),
+            post(request_account),
+        ),
+        route(
+            "get",
+            "/api/account-requests",
+            "accounts",
+            "Account-opening requests (documents by digest)",
+            "regulator, auditor",
+            None,
+            get(list_requests),
+        ),
+        route(
+            "get",
+            "/api/account-requests/{id}",
+            "accounts",
+            "One request with its documents",
+            "regulator, auditor",
+            None,
+            get(show_request),
+        ),
+        route(
+            "post",
+            "/api/account-requests/{id}/approve",
+            "accounts",
+            "Approve: opens the account and creates the representatives' users",
+            REGULATOR,
+            Some(json!({})),
+            post(approve_request),
+        ),
+        route(
+            "post",
+            "/api/account-requests/{id}/reject",
+            "accounts",
+            "Reject with a reason",
+            REGULATOR,
+            Some(json!({"reason": "licence expired"})),
+            post(reject_request),
+        ),
         // Registry.
-        route("get", "/api/accounts", "registry", "Accounts the caller may see", LOGGED_IN, None, get(list_accounts)),
-        route("get", "/api/accounts/{account}", "registry", "Holdings by unit class with serial blocks, funds and open orders", "the account's own company or member; regulator, auditor, its bureau", None, get(show_account)),
-        route("get", "/api/accounts/{account}/transactions", "registry", "Registry transactions of an account, newest first (?limit=)", "as the account", None, get(account_transactions)),
-        route("get", "/api/transactions", "registry", "All registry transactions, newest first (?limit=&before=)", "regulator, auditor", None, get(list_transactions)),
-        route("get", "/api/transactions/{seq}", "registry", "One registry transaction", "regulator, auditor, or a party to it", None, get(show_transaction)),
+        route(
+            "get",
+            "/api/accounts",
+            "registry",
+            "Accounts the caller may see",
+            LOGGED_IN,
+            None,
+            get(list_accounts),
+        ),
+        route(
+            "get",
+            "/api/accounts/{account}",
+            "registry",
+            "Holdings by unit class with serial blocks, funds and open orders",
+            "the account's own company or member; regulator, auditor, its bureau",
+            None,
+            get(show_account),
+        ),
+        route(
+            "get",
+            "/api/accounts/{account}/transactions",
+            "registry",
+            "Registry transactions of an account, newest first (?limit=)",
+            "as the account",
+            None,
+            get(account_transactions),
+        ),
+        route(
+            "get",
+            "/api/transactions",
+            "registry",
+            "All registry transactions, newest first (?limit=&before=)",
+            "regulator, auditor",
+            None,
+            get(list_transactions),
+        ),
+        route(
+            "get",
+            "/api/transactions/{seq}",
+            "registry",
+            "One registry transaction",
+            "regulator, auditor, or a party to it",
+            None,
+            get(show_transaction),
+        ),
         // Four eyes.
-        route("post", "/api/instructions", "four-eyes", "Initiate a transfer, surrender or trusted-account entry; takes effect when a second representative approves", "company representative",
-            Some(json!({"company": "SX0001", "kind": "transfer", "class": class, "quantity": 1000, "to": "CN-000004"})), post(propose_instruction)),
-        route("get", "/api/instructions", "four-eyes", "Instructions (?company=&status=pending)", "company representative (own), regulator, auditor", None, get(list_instructions)),
-        route("post", "/api/instructions/{id}/approve", "four-eyes", "Approve (a different representative of the same company) and execute", "company representative",
-            Some(json!({})), post(approve_instruction)),
-        route("post", "/api/instructions/{id}/reject", "four-eyes", "Reject", "company representative", Some(json!({})), post(reject_instruction)),
-        route("get", "/api/companies/{id}/trusted", "four-eyes", "The company's trusted-account list with effective times", "company representative (own), regulator, auditor", None, get(list_trusted)),
-        route("post", "/api/companies/{id}/trusted/{account}/remove", "four-eyes", "Remove an account from the trusted list (immediate)", "company representative",
-            Some(json!({})), post(remove_trusted)),
+        route(
+            "post",
+            "/api/instructions",
+            "four-eyes",
+            "Initiate a transfer, surrender or trusted-account entry; takes effect when a second representative approves",
+            "company representative",
+            Some(
+                json!({"company": "SX0001", "kind": "transfer", "class": class, "quantity": 1000, "to": "CN-000004"}),
+            ),
+            post(propose_instruction),
+        ),
+        route(
+            "get",
+            "/api/instructions",
+            "four-eyes",
+            "Instructions (?company=&status=pending)",
+            "company representative (own), regulator, auditor",
+            None,
+            get(list_instructions),
+        ),
+        route(
+            "post",
+            "/api/instructions/{id}/approve",
+            "four-eyes",
+            "Approve (a different representative of the same company) and execute",
+            "company representative",
+            Some(json!({})),
+            post(approve_instruction),
+        ),
+        route(
+            "post",
+            "/api/instructions/{id}/reject",
+            "four-eyes",
+            "Reject",
+            "company representative",
+            Some(json!({})),
+            post(reject_instruction),
+        ),
+        route(
+            "get",
+            "/api/companies/{id}/trusted",
+            "four-eyes",
+            "The company's trusted-account list with effective times",
+            "company representative (own), regulator, auditor",
+            None,
+            get(list_trusted),
+        ),
+        route(
+            "post",
+            "/api/companies/{id}/trusted/{account}/remove",
+            "four-eyes",
+            "Remove an account from the trusted list (immediate)",
+            "company representative",
+            Some(json!({})),
+            post(remove_trusted),
+        ),
         // Companies, MRV.
-        route("get", "/api/companies", "mrv", "Companies the caller may see", LOGGED_IN, None, get(list_companies)),
-        route("get", "/api/companies/{id}", "mrv", "A company: units, account, holdings, reports, allocation, obligation per plan", "own company, its bureau, assigned verifier (reports), regulator, auditor", None, get(show_company)),
-        route("get", "/api/reports", "mrv", "Emission reports (?status=submitted|verified|accepted&year=): the verification queue", "scoped by role", None, get(list_reports)),
-        route("post", "/api/reports", "mrv", "Submit an emission report", "company representative",
-            Some(json!({"company": "SX0001", "year": 2021, "units": [{"unit": "SX0001-G1", "year": 2021,
+        route(
+            "get",
+            "/api/companies",
+            "mrv",
+            "Companies the caller may see",
+            LOGGED_IN,
+            None,
+            get(list_companies),
+        ),
+        route(
+            "get",
+            "/api/companies/{id}",
+            "mrv",
+            "A company: units, account, holdings, reports, allocation, obligation per plan",
+            "own company, its bureau, assigned verifier (reports), regulator, auditor",
+            None,
+            get(show_company),
+        ),
+        route(
+            "get",
+            "/api/reports",
+            "mrv",
+            "Emission reports (?status=submitted|verified|accepted&year=): the verification queue",
+            "scoped by role",
+            None,
+            get(list_reports),
+        ),
+        route(
+            "post",
+            "/api/reports",
+            "mrv",
+            "Submit an emission report",
+            "company representative",
+            Some(
+                json!({"company": "SX0001", "year": 2021, "units": [{"unit": "SX0001-G1", "year": 2021,
                 "fuels": [{"fuel": "bituminous_coal", "consumption": "1150000", "ncv_gj": "21.5", "carbon_content_tc_per_gj": "0.0262", "elemental_carbon": null, "oxidation_rate": "0.99"}],
-                "purchased_electricity_mwh": "0", "power_supplied_mwh": "3000000", "heat_supplied_gj": "0", "load_factor": "0.82"}]})),
-            command_route(submit_report)),
-        route("post", "/api/reports/corrections", "mrv", "Correct a report (a new version, with the reason)", "company representative",
-            Some(json!({"report": {"company": "SX0001", "year": 2021, "units": []}, "reason": "meter recalibrated"})), command_route(correct_report)),
-        route("post", "/api/reports/verifications", "mrv", "Record verified figures (units null confirms the reported ones)", "assigned verifier",
-            Some(json!({"company": "SX0001", "year": 2021, "units": null, "findings": ["sampling plan followed"]})), command_route(verify_report)),
-        route("post", "/api/reports/acceptances", "mrv", "Accept a verified report", "regulator, the company's bureau",
-            Some(json!({"company": "SX0001", "year": 2021})), command_route(accept_report)),
+                "purchased_electricity_mwh": "0", "power_supplied_mwh": "3000000", "heat_supplied_gj": "0", "load_factor": "0.82"}]}),
+            ),
+            command_route(submit_report),
+        ),
+        route(
+            "post",
+            "/api/reports/corrections",
+            "mrv",
+            "Correct a report (a new version, with the reason)",
+            "company representative",
+            Some(
+                json!({"report": {"company": "SX0001", "year": 2021, "units": []}, "reason": "meter recalibrated"}),
+            ),
+            command_route(correct_report),
+        ),
+        route(
+            "post",
+            "/api/reports/verifications",
+            "mrv",
+            "Record verified figures (units null confirms the reported ones)",
+            "assigned verifier",
+            Some(
+                json!({"company": "SX0001", "year": 2021, "units": null, "findings": ["sampling plan followed"]}),
+            ),
+            command_route(verify_report),
+        ),
+        route(
+            "post",
+            "/api/reports/acceptances",
+            "mrv",
+            "Accept a verified report",
+            "regulator, the company's bureau",
+            Some(json!({"company": "SX0001", "year": 2021})),
+            command_route(accept_report),
+        ),
         // Plans, allocation, offsets.
-        route("get", "/api/plans", "allocation", "Adopted allocation plans", PUBLIC, None, get(list_plans)),
-        route("post", "/api/plans", "allocation", "Adopt a plan: a shipped one by id, or a policy file's text", REGULATOR,
-            Some(json!({"builtin": "cn-power-2021-2022"})), command_route(adopt_plan)),
-        route("post", "/api/allocations", "allocation", "Pre-allocate or true up a company's allowances under a plan", REGULATOR,
-            Some(json!({"plan": "cn-power-2021-2022", "company": "SX0001", "stage": "pre"})), command_route(allocate)),
-        route("post", "/api/projects", "offsets", "Register an offset project", REGULATOR,
-            Some(json!({"project": "CCER-FOREST-0001", "name": "Lüliang afforestation", "province": "Shanxi", "kind": "forestry"})), command_route(register_project)),
-        route("post", "/api/offsets", "offsets", "Issue offset credits to a project", REGULATOR,
-            Some(json!({"project": "CCER-FOREST-0001", "vintage": 2021, "quantity": 50000})), command_route(issue_offsets)),
+        route(
+            "get",
+            "/api/plans",
+            "allocation",
+            "Adopted allocation plans",
+            PUBLIC,
+            None,
+            get(list_plans),
+        ),
+        route(
+            "post",
+            "/api/plans",
+            "allocation",
+            "Adopt a plan: a shipped one by id, or a policy file's text",
+            REGULATOR,
+            Some(json!({"builtin": "cn-power-2021-2022"})),
+            command_route(adopt_plan),
+        ),
+        route(
+            "post",
+            "/api/allocations",
+            "allocation",
+            "Pre-allocate or true up a company's allowances under a plan",
+            REGULATOR,
+            Some(json!({"plan": "cn-power-2021-2022", "company": "SX0001", "stage": "pre"})),
+            command_route(allocate),
+        ),
+        route(
+            "post",
+            "/api/projects",
+            "offsets",
+            "Register an offset project",
+            REGULATOR,
+            Some(
+                json!({"project": "CCER-FOREST-0001", "name": "Lüliang afforestation", "province": "Shanxi", "kind": "forestry"}),
+            ),
+            command_route(register_project),
+        ),
+        route(
+            "post",
+            "/api/offsets",
+            "offsets",
+            "Issue offset credits to a project",
+            REGULATOR,
+            Some(json!({"project": "CCER-FOREST-0001", "vintage": 2021, "quantity": 50000})),
+            command_route(issue_offsets),
+        ),
         // Compliance.
-        route("get", "/api/compliance/{plan}", "compliance", "Compliance by company, province and nation", OVERSIGHT, None, get(compliance)),
-        route("get", "/api/public/compliance/{plan}", "compliance", "Published compliance: nation and provinces; companies once assessed", PUBLIC, None, get(public_compliance)),
-        route("post", "/api/compliance/{plan}/exemptions", "compliance", "Exempt a company from a cycle", REGULATOR,
-            Some(json!({"company": "SX0001", "reason": "closed 2022-03"})), command_route(exempt)),
-        route("post", "/api/compliance/{plan}/assessment", "compliance", "Assess the cycle at the deadline", REGULATOR, Some(json!({})), command_route(assess)),
-        route("post", "/api/commands", "system", "Any market command as JSON (registry corrections, account status, direct transfers)", REGULATOR,
-            Some(json!({"command": "set_account_status", "holder": "SX0001", "status": "blocked"})), command_route(raw_command)),
+        route(
+            "get",
+            "/api/compliance/{plan}",
+            "compliance",
+            "Compliance by company, province and nation",
+            OVERSIGHT,
+            None,
+            get(compliance),
+        ),
+        route(
+            "get",
+            "/api/public/compliance/{plan}",
+            "compliance",
+            "Published compliance: nation and provinces; companies once assessed",
+            PUBLIC,
+            None,
+            get(public_compliance),
+        ),
+        route(
+            "post",
+            "/api/compliance/{plan}/exemptions",
+            "compliance",
+            "Exempt a company from a cycle",
+            REGULATOR,
+            Some(json!({"company": "SX0001", "reason": "closed 2022-03"})),
+            command_route(exempt),
+        ),
+        route(
+            "post",
+            "/api/compliance/{plan}/assessment",
+            "compliance",
+            "Assess the cycle at the deadline",
+            REGULATOR,
+            Some(json!({})),
+            command_route(assess),
+        ),
+        route(
+            "post",
+            "/api/commands",
+            "system",
+            "Any market command as JSON (registry corrections, account status, direct transfers)",
+            REGULATOR,
+            Some(json!({"command": "set_account_status", "holder": "SX0001", "status": "blocked"})),
+            command_route(raw_command),
+        ),
         // Exchange.
-        route("post", "/api/exchange", "exchange", "Open the exchange under a market file (shipped id or text)", REGULATOR,
-            Some(json!({"builtin": "cn-seee"})), command_route(open_exchange)),
-        route("post", "/api/exchange/days/open", "exchange", "Open today's trading day", REGULATOR, Some(json!({})), command_route(open_day)),
-        route("post", "/api/exchange/days/close", "exchange", "Close the day: settlement, closing prices", REGULATOR, Some(json!({})), command_route(close_day)),
-        route("post", "/api/funds/deposits", "exchange", "Credit a trading account's funds (fen)", REGULATOR,
-            Some(json!({"holder": "trader-0001", "fen": 100000000})), command_route(deposit)),
-        route("post", "/api/funds/withdrawals", "exchange", "Pay out available funds (fen)", REGULATOR,
-            Some(json!({"holder": "trader-0001", "fen": 100000})), command_route(withdraw)),
-        route("post", "/api/orders", "exchange", "Enter an order (price in fen per tonne; tif day|ioc|fok)", "the account's company representative or member",
-            Some(json!({"holder": "trader-0001", "class": class, "side": "buy", "price": 4500, "qty": 1000, "tif": "day"})), command_route(order)),
-        route("get", "/api/orders", "exchange", "Open orders of an account (?holder=)", "as the account", None, get(open_orders)),
-        route("post", "/api/orders/{id}/cancel", "exchange", "Cancel an order", "the order's owner",
-            Some(json!({"holder": "trader-0001"})), command_route(cancel_order)),
-        route("post", "/api/orders/{id}/amend", "exchange", "Amend price and quantity (loses time priority unless only reduced)", "the order's owner",
-            Some(json!({"holder": "trader-0001", "price": 4510, "qty": 800})), command_route(amend_order)),
-        route("post", "/api/orders/{id}/take", "exchange", "Click-to-trade: take a listed order at its price", "the account's company representative or member",
-            Some(json!({"holder": "trader-0002", "qty": 100})), command_route(take_order)),
-        route("post", "/api/blocks", "exchange", "Propose a block trade to a named counterparty", "the account's company representative or member",
-            Some(json!({"holder": "trader-0001", "counterparty": "trader-0002", "class": class, "side": "sell", "price": 4400, "qty": 100000})), command_route(propose_block)),
-        route("post", "/api/blocks/{id}/accept", "exchange", "Accept a block proposal", "the counterparty",
-            Some(json!({"holder": "trader-0002"})), command_route(accept_block)),
-        route("post", "/api/auctions", "exchange", "Announce a one-way auction (floor or ceiling price, bidding window)", "the account's company representative or member",
-            Some(json!({"holder": "trader-0001", "class": class, "side": "sell", "qty": 200000, "limit": 4200, "pay_as_bid": false, "open_minute": 840, "close_minute": 870})), command_route(announce)),
-        route("post", "/api/auctions/{id}/bids", "exchange", "Bid in a one-way auction", "the account's company representative or member",
-            Some(json!({"holder": "trader-0002", "price": 4300, "qty": 50000})), command_route(bid)),
-        route("post", "/api/auctions/{id}/close", "exchange", "Close the auction and allocate", REGULATOR, Some(json!({})), command_route(close_auction)),
+        route(
+            "post",
+            "/api/exchange",
+            "exchange",
+            "Open the exchange under a market file (shipped id or text)",
+            REGULATOR,
+            Some(json!({"builtin": "cn-seee"})),
+            command_route(open_exchange),
+        ),
+        route(
+            "post",
+            "/api/exchange/days/open",
+            "exchange",
+            "Open today's trading day",
+            REGULATOR,
+            Some(json!({})),
+            command_route(open_day),
+        ),
+        route(
+            "post",
+            "/api/exchange/days/close",
+            "exchange",
+            "Close the day: settlement, closing prices",
+            REGULATOR,
+            Some(json!({})),
+            command_route(close_day),
+        ),
+        route(
+            "post",
+            "/api/funds/deposits",
+            "exchange",
+            "Credit a trading account's funds (fen)",
+            REGULATOR,
+            Some(json!({"holder": "trader-0001", "fen": 100000000})),
+            command_route(deposit),
+        ),
+        route(
+            "post",
+            "/api/funds/withdrawals",
+            "exchange",
+            "Pay out available funds (fen)",
+            REGULATOR,
+            Some(json!({"holder": "trader-0001", "fen": 100000})),
+            command_route(withdraw),
+        ),
+        route(
+            "post",
+            "/api/orders",
+            "exchange",
+            "Enter an order (price in fen per tonne; tif day|ioc|fok)",
+            "the account's company representative or member",
+            Some(
+                json!({"holder": "trader-0001", "class": class, "side": "buy", "price": 4500, "qty": 1000, "tif": "day"}),
+            ),
+            command_route(order),
+        ),
+        route(
+            "get",
+            "/api/orders",
+            "exchange",
+            "Open orders of an account (?holder=)",
+            "as the account",
+            None,
+            get(open_orders),
+        ),
+        route(
+            "post",
+            "/api/orders/{id}/cancel",
+            "exchange",
+            "Cancel an order",
+            "the order's owner",
+            Some(json!({"holder": "trader-0001"})),
+            command_route(cancel_order),
+        ),
+        route(
+            "post",
+            "/api/orders/{id}/amend",
+            "exchange",
+            "Amend price and quantity (loses time priority unless only reduced)",
+            "the order's owner",
+            Some(json!({"holder": "trader-0001", "price": 4510, "qty": 800})),
+            command_route(amend_order),
+        ),
+        route(
+            "post",
+            "/api/orders/{id}/take",
+            "exchange",
+            "Click-to-trade: take a listed order at its price",
+            "the account's company representative or member",
+            Some(json!({"holder": "trader-0002", "qty": 100})),
+            command_route(take_order),
+        ),
+        route(
+            "post",
+            "/api/blocks",
+            "exchange",
+            "Propose a block trade to a named counterparty",
+            "the account's company representative or member",
+            Some(
+                json!({"holder": "trader-0001", "counterparty": "trader-0002", "class": class, "side": "sell", "price": 4400, "qty": 100000}),
+            ),
+            command_route(propose_block),
+        ),
+        route(
+            "post",
+            "/api/blocks/{id}/accept",
+            "exchange",
+            "Accept a block proposal",
+            "the counterparty",
+            Some(json!({"holder": "trader-0002"})),
+            command_route(accept_block),
+        ),
+        route(
+            "post",
+            "/api/auctions",
+            "exchange",
+            "Announce a one-way auction (floor or ceiling price, bidding window)",
+            "the account's company representative or member",
+            Some(
+                json!({"holder": "trader-0001", "class": class, "side": "sell", "qty": 200000, "limit": 4200, "pay_as_bid": false, "open_minute": 840, "close_minute": 870}),
+            ),
+            command_route(announce),
+        ),
+        route(
+            "post",
+            "/api/auctions/{id}/bids",
+            "exchange",
+            "Bid in a one-way auction",
+            "the account's company representative or member",
+            Some(json!({"holder": "trader-0002", "price": 4300, "qty": 50000})),
+            command_route(bid),
+        ),
+        route(
+            "post",
+            "/api/auctions/{id}/close",
+            "exchange",
+            "Close the auction and allocate",
+            REGULATOR,
+            Some(json!({})),
+            command_route(close_auction),
+        ),
         // Market data.
-        route("get", "/api/market/book", "market data", "Book depth (?class=CEA-2021&levels=5)", PUBLIC, None, get(book)),
-        route("get", "/api/market/trades", "market data", "Recent trades, newest first (?class=&limit=)", PUBLIC, None, get(trades)),
-        route("get", "/api/market/days", "market data", "Daily bars (?class=)", PUBLIC, None, get(days)),
+        route(
+            "get",
+            "/api/market/book",
+            "market data",
+            "Book depth (?class=CEA-2021&levels=5)",
+            PUBLIC,
+            None,
+            get(book),
+        ),
+        route(
+            "get",
+            "/api/market/trades",
+            "market data",
+            "Recent trades, newest first (?class=&limit=)",
+            PUBLIC,
+            None,
+            get(trades),
+        ),
+        route(
+            "get",
+            "/api/market/days",
+            "market data",
+            "Daily bars (?class=)",
+            PUBLIC,
+            None,
+            get(days),
+        ),
         // Audit.
-        route("get", "/api/audit", "system", "The latest audit entries, newest first (?limit=)", "regulator, auditor", None, get(audit)),
+        route(
+            "get",
+            "/api/audit",
+            "system",
+            "The latest audit entries, newest first (?limit=)",
+            "regulator, auditor",
+            None,
+            get(audit),
+        ),
     ]
 }
 
@@ -313,19 +784,34 @@ fn parse_account(text: &str, field: &str) -> Result<AccountId, ApiError> {
         .unwrap_or(text)
         .parse::<u32>()
         .map(AccountId)
-        .map_err(|_| bad("malformed", format!("account {text:?}: expected CN-000123"), Some(field)))
+        .map_err(|_| {
+            bad(
+                "malformed",
+                format!("account {text:?}: expected CN-000123"),
+                Some(field),
+            )
+        })
 }
 
 fn parse_id(params: &Params, name: &str) -> Result<u64, ApiError> {
     let text = params.get(name).map(String::as_str).unwrap_or_default();
-    text.parse()
-        .map_err(|_| bad("malformed", format!("{name} {text:?} is not a number"), Some(name)))
+    text.parse().map_err(|_| {
+        bad(
+            "malformed",
+            format!("{name} {text:?} is not a number"),
+            Some(name),
+        )
+    })
 }
 
 fn object(body: Value) -> Result<Map<String, Value>, ApiError> {
     match body {
         Value::Object(m) => Ok(m),
-        _ => Err(bad("malformed", "the request body must be a JSON object", None)),
+        _ => Err(bad(
+            "malformed",
+            "the request body must be a JSON object",
+            None,
+        )),
     }
 }
 
@@ -345,7 +831,10 @@ fn build(
     let mut m = object(body)?;
     if let Some(Value::String(c)) = m.get("class") {
         let class = parse_class(c)?;
-        m.insert("class".into(), serde_json::to_value(class).expect("classes serialize"));
+        m.insert(
+            "class".into(),
+            serde_json::to_value(class).expect("classes serialize"),
+        );
     }
     let reason = match m.remove("reason") {
         Some(Value::String(r)) => Some(r),
@@ -414,17 +903,23 @@ impl FromRequest<AppState> for Post {
         let Path(params) = Path::<Params>::from_request_parts(&mut parts, state)
             .await
             .map_err(IntoResponse::into_response)?;
-        let caller = parts
-            .extensions
-            .get::<Caller>()
-            .cloned()
-            .ok_or_else(|| ApiError::internal("request did not pass the gate").into_response())?;
+        let caller =
+            parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
+                ApiError::internal("request did not pass the gate").into_response()
+            })?;
         let path = parts.uri.path().to_string();
         let headers = parts.headers.clone();
         let body = Bytes::from_request(axum::extract::Request::from_parts(parts, body), state)
             .await
             .map_err(IntoResponse::into_response)?;
-        Ok(Post { app: state.clone(), caller, params, path, headers, body })
+        Ok(Post {
+            app: state.clone(),
+            caller,
+            params,
+            path,
+            headers,
+            body,
+        })
     }
 }
 
@@ -443,7 +938,9 @@ impl Post {
                 Err(e) => return ApiError::from_json(&e).into_response(),
             }
         };
-        let ctx = self.caller.ctx("POST", &self.path, Some(key), Some(&self.body));
+        let ctx = self
+            .caller
+            .ctx("POST", &self.path, Some(key), Some(&self.body));
         let op = match make(value) {
             Ok(op) => op,
             Err(e) => return e.into_response(),
@@ -475,7 +972,13 @@ fn limit(q: &Params, default: usize) -> Result<usize, ApiError> {
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=10_000).contains(n))
-            .ok_or_else(|| bad("malformed", format!("limit {s:?}: 1 to 10000"), Some("limit"))),
+            .ok_or_else(|| {
+                bad(
+                    "malformed",
+                    format!("limit {s:?}: 1 to 10000"),
+                    Some("limit"),
+                )
+            }),
     }
 }
 
@@ -496,13 +999,21 @@ fn verify_report(c: &Caller, v: Value, _: &Params) -> Result<(Command, Option<St
     if c.role != Some(Role::Regulator) || !m.contains_key("verifier") {
         m.insert("verifier".into(), json!(c.user.clone().unwrap_or_default()));
     }
-    Ok((Command::VerifyReport { verification: typed(Value::Object(m))? }, None))
+    Ok((
+        Command::VerifyReport {
+            verification: typed(Value::Object(m))?,
+        },
+        None,
+    ))
 }
 fn accept_report(_: &Caller, v: Value, _: &Params) -> Result<(Command, Option<String>), ApiError> {
     build(v, "accept_report", None, &[])
 }
 /// A shipped file by id, or a file's text.
-fn file_body(v: Value, builtin: fn(&str) -> Option<&'static str>) -> Result<(String, String), ApiError> {
+fn file_body(
+    v: Value,
+    builtin: fn(&str) -> Option<&'static str>,
+) -> Result<(String, String), ApiError> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct FileBody {
@@ -513,13 +1024,16 @@ fn file_body(v: Value, builtin: fn(&str) -> Option<&'static str>) -> Result<(Str
     let b: FileBody = typed(v)?;
     match (b.builtin, b.toml) {
         (Some(id), None) => {
-            let text = builtin(&id).ok_or_else(|| {
-                ApiError::not_found(format!("no shipped file {id:?}"))
-            })?;
+            let text = builtin(&id)
+                .ok_or_else(|| ApiError::not_found(format!("no shipped file {id:?}")))?;
             Ok((format!("builtin:{id}"), text.to_string()))
         }
         (None, Some(toml)) => Ok((b.source.unwrap_or_else(|| "api".into()), toml)),
-        _ => Err(bad("malformed", "give either builtin (a shipped id) or toml (the file's text)", Some("builtin"))),
+        _ => Err(bad(
+            "malformed",
+            "give either builtin (a shipped id) or toml (the file's text)",
+            Some("builtin"),
+        )),
     }
 }
 fn adopt_plan(_: &Caller, v: Value, _: &Params) -> Result<(Command, Option<String>), ApiError> {
@@ -527,7 +1041,9 @@ fn adopt_plan(_: &Caller, v: Value, _: &Params) -> Result<(Command, Option<Strin
     Ok((Command::AdoptPlan { source, toml }, None))
 }
 fn open_exchange(_: &Caller, v: Value, _: &Params) -> Result<(Command, Option<String>), ApiError> {
-    let (source, toml) = file_body(v, |id| (id == "cn-seee").then(ets_market::trading::config::MarketRules::builtin_text))?;
+    let (source, toml) = file_body(v, |id| {
+        (id == "cn-seee").then(ets_market::trading::config::MarketRules::builtin_text)
+    })?;
     Ok((Command::OpenExchange { source, toml }, None))
 }
 fn allocate(_: &Caller, v: Value, _: &Params) -> Result<(Command, Option<String>), ApiError> {
@@ -540,12 +1056,22 @@ fn allocate(_: &Caller, v: Value, _: &Params) -> Result<(Command, Option<String>
     }
     let b: B = typed(v)?;
     let command = match b.stage {
-        Stage::Pre => Command::PreAllocate { plan: b.plan, company: b.company },
-        Stage::Final => Command::TrueUp { plan: b.plan, company: b.company },
+        Stage::Pre => Command::PreAllocate {
+            plan: b.plan,
+            company: b.company,
+        },
+        Stage::Final => Command::TrueUp {
+            plan: b.plan,
+            company: b.company,
+        },
     };
     Ok((command, None))
 }
-fn register_project(_: &Caller, v: Value, _: &Params) -> Result<(Command, Option<String>), ApiError> {
+fn register_project(
+    _: &Caller,
+    v: Value,
+    _: &Params,
+) -> Result<(Command, Option<String>), ApiError> {
     build(v, "register_project", None, &[])
 }
 fn issue_offsets(_: &Caller, v: Value, _: &Params) -> Result<(Command, Option<String>), ApiError> {
@@ -562,11 +1088,22 @@ fn raw_command(_: &Caller, v: Value, _: &Params) -> Result<(Command, Option<Stri
     let command = m
         .remove("command")
         .and_then(|c| c.as_str().map(str::to_string))
-        .ok_or_else(|| bad("malformed", "name the command in the field `command`", Some("command")))?;
+        .ok_or_else(|| {
+            bad(
+                "malformed",
+                "name the command in the field `command`",
+                Some("command"),
+            )
+        })?;
     let op = m.remove("op").and_then(|c| c.as_str().map(str::to_string));
     build(Value::Object(m), &command, op.as_deref(), &[])
 }
-fn exchange_op(v: Value, op: &str, c: &Caller, extra: &[(&str, Value)]) -> Result<(Command, Option<String>), ApiError> {
+fn exchange_op(
+    v: Value,
+    op: &str,
+    c: &Caller,
+    extra: &[(&str, Value)],
+) -> Result<(Command, Option<String>), ApiError> {
     let (_, minute) = crate::clock::beijing(c.at);
     let mut all = vec![("minute", json!(minute))];
     all.extend_from_slice(extra);
@@ -595,15 +1132,14 @@ fn order(c: &Caller, v: Value, _: &Params) -> Result<(Command, Option<String>), 
 fn path_id(p: &Params, name: &str) -> Result<Value, ApiError> {
     Ok(json!(parse_id(p, name)?))
 }
-fn cancel_order(c: &Caller, v: Value, p: &Params) -> Result<(Command, Option<String>), ApiError> {
-    let id = path_id(p, "id")?;
-    let mut m = object(v)?;
-    m.insert("order".into(), id);
-    // Cancel takes no minute.
-    build(Value::Object(m), "exchange", Some("cancel"), &[]).map(|r| {
-        let _ = c;
-        r
-    })
+fn cancel_order(_: &Caller, v: Value, p: &Params) -> Result<(Command, Option<String>), ApiError> {
+    // A cancel takes no minute: it is allowed outside the sessions too.
+    build(
+        v,
+        "exchange",
+        Some("cancel"),
+        &[("order", path_id(p, "id")?)],
+    )
 }
 fn amend_order(c: &Caller, v: Value, p: &Params) -> Result<(Command, Option<String>), ApiError> {
     exchange_op(v, "amend", c, &[("order", path_id(p, "id")?)])
@@ -648,8 +1184,11 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
 
 fn verify_password(password: &str, phc: &str) -> bool {
     use argon2::PasswordVerifier;
-    argon2::password_hash::phc::PasswordHash::new(phc)
-        .is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    argon2::password_hash::phc::PasswordHash::new(phc).is_ok_and(|h| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
 }
 
 /// 32 random bytes as hex: a token, a session.
@@ -658,7 +1197,9 @@ pub fn random_token() -> String {
     hex::encode(bytes)
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))
@@ -689,7 +1230,12 @@ pub async fn open_session(
     username: String,
     password: String,
 ) -> Result<(String, Reply), ApiError> {
-    let phc = app.read().access.user(&username).filter(|u| u.active).map(|u| u.password.clone());
+    let phc = app
+        .read()
+        .access
+        .user(&username)
+        .filter(|u| u.active)
+        .map(|u| u.password.clone());
     let ok = match phc {
         // Verify against a dummy hash when the user is unknown, so timing does not tell.
         Some(phc) => blocking(move || verify_password(&password, &phc)).await?,
@@ -699,13 +1245,24 @@ pub async fn open_session(
         }
     };
     if !ok {
-        return Err(ApiError::new(401, "bad_credentials", "wrong user name or password", Some("password")));
+        return Err(ApiError::new(
+            401,
+            "bad_credentials",
+            "wrong user name or password",
+            Some("password"),
+        ));
     }
     let session = random_token();
     let mut ctx = caller.ctx("POST", path, None, None);
     ctx.user = Some(username.clone());
     let reply = app
-        .submit(ctx, Op::OpenSession { user: username, session_sha256: sha256_hex(session.as_bytes()) })
+        .submit(
+            ctx,
+            Op::OpenSession {
+                user: username,
+                session_sha256: sha256_hex(session.as_bytes()),
+            },
+        )
         .await;
     Ok((session, reply))
 }
@@ -739,7 +1296,8 @@ async fn login(
             let mut resp = respond(reply);
             if ok {
                 let ttl = app.read().policy.session_ttl_ms / 1000;
-                resp.headers_mut().insert(header::SET_COOKIE, session_cookie(&session, ttl));
+                resp.headers_mut()
+                    .insert(header::SET_COOKIE, session_cookie(&session, ttl));
             }
             resp
         }
@@ -752,17 +1310,29 @@ async fn logout(
     uri: Uri,
 ) -> Response {
     let Some(session) = caller.session.clone() else {
-        return ApiError::bad_request("no_session", "no browser session to end", None).into_response();
+        return ApiError::bad_request("no_session", "no browser session to end", None)
+            .into_response();
     };
     let ctx = caller.ctx("POST", uri.path(), None, None);
-    let mut resp = respond(app.submit(ctx, Op::CloseSession { session_sha256: sha256_hex(session.as_bytes()) }).await);
-    resp.headers_mut().insert(header::SET_COOKIE, session_cookie("", 0));
+    let mut resp = respond(
+        app.submit(
+            ctx,
+            Op::CloseSession {
+                session_sha256: sha256_hex(session.as_bytes()),
+            },
+        )
+        .await,
+    );
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, session_cookie("", 0));
     resp
 }
 
 fn me_json(st: &State, caller: &Caller) -> Result<Value, ApiError> {
     st.check(caller.user.as_deref(), Action::Own)?;
-    let user = st.user(caller.user.as_deref()).ok_or_else(ApiError::unauthenticated)?;
+    let user = st
+        .user(caller.user.as_deref())
+        .ok_or_else(ApiError::unauthenticated)?;
     let mut v = public_user(user);
     if user.role == Role::Verifier {
         v["assigned"] = json!(st.access.assigned(&user.name));
@@ -791,11 +1361,15 @@ async fn issue_token(w: Post) -> Response {
     }
     let token = random_token();
     let digest = sha256_hex(token.as_bytes());
-    let resp = w.write(|v| {
-        let b: B = typed(v)?;
-        Ok(Op::IssueToken { token_sha256: digest, label: b.label })
-    })
-    .await;
+    let resp = w
+        .write(|v| {
+            let b: B = typed(v)?;
+            Ok(Op::IssueToken {
+                token_sha256: digest,
+                label: b.label,
+            })
+        })
+        .await;
     if resp.status().as_u16() != 201 {
         return resp;
     }
@@ -806,7 +1380,10 @@ async fn issue_token(w: Post) -> Response {
     resp
 }
 
-async fn list_users(AxState(app): AxState<AppState>, Extension(caller): Extension<Caller>) -> JsonResult {
+async fn list_users(
+    AxState(app): AxState<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> JsonResult {
     let st = app.read();
     st.check(caller.user.as_deref(), Action::ReadAudit)?;
     let users: Vec<Value> = st.access.users().map(public_user).collect();
@@ -826,7 +1403,8 @@ struct NewUser {
 }
 
 async fn create_user(w: Post) -> Response {
-    let parsed: Result<NewUser, ApiError> = serde_json::from_slice(&w.body).map_err(|e| ApiError::from_json(&e));
+    let parsed: Result<NewUser, ApiError> =
+        serde_json::from_slice(&w.body).map_err(|e| ApiError::from_json(&e));
     // Hash outside the writer: Argon2 takes tens of milliseconds by design.
     let hashed = match parsed {
         Ok(u) => {
@@ -859,7 +1437,9 @@ async fn create_user(w: Post) -> Response {
 async fn deactivate_user(w: Post) -> Response {
     w.write(|v| {
         object(v)?;
-        Ok(Op::DeactivateUser { name: w.params["name"].clone() })
+        Ok(Op::DeactivateUser {
+            name: w.params["name"].clone(),
+        })
     })
     .await
 }
@@ -872,7 +1452,10 @@ async fn assign_verifier(w: Post) -> Response {
     }
     w.write(|v| {
         let b: B = typed(v)?;
-        Ok(Op::AssignVerifier { verifier: w.params["name"].clone(), company: b.company })
+        Ok(Op::AssignVerifier {
+            verifier: w.params["name"].clone(),
+            company: b.company,
+        })
     })
     .await
 }
@@ -909,7 +1492,13 @@ async fn request_account(w: Post) -> Response {
         for (i, d) in r.documents.into_iter().enumerate() {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(d.content_base64.as_bytes())
-                .map_err(|e| bad("malformed", format!("documents[{i}].content_base64: {e}"), Some("documents")))?;
+                .map_err(|e| {
+                    bad(
+                        "malformed",
+                        format!("documents[{i}].content_base64: {e}"),
+                        Some("documents"),
+                    )
+                })?;
             documents.push(Document {
                 name: d.name,
                 media_type: d.media_type,
@@ -922,7 +1511,11 @@ async fn request_account(w: Post) -> Response {
         for rep in r.representatives {
             let pw = rep.password;
             let password = blocking(move || hash_password(&pw)).await??;
-            representatives.push(Representative { name: rep.name, display: rep.display, password });
+            representatives.push(Representative {
+                name: rep.name,
+                display: rep.display,
+                password,
+            });
         }
         Ok(AccountRequest {
             id: 0,
@@ -936,10 +1529,8 @@ async fn request_account(w: Post) -> Response {
         })
     }
     .await;
-    w.write(move |_| {
-        Ok(Op::RequestAccount { request: prepared? })
-    })
-    .await
+    w.write(move |_| Ok(Op::RequestAccount { request: prepared? }))
+        .await
 }
 
 fn request_summary(r: &AccountRequest) -> Value {
@@ -957,7 +1548,10 @@ fn request_summary(r: &AccountRequest) -> Value {
     v
 }
 
-async fn list_requests(AxState(app): AxState<AppState>, Extension(caller): Extension<Caller>) -> JsonResult {
+async fn list_requests(
+    AxState(app): AxState<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> JsonResult {
     let st = app.read();
     st.check(caller.user.as_deref(), Action::ReadAudit)?;
     let list: Vec<Value> = st.access.requests().map(request_summary).collect();
@@ -972,7 +1566,10 @@ async fn show_request(
     let st = app.read();
     st.check(caller.user.as_deref(), Action::ReadAudit)?;
     let id = parse_id(&p, "id")?;
-    let r = st.access.request(id).ok_or_else(|| ApiError::not_found(format!("no account request {id}")))?;
+    let r = st
+        .access
+        .request(id)
+        .ok_or_else(|| ApiError::not_found(format!("no account request {id}")))?;
     let mut v = request_summary(r);
     v["documents"] = json!(r.documents);
     Ok(Json(v))
@@ -981,7 +1578,11 @@ async fn show_request(
 async fn approve_request(w: Post) -> Response {
     w.write(|v| {
         object(v)?;
-        Ok(Op::DecideAccountRequest { id: w.id()?, approve: true, reason: None })
+        Ok(Op::DecideAccountRequest {
+            id: w.id()?,
+            approve: true,
+            reason: None,
+        })
     })
     .await
 }
@@ -994,7 +1595,11 @@ async fn reject_request(w: Post) -> Response {
     }
     w.write(|v| {
         let b: B = typed(v)?;
-        Ok(Op::DecideAccountRequest { id: w.id()?, approve: false, reason: Some(b.reason) })
+        Ok(Op::DecideAccountRequest {
+            id: w.id()?,
+            approve: false,
+            reason: Some(b.reason),
+        })
     })
     .await
 }
@@ -1014,10 +1619,14 @@ fn account_json(a: &ets_registry::Account) -> Value {
 
 /// Whether the caller may see an account (for filtering lists through the one check).
 fn may_read_account(st: &State, caller: &Caller, id: AccountId) -> bool {
-    st.check(caller.user.as_deref(), Action::ReadAccount(id)).is_ok()
+    st.check(caller.user.as_deref(), Action::ReadAccount(id))
+        .is_ok()
 }
 
-async fn list_accounts(AxState(app): AxState<AppState>, Extension(caller): Extension<Caller>) -> JsonResult {
+async fn list_accounts(
+    AxState(app): AxState<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> JsonResult {
     let st = app.read();
     st.check(caller.user.as_deref(), Action::Own)?;
     let list: Vec<Value> = st
@@ -1026,7 +1635,7 @@ async fn list_accounts(AxState(app): AxState<AppState>, Extension(caller): Exten
         .accounts()
         .iter()
         .filter(|a| may_read_account(&st, &caller, a.id))
-        .map(|a| account_json(a))
+        .map(account_json)
         .collect();
     Ok(Json(json!({ "accounts": list })))
 }
@@ -1034,7 +1643,9 @@ async fn list_accounts(AxState(app): AxState<AppState>, Extension(caller): Exten
 /// Holdings with serial blocks, funds and open orders of an account.
 pub fn account_detail(st: &State, id: AccountId) -> Result<Value, ApiError> {
     let registry = st.market.registry();
-    let a = registry.account(id).ok_or_else(|| ApiError::not_found(format!("no account {id}")))?;
+    let a = registry
+        .account(id)
+        .ok_or_else(|| ApiError::not_found(format!("no account {id}")))?;
     let holdings: Vec<Value> = registry
         .holdings_of(id)
         .into_iter()
@@ -1052,7 +1663,8 @@ pub fn account_detail(st: &State, id: AccountId) -> Result<Value, ApiError> {
     v["holdings"] = json!(holdings);
     if let Some(e) = st.market.exchange() {
         let p = ets_clearing::ParticipantId(id.0);
-        v["funds"] = json!({"available_fen": e.funds.available(p), "frozen_fen": e.funds.frozen(p)});
+        v["funds"] =
+            json!({"available_fen": e.funds.available(p), "frozen_fen": e.funds.frozen(p)});
         v["open_orders"] = json!(open_orders_json(e, id));
     }
     Ok(v)
@@ -1120,7 +1732,9 @@ async fn list_transactions(
 ) -> JsonResult {
     let n = limit(&q, 100)?;
     let before = match q.get("before") {
-        Some(s) => s.parse::<u64>().map_err(|_| bad("malformed", "before: a sequence number", Some("before")))?,
+        Some(s) => s
+            .parse::<u64>()
+            .map_err(|_| bad("malformed", "before: a sequence number", Some("before")))?,
         None => u64::MAX,
     };
     let st = app.read();
@@ -1150,7 +1764,8 @@ async fn show_transaction(
         .registry()
         .transaction(seq)
         .ok_or_else(|| ApiError::not_found(format!("no registry transaction {seq}")))?;
-    let party = may_read_account(&st, &caller, t.to) || t.from.is_some_and(|a| may_read_account(&st, &caller, a));
+    let party = may_read_account(&st, &caller, t.to)
+        || t.from.is_some_and(|a| may_read_account(&st, &caller, a));
     if !party {
         st.check(caller.user.as_deref(), Action::ReadAudit)?;
     }
@@ -1163,9 +1778,15 @@ async fn show_transaction(
 async fn propose_instruction(w: Post) -> Response {
     w.write(|v| {
         let mut m = object(v)?;
-        let company: CompanyId = typed(m.remove("company").unwrap_or(Value::Null))
-            .map_err(|e| ApiError { field: Some("company".into()), ..e })?;
-        let kind = m.remove("kind").and_then(|k| k.as_str().map(str::to_string)).unwrap_or_default();
+        let company: CompanyId =
+            typed(m.remove("company").unwrap_or(Value::Null)).map_err(|e| ApiError {
+                field: Some("company".into()),
+                ..e
+            })?;
+        let kind = m
+            .remove("kind")
+            .and_then(|k| k.as_str().map(str::to_string))
+            .unwrap_or_default();
         let instruction = match kind.as_str() {
             "transfer" => {
                 m.insert("from".into(), json!(company.to_string()));
@@ -1182,7 +1803,9 @@ async fn propose_instruction(w: Post) -> Response {
                     .get("account")
                     .and_then(Value::as_str)
                     .ok_or_else(|| bad("malformed", "account: CN-000123", Some("account")))?;
-                Instruction::Trust { account: parse_account(account, "account")? }
+                Instruction::Trust {
+                    account: parse_account(account, "account")?,
+                }
             }
             other => {
                 return Err(bad(
@@ -1192,7 +1815,10 @@ async fn propose_instruction(w: Post) -> Response {
                 ));
             }
         };
-        Ok(Op::ProposeInstruction { company, instruction })
+        Ok(Op::ProposeInstruction {
+            company,
+            instruction,
+        })
     })
     .await
 }
@@ -1209,10 +1835,17 @@ async fn list_instructions(
         .instructions()
         .filter(|i| q.get("company").is_none_or(|c| i.company.to_string() == *c))
         .filter(|i| {
-            q.get("status").is_none_or(|s| serde_json::to_value(&i.status).ok().as_ref().and_then(Value::as_str) == Some(s))
+            q.get("status").is_none_or(|s| {
+                serde_json::to_value(&i.status)
+                    .ok()
+                    .as_ref()
+                    .and_then(Value::as_str)
+                    == Some(s)
+            })
         })
         .filter(|i| {
-            st.check(caller.user.as_deref(), Action::Instruct(&i.company)).is_ok()
+            st.check(caller.user.as_deref(), Action::Instruct(&i.company))
+                .is_ok()
                 || st.check(caller.user.as_deref(), Action::ReadAudit).is_ok()
         })
         .map(|i| serde_json::to_value(i).expect("instructions serialize"))
@@ -1223,7 +1856,10 @@ async fn list_instructions(
 async fn decide_instruction(w: Post, approve: bool) -> Response {
     w.write(|v| {
         object(v)?;
-        Ok(Op::DecideInstruction { id: w.id()?, approve })
+        Ok(Op::DecideInstruction {
+            id: w.id()?,
+            approve,
+        })
     })
     .await
 }
@@ -1241,9 +1877,13 @@ async fn list_trusted(
     Extension(caller): Extension<Caller>,
     Path(p): Path<Params>,
 ) -> JsonResult {
-    let company = CompanyId::parse(&p["id"]).map_err(|e| bad("malformed", e.to_string(), Some("id")))?;
+    let company =
+        CompanyId::parse(&p["id"]).map_err(|e| bad("malformed", e.to_string(), Some("id")))?;
     let st = app.read();
-    if st.check(caller.user.as_deref(), Action::Instruct(&company)).is_err() {
+    if st
+        .check(caller.user.as_deref(), Action::Instruct(&company))
+        .is_err()
+    {
         st.check(caller.user.as_deref(), Action::ReadAudit)?;
     }
     let now = app.clock.now_ms();
@@ -1259,8 +1899,12 @@ async fn list_trusted(
 async fn remove_trusted(w: Post) -> Response {
     w.write(|v| {
         object(v)?;
-        let company = CompanyId::parse(&w.params["id"]).map_err(|e| bad("malformed", e.to_string(), Some("id")))?;
-        Ok(Op::RemoveTrusted { company, account: parse_account(&w.params["account"], "account")? })
+        let company = CompanyId::parse(&w.params["id"])
+            .map_err(|e| bad("malformed", e.to_string(), Some("id")))?;
+        Ok(Op::RemoveTrusted {
+            company,
+            account: parse_account(&w.params["account"], "account")?,
+        })
     })
     .await
 }
@@ -1268,7 +1912,10 @@ async fn remove_trusted(w: Post) -> Response {
 // ---------------------------------------------------------------------------------------------
 // Companies, reports, plans, compliance
 
-async fn list_companies(AxState(app): AxState<AppState>, Extension(caller): Extension<Caller>) -> JsonResult {
+async fn list_companies(
+    AxState(app): AxState<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> JsonResult {
     let st = app.read();
     st.check(caller.user.as_deref(), Action::Own)?;
     let list: Vec<Value> = st
@@ -1286,7 +1933,10 @@ async fn list_companies(AxState(app): AxState<AppState>, Extension(caller): Exte
 
 /// Everything about one company the caller may see.
 pub fn company_detail(st: &State, caller: &Caller, id: &CompanyId) -> Result<Value, ApiError> {
-    let company = st.market.company(id).ok_or_else(|| ApiError::not_found(format!("no company {id}")))?;
+    let company = st
+        .market
+        .company(id)
+        .ok_or_else(|| ApiError::not_found(format!("no company {id}")))?;
     let user = caller.user.as_deref();
     let full = st.check(user, Action::ReadCompany(id)).is_ok();
     if !full {
@@ -1317,11 +1967,13 @@ pub fn company_detail(st: &State, caller: &Caller, id: &CompanyId) -> Result<Val
                 let years: Vec<Value> = plan
                     .years
                     .iter()
-                    .map(|y| json!({
-                        "year": y,
-                        "pre_t": st.market.allocation(&plan.id, id, *y, Stage::Pre),
-                        "final_t": st.market.allocation(&plan.id, id, *y, Stage::Final),
-                    }))
+                    .map(|y| {
+                        json!({
+                            "year": y,
+                            "pre_t": st.market.allocation(&plan.id, id, *y, Stage::Pre),
+                            "final_t": st.market.allocation(&plan.id, id, *y, Stage::Final),
+                        })
+                    })
                     .collect();
                 let position = st
                     .market
@@ -1361,16 +2013,25 @@ async fn list_reports(
     let st = app.read();
     st.check(caller.user.as_deref(), Action::Own)?;
     let year = match q.get("year") {
-        Some(y) => Some(y.parse::<u16>().map_err(|_| bad("malformed", "year: YYYY", Some("year")))?),
+        Some(y) => Some(
+            y.parse::<u16>()
+                .map_err(|_| bad("malformed", "year: YYYY", Some("year")))?,
+        ),
         None => None,
     };
     let list: Vec<Value> = st
         .market
         .reports()
-        .filter(|r| st.check(caller.user.as_deref(), Action::ReadReports(&r.company)).is_ok())
+        .filter(|r| {
+            st.check(caller.user.as_deref(), Action::ReadReports(&r.company))
+                .is_ok()
+        })
         .filter(|r| year.is_none_or(|y| r.year == y))
         .map(|r| serde_json::to_value(r).expect("reports serialize"))
-        .filter(|r| q.get("status").is_none_or(|s| r["status"].as_str() == Some(s)))
+        .filter(|r| {
+            q.get("status")
+                .is_none_or(|s| r["status"].as_str() == Some(s))
+        })
         .collect();
     Ok(Json(json!({ "reports": list })))
 }
@@ -1393,9 +2054,14 @@ async fn compliance(
 ) -> JsonResult {
     let st = app.read();
     st.check(caller.user.as_deref(), Action::Oversight)?;
-    let report = st.market.compliance_report(&p["plan"]).map_err(|e| ApiError::from_market(&e))?;
+    let report = st
+        .market
+        .compliance_report(&p["plan"])
+        .map_err(|e| ApiError::from_market(&e))?;
     let user = st.user(caller.user.as_deref());
-    let province = user.and_then(|u| u.province.clone()).filter(|_| user.is_some_and(|u| u.role == Role::Bureau));
+    let province = user
+        .and_then(|u| u.province.clone())
+        .filter(|_| user.is_some_and(|u| u.role == Role::Bureau));
     let companies: Vec<_> = report
         .companies
         .iter()
@@ -1419,7 +2085,10 @@ async fn compliance(
 
 async fn public_compliance(AxState(app): AxState<AppState>, Path(p): Path<Params>) -> JsonResult {
     let st = app.read();
-    let report = st.market.compliance_report(&p["plan"]).map_err(|e| ApiError::from_market(&e))?;
+    let report = st
+        .market
+        .compliance_report(&p["plan"])
+        .map_err(|e| ApiError::from_market(&e))?;
     let mut v = json!({
         "plan": report.plan,
         "assessed_on": report.assessed_on,
@@ -1442,13 +2111,19 @@ async fn open_orders(
     Query(q): Query<Params>,
 ) -> JsonResult {
     let st = app.read();
-    let holder = q.get("holder").ok_or_else(|| bad("malformed", "holder: the account's holder", Some("holder")))?;
+    let holder = q
+        .get("holder")
+        .ok_or_else(|| bad("malformed", "holder: the account's holder", Some("holder")))?;
     let id = st
         .market
         .resolve_account(holder)
         .ok_or_else(|| ApiError::not_found(format!("no account holder {holder}")))?;
     st.check(caller.user.as_deref(), Action::ReadAccount(id))?;
-    let orders = st.market.exchange().map(|e| open_orders_json(e, id)).unwrap_or_default();
+    let orders = st
+        .market
+        .exchange()
+        .map(|e| open_orders_json(e, id))
+        .unwrap_or_default();
     Ok(Json(json!({ "account": id.to_string(), "orders": orders })))
 }
 
@@ -1458,7 +2133,8 @@ fn class_query(q: &Params) -> Result<Option<UnitClass>, ApiError> {
 
 /// The book of a class: `levels` price levels each side.
 pub fn book_json(st: &State, class: UnitClass, levels: usize) -> Value {
-    let level = |l: &ets_exchange::LevelView| json!({"price": l.price, "qty": l.qty, "orders": l.orders});
+    let level =
+        |l: &ets_exchange::LevelView| json!({"price": l.price, "qty": l.qty, "orders": l.orders});
     match st.market.exchange() {
         None => json!({"class": class.to_string(), "bids": [], "asks": [], "open": false}),
         Some(e) => {
@@ -1475,9 +2151,14 @@ pub fn book_json(st: &State, class: UnitClass, levels: usize) -> Value {
 }
 
 async fn book(AxState(app): AxState<AppState>, Query(q): Query<Params>) -> JsonResult {
-    let class = class_query(&q)?.ok_or_else(|| bad("malformed", "class: e.g. CEA-2021", Some("class")))?;
+    let class =
+        class_query(&q)?.ok_or_else(|| bad("malformed", "class: e.g. CEA-2021", Some("class")))?;
     let levels = match q.get("levels") {
-        Some(s) => s.parse::<usize>().ok().filter(|n| (1..=50).contains(n)).ok_or_else(|| bad("malformed", "levels: 1 to 50", Some("levels")))?,
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=50).contains(n))
+            .ok_or_else(|| bad("malformed", "levels: 1 to 50", Some("levels")))?,
         None => 5,
     };
     Ok(Json(book_json(&app.read(), class, levels)))

@@ -95,7 +95,9 @@ pub fn check(
         (_, Action::ReadAudit | Action::Administer) => false,
         (Role::Bureau, Action::Oversight) => true,
         (Role::Bureau, Action::ReadCompany(c) | Action::ReadReports(c)) => in_province(c),
-        (Role::Bureau, Action::ReadAccount(a)) => account_company(a).is_some_and(|c| in_province(&c)),
+        (Role::Bureau, Action::ReadAccount(a)) => {
+            account_company(a).is_some_and(|c| in_province(&c))
+        }
         (Role::Company, Action::ReadCompany(c) | Action::ReadReports(c) | Action::Instruct(c)) => {
             own_company(c)
         }
@@ -150,9 +152,10 @@ fn command_allowed(
     let own_company = |c: &CompanyId| user.company.as_ref() == Some(c);
     let holder_is_own = |holder: &str| market.resolve_account(holder).is_some_and(own_account);
     let ok = match (user.role, command) {
-        (Role::Company, Command::SubmitReport { report } | Command::CorrectReport { report, .. }) => {
-            own_company(&report.company)
-        }
+        (
+            Role::Company,
+            Command::SubmitReport { report } | Command::CorrectReport { report, .. },
+        ) => own_company(&report.company),
         (Role::Verifier, Command::VerifyReport { verification }) => assigned(&verification.company),
         (Role::Bureau, Command::AcceptReport { company, .. }) => in_province(company),
         (Role::Company | Role::Member, Command::Exchange(e)) => match e {

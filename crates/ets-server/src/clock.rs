@@ -81,7 +81,11 @@ pub fn beijing(ms: i64) -> (Date, u16) {
 
 /// The instant of a Beijing date and minute.
 pub fn instant(date: Date, minute: u16) -> i64 {
-    let days = days_from_civil(i64::from(date.year()), date.month().into(), date.day().into());
+    let days = days_from_civil(
+        i64::from(date.year()),
+        date.month().into(),
+        date.day().into(),
+    );
     days * 86_400_000 + i64::from(minute) * 60_000 - BEIJING_OFFSET_MS
 }
 

@@ -26,7 +26,7 @@ use crate::access::{
 };
 use crate::authz::{self, Action, Denied};
 use crate::error::ApiError;
-use crate::store::{Backend, Record, RECORD_VERSION};
+use crate::store::{Backend, RECORD_VERSION, Record};
 
 /// How many audit entries the server keeps in memory for `/api/audit` (all are in the journal).
 const AUDIT_TAIL: usize = 10_000;
@@ -208,24 +208,62 @@ impl RequestCtx {
 #[derive(Debug)]
 pub enum Op {
     /// Only record the audit entry of a request answered elsewhere (a read, a refusal).
-    Audit { status: u16, code: Option<String> },
+    Audit {
+        status: u16,
+        code: Option<String>,
+    },
     /// A market command, authorised as the user.
-    Command { command: Command, reason: String },
-    CreateUser { user: User },
+    Command {
+        command: Command,
+        reason: String,
+    },
+    CreateUser {
+        user: User,
+    },
     /// Revoke a user: its tokens and sessions stop working at once.
-    DeactivateUser { name: String },
+    DeactivateUser {
+        name: String,
+    },
     /// A regulator created by `ets admin` on the store directly (no HTTP route leads here).
-    Bootstrap { user: User },
-    AssignVerifier { verifier: String, company: CompanyId },
-    IssueToken { token_sha256: Digest, label: String },
+    Bootstrap {
+        user: User,
+    },
+    AssignVerifier {
+        verifier: String,
+        company: CompanyId,
+    },
+    IssueToken {
+        token_sha256: Digest,
+        label: String,
+    },
     /// The password was checked by the HTTP layer (Argon2 is too slow for the writer).
-    OpenSession { user: String, session_sha256: Digest },
-    CloseSession { session_sha256: Digest },
-    RequestAccount { request: AccountRequest },
-    DecideAccountRequest { id: u64, approve: bool, reason: Option<String> },
-    ProposeInstruction { company: CompanyId, instruction: Instruction },
-    DecideInstruction { id: u64, approve: bool },
-    RemoveTrusted { company: CompanyId, account: AccountId },
+    OpenSession {
+        user: String,
+        session_sha256: Digest,
+    },
+    CloseSession {
+        session_sha256: Digest,
+    },
+    RequestAccount {
+        request: AccountRequest,
+    },
+    DecideAccountRequest {
+        id: u64,
+        approve: bool,
+        reason: Option<String>,
+    },
+    ProposeInstruction {
+        company: CompanyId,
+        instruction: Instruction,
+    },
+    DecideInstruction {
+        id: u64,
+        approve: bool,
+    },
+    RemoveTrusted {
+        company: CompanyId,
+        account: AccountId,
+    },
 }
 
 /// The answer to a job: an HTTP status and a JSON body.
@@ -299,7 +337,9 @@ pub fn run_writer(
         let mut audits = Vec::with_capacity(jobs.len());
         for job in jobs.drain(..) {
             if st.poisoned {
-                let e = ApiError::unavailable("the server stopped accepting work after a failed journal write; restart it");
+                let e = ApiError::unavailable(
+                    "the server stopped accepting work after a failed journal write; restart it",
+                );
                 replies.push((job.reply, Reply::from_error(&e)));
                 continue;
             }
@@ -307,7 +347,11 @@ pub fn run_writer(
             let mut audit = job.ctx.audit(
                 &st,
                 done.reply.status,
-                done.reply.body.get("code").and_then(Value::as_str).map(str::to_string),
+                done.reply
+                    .body
+                    .get("code")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
             );
             if job.ctx.key.is_some() && !matches!(done.reply.status, 401 | 429 | 500..) {
                 audit.response = Some(done.reply.body.clone());
@@ -335,13 +379,14 @@ pub fn run_writer(
             st.remember(audit);
             replies.push((job.reply, done.reply));
         }
-        if !payloads.is_empty() {
-            if let Err(e) = backend.append(&payloads, &st.market, seq_before, trades_before, &audits) {
-                st.poisoned = true;
-                let err = ApiError::unavailable(format!("journal write failed: {e}"));
-                for (_, reply) in replies.iter_mut() {
-                    *reply = Reply::from_error(&err);
-                }
+        if !payloads.is_empty()
+            && let Err(e) =
+                backend.append(&payloads, &st.market, seq_before, trades_before, &audits)
+        {
+            st.poisoned = true;
+            let err = ApiError::unavailable(format!("journal write failed: {e}"));
+            for (_, reply) in replies.iter_mut() {
+                *reply = Reply::from_error(&err);
             }
         }
         payloads.clear();
@@ -400,7 +445,9 @@ fn envelope(ctx: &RequestCtx, command: Command, reason: String) -> Envelope {
 }
 
 fn execute(st: &mut State, env: &Envelope) -> Result<Vec<Event>, ApiError> {
-    st.market.execute(env).map_err(|e| ApiError::from_market(&e))
+    st.market
+        .execute(env)
+        .map_err(|e| ApiError::from_market(&e))
 }
 
 /// The body answering an accepted market command.
@@ -460,9 +507,17 @@ fn perform_op(st: &mut State, ctx: &RequestCtx, op: Op) -> Result<Done, ApiError
                 .user(&target)
                 .ok_or_else(|| ApiError::not_found(format!("no user {target}")))?;
             if !user.active {
-                return Err(ApiError::conflict("already_inactive", format!("user {target} is already deactivated"), None));
+                return Err(ApiError::conflict(
+                    "already_inactive",
+                    format!("user {target} is already deactivated"),
+                    None,
+                ));
             }
-            let regulators = st.access.users().filter(|u| u.active && u.role == Role::Regulator).count();
+            let regulators = st
+                .access
+                .users()
+                .filter(|u| u.active && u.role == Role::Regulator)
+                .count();
             if user.role == Role::Regulator && regulators == 1 {
                 return Err(ApiError::conflict(
                     "last_regulator",
@@ -471,11 +526,20 @@ fn perform_op(st: &mut State, ctx: &RequestCtx, op: Op) -> Result<Done, ApiError
                 ));
             }
             let body = json!({ "deactivated": target });
-            access_done(st, 200, body, vec![AccessEvent::UserDeactivated { name: target }])
+            access_done(
+                st,
+                200,
+                body,
+                vec![AccessEvent::UserDeactivated { name: target }],
+            )
         }
         Op::Bootstrap { user } => {
             if user.role != Role::Regulator {
-                return Err(ApiError::bad_request("not_a_regulator", "ets admin creates regulators", Some("role")));
+                return Err(ApiError::bad_request(
+                    "not_a_regulator",
+                    "ets admin creates regulators",
+                    Some("role"),
+                ));
             }
             validate_user(st, &user)?;
             let body = json!({ "user": public_user(&user) });
@@ -498,9 +562,17 @@ fn perform_op(st: &mut State, ctx: &RequestCtx, op: Op) -> Result<Done, ApiError
                 return Err(ApiError::not_found(format!("no company {company}")));
             }
             let body = json!({ "verifier": verifier, "company": company });
-            access_done(st, 201, body, vec![AccessEvent::VerifierAssigned { verifier, company }])
+            access_done(
+                st,
+                201,
+                body,
+                vec![AccessEvent::VerifierAssigned { verifier, company }],
+            )
         }
-        Op::IssueToken { token_sha256, label } => {
+        Op::IssueToken {
+            token_sha256,
+            label,
+        } => {
             st.check(name, Action::Own)?;
             let info = TokenInfo {
                 user: name.unwrap_or_default().to_string(),
@@ -515,7 +587,10 @@ fn perform_op(st: &mut State, ctx: &RequestCtx, op: Op) -> Result<Done, ApiError
                 vec![AccessEvent::TokenIssued { token_sha256, info }],
             )
         }
-        Op::OpenSession { user, session_sha256 } => {
+        Op::OpenSession {
+            user,
+            session_sha256,
+        } => {
             if !st.access.user(&user).is_some_and(|u| u.active) {
                 return Err(ApiError::unauthenticated());
             }
@@ -528,7 +603,10 @@ fn perform_op(st: &mut State, ctx: &RequestCtx, op: Op) -> Result<Done, ApiError
                 st,
                 201,
                 json!({ "user": user, "expires_at": info.expires_at }),
-                vec![AccessEvent::SessionOpened { session_sha256, info }],
+                vec![AccessEvent::SessionOpened {
+                    session_sha256,
+                    info,
+                }],
             )
         }
         Op::CloseSession { session_sha256 } => {
@@ -547,9 +625,18 @@ fn perform_op(st: &mut State, ctx: &RequestCtx, op: Op) -> Result<Done, ApiError
             request.submitted_at = now;
             request.status = RequestStatus::Pending;
             let body = json!({ "id": request.id, "status": "pending" });
-            access_done(st, 201, body, vec![AccessEvent::AccountRequested { request }])
+            access_done(
+                st,
+                201,
+                body,
+                vec![AccessEvent::AccountRequested { request }],
+            )
         }
-        Op::DecideAccountRequest { id, approve, reason } => {
+        Op::DecideAccountRequest {
+            id,
+            approve,
+            reason,
+        } => {
             st.check(name, Action::Administer)?;
             let request = st
                 .access
@@ -613,12 +700,15 @@ fn perform_op(st: &mut State, ctx: &RequestCtx, op: Op) -> Result<Done, ApiError
             let env = envelope(ctx, command, format!("account request {id} approved"));
             let events = execute(st, &env)?;
             let account = events.iter().find_map(|e| match e {
-                Event::CompanyRegistered { account, .. } | Event::HolderRegistered { account, .. } => {
-                    Some(*account)
-                }
+                Event::CompanyRegistered { account, .. }
+                | Event::HolderRegistered { account, .. } => Some(*account),
                 _ => None,
             });
-            access.extend(users.into_iter().map(|user| AccessEvent::UserCreated { user }));
+            access.extend(
+                users
+                    .into_iter()
+                    .map(|user| AccessEvent::UserCreated { user }),
+            );
             for e in &access {
                 st.access.apply(e).map_err(|e| ApiError::internal(e.0))?;
             }
@@ -719,7 +809,8 @@ fn perform_op(st: &mut State, ctx: &RequestCtx, op: Op) -> Result<Done, ApiError
                 }
                 Instruction::Command { command } => {
                     // The rules may have changed since it was proposed: check them again.
-                    if let Err(e) = validate_instruction(st, &pending.company, &pending.instruction, now)
+                    if let Err(e) =
+                        validate_instruction(st, &pending.company, &pending.instruction, now)
                     {
                         return fail_instruction(st, id, by, e);
                     }
@@ -754,7 +845,12 @@ fn perform_op(st: &mut State, ctx: &RequestCtx, op: Op) -> Result<Done, ApiError
         }
         Op::RemoveTrusted { company, account } => {
             st.check(name, Action::Instruct(&company))?;
-            if !st.access.trusted(&company).iter().any(|t| t.account == account) {
+            if !st
+                .access
+                .trusted(&company)
+                .iter()
+                .any(|t| t.account == account)
+            {
                 return Err(ApiError::not_found(format!(
                     "{account} is not on the trusted list of {company}"
                 )));
@@ -826,7 +922,10 @@ fn validate_name(st: &State, user: &User) -> Result<(), ApiError> {
     if !name_ok {
         return Err(ApiError::bad_request(
             "invalid_name",
-            format!("user name {:?} must be 1-64 letters, digits, '-', '_', '.' or '@'", user.name),
+            format!(
+                "user name {:?} must be 1-64 letters, digits, '-', '_', '.' or '@'",
+                user.name
+            ),
             Some("name"),
         ));
     }
@@ -945,7 +1044,11 @@ fn validate_instruction(
         .ok_or_else(|| ApiError::not_found(format!("no company {company}")))?;
     let resolve = |party: &str, field: &'static str| {
         st.market.resolve_account(party).ok_or_else(|| {
-            ApiError::unprocessable("unknown_account", format!("no account {party}"), Some(field))
+            ApiError::unprocessable(
+                "unknown_account",
+                format!("no account {party}"),
+                Some(field),
+            )
         })
     };
     match instruction {

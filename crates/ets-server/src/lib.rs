@@ -93,7 +93,13 @@ pub struct Caller {
 
 impl Caller {
     /// The request context the writer records.
-    pub fn ctx(&self, method: &str, path: &str, key: Option<String>, body: Option<&[u8]>) -> RequestCtx {
+    pub fn ctx(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<String>,
+        body: Option<&[u8]>,
+    ) -> RequestCtx {
         let (date, minute) = clock::beijing(self.at);
         RequestCtx {
             at: self.at,
@@ -210,7 +216,11 @@ impl App {
     }
 
     /// Finds who is calling: an API token, a browser session, or nobody.
-    fn authenticate(&self, headers: &HeaderMap, now: i64) -> Result<(Option<User>, Option<String>), ApiError> {
+    fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        now: i64,
+    ) -> Result<(Option<User>, Option<String>), ApiError> {
         let st = self.read();
         if let Some(auth) = headers.get(header::AUTHORIZATION) {
             let token = auth
@@ -218,12 +228,24 @@ impl App {
                 .ok()
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .ok_or_else(|| {
-                    ApiError::new(401, "unauthenticated", "Authorization must be `Bearer <token>`", Some("Authorization"))
+                    ApiError::new(
+                        401,
+                        "unauthenticated",
+                        "Authorization must be `Bearer <token>`",
+                        Some("Authorization"),
+                    )
                 })?;
             let user = st
                 .access
                 .token_user(&sha256_hex(token.trim().as_bytes()))
-                .ok_or_else(|| ApiError::new(401, "unauthenticated", "unknown or revoked API token", Some("Authorization")))?;
+                .ok_or_else(|| {
+                    ApiError::new(
+                        401,
+                        "unauthenticated",
+                        "unknown or revoked API token",
+                        Some("Authorization"),
+                    )
+                })?;
             return Ok((Some(user.clone()), None));
         }
         if let Some(session) = cookie(headers, SESSION_COOKIE) {
@@ -323,8 +345,12 @@ async fn gate(AxState(app): AxState<Arc<App>>, mut req: Request, next: Next) -> 
     // Browser sessions must prove the request comes from our own pages: JSON calls carry the
     // token in a header; the dashboard's forms carry it in a field, checked by their handlers.
     let unsafe_method = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
-    if unsafe_method && path.starts_with("/api/") && path != "/api/login" {
-        if let Some(session) = &caller.session {
+    if unsafe_method
+        && path.starts_with("/api/")
+        && path != "/api/login"
+        && let Some(session) = &caller.session
+    {
+        {
             let sent = req
                 .headers()
                 .get("x-csrf-token")
@@ -400,7 +426,12 @@ pub fn create_regulator(
 ) -> Result<(), String> {
     let (backend, state) =
         Backend::open(location, genesis, Policy::default()).map_err(|e| e.to_string())?;
-    let app = App::start(backend, state, Arc::new(clock::ManualClock::at(now_ms)), Limits::default());
+    let app = App::start(
+        backend,
+        state,
+        Arc::new(clock::ManualClock::at(now_ms)),
+        Limits::default(),
+    );
     let user = User {
         name: name.to_string(),
         display: display.to_string(),
@@ -426,7 +457,10 @@ pub fn create_regulator(
     let reply = rt.block_on(app.submit(ctx, Op::Bootstrap { user }));
     app.shutdown();
     if reply.status >= 300 {
-        return Err(reply.body["message"].as_str().unwrap_or("refused").to_string());
+        return Err(reply.body["message"]
+            .as_str()
+            .unwrap_or("refused")
+            .to_string());
     }
     Ok(())
 }

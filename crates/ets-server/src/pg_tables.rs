@@ -171,7 +171,9 @@ pub fn project(
     }
 
     if !audits.is_empty() {
-        let seq: Vec<i64> = (0..audits.len()).map(|i| (first_seq + i as u64) as i64).collect();
+        let seq: Vec<i64> = (0..audits.len())
+            .map(|i| (first_seq + i as u64) as i64)
+            .collect();
         let at: Vec<i64> = audits.iter().map(|a| a.at).collect();
         let who: Vec<&str> = audits.iter().map(|a| a.who.as_str()).collect();
         let role: Vec<Option<&str>> = audits.iter().map(|a| a.role.map(|r| r.as_str())).collect();

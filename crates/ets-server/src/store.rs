@@ -56,7 +56,10 @@ pub enum StoreError {
 pub enum Location {
     Dir(std::path::PathBuf),
     /// `postgres://…` and the schema that holds this market.
-    Postgres { url: String, schema: String },
+    Postgres {
+        url: String,
+        schema: String,
+    },
 }
 
 impl Location {
@@ -84,6 +87,8 @@ impl Location {
     }
 }
 
+// One per server, so the size difference between the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Backend {
     File(Journal),
     Pg(PgJournal),
@@ -167,12 +172,20 @@ impl Backend {
                 let schema = j.schema().to_string();
                 let mut table_error = None;
                 let r = j.append_batch_with(payloads, |tx, first_seq| {
-                    pg_tables::project(tx, &schema, market, seq_from, trades_from, audits, first_seq)
-                        .map_err(|e| {
-                            let text = e.to_string();
-                            table_error = Some(e);
-                            text
-                        })
+                    pg_tables::project(
+                        tx,
+                        &schema,
+                        market,
+                        seq_from,
+                        trades_from,
+                        audits,
+                        first_seq,
+                    )
+                    .map_err(|e| {
+                        let text = e.to_string();
+                        table_error = Some(e);
+                        text
+                    })
                 });
                 if let Some(e) = table_error {
                     return Err(StoreError::Tables(e));
@@ -205,7 +218,9 @@ pub fn replay(records: &[(u64, Vec<u8>)], policy: Policy, name: &str) -> Result<
                 ));
                 continue;
             }
-            (None, other) => return Err(err(format!("first record is {other:?}, expected genesis"))),
+            (None, other) => {
+                return Err(err(format!("first record is {other:?}, expected genesis")));
+            }
             (Some(_), "genesis") => return Err(err("a second genesis record".into())),
             (Some(s), _) => s,
         };

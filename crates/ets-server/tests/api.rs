@@ -5,12 +5,16 @@ mod common;
 use common::*;
 use serde_json::json;
 
-
 async fn setup_runs_the_cycle_through_every_role(h: Harness) {
     let m = setup(&h).await;
     let sx = held(&h, &m.rep_a, &m.sx_account, "CEA-2019").await;
     assert!(sx > 1_000_000, "SX0001 was pre-allocated: {sx}");
-    let (s, v) = h.get(&format!("/api/accounts/{}", m.trader_account), Some(&m.member)).await;
+    let (s, v) = h
+        .get(
+            &format!("/api/accounts/{}", m.trader_account),
+            Some(&m.member),
+        )
+        .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["funds"]["available_fen"], json!(1_000_000_000u64));
 }
@@ -34,63 +38,325 @@ async fn forbidden_matrix(h: Harness) {
     let sx = format!("/api/accounts/{}", m.sx_account);
     let hb = format!("/api/accounts/{}", m.hb_account);
     let tr = format!("/api/accounts/{}", m.trader_account);
-    let cases: Vec<(&str, Option<&str>, &str, &str, Option<serde_json::Value>, u16)> = vec![
+    type Case<'a> = (
+        &'a str,
+        Option<&'a str>,
+        &'a str,
+        &'a str,
+        Option<serde_json::Value>,
+        u16,
+    );
+    let cases: Vec<Case> = vec![
         // Nobody logged in.
         ("public", None, "GET", "/api/accounts", None, 401),
         ("public", None, "GET", &sx, None, 401),
-        ("public", None, "GET", "/api/compliance/cn-power-2019-2020", None, 401),
+        (
+            "public",
+            None,
+            "GET",
+            "/api/compliance/cn-power-2019-2020",
+            None,
+            401,
+        ),
         ("public", None, "GET", "/api/audit", None, 401),
-        ("public", None, "POST", "/api/orders", Some(order("SX0001")), 401),
-        ("public", None, "POST", "/api/plans", Some(json!({"builtin": PLAN})), 401),
-        ("public", None, "POST", "/api/instructions", Some(json!({"company": "SX0001", "kind": "trust", "account": m.hb_account})), 401),
+        (
+            "public",
+            None,
+            "POST",
+            "/api/orders",
+            Some(order("SX0001")),
+            401,
+        ),
+        (
+            "public",
+            None,
+            "POST",
+            "/api/plans",
+            Some(json!({"builtin": PLAN})),
+            401,
+        ),
+        (
+            "public",
+            None,
+            "POST",
+            "/api/instructions",
+            Some(json!({"company": "SX0001", "kind": "trust", "account": m.hb_account})),
+            401,
+        ),
         // A company representative: its own company only.
         ("rep-a", Some(&m.rep_a), "GET", &hb, None, 403),
         ("rep-a", Some(&m.rep_a), "GET", &tr, None, 403),
-        ("rep-a", Some(&m.rep_a), "GET", "/api/companies/HB0001", None, 403),
-        ("rep-a", Some(&m.rep_a), "GET", "/api/compliance/cn-power-2019-2020", None, 403),
-        ("rep-a", Some(&m.rep_a), "POST", "/api/orders", Some(order("HB0001")), 403),
-        ("rep-a", Some(&m.rep_a), "POST", "/api/plans", Some(json!({"builtin": "cn-power-2021-2022"})), 403),
-        ("rep-a", Some(&m.rep_a), "POST", "/api/reports/acceptances", Some(json!({"company": "SX0001", "year": 2018})), 403),
-        ("rep-a", Some(&m.rep_a), "POST", "/api/reports/verifications", Some(json!({"company": "SX0001", "year": 2018, "units": null, "findings": []})), 403),
-        ("rep-a", Some(&m.rep_a), "POST", "/api/reports", Some(report_json("HB0001", 2019, "1")), 403),
-        ("rep-a", Some(&m.rep_a), "POST", "/api/instructions", Some(json!({"company": "HB0001", "kind": "trust", "account": m.sx_account})), 403),
-        ("rep-a", Some(&m.rep_a), "POST", "/api/commands", Some(json!({"command": "transfer", "class": "CEA-2019", "quantity": 1, "from": "SX0001", "to": "HB0001"})), 403),
-        ("rep-a", Some(&m.rep_a), "POST", "/api/funds/deposits", Some(json!({"holder": "SX0001", "fen": 1})), 403),
-        ("rep-a", Some(&m.rep_a), "POST", "/api/users", Some(json!({"name": "x", "display": "x", "password": "a-long-password-1", "role": "auditor"})), 403),
+        (
+            "rep-a",
+            Some(&m.rep_a),
+            "GET",
+            "/api/companies/HB0001",
+            None,
+            403,
+        ),
+        (
+            "rep-a",
+            Some(&m.rep_a),
+            "GET",
+            "/api/compliance/cn-power-2019-2020",
+            None,
+            403,
+        ),
+        (
+            "rep-a",
+            Some(&m.rep_a),
+            "POST",
+            "/api/orders",
+            Some(order("HB0001")),
+            403,
+        ),
+        (
+            "rep-a",
+            Some(&m.rep_a),
+            "POST",
+            "/api/plans",
+            Some(json!({"builtin": "cn-power-2021-2022"})),
+            403,
+        ),
+        (
+            "rep-a",
+            Some(&m.rep_a),
+            "POST",
+            "/api/reports/acceptances",
+            Some(json!({"company": "SX0001", "year": 2018})),
+            403,
+        ),
+        (
+            "rep-a",
+            Some(&m.rep_a),
+            "POST",
+            "/api/reports/verifications",
+            Some(json!({"company": "SX0001", "year": 2018, "units": null, "findings": []})),
+            403,
+        ),
+        (
+            "rep-a",
+            Some(&m.rep_a),
+            "POST",
+            "/api/reports",
+            Some(report_json("HB0001", 2019, "1")),
+            403,
+        ),
+        (
+            "rep-a",
+            Some(&m.rep_a),
+            "POST",
+            "/api/instructions",
+            Some(json!({"company": "HB0001", "kind": "trust", "account": m.sx_account})),
+            403,
+        ),
+        (
+            "rep-a",
+            Some(&m.rep_a),
+            "POST",
+            "/api/commands",
+            Some(
+                json!({"command": "transfer", "class": "CEA-2019", "quantity": 1, "from": "SX0001", "to": "HB0001"}),
+            ),
+            403,
+        ),
+        (
+            "rep-a",
+            Some(&m.rep_a),
+            "POST",
+            "/api/funds/deposits",
+            Some(json!({"holder": "SX0001", "fen": 1})),
+            403,
+        ),
+        (
+            "rep-a",
+            Some(&m.rep_a),
+            "POST",
+            "/api/users",
+            Some(
+                json!({"name": "x", "display": "x", "password": "a-long-password-1", "role": "auditor"}),
+            ),
+            403,
+        ),
         ("rep-a", Some(&m.rep_a), "GET", "/api/audit", None, 403),
         ("rep-a", Some(&m.rep_a), "GET", "/api/users", None, 403),
         // A provincial bureau: its province only, no trading, no registry movements.
-        ("bureau", Some(&m.bureau), "GET", "/api/companies/HB0001", None, 403),
+        (
+            "bureau",
+            Some(&m.bureau),
+            "GET",
+            "/api/companies/HB0001",
+            None,
+            403,
+        ),
         ("bureau", Some(&m.bureau), "GET", &hb, None, 403),
-        ("bureau", Some(&m.bureau), "POST", "/api/reports/acceptances", Some(json!({"company": "HB0001", "year": 2018})), 403),
-        ("bureau", Some(&m.bureau), "POST", "/api/orders", Some(order("SX0001")), 403),
-        ("bureau", Some(&m.bureau), "POST", "/api/allocations", Some(json!({"plan": PLAN, "company": "SX0001", "stage": "final"})), 403),
-        ("bureau", Some(&m.bureau), "POST", "/api/instructions", Some(json!({"company": "SX0001", "kind": "trust", "account": m.hb_account})), 403),
+        (
+            "bureau",
+            Some(&m.bureau),
+            "POST",
+            "/api/reports/acceptances",
+            Some(json!({"company": "HB0001", "year": 2018})),
+            403,
+        ),
+        (
+            "bureau",
+            Some(&m.bureau),
+            "POST",
+            "/api/orders",
+            Some(order("SX0001")),
+            403,
+        ),
+        (
+            "bureau",
+            Some(&m.bureau),
+            "POST",
+            "/api/allocations",
+            Some(json!({"plan": PLAN, "company": "SX0001", "stage": "final"})),
+            403,
+        ),
+        (
+            "bureau",
+            Some(&m.bureau),
+            "POST",
+            "/api/instructions",
+            Some(json!({"company": "SX0001", "kind": "trust", "account": m.hb_account})),
+            403,
+        ),
         // A verifier: reports of its assigned companies, nothing else.
         ("verifier", Some(&m.verifier), "GET", &sx, None, 403),
-        ("verifier", Some(&m.verifier), "GET", "/api/compliance/cn-power-2019-2020", None, 403),
-        ("verifier", Some(&m.verifier), "POST", "/api/reports/acceptances", Some(json!({"company": "SX0001", "year": 2018})), 403),
-        ("verifier", Some(&m.verifier), "POST", "/api/orders", Some(order("SX0001")), 403),
-        ("idle verifier", Some(&m.idle_verifier), "GET", "/api/companies/SX0001", None, 403),
-        ("idle verifier", Some(&m.idle_verifier), "POST", "/api/reports/verifications", Some(json!({"company": "SX0001", "year": 2018, "units": null, "findings": []})), 403),
+        (
+            "verifier",
+            Some(&m.verifier),
+            "GET",
+            "/api/compliance/cn-power-2019-2020",
+            None,
+            403,
+        ),
+        (
+            "verifier",
+            Some(&m.verifier),
+            "POST",
+            "/api/reports/acceptances",
+            Some(json!({"company": "SX0001", "year": 2018})),
+            403,
+        ),
+        (
+            "verifier",
+            Some(&m.verifier),
+            "POST",
+            "/api/orders",
+            Some(order("SX0001")),
+            403,
+        ),
+        (
+            "idle verifier",
+            Some(&m.idle_verifier),
+            "GET",
+            "/api/companies/SX0001",
+            None,
+            403,
+        ),
+        (
+            "idle verifier",
+            Some(&m.idle_verifier),
+            "POST",
+            "/api/reports/verifications",
+            Some(json!({"company": "SX0001", "year": 2018, "units": null, "findings": []})),
+            403,
+        ),
         // An exchange member: its trading account only.
         ("member", Some(&m.member), "GET", &sx, None, 403),
-        ("member", Some(&m.member), "POST", "/api/orders", Some(order("SX0001")), 403),
-        ("member", Some(&m.member), "POST", "/api/funds/deposits", Some(json!({"holder": "trader-1", "fen": 1})), 403),
-        ("member", Some(&m.member), "POST", "/api/instructions", Some(json!({"company": "SX0001", "kind": "trust", "account": m.trader_account})), 403),
-        ("member", Some(&m.member), "POST", "/api/exchange/days/close", Some(json!({})), 403),
-        ("member", Some(&m.member), "GET", "/api/companies/SX0001", None, 403),
+        (
+            "member",
+            Some(&m.member),
+            "POST",
+            "/api/orders",
+            Some(order("SX0001")),
+            403,
+        ),
+        (
+            "member",
+            Some(&m.member),
+            "POST",
+            "/api/funds/deposits",
+            Some(json!({"holder": "trader-1", "fen": 1})),
+            403,
+        ),
+        (
+            "member",
+            Some(&m.member),
+            "POST",
+            "/api/instructions",
+            Some(json!({"company": "SX0001", "kind": "trust", "account": m.trader_account})),
+            403,
+        ),
+        (
+            "member",
+            Some(&m.member),
+            "POST",
+            "/api/exchange/days/close",
+            Some(json!({})),
+            403,
+        ),
+        (
+            "member",
+            Some(&m.member),
+            "GET",
+            "/api/companies/SX0001",
+            None,
+            403,
+        ),
         // The auditor reads everything and changes nothing.
-        ("auditor", Some(&m.auditor), "POST", "/api/orders", Some(order("SX0001")), 403),
-        ("auditor", Some(&m.auditor), "POST", "/api/plans", Some(json!({"builtin": "cn-power-2021-2022"})), 403),
-        ("auditor", Some(&m.auditor), "POST", "/api/account-requests/1/reject", Some(json!({"reason": "no"})), 403),
-        ("auditor", Some(&m.auditor), "POST", "/api/users", Some(json!({"name": "x", "display": "x", "password": "a-long-password-1", "role": "auditor"})), 403),
-        ("auditor", Some(&m.auditor), "POST", "/api/instructions", Some(json!({"company": "SX0001", "kind": "trust", "account": m.hb_account})), 403),
+        (
+            "auditor",
+            Some(&m.auditor),
+            "POST",
+            "/api/orders",
+            Some(order("SX0001")),
+            403,
+        ),
+        (
+            "auditor",
+            Some(&m.auditor),
+            "POST",
+            "/api/plans",
+            Some(json!({"builtin": "cn-power-2021-2022"})),
+            403,
+        ),
+        (
+            "auditor",
+            Some(&m.auditor),
+            "POST",
+            "/api/account-requests/1/reject",
+            Some(json!({"reason": "no"})),
+            403,
+        ),
+        (
+            "auditor",
+            Some(&m.auditor),
+            "POST",
+            "/api/users",
+            Some(
+                json!({"name": "x", "display": "x", "password": "a-long-password-1", "role": "auditor"}),
+            ),
+            403,
+        ),
+        (
+            "auditor",
+            Some(&m.auditor),
+            "POST",
+            "/api/instructions",
+            Some(json!({"company": "SX0001", "kind": "trust", "account": m.hb_account})),
+            403,
+        ),
     ];
     for (who, token, method, path, body, want) in &cases {
         let (s, v) = h.send(method, path, *token, body.clone(), None).await;
         assert_eq!(s, *want, "{who} {method} {path}: {v}");
-        assert!(v["code"].is_string() && v["message"].is_string(), "structured error: {v}");
+        assert!(
+            v["code"].is_string() && v["message"].is_string(),
+            "structured error: {v}"
+        );
     }
     // And what each may do.
     let allowed: Vec<(&str, &str, &str)> = vec![
@@ -115,14 +381,33 @@ async fn forbidden_matrix(h: Harness) {
     }
     // Scopes shape what is seen: the bureau sees Shanxi only; the verifier sees reports, not
     // holdings; the public sees no company results before the assessment.
-    let (_, v) = h.get("/api/compliance/cn-power-2019-2020", Some(&m.bureau)).await;
-    assert!(v["provinces"].as_array().unwrap().iter().all(|p| p["name"] == "Shanxi"), "{v}");
+    let (_, v) = h
+        .get("/api/compliance/cn-power-2019-2020", Some(&m.bureau))
+        .await;
+    assert!(
+        v["provinces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["name"] == "Shanxi"),
+        "{v}"
+    );
     let (_, v) = h.get("/api/companies/HB0001", Some(&m.verifier)).await;
-    assert!(v["reports"].as_array().is_some_and(|r| !r.is_empty()) && v.get("holdings").is_none(), "{v}");
-    let (_, v) = h.get("/api/public/compliance/cn-power-2019-2020", None).await;
+    assert!(
+        v["reports"].as_array().is_some_and(|r| !r.is_empty()) && v.get("holdings").is_none(),
+        "{v}"
+    );
+    let (_, v) = h
+        .get("/api/public/compliance/cn-power-2019-2020", None)
+        .await;
     assert!(v.get("companies").is_none(), "{v}");
     let (_, v) = h.get("/api/accounts", Some(&m.rep_a)).await;
-    let seen: Vec<_> = v["accounts"].as_array().unwrap().iter().map(|a| a["account"].as_str().unwrap().to_string()).collect();
+    let seen: Vec<_> = v["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["account"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(seen, vec![m.sx_account.clone()]);
 }
 
@@ -132,67 +417,186 @@ async fn four_eyes_transfer_and_surrender(h: Harness) {
     let before = held(&h, &m.rep_a, &m.sx_account, "CEA-2019").await;
     let transfer = json!({"company": "SX0001", "kind": "transfer", "class": "CEA-2019", "quantity": 1000, "to": m.hb_account});
     // Not trusted yet.
-    let (s, v) = h.post("/api/instructions", Some(&m.rep_a), transfer.clone()).await;
-    assert_eq!((s, v["code"].as_str()), (422, Some("untrusted_account")), "{v}");
+    let (s, v) = h
+        .post("/api/instructions", Some(&m.rep_a), transfer.clone())
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (422, Some("untrusted_account")),
+        "{v}"
+    );
     // Trusting takes four eyes too.
-    let v = h.ok("/api/instructions", &m.rep_a, json!({"company": "SX0001", "kind": "trust", "account": m.hb_account})).await;
+    let v = h
+        .ok(
+            "/api/instructions",
+            &m.rep_a,
+            json!({"company": "SX0001", "kind": "trust", "account": m.hb_account}),
+        )
+        .await;
     let trust = v["instruction"]["id"].as_u64().unwrap();
-    let (s, v) = h.post(&format!("/api/instructions/{trust}/approve"), Some(&m.rep_a), json!({})).await;
+    let (s, v) = h
+        .post(
+            &format!("/api/instructions/{trust}/approve"),
+            Some(&m.rep_a),
+            json!({}),
+        )
+        .await;
     assert_eq!((s, v["code"].as_str()), (403, Some("four_eyes")), "{v}");
-    let (s, v) = h.post(&format!("/api/instructions/{trust}/approve"), Some(&m.hb_a), json!({})).await;
-    assert_eq!(s, 403, "another company's representative may not approve: {v}");
-    h.ok(&format!("/api/instructions/{trust}/approve"), &m.rep_b, json!({})).await;
+    let (s, v) = h
+        .post(
+            &format!("/api/instructions/{trust}/approve"),
+            Some(&m.hb_a),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        s, 403,
+        "another company's representative may not approve: {v}"
+    );
+    h.ok(
+        &format!("/api/instructions/{trust}/approve"),
+        &m.rep_b,
+        json!({}),
+    )
+    .await;
     // In the list, but not in effect before the delay.
     let (_, v) = h.get("/api/companies/SX0001/trusted", Some(&m.rep_a)).await;
     assert_eq!(v["trusted"][0]["in_effect"], json!(false), "{v}");
-    let (s, v) = h.post("/api/instructions", Some(&m.rep_a), transfer.clone()).await;
-    assert_eq!((s, v["code"].as_str()), (422, Some("untrusted_account")), "{v}");
+    let (s, v) = h
+        .post("/api/instructions", Some(&m.rep_a), transfer.clone())
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (422, Some("untrusted_account")),
+        "{v}"
+    );
     h.clock.advance(DELAY_MS);
     let v = h.ok("/api/instructions", &m.rep_a, transfer.clone()).await;
     let id = v["instruction"]["id"].as_u64().unwrap();
     assert_eq!(v["instruction"]["status"], "pending");
     // Nothing moves until a second representative approves.
     assert_eq!(held(&h, &m.rep_a, &m.sx_account, "CEA-2019").await, before);
-    let (_, v) = h.get("/api/instructions?company=SX0001&status=pending", Some(&m.rep_b)).await;
+    let (_, v) = h
+        .get(
+            "/api/instructions?company=SX0001&status=pending",
+            Some(&m.rep_b),
+        )
+        .await;
     assert_eq!(v["instructions"].as_array().unwrap().len(), 1, "{v}");
-    let (s, _) = h.post(&format!("/api/instructions/{id}/approve"), Some(&m.rep_a), json!({})).await;
+    let (s, _) = h
+        .post(
+            &format!("/api/instructions/{id}/approve"),
+            Some(&m.rep_a),
+            json!({}),
+        )
+        .await;
     assert_eq!(s, 403);
-    let v = h.ok(&format!("/api/instructions/{id}/approve"), &m.rep_b, json!({})).await;
+    let v = h
+        .ok(
+            &format!("/api/instructions/{id}/approve"),
+            &m.rep_b,
+            json!({}),
+        )
+        .await;
     assert_eq!(v["status"], "executed", "{v}");
-    assert_eq!(held(&h, &m.rep_a, &m.sx_account, "CEA-2019").await, before - 1000);
-    let (s, _) = h.post(&format!("/api/instructions/{id}/approve"), Some(&m.rep_b), json!({})).await;
+    assert_eq!(
+        held(&h, &m.rep_a, &m.sx_account, "CEA-2019").await,
+        before - 1000
+    );
+    let (s, _) = h
+        .post(
+            &format!("/api/instructions/{id}/approve"),
+            Some(&m.rep_b),
+            json!({}),
+        )
+        .await;
     assert_eq!(s, 409, "decided once");
     // A rejected instruction does nothing.
     let v = h.ok("/api/instructions", &m.rep_b, transfer.clone()).await;
     let id = v["instruction"]["id"].as_u64().unwrap();
-    h.ok(&format!("/api/instructions/{id}/reject"), &m.rep_a, json!({})).await;
-    assert_eq!(held(&h, &m.rep_a, &m.sx_account, "CEA-2019").await, before - 1000);
+    h.ok(
+        &format!("/api/instructions/{id}/reject"),
+        &m.rep_a,
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        held(&h, &m.rep_a, &m.sx_account, "CEA-2019").await,
+        before - 1000
+    );
     // Surrender needs the final allocation: the 2019 and 2020 reports, verified and accepted,
     // and the true-up.
     for year in [2019, 2020] {
-        h.ok("/api/reports", &m.rep_b, report_json("SX0001", year, "1150000")).await;
-        h.ok("/api/reports/verifications", &m.verifier, json!({"company": "SX0001", "year": year, "units": null, "findings": []})).await;
-        h.ok("/api/reports/acceptances", &m.bureau, json!({"company": "SX0001", "year": year})).await;
+        h.ok(
+            "/api/reports",
+            &m.rep_b,
+            report_json("SX0001", year, "1150000"),
+        )
+        .await;
+        h.ok(
+            "/api/reports/verifications",
+            &m.verifier,
+            json!({"company": "SX0001", "year": year, "units": null, "findings": []}),
+        )
+        .await;
+        h.ok(
+            "/api/reports/acceptances",
+            &m.bureau,
+            json!({"company": "SX0001", "year": year}),
+        )
+        .await;
     }
-    h.ok("/api/allocations", &m.regulator, json!({"plan": PLAN, "company": "SX0001", "stage": "final"})).await;
+    h.ok(
+        "/api/allocations",
+        &m.regulator,
+        json!({"plan": PLAN, "company": "SX0001", "stage": "final"}),
+    )
+    .await;
     let before = held(&h, &m.rep_a, &m.sx_account, "CEA-2019").await + 1000;
     // Surrender: initiated by B, approved by A.
     let v = h.ok("/api/instructions", &m.rep_b, json!({"company": "SX0001", "kind": "surrender", "plan": PLAN, "class": "CEA-2019", "quantity": 500})).await;
     let id = v["instruction"]["id"].as_u64().unwrap();
-    h.ok(&format!("/api/instructions/{id}/approve"), &m.rep_a, json!({})).await;
-    assert_eq!(held(&h, &m.rep_a, &m.sx_account, "CEA-2019").await, before - 1500);
+    h.ok(
+        &format!("/api/instructions/{id}/approve"),
+        &m.rep_a,
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        held(&h, &m.rep_a, &m.sx_account, "CEA-2019").await,
+        before - 1500
+    );
     let (_, v) = h.get("/api/companies/SX0001", Some(&m.rep_a)).await;
     assert_eq!(v["plans"][0]["surrendered_t"], json!(500), "{v}");
     // An approved instruction the market refuses is recorded as failed, nothing moves.
     let v = h.ok("/api/instructions", &m.rep_a, json!({"company": "SX0001", "kind": "surrender", "plan": PLAN, "class": "CEA-2019", "quantity": 999_999_999u64})).await;
     let id = v["instruction"]["id"].as_u64().unwrap();
-    let (s, v) = h.post(&format!("/api/instructions/{id}/approve"), Some(&m.rep_b), json!({})).await;
+    let (s, v) = h
+        .post(
+            &format!("/api/instructions/{id}/approve"),
+            Some(&m.rep_b),
+            json!({}),
+        )
+        .await;
     assert_eq!(s, 422, "{v}");
-    let (_, v) = h.get("/api/instructions?company=SX0001&status=failed", Some(&m.rep_a)).await;
+    let (_, v) = h
+        .get(
+            "/api/instructions?company=SX0001&status=failed",
+            Some(&m.rep_a),
+        )
+        .await;
     assert_eq!(v["instructions"].as_array().unwrap().len(), 1, "{v}");
-    assert_eq!(held(&h, &m.rep_a, &m.sx_account, "CEA-2019").await, before - 1500);
+    assert_eq!(
+        held(&h, &m.rep_a, &m.sx_account, "CEA-2019").await,
+        before - 1500
+    );
     // Removing trust is immediate.
-    h.ok(&format!("/api/companies/SX0001/trusted/{}/remove", m.hb_account), &m.rep_a, json!({})).await;
+    h.ok(
+        &format!("/api/companies/SX0001/trusted/{}/remove", m.hb_account),
+        &m.rep_a,
+        json!({}),
+    )
+    .await;
     let (s, _) = h.post("/api/instructions", Some(&m.rep_a), transfer).await;
     assert_eq!(s, 422);
 }
@@ -200,22 +604,63 @@ async fn four_eyes_transfer_and_surrender(h: Harness) {
 /// A retry with the same key gets the first answer; another body under the same key is 409.
 async fn idempotency_keys(h: Harness) {
     let m = setup(&h).await;
-    let order = json!({"holder": "SX0001", "class": "CEA-2019", "side": "sell", "price": 4900, "qty": 100});
-    let (s1, v1) = h.send("POST", "/api/orders", Some(&m.rep_a), Some(order.clone()), Some("order-1")).await;
+    let order =
+        json!({"holder": "SX0001", "class": "CEA-2019", "side": "sell", "price": 4900, "qty": 100});
+    let (s1, v1) = h
+        .send(
+            "POST",
+            "/api/orders",
+            Some(&m.rep_a),
+            Some(order.clone()),
+            Some("order-1"),
+        )
+        .await;
     assert_eq!(s1, 201, "{v1}");
-    let (s2, v2) = h.send("POST", "/api/orders", Some(&m.rep_a), Some(order.clone()), Some("order-1")).await;
+    let (s2, v2) = h
+        .send(
+            "POST",
+            "/api/orders",
+            Some(&m.rep_a),
+            Some(order.clone()),
+            Some("order-1"),
+        )
+        .await;
     assert_eq!(s2, 201);
     assert_eq!(v2["id"], v1["id"]);
     assert_eq!(v2["replayed"], json!(true));
     let (_, book) = h.get("/api/market/book?class=CEA-2019", None).await;
-    assert_eq!(book["asks"][0]["qty"], json!(100), "one order, not two: {book}");
+    assert_eq!(
+        book["asks"][0]["qty"],
+        json!(100),
+        "one order, not two: {book}"
+    );
     let mut other = order.clone();
     other["qty"] = json!(200);
-    let (s, v) = h.send("POST", "/api/orders", Some(&m.rep_a), Some(other), Some("order-1")).await;
-    assert_eq!((s, v["code"].as_str()), (409, Some("idempotency_key_reused")), "{v}");
+    let (s, v) = h
+        .send(
+            "POST",
+            "/api/orders",
+            Some(&m.rep_a),
+            Some(other),
+            Some("order-1"),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (409, Some("idempotency_key_reused")),
+        "{v}"
+    );
     // Keys belong to their user: another user's same key is another request.
     let buy = json!({"holder": "trader-1", "class": "CEA-2019", "side": "buy", "price": 4700, "qty": 100});
-    let (s, _) = h.send("POST", "/api/orders", Some(&m.member), Some(buy), Some("order-1")).await;
+    let (s, _) = h
+        .send(
+            "POST",
+            "/api/orders",
+            Some(&m.member),
+            Some(buy),
+            Some("order-1"),
+        )
+        .await;
     assert_eq!(s, 201);
     // No key: refused before anything happens.
     let req = axum::http::Request::builder()
@@ -225,7 +670,15 @@ async fn idempotency_keys(h: Harness) {
         .body(axum::body::Body::from(order.to_string()))
         .unwrap();
     let (s, v) = h.raw(req).await;
-    assert_eq!((s, v["code"].as_str(), v["field"].as_str()), (400, Some("idempotency_key_required"), Some("Idempotency-Key")), "{v}");
+    assert_eq!(
+        (s, v["code"].as_str(), v["field"].as_str()),
+        (
+            400,
+            Some("idempotency_key_required"),
+            Some("Idempotency-Key")
+        ),
+        "{v}"
+    );
 }
 
 /// Malformed input is 400 with the field, unknown things 404, rule violations 422.
@@ -242,15 +695,31 @@ async fn structured_errors(h: Harness) {
     };
     let (s, v) = h.raw(post_raw("{not json")).await;
     assert_eq!((s, v["code"].as_str()), (400, Some("malformed")), "{v}");
-    let (s, v) = h.post("/api/orders", Some(&m.rep_a), json!({"holder": "SX0001", "class": "CEA-2019", "side": "sell", "price": 4800})).await;
+    let (s, v) = h
+        .post(
+            "/api/orders",
+            Some(&m.rep_a),
+            json!({"holder": "SX0001", "class": "CEA-2019", "side": "sell", "price": 4800}),
+        )
+        .await;
     assert_eq!((s, v["field"].as_str()), (400, Some("qty")), "{v}");
-    let (s, v) = h.post("/api/orders", Some(&m.rep_a), json!({"holder": "SX0001", "class": "XYZ", "side": "sell", "price": 4800, "qty": 1})).await;
+    let (s, v) = h
+        .post(
+            "/api/orders",
+            Some(&m.rep_a),
+            json!({"holder": "SX0001", "class": "XYZ", "side": "sell", "price": 4800, "qty": 1}),
+        )
+        .await;
     assert_eq!((s, v["field"].as_str()), (400, Some("class")), "{v}");
     let (s, v) = h.post("/api/orders", Some(&m.rep_a), json!({"holder": "SX0001", "class": "CEA-2019", "side": "sideways", "price": 4800, "qty": 1})).await;
     assert_eq!(s, 400, "{v}");
     // Against the rules: outside the ±10 % band around 48.00, more than held, more than funded.
     let (s, v) = h.post("/api/orders", Some(&m.rep_a), json!({"holder": "SX0001", "class": "CEA-2019", "side": "sell", "price": 6000, "qty": 1})).await;
-    assert_eq!((s, v["code"].as_str()), (422, Some("rule_violation")), "{v}");
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (422, Some("rule_violation")),
+        "{v}"
+    );
     assert!(v["message"].as_str().unwrap().contains("band"), "{v}");
     let (s, v) = h.post("/api/orders", Some(&m.rep_a), json!({"holder": "SX0001", "class": "CEA-2019", "side": "sell", "price": 4800, "qty": 99_999})).await;
     assert_eq!(s, 201, "within holdings: {v}");
@@ -263,16 +732,30 @@ async fn structured_errors(h: Harness) {
     assert_eq!(s, 404, "{v}");
     let (s, v) = h.get("/api/transactions/999999", Some(&m.regulator)).await;
     assert_eq!(s, 404, "{v}");
-    let (s, v) = h.post("/api/allocations", Some(&m.regulator), json!({"plan": "no-such-plan", "company": "SX0001", "stage": "pre"})).await;
+    let (s, v) = h
+        .post(
+            "/api/allocations",
+            Some(&m.regulator),
+            json!({"plan": "no-such-plan", "company": "SX0001", "stage": "pre"}),
+        )
+        .await;
     assert_eq!(s, 404, "{v}");
     let (s, v) = h.get("/api/nowhere", None).await;
     assert_eq!((s, v["code"].as_str()), (404, Some("no_route")));
     // Conflicts: the same allocation twice.
-    let (s, v) = h.post("/api/allocations", Some(&m.regulator), json!({"plan": PLAN, "company": "SX0001", "stage": "pre"})).await;
+    let (s, v) = h
+        .post(
+            "/api/allocations",
+            Some(&m.regulator),
+            json!({"plan": PLAN, "company": "SX0001", "stage": "pre"}),
+        )
+        .await;
     assert_eq!(s, 409, "{v}");
     // A body over the limit.
     let big = "x".repeat(h.limits.body_bytes + 1);
-    let (s, _) = h.post("/api/tokens", Some(&m.rep_a), json!({"label": big})).await;
+    let (s, _) = h
+        .post("/api/tokens", Some(&m.rep_a), json!({"label": big}))
+        .await;
     assert_eq!(s, 413);
     // Bad tokens.
     let (s, v) = h.get("/api/me", Some("not-a-token")).await;
@@ -283,7 +766,11 @@ async fn account_opening_rules(h: Harness) {
     let reg = h.bootstrap("regulator").await;
     let one = request_json(company_json("SX0002", "Shanxi"), &["solo"]);
     let (s, v) = h.post("/api/account-requests", None, one).await;
-    assert_eq!((s, v["field"].as_str()), (422, Some("representatives")), "{v}");
+    assert_eq!(
+        (s, v["field"].as_str()),
+        (422, Some("representatives")),
+        "{v}"
+    );
     let mut no_docs = request_json(company_json("SX0002", "Shanxi"), &["a1", "a2"]);
     no_docs["documents"] = json!([]);
     let (s, v) = h.post("/api/account-requests", None, no_docs).await;
@@ -296,65 +783,181 @@ async fn account_opening_rules(h: Harness) {
     weak["representatives"][0]["password"] = json!("short");
     let (s, v) = h.post("/api/account-requests", None, weak).await;
     assert_eq!((s, v["field"].as_str()), (422, Some("password")), "{v}");
-    let (s, v) = h.post("/api/account-requests", None, request_json(company_json("SX0002", "Shanxi"), &["a1", "a2"])).await;
+    let (s, v) = h
+        .post(
+            "/api/account-requests",
+            None,
+            request_json(company_json("SX0002", "Shanxi"), &["a1", "a2"]),
+        )
+        .await;
     assert_eq!(s, 201, "{v}");
     let id = v["id"].as_u64().unwrap();
     // The representatives cannot log in before approval.
-    let (s, _) = h.post("/api/login", None, json!({"username": "a1", "password": "a1-long-password"})).await;
+    let (s, _) = h
+        .post(
+            "/api/login",
+            None,
+            json!({"username": "a1", "password": "a1-long-password"}),
+        )
+        .await;
     assert_eq!(s, 401);
-    let (_, v) = h.get(&format!("/api/account-requests/{id}"), Some(&reg)).await;
-    assert_eq!(v["documents"][0]["sha256"].as_str().unwrap().len(), 64, "{v}");
-    assert!(v["representatives"][0].get("password").is_none(), "no hashes shown: {v}");
-    h.ok(&format!("/api/account-requests/{id}/reject"), &reg, json!({"reason": "licence expired"})).await;
-    let (s, _) = h.post(&format!("/api/account-requests/{id}/approve"), Some(&reg), json!({})).await;
+    let (_, v) = h
+        .get(&format!("/api/account-requests/{id}"), Some(&reg))
+        .await;
+    assert_eq!(
+        v["documents"][0]["sha256"].as_str().unwrap().len(),
+        64,
+        "{v}"
+    );
+    assert!(
+        v["representatives"][0].get("password").is_none(),
+        "no hashes shown: {v}"
+    );
+    h.ok(
+        &format!("/api/account-requests/{id}/reject"),
+        &reg,
+        json!({"reason": "licence expired"}),
+    )
+    .await;
+    let (s, _) = h
+        .post(
+            &format!("/api/account-requests/{id}/approve"),
+            Some(&reg),
+            json!({}),
+        )
+        .await;
     assert_eq!(s, 409);
-    let (s, _) = h.post("/api/login", None, json!({"username": "a1", "password": "a1-long-password"})).await;
+    let (s, _) = h
+        .post(
+            "/api/login",
+            None,
+            json!({"username": "a1", "password": "a1-long-password"}),
+        )
+        .await;
     assert_eq!(s, 401);
     // Approved: the account opens and both representatives can log in.
-    let (_, v) = h.post("/api/account-requests", None, request_json(company_json("SX0002", "Shanxi"), &["b1", "b2"])).await;
+    let (_, v) = h
+        .post(
+            "/api/account-requests",
+            None,
+            request_json(company_json("SX0002", "Shanxi"), &["b1", "b2"]),
+        )
+        .await;
     let id = v["id"].as_u64().unwrap();
-    let v = h.ok(&format!("/api/account-requests/{id}/approve"), &reg, json!({})).await;
+    let v = h
+        .ok(
+            &format!("/api/account-requests/{id}/approve"),
+            &reg,
+            json!({}),
+        )
+        .await;
     assert!(v["account"].as_str().unwrap().starts_with("CN-"), "{v}");
     for (user, pw) in [("b1", "b1-long-password"), ("b2", "b2-long-password")] {
-        let (s, v) = h.post("/api/login", None, json!({"username": user, "password": pw})).await;
+        let (s, v) = h
+            .post(
+                "/api/login",
+                None,
+                json!({"username": user, "password": pw}),
+            )
+            .await;
         assert_eq!(s, 201, "{user}: {v}");
     }
-    let (s, v) = h.post("/api/account-requests", None, request_json(company_json("SX0002", "Shanxi"), &["c1", "c2"])).await;
-    assert_eq!((s, v["code"].as_str()), (409, Some("company_exists")), "{v}");
+    let (s, v) = h
+        .post(
+            "/api/account-requests",
+            None,
+            request_json(company_json("SX0002", "Shanxi"), &["c1", "c2"]),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (409, Some("company_exists")),
+        "{v}"
+    );
     // Deactivating a user stops its tokens and sessions at once; the last regulator stays.
     let b1 = h.token("b1").await;
     assert_eq!(h.get("/api/me", Some(&b1)).await.0, 200);
-    let (s, v) = h.post("/api/users/b1/deactivate", Some(&b1), json!({})).await;
+    let (s, v) = h
+        .post("/api/users/b1/deactivate", Some(&b1), json!({}))
+        .await;
     assert_eq!(s, 403, "{v}");
     h.ok("/api/users/b1/deactivate", &reg, json!({})).await;
     assert_eq!(h.get("/api/me", Some(&b1)).await.0, 401);
-    let (s, _) = h.post("/api/login", None, json!({"username": "b1", "password": "b1-long-password"})).await;
+    let (s, _) = h
+        .post(
+            "/api/login",
+            None,
+            json!({"username": "b1", "password": "b1-long-password"}),
+        )
+        .await;
     assert_eq!(s, 401);
-    let (s, v) = h.post("/api/users/regulator/deactivate", Some(&reg), json!({})).await;
-    assert_eq!((s, v["code"].as_str()), (409, Some("last_regulator")), "{v}");
+    let (s, v) = h
+        .post("/api/users/regulator/deactivate", Some(&reg), json!({}))
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (409, Some("last_regulator")),
+        "{v}"
+    );
 }
 
 /// Stop and start: the journal rebuilds the market, the users, tokens, instructions and the
 /// idempotency table.
 async fn restart_replays_everything(mut h: Harness) {
     let m = setup(&h).await;
-    let order = json!({"holder": "SX0001", "class": "CEA-2019", "side": "sell", "price": 4850, "qty": 300});
-    let (_, first) = h.send("POST", "/api/orders", Some(&m.rep_a), Some(order.clone()), Some("before-restart")).await;
-    let v = h.ok("/api/instructions", &m.rep_a, json!({"company": "SX0001", "kind": "trust", "account": m.hb_account})).await;
+    let order =
+        json!({"holder": "SX0001", "class": "CEA-2019", "side": "sell", "price": 4850, "qty": 300});
+    let (_, first) = h
+        .send(
+            "POST",
+            "/api/orders",
+            Some(&m.rep_a),
+            Some(order.clone()),
+            Some("before-restart"),
+        )
+        .await;
+    let v = h
+        .ok(
+            "/api/instructions",
+            &m.rep_a,
+            json!({"company": "SX0001", "kind": "trust", "account": m.hb_account}),
+        )
+        .await;
     let pending = v["instruction"]["id"].as_u64().unwrap();
-    let (_, holdings) = h.get(&format!("/api/accounts/{}", m.sx_account), Some(&m.rep_a)).await;
+    let (_, holdings) = h
+        .get(&format!("/api/accounts/{}", m.sx_account), Some(&m.rep_a))
+        .await;
     let (_, audit_before) = h.get("/api/audit?limit=1", Some(&m.regulator)).await;
     h.restart();
-    let (s, after) = h.get(&format!("/api/accounts/{}", m.sx_account), Some(&m.rep_a)).await;
+    let (s, after) = h
+        .get(&format!("/api/accounts/{}", m.sx_account), Some(&m.rep_a))
+        .await;
     assert_eq!(s, 200, "the token still works: {after}");
     assert_eq!(after, holdings);
-    let (_, again) = h.send("POST", "/api/orders", Some(&m.rep_a), Some(order), Some("before-restart")).await;
+    let (_, again) = h
+        .send(
+            "POST",
+            "/api/orders",
+            Some(&m.rep_a),
+            Some(order),
+            Some("before-restart"),
+        )
+        .await;
     assert_eq!(again["id"], first["id"]);
     assert_eq!(again["replayed"], json!(true));
-    let v = h.ok(&format!("/api/instructions/{pending}/approve"), &m.rep_b, json!({})).await;
+    let v = h
+        .ok(
+            &format!("/api/instructions/{pending}/approve"),
+            &m.rep_b,
+            json!({}),
+        )
+        .await;
     assert_eq!(v["status"], "executed");
     let (_, audit_after) = h.get("/api/audit?limit=1", Some(&m.regulator)).await;
-    assert!(audit_after["total"].as_u64() > audit_before["total"].as_u64(), "{audit_after}");
+    assert!(
+        audit_after["total"].as_u64() > audit_before["total"].as_u64(),
+        "{audit_after}"
+    );
 }
 
 /// Each request leaves one audit entry with who, what, when, from where and how it ended.
@@ -364,8 +967,14 @@ async fn every_request_is_audited(h: Harness) {
     let (_, v) = h.get("/api/audit?limit=1", Some(&m.auditor)).await;
     let before = total(&v);
     h.get("/api/market/book?class=CEA-2019", None).await;
-    h.get(&format!("/api/accounts/{}", m.hb_account), Some(&m.rep_a)).await; // 403
-    h.post("/api/orders", Some(&m.rep_a), json!({"holder": "SX0001", "class": "CEA-2019", "side": "sell", "price": 4800, "qty": 5})).await;
+    h.get(&format!("/api/accounts/{}", m.hb_account), Some(&m.rep_a))
+        .await; // 403
+    h.post(
+        "/api/orders",
+        Some(&m.rep_a),
+        json!({"holder": "SX0001", "class": "CEA-2019", "side": "sell", "price": 4800, "qty": 5}),
+    )
+    .await;
     h.get("/api/me", Some("forged")).await; // 401
     // The writer records reads asynchronously: wait until they are in.
     let mut v = serde_json::Value::Null;
@@ -385,7 +994,14 @@ async fn every_request_is_audited(h: Harness) {
             .unwrap_or_else(|| panic!("no audit entry {path} {status} in {v}"))
     };
     let denied = find(&format!("/api/accounts/{}", m.hb_account), 403);
-    assert_eq!((denied["who"].as_str(), denied["role"].as_str(), denied["code"].as_str()), (Some("rep-a"), Some("company"), Some("forbidden")));
+    assert_eq!(
+        (
+            denied["who"].as_str(),
+            denied["role"].as_str(),
+            denied["code"].as_str()
+        ),
+        (Some("rep-a"), Some("company"), Some("forbidden"))
+    );
     assert_eq!(denied["from"], "in-process");
     assert!(denied["at"].as_i64().unwrap() > 0);
     let placed = find("/api/orders", 201);
@@ -402,23 +1018,57 @@ async fn trading_over_http(h: Harness) {
     let sx_before = held(&h, &m.rep_a, &m.sx_account, "CEA-2019").await;
     let v = h.ok("/api/orders", &m.rep_a, json!({"holder": "SX0001", "class": "CEA-2019", "side": "sell", "price": 4800, "qty": 1000})).await;
     let ask = v["id"].as_u64().unwrap();
-    let (_, book) = h.get("/api/market/book?class=CEA-2019&levels=5", None).await;
-    assert_eq!(book["asks"][0], json!({"price": 4800, "qty": 1000, "orders": 1}));
-    let v = h.ok(&format!("/api/orders/{ask}/take"), &m.member, json!({"holder": "trader-1", "qty": 400})).await;
+    let (_, book) = h
+        .get("/api/market/book?class=CEA-2019&levels=5", None)
+        .await;
+    assert_eq!(
+        book["asks"][0],
+        json!({"price": 4800, "qty": 1000, "orders": 1})
+    );
+    let v = h
+        .ok(
+            &format!("/api/orders/{ask}/take"),
+            &m.member,
+            json!({"holder": "trader-1", "qty": 400}),
+        )
+        .await;
     assert_eq!(v["trades"][0]["qty"], json!(400), "{v}");
-    assert_eq!(held(&h, &m.member, &m.trader_account, "CEA-2019").await, 400);
-    assert_eq!(held(&h, &m.rep_a, &m.sx_account, "CEA-2019").await, sx_before - 400);
+    assert_eq!(
+        held(&h, &m.member, &m.trader_account, "CEA-2019").await,
+        400
+    );
+    assert_eq!(
+        held(&h, &m.rep_a, &m.sx_account, "CEA-2019").await,
+        sx_before - 400
+    );
     let (_, trades) = h.get("/api/market/trades?class=CEA-2019", None).await;
     assert_eq!(trades["trades"][0]["price"], json!(4800));
-    h.ok(&format!("/api/orders/{ask}/amend"), &m.rep_a, json!({"holder": "SX0001", "price": 4810, "qty": 500})).await;
+    h.ok(
+        &format!("/api/orders/{ask}/amend"),
+        &m.rep_a,
+        json!({"holder": "SX0001", "price": 4810, "qty": 500}),
+    )
+    .await;
     let (_, orders) = h.get("/api/orders?holder=SX0001", Some(&m.rep_a)).await;
     assert_eq!(orders["orders"][0]["price"], json!(4810), "{orders}");
-    let (s, _) = h.post(&format!("/api/orders/{ask}/cancel"), Some(&m.member), json!({"holder": "trader-1"})).await;
+    let (s, _) = h
+        .post(
+            &format!("/api/orders/{ask}/cancel"),
+            Some(&m.member),
+            json!({"holder": "trader-1"}),
+        )
+        .await;
     assert_eq!(s, 422, "not the member's order");
-    h.ok(&format!("/api/orders/{ask}/cancel"), &m.rep_a, json!({"holder": "SX0001"})).await;
+    h.ok(
+        &format!("/api/orders/{ask}/cancel"),
+        &m.rep_a,
+        json!({"holder": "SX0001"}),
+    )
+    .await;
     let (_, book) = h.get("/api/market/book?class=CEA-2019", None).await;
     assert_eq!(book["asks"], json!([]));
-    h.ok("/api/exchange/days/close", &m.regulator, json!({})).await;
+    h.ok("/api/exchange/days/close", &m.regulator, json!({}))
+        .await;
     let (_, days) = h.get("/api/market/days?class=CEA-2019", None).await;
     assert_eq!(days["days"][0]["volume_t"], json!(400), "{days}");
     if let Some((url, schema)) = h.pg() {
@@ -432,6 +1082,9 @@ async fn trading_over_http(h: Harness) {
                 .collect()
         });
         assert!(rows.contains(&(m.trader_account.clone(), 400)), "{rows:?}");
-        assert!(rows.contains(&(m.sx_account.clone(), (sx_before - 400) as i64)), "{rows:?}");
+        assert!(
+            rows.contains(&(m.sx_account.clone(), (sx_before - 400) as i64)),
+            "{rows:?}"
+        );
     }
 }

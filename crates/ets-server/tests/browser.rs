@@ -40,7 +40,10 @@ fn artifacts() -> PathBuf {
 fn missing() -> Vec<String> {
     let mut missing = Vec::new();
     if !Path::new(&chromium()).exists() {
-        missing.push(format!("Chromium at {} (install it: apt-get install -y chromium)", chromium()));
+        missing.push(format!(
+            "Chromium at {} (install it: apt-get install -y chromium)",
+            chromium()
+        ));
     }
     if !script_dir().join("node_modules/playwright-core").exists() {
         missing.push(format!(
@@ -62,7 +65,12 @@ async fn trade(h: &Harness, m: &Market, price: i64, takes: &[u64]) {
         .await;
     let id = v["id"].as_u64().unwrap();
     for q in takes {
-        h.ok(&format!("/api/orders/{id}/take"), &m.member, json!({"holder": "trader-1", "qty": q})).await;
+        h.ok(
+            &format!("/api/orders/{id}/take"),
+            &m.member,
+            json!({"holder": "trader-1", "qty": q}),
+        )
+        .await;
     }
 }
 
@@ -72,22 +80,47 @@ async fn trade(h: &Harness, m: &Market, price: i64, takes: &[u64]) {
 async fn seed(h: &Harness) -> Market {
     let m = setup(h).await;
     for year in [2019, 2020] {
-        for (company, rep, coal) in [("SX0001", &m.rep_a, "1150000"), ("HB0001", &m.hb_a, "1400000")] {
-            h.ok("/api/reports", rep, report_json(company, year, coal)).await;
+        for (company, rep, coal) in [
+            ("SX0001", &m.rep_a, "1150000"),
+            ("HB0001", &m.hb_a, "1400000"),
+        ] {
+            h.ok("/api/reports", rep, report_json(company, year, coal))
+                .await;
             h.ok("/api/reports/verifications", &m.verifier, json!({"company": company, "year": year, "units": null, "findings": ["sampling plan followed"]})).await;
-            h.ok("/api/reports/acceptances", &m.regulator, json!({"company": company, "year": year})).await;
+            h.ok(
+                "/api/reports/acceptances",
+                &m.regulator,
+                json!({"company": company, "year": year}),
+            )
+            .await;
         }
     }
     for c in ["SX0001", "HB0001"] {
-        h.ok("/api/allocations", &m.regulator, json!({"plan": PLAN, "company": c, "stage": "final"})).await;
+        h.ok(
+            "/api/allocations",
+            &m.regulator,
+            json!({"plan": PLAN, "company": c, "stage": "final"}),
+        )
+        .await;
     }
-    h.ok("/api/funds/deposits", &m.regulator, json!({"holder": "SX0001", "fen": 50_000_000u64})).await;
+    h.ok(
+        "/api/funds/deposits",
+        &m.regulator,
+        json!({"holder": "SX0001", "fen": 50_000_000u64}),
+    )
+    .await;
     let half = held(h, &m.rep_a, &m.sx_account, "CEA-2019").await / 2;
     let v = h
         .ok("/api/instructions", &m.rep_a, json!({"company": "SX0001", "kind": "surrender", "plan": PLAN, "class": "CEA-2019", "quantity": half}))
         .await;
     let id = v["instruction"]["id"].as_u64().unwrap();
-    let v = h.ok(&format!("/api/instructions/{id}/approve"), &m.rep_b, json!({})).await;
+    let v = h
+        .ok(
+            &format!("/api/instructions/{id}/approve"),
+            &m.rep_b,
+            json!({}),
+        )
+        .await;
     assert_eq!(v["status"], json!("executed"), "{v}");
 
     // A week of trading: 16, 19, 20, 21 and 22 July 2021, then the 23rd open.
@@ -101,22 +134,35 @@ async fn seed(h: &Harness) -> Market {
     for (i, (day, price, takes)) in days.iter().enumerate() {
         if i > 0 {
             h.clock.set(clock_at(&format!("{day}T09:35")));
-            h.ok("/api/exchange/days/open", &m.regulator, json!({})).await;
+            h.ok("/api/exchange/days/open", &m.regulator, json!({}))
+                .await;
         }
         h.clock.set(clock_at(&format!("{day}T10:00")));
         trade(h, &m, *price, takes).await;
         h.clock.set(clock_at(&format!("{day}T15:30")));
-        h.ok("/api/exchange/days/close", &m.regulator, json!({})).await;
+        h.ok("/api/exchange/days/close", &m.regulator, json!({}))
+            .await;
     }
     h.clock.set(clock_at("2021-07-23T09:35"));
-    h.ok("/api/exchange/days/open", &m.regulator, json!({})).await;
+    h.ok("/api/exchange/days/open", &m.regulator, json!({}))
+        .await;
     h.clock.set(clock_at("2021-07-23T10:00"));
     trade(h, &m, 5450, &[4_000]).await;
     h.ok("/api/orders", &m.member, json!({"holder": "trader-1", "class": "CEA-2019", "side": "buy", "price": 5380, "qty": 2_500})).await;
     h.ok("/api/orders", &m.member, json!({"holder": "trader-1", "class": "CEA-2019", "side": "buy", "price": 5300, "qty": 6_000})).await;
 
-    h.ok("/api/instructions", &m.rep_b, json!({"company": "SX0001", "kind": "trust", "account": m.hb_account})).await;
-    h.ok("/api/reports", &m.rep_a, report_json("SX0001", 2021, "1180000")).await;
+    h.ok(
+        "/api/instructions",
+        &m.rep_b,
+        json!({"company": "SX0001", "kind": "trust", "account": m.hb_account}),
+    )
+    .await;
+    h.ok(
+        "/api/reports",
+        &m.rep_a,
+        report_json("SX0001", 2021, "1180000"),
+    )
+    .await;
     m
 }
 
@@ -140,7 +186,8 @@ async fn dashboard_in_headless_chromium() {
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let service = ets_server::router(h.app.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let service =
+        ets_server::router(h.app.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, service)
@@ -174,7 +221,16 @@ async fn dashboard_in_headless_chromium() {
 
     println!("{}", String::from_utf8_lossy(&out.stdout));
     eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{} failed: {}", script.display(), out.status);
+    assert!(
+        out.status.success(),
+        "{} failed: {}",
+        script.display(),
+        out.status
+    );
     let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
-    assert!(size > 10_000, "the screenshot {} was written ({size} bytes)", shot.display());
+    assert!(
+        size > 10_000,
+        "the screenshot {} was written ({size} bytes)",
+        shot.display()
+    );
 }

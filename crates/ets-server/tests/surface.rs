@@ -42,24 +42,43 @@ async fn openapi_matches_the_routes() {
             .replace("{plan}", "p")
             .replace("{name}", "n");
         let (s, v) = h.send(method, &concrete, None, Some(json!({})), None).await;
-        assert_ne!(v["code"], "no_route", "{method} {path} is documented but not routed");
+        assert_ne!(
+            v["code"], "no_route",
+            "{method} {path} is documented but not routed"
+        );
         assert_ne!(s, 405, "{method} {path}: method not routed");
         // Every POST documents its body and the idempotency key.
         if method == "POST" && path != "/api/login" && path != "/api/logout" {
             let op = &paths[path]["post"];
             assert!(op["requestBody"].is_object(), "{path} documents its body");
-            assert!(op["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "Idempotency-Key"), "{path}");
+            assert!(
+                op["parameters"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|p| p["name"] == "Idempotency-Key"),
+                "{path}"
+            );
         }
     }
-    for (method, path) in [("GET", "/api/orderz"), ("DELETE", "/api/orders"), ("PUT", "/api/users")] {
+    for (method, path) in [
+        ("GET", "/api/orderz"),
+        ("DELETE", "/api/orders"),
+        ("PUT", "/api/users"),
+    ] {
         let (s, _) = h.send(method, path, None, None, None).await;
         assert!(s == 404 || s == 405, "{method} {path} answered {s}");
     }
     // The interactive docs are served by the binary itself.
-    let resp = h.raw_response(Request::get("/docs/").body(Body::empty()).unwrap()).await;
+    let resp = h
+        .raw_response(Request::get("/docs/").body(Body::empty()).unwrap())
+        .await;
     assert_eq!(resp.0, 200);
     assert!(resp.1.contains("swagger"), "docs page");
-    assert!(!resp.1.contains("://cdn") && !resp.1.contains("unpkg.com"), "nothing from a CDN");
+    assert!(
+        !resp.1.contains("://cdn") && !resp.1.contains("unpkg.com"),
+        "nothing from a CDN"
+    );
 }
 
 /// Log in, use the cookie with and without the CSRF token, log out.
@@ -70,18 +89,37 @@ async fn browser_sessions_need_csrf() {
     let login = |pw: &str| {
         Request::post("/api/login")
             .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(json!({"username": "regulator", "password": pw}).to_string()))
+            .body(Body::from(
+                json!({"username": "regulator", "password": pw}).to_string(),
+            ))
             .unwrap()
     };
     let (s, v) = h.raw(login("wrong password here")).await;
     assert_eq!((s, v["code"].as_str()), (401, Some("bad_credentials")));
-    let resp = h.router.clone().oneshot(login("correct horse battery")).await.unwrap();
+    let resp = h
+        .router
+        .clone()
+        .oneshot(login("correct horse battery"))
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 201);
-    let cookie = resp.headers()[header::SET_COOKIE].to_str().unwrap().to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let cookie = resp.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     let session = cookie.split(';').next().unwrap().to_string();
-    let body = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
-    let csrf = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["csrf"].as_str().unwrap().to_string();
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let csrf = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["csrf"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let with = |csrf: Option<&str>, key: &str| {
         let mut r = Request::post("/api/tokens")
             .header(header::COOKIE, &session)
@@ -103,23 +141,54 @@ async fn browser_sessions_need_csrf() {
     let (s, v) = h.get("/api/me", Some(&token)).await;
     assert_eq!((s, v["role"].as_str()), (200, Some("regulator")));
     // Reads need no CSRF; log out ends the session.
-    let me = || Request::get("/api/me").header(header::COOKIE, &session).body(Body::empty()).unwrap();
+    let me = || {
+        Request::get("/api/me")
+            .header(header::COOKIE, &session)
+            .body(Body::empty())
+            .unwrap()
+    };
     assert_eq!(h.raw(me()).await.0, 200);
-    let out = Request::post("/api/logout").header(header::COOKIE, &session).header("x-csrf-token", &csrf).body(Body::empty()).unwrap();
+    let out = Request::post("/api/logout")
+        .header(header::COOKIE, &session)
+        .header("x-csrf-token", &csrf)
+        .body(Body::empty())
+        .unwrap();
     assert_eq!(h.raw(out).await.0, 200);
     assert_eq!(h.raw(me()).await.0, 401);
     // Sessions expire.
-    let resp = h.router.clone().oneshot(login("correct horse battery")).await.unwrap();
-    let session2 = resp.headers()[header::SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_string();
+    let resp = h
+        .router
+        .clone()
+        .oneshot(login("correct horse battery"))
+        .await
+        .unwrap();
+    let session2 = resp.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
     h.clock.advance(9 * 3600 * 1000);
-    let (s, _) = h.raw(Request::get("/api/me").header(header::COOKIE, &session2).body(Body::empty()).unwrap()).await;
+    let (s, _) = h
+        .raw(
+            Request::get("/api/me")
+                .header(header::COOKIE, &session2)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
     assert_eq!(s, 401);
 }
 
 /// Each token has its own bucket; an empty bucket answers 429 until it refills.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_per_token() {
-    let limits = Limits { rate_per_second: 5, burst: 5, ..Limits::default() };
+    let limits = Limits {
+        rate_per_second: 5,
+        burst: 5,
+        ..Limits::default()
+    };
     let h = Harness::with_limits(Kind::Embedded, "rate", limits).unwrap();
     let a = h.bootstrap("regulator").await;
     let mut codes = Vec::new();

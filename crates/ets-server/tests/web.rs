@@ -19,7 +19,10 @@ struct Page {
 
 impl Page {
     fn location(&self) -> &str {
-        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
     /// `name=value` of a Set-Cookie for `name`.
     fn cookie(&self, name: &str) -> Option<String> {
@@ -44,11 +47,20 @@ async fn send(h: &Harness, method: &str, path: &str, cookies: &[&str], form: Opt
         }
         None => Body::empty(),
     };
-    let resp = h.router.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+    let resp = h
+        .router
+        .clone()
+        .oneshot(req.body(body).unwrap())
+        .await
+        .unwrap();
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    Page { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+    Page {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
 }
 
 async fn get(h: &Harness, path: &str, cookies: &[&str]) -> Page {
@@ -57,7 +69,14 @@ async fn get(h: &Harness, path: &str, cookies: &[&str]) -> Page {
 
 /// Logs in through the form; returns the session cookie (`ets_session=…`) and the CSRF token.
 async fn login(h: &Harness, user: &str, password: &str) -> (String, String) {
-    let p = send(h, "POST", "/login", &[], Some(&format!("username={user}&password={password}&next=%2Fhome"))).await;
+    let p = send(
+        h,
+        "POST",
+        "/login",
+        &[],
+        Some(&format!("username={user}&password={password}&next=%2Fhome")),
+    )
+    .await;
     assert_eq!(p.status, 303, "login of {user}: {}", p.body);
     assert_eq!(p.location(), "/home");
     let cookie = p.cookie("ets_session").expect("a session cookie");
@@ -76,13 +95,27 @@ async fn public_pages_render_in_both_languages() {
     let zh = get(&h, "/", &[]).await;
     assert_eq!(zh.status, 200, "{}", zh.body);
     assert!(zh.body.contains(r#"<html lang="zh-CN">"#));
-    assert!(zh.body.contains("市场行情") && zh.body.contains("五档行情"), "{}", zh.body);
+    assert!(
+        zh.body.contains("市场行情") && zh.body.contains("五档行情"),
+        "{}",
+        zh.body
+    );
     assert!(zh.body.contains("<svg"), "a chart");
-    assert!(zh.body.contains(r#"href="/lang/en?back=/""#), "a switch link");
+    assert!(
+        zh.body.contains(r#"href="/lang/en?back=/""#),
+        "a switch link"
+    );
     let en = get(&h, "/", &["lang=en"]).await;
     assert!(en.body.contains(r#"<html lang="en">"#));
-    assert!(en.body.contains("Market overview") && !en.body.contains("市场行情"), "{}", en.body);
-    for (cookie, words) in [("lang=zh", ["履约情况", "全国"]), ("lang=en", ["Compliance", "Nation"])] {
+    assert!(
+        en.body.contains("Market overview") && !en.body.contains("市场行情"),
+        "{}",
+        en.body
+    );
+    for (cookie, words) in [
+        ("lang=zh", ["履约情况", "全国"]),
+        ("lang=en", ["Compliance", "Nation"]),
+    ] {
         let p = get(&h, &format!("/compliance?plan={PLAN}"), &[cookie]).await;
         assert_eq!(p.status, 200, "{}", p.body);
         for w in words {
@@ -103,8 +136,20 @@ async fn public_pages_render_in_both_languages() {
     assert_eq!(p.status, 303);
     assert_eq!(p.location(), "/compliance?plan=x");
     assert_eq!(p.cookie("lang").as_deref(), Some("lang=en"));
-    for evil in ["//evil.example/x", "https://evil.example/", "/%5Cevil.example"] {
-        let p = get(&h, &format!("/lang/zh?back={}", evil.replace('/', "%2F").replace(':', "%3A")), &[]).await;
+    for evil in [
+        "//evil.example/x",
+        "https://evil.example/",
+        "/%5Cevil.example",
+    ] {
+        let p = get(
+            &h,
+            &format!(
+                "/lang/zh?back={}",
+                evil.replace('/', "%2F").replace(':', "%3A")
+            ),
+            &[],
+        )
+        .await;
         assert_eq!(p.location(), "/", "{evil}");
     }
     assert_eq!(get(&h, "/lang/fr?back=/", &[]).await.status, 404);
@@ -114,15 +159,32 @@ async fn public_pages_render_in_both_languages() {
 async fn role_pages_send_strangers_to_login_and_others_away() {
     let h = harness("web_roles");
     setup(&h).await;
-    for path in ["/regulator", "/company", "/verifier", "/member", "/company?class=CEA-2019"] {
+    for path in [
+        "/regulator",
+        "/company",
+        "/verifier",
+        "/member",
+        "/company?class=CEA-2019",
+    ] {
         let p = get(&h, path, &[]).await;
         assert_eq!(p.status, 303, "{path}");
-        assert!(p.location().starts_with("/login?next="), "{path} → {}", p.location());
+        assert!(
+            p.location().starts_with("/login?next="),
+            "{path} → {}",
+            p.location()
+        );
     }
     assert_eq!(get(&h, "/home", &[]).await.location(), "/login");
 
     // Wrong password: the form again, 401, with the message.
-    let p = send(&h, "POST", "/login", &["lang=en"], Some("username=rep-a&password=wrong-password")).await;
+    let p = send(
+        &h,
+        "POST",
+        "/login",
+        &["lang=en"],
+        Some("username=rep-a&password=wrong-password"),
+    )
+    .await;
     assert_eq!(p.status, 401);
     assert!(p.body.contains("Wrong user name or password") && p.cookie("ets_session").is_none());
 
@@ -135,37 +197,70 @@ async fn role_pages_send_strangers_to_login_and_others_away() {
     }
     let p = get(&h, "/company", &[&rep]).await;
     assert_eq!(p.status, 200, "{}", p.body);
-    assert!(p.body.contains("持仓") && p.body.contains("CEA-2019"), "{}", p.body);
+    assert!(
+        p.body.contains("持仓") && p.body.contains("CEA-2019"),
+        "{}",
+        p.body
+    );
 
     let (reg, _) = login(&h, "regulator", "correct horse battery").await;
     assert_eq!(get(&h, "/home", &[&reg]).await.location(), "/regulator");
     let p = get(&h, "/regulator", &[&reg, "lang=en"]).await;
     assert_eq!(p.status, 200, "{}", p.body);
-    for w in ["Compliance progress", "Allocation totals", "Verification queue", "Pending account-opening requests", PLAN] {
+    for w in [
+        "Compliance progress",
+        "Allocation totals",
+        "Verification queue",
+        "Pending account-opening requests",
+        PLAN,
+    ] {
         assert!(p.body.contains(w), "{w} in {}", p.body);
     }
     assert_eq!(get(&h, "/company", &[&reg]).await.status, 403);
     // The auditor reads the same page; the bureau sees its province.
     let (aud, _) = login(&h, "auditor-1", "a-long-password-1").await;
     let p = get(&h, "/regulator", &[&aud, "lang=en"]).await;
-    assert!(p.status == 200 && p.body.contains("read-only"), "{}", p.body);
+    assert!(
+        p.status == 200 && p.body.contains("read-only"),
+        "{}",
+        p.body
+    );
     let (bur, _) = login(&h, "bureau-sx", "a-long-password-1").await;
     let p = get(&h, "/regulator", &[&bur, "lang=en"]).await;
     assert!(p.status == 200 && p.body.contains("Shanxi"), "{}", p.body);
-    assert!(!p.body.contains("Pending account-opening requests"), "the bureau does not see requests");
+    assert!(
+        !p.body.contains("Pending account-opening requests"),
+        "the bureau does not see requests"
+    );
 
     // The exchange member's page: its account, funds and the order form.
     let (mem, _) = login(&h, "tr-a", "tr-a-long-password").await;
     assert_eq!(get(&h, "/home", &[&mem]).await.location(), "/member");
     let p = get(&h, "/member", &[&mem, "lang=en"]).await;
     assert_eq!(p.status, 200, "{}", p.body);
-    for w in ["trader-1", "Holdings", "10,000,000.00", "Place order", "order-form"] {
+    for w in [
+        "trader-1",
+        "Holdings",
+        "10,000,000.00",
+        "Place order",
+        "order-form",
+    ] {
         assert!(p.body.contains(w), "{w} in {}", p.body);
     }
     assert_eq!(get(&h, "/company", &[&mem]).await.status, 403);
 
     // Logging out ends the session.
-    let p = send(&h, "POST", "/logout", &[&rep], Some(&format!("csrf={}&idem=x1", ets_server::csrf_of(rep.trim_start_matches("ets_session="))))).await;
+    let p = send(
+        &h,
+        "POST",
+        "/logout",
+        &[&rep],
+        Some(&format!(
+            "csrf={}&idem=x1",
+            ets_server::csrf_of(rep.trim_start_matches("ets_session="))
+        )),
+    )
+    .await;
     assert_eq!(p.status, 303);
     assert_eq!(get(&h, "/company", &[&rep]).await.status, 303);
 }
@@ -174,13 +269,25 @@ async fn role_pages_send_strangers_to_login_and_others_away() {
 async fn forms_check_csrf_and_go_through_the_writer() {
     let h = harness("web_forms");
     let m = setup(&h).await;
-    h.ok("/api/funds/deposits", &m.regulator, json!({"holder": "SX0001", "fen": 100_000_000u64})).await;
+    h.ok(
+        "/api/funds/deposits",
+        &m.regulator,
+        json!({"holder": "SX0001", "fen": 100_000_000u64}),
+    )
+    .await;
     let (rep, csrf) = login(&h, "rep-a", "rep-a-long-password").await;
     let order = "class=CEA-2019&side=sell&price=49.5&qty=1200";
 
     // A wrong or missing CSRF field: 403, nothing placed.
     for bad in ["csrf=0123456789abcdef0123456789abcdef&idem=k1", "idem=k1"] {
-        let p = send(&h, "POST", "/orders", &[&rep, "lang=en"], Some(&format!("{order}&{bad}"))).await;
+        let p = send(
+            &h,
+            "POST",
+            "/orders",
+            &[&rep, "lang=en"],
+            Some(&format!("{order}&{bad}")),
+        )
+        .await;
         assert_eq!(p.status, 403, "{bad}");
         assert!(p.body.contains("CSRF"), "{}", p.body);
     }
@@ -194,7 +301,11 @@ async fn forms_check_csrf_and_go_through_the_writer() {
     let flash = p.cookie("ets_flash").expect("a flash message");
     let page = get(&h, "/company?class=CEA-2019", &[&rep, "lang=en", &flash]).await;
     assert!(page.body.contains("Order placed"), "{}", page.body);
-    assert!(page.body.contains("49.50") && page.body.contains("1,200"), "{}", page.body);
+    assert!(
+        page.body.contains("49.50") && page.body.contains("1,200"),
+        "{}",
+        page.body
+    );
     assert_eq!(held_orders(&h, &m).await, 1);
     let (_, book) = h.get("/api/market/book?class=CEA-2019", None).await;
     assert_eq!(book["asks"][0]["price"], json!(4950));
@@ -203,39 +314,104 @@ async fn forms_check_csrf_and_go_through_the_writer() {
     assert_eq!(p.status, 303);
     assert_eq!(held_orders(&h, &m).await, 1);
     // A refusal shows the writer's message: a price outside the ±10 % band.
-    let p = send(&h, "POST", "/orders", &[&rep, "lang=en"], Some(&format!("class=CEA-2019&side=sell&price=99&qty=1&csrf={csrf}&idem=order-2"))).await;
+    let p = send(
+        &h,
+        "POST",
+        "/orders",
+        &[&rep, "lang=en"],
+        Some(&format!(
+            "class=CEA-2019&side=sell&price=99&qty=1&csrf={csrf}&idem=order-2"
+        )),
+    )
+    .await;
     let flash = p.cookie("ets_flash").unwrap();
     let page = get(&h, "/company?class=CEA-2019", &[&rep, "lang=en", &flash]).await;
     assert!(page.body.contains("Refused:"), "{}", page.body);
     // A price with three decimals never reaches the writer.
-    let p = send(&h, "POST", "/orders", &[&rep, "lang=en"], Some(&format!("class=CEA-2019&side=buy&price=48.001&qty=1&csrf={csrf}&idem=order-3"))).await;
+    let p = send(
+        &h,
+        "POST",
+        "/orders",
+        &[&rep, "lang=en"],
+        Some(&format!(
+            "class=CEA-2019&side=buy&price=48.001&qty=1&csrf={csrf}&idem=order-3"
+        )),
+    )
+    .await;
     let flash = p.cookie("ets_flash").unwrap();
-    assert!(get(&h, "/company", &[&rep, "lang=en", &flash]).await.body.contains("at most two decimals"));
+    assert!(
+        get(&h, "/company", &[&rep, "lang=en", &flash])
+            .await
+            .body
+            .contains("at most two decimals")
+    );
     assert_eq!(held_orders(&h, &m).await, 1);
 
     // Four eyes: rep-b asks to trust an account; rep-a sees it and approves it on the page.
-    let v = h.ok("/api/instructions", &m.rep_b, json!({"company": "SX0001", "kind": "trust", "account": m.hb_account})).await;
+    let v = h
+        .ok(
+            "/api/instructions",
+            &m.rep_b,
+            json!({"company": "SX0001", "kind": "trust", "account": m.hb_account}),
+        )
+        .await;
     let id = v["instruction"]["id"].as_u64().unwrap();
     let page = get(&h, "/company", &[&rep, "lang=en"]).await;
-    assert!(page.body.contains(&format!("/company/instructions/{id}/approve")), "{}", page.body);
-    let p = send(&h, "POST", &format!("/company/instructions/{id}/approve"), &[&rep, "lang=en"], Some(&format!("csrf={csrf}&idem=approve-1"))).await;
+    assert!(
+        page.body
+            .contains(&format!("/company/instructions/{id}/approve")),
+        "{}",
+        page.body
+    );
+    let p = send(
+        &h,
+        "POST",
+        &format!("/company/instructions/{id}/approve"),
+        &[&rep, "lang=en"],
+        Some(&format!("csrf={csrf}&idem=approve-1")),
+    )
+    .await;
     assert_eq!(p.status, 303);
-    let (_, list) = h.get("/api/instructions?company=SX0001", Some(&m.rep_a)).await;
-    assert_eq!(list["instructions"][0]["status"], json!("executed"), "{list}");
+    let (_, list) = h
+        .get("/api/instructions?company=SX0001", Some(&m.rep_a))
+        .await;
+    assert_eq!(
+        list["instructions"][0]["status"],
+        json!("executed"),
+        "{list}"
+    );
 
     // A verifier confirms a submitted report from its page.
-    h.ok("/api/reports", &m.rep_a, report_json("SX0001", 2019, "1150000")).await;
+    h.ok(
+        "/api/reports",
+        &m.rep_a,
+        report_json("SX0001", 2019, "1150000"),
+    )
+    .await;
     let (ver, vcsrf) = login(&h, "verifier-1", "a-long-password-1").await;
     let page = get(&h, "/verifier", &[&ver, "lang=en"]).await;
-    assert!(page.body.contains("Confirm the reported figures"), "{}", page.body);
+    assert!(
+        page.body.contains("Confirm the reported figures"),
+        "{}",
+        page.body
+    );
     let p = send(&h, "POST", "/verifier/verifications", &[&ver, "lang=en"],
         Some(&format!("company=SX0001&year=2019&findings=sampling+plan+followed%0Ameters+calibrated&csrf={vcsrf}&idem=v-1"))).await;
     assert_eq!(p.status, 303);
     let (_, reports) = h.get("/api/reports?year=2019", Some(&m.regulator)).await;
-    let r = reports["reports"].as_array().unwrap().iter().find(|r| r["company"] == "SX0001").unwrap().clone();
+    let r = reports["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["company"] == "SX0001")
+        .unwrap()
+        .clone();
     assert_eq!(r["status"], json!("verified"), "{r}");
     assert_eq!(r["verification"]["verifier"], json!("verifier-1"));
-    assert_eq!(r["verification"]["findings"], json!(["sampling plan followed", "meters calibrated"]));
+    assert_eq!(
+        r["verification"]["findings"],
+        json!(["sampling plan followed", "meters calibrated"])
+    );
 }
 
 async fn held_orders(h: &Harness, m: &Market) -> usize {
@@ -253,32 +429,93 @@ async fn regulator_decides_account_requests_on_the_page() {
     let reg = h.token("regulator").await;
     h.ok("/api/users", &reg, json!({"name": "auditor-1", "display": "A", "password": "a-long-password-1", "role": "auditor"})).await;
     for (id, reps) in [("SX0101", ["x1", "x2"]), ("SX0102", ["y1", "y2"])] {
-        let (s, v) = h.post("/api/account-requests", None, request_json(company_json(id, "Shanxi"), &reps)).await;
+        let (s, v) = h
+            .post(
+                "/api/account-requests",
+                None,
+                request_json(company_json(id, "Shanxi"), &reps),
+            )
+            .await;
         assert_eq!(s, 201, "{v}");
     }
     let (auditor, _) = login(&h, "auditor-1", "a-long-password-1").await;
     let page = get(&h, "/regulator?lang=en", &[&auditor, "lang=en"]).await;
-    assert!(page.body.contains("SX0101") && !page.body.contains("/regulator/requests/1/approve"), "{}", page.body);
+    assert!(
+        page.body.contains("SX0101") && !page.body.contains("/regulator/requests/1/approve"),
+        "{}",
+        page.body
+    );
     let (session, csrf) = login(&h, "regulator", "correct horse battery").await;
     let page = get(&h, "/regulator", &[&session, "lang=en"]).await;
-    assert!(page.body.contains("/regulator/requests/1/approve"), "{}", page.body);
-    let p = send(&h, "POST", "/regulator/requests/1/approve", &[&session], Some(&format!("csrf={csrf}&idem=a1"))).await;
+    assert!(
+        page.body.contains("/regulator/requests/1/approve"),
+        "{}",
+        page.body
+    );
+    let p = send(
+        &h,
+        "POST",
+        "/regulator/requests/1/approve",
+        &[&session],
+        Some(&format!("csrf={csrf}&idem=a1")),
+    )
+    .await;
     assert_eq!(p.status, 303, "{}", p.body);
-    let (s, v) = h.post("/api/login", None, json!({"username": "x1", "password": "x1-long-password"})).await;
+    let (s, v) = h
+        .post(
+            "/api/login",
+            None,
+            json!({"username": "x1", "password": "x1-long-password"}),
+        )
+        .await;
     assert_eq!(s, 201, "the representative can log in: {v}");
-    let p = send(&h, "POST", "/regulator/requests/2/reject", &[&session], Some(&format!("csrf={csrf}&idem=r1&reason="))).await;
+    let p = send(
+        &h,
+        "POST",
+        "/regulator/requests/2/reject",
+        &[&session],
+        Some(&format!("csrf={csrf}&idem=r1&reason=")),
+    )
+    .await;
     assert_eq!(p.status, 303);
     let (_, v) = h.get("/api/account-requests/2", Some(&reg)).await;
     assert_eq!(v["status"], "pending", "no reason, no rejection: {v}");
-    let p = send(&h, "POST", "/regulator/requests/2/reject", &[&session], Some(&format!("csrf={csrf}&idem=r2&reason=licence+expired"))).await;
+    let p = send(
+        &h,
+        "POST",
+        "/regulator/requests/2/reject",
+        &[&session],
+        Some(&format!("csrf={csrf}&idem=r2&reason=licence+expired")),
+    )
+    .await;
     assert_eq!(p.status, 303);
     let (_, v) = h.get("/api/account-requests/2", Some(&reg)).await;
-    assert_eq!((v["status"].as_str(), v["reason"].as_str()), (Some("rejected"), Some("licence expired")), "{v}");
+    assert_eq!(
+        (v["status"].as_str(), v["reason"].as_str()),
+        (Some("rejected"), Some("licence expired")),
+        "{v}"
+    );
     // The auditor's post is refused by the writer: nothing is decided.
-    let (auditor_session, auditor_csrf) = (auditor.clone(), ets_server::csrf_of(auditor.trim_start_matches("ets_session=")));
-    let (s, v) = h.post("/api/account-requests", None, request_json(company_json("SX0103", "Shanxi"), &["z1", "z2"])).await;
+    let (auditor_session, auditor_csrf) = (
+        auditor.clone(),
+        ets_server::csrf_of(auditor.trim_start_matches("ets_session=")),
+    );
+    let (s, v) = h
+        .post(
+            "/api/account-requests",
+            None,
+            request_json(company_json("SX0103", "Shanxi"), &["z1", "z2"]),
+        )
+        .await;
     assert_eq!(s, 201, "{v}");
-    send(&h, "POST", "/regulator/requests/3/approve", &[&auditor_session], Some(&format!("csrf={auditor_csrf}&idem=x"))).await;
+    send(
+        &h,
+        "POST",
+        "/regulator/requests/3/approve",
+        &[&auditor_session],
+        Some(&format!("csrf={auditor_csrf}&idem=x")),
+    )
+    .await;
     let (_, v) = h.get("/api/account-requests/3", Some(&reg)).await;
     assert_eq!(v["status"], "pending");
 }

@@ -64,8 +64,16 @@ pub fn t(lang: Lang, key: &str) -> &'static str {
 
 /// (key, Chinese, English).
 pub const TABLE: &[(&str, &str, &str)] = &[
-    ("site.name", "全国碳排放权交易市场", "National Carbon Emissions Trading"),
-    ("site.footer", "数据来自登记簿、交易所与核查记录 · 价格单位：元/吨 · 数量单位：吨", "Data from the registry, the exchange and the verification records · prices in CNY/t · quantities in tonnes"),
+    (
+        "site.name",
+        "全国碳排放权交易市场",
+        "National Carbon Emissions Trading",
+    ),
+    (
+        "site.footer",
+        "数据来自登记簿、交易所与核查记录 · 价格单位：元/吨 · 数量单位：吨",
+        "Data from the registry, the exchange and the verification records · prices in CNY/t · quantities in tonnes",
+    ),
     // Navigation
     ("nav.market", "市场行情", "Market"),
     ("nav.compliance", "履约情况", "Compliance"),
@@ -86,17 +94,33 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     ("error.not_found", "未找到", "Not found"),
     ("error.other", "出错了", "Something went wrong"),
     ("error.back", "返回首页", "Back to the market"),
-    ("error.csrf", "表单已失效或不是从本站提交的（CSRF 校验失败）。请刷新页面后重试。", "The form has expired or was not sent from this site (CSRF check failed). Reload the page and try again."),
-    ("error.idem", "表单缺少幂等键，请刷新页面后重试。", "The form lacks its idempotency key; reload the page and try again."),
+    (
+        "error.csrf",
+        "表单已失效或不是从本站提交的（CSRF 校验失败）。请刷新页面后重试。",
+        "The form has expired or was not sent from this site (CSRF check failed). Reload the page and try again.",
+    ),
+    (
+        "error.idem",
+        "表单缺少幂等键，请刷新页面后重试。",
+        "The form lacks its idempotency key; reload the page and try again.",
+    ),
     ("error.no_lang", "不支持该语言。", "No such language."),
     ("error.no_page", "没有这个页面。", "No such page."),
-    ("error.not_your_page", "此页面不属于您的角色。", "This page is not for your role."),
+    (
+        "error.not_your_page",
+        "此页面不属于您的角色。",
+        "This page is not for your role.",
+    ),
     // Login
     ("login.title", "登录", "Log in"),
     ("login.username", "用户名", "User name"),
     ("login.password", "密码", "Password"),
     ("login.submit", "登录", "Log in"),
-    ("login.failed", "用户名或密码错误。", "Wrong user name or password."),
+    (
+        "login.failed",
+        "用户名或密码错误。",
+        "Wrong user name or password.",
+    ),
     ("login.already", "您已登录：", "You are logged in as"),
     // Flash messages
     ("flash.refused", "未执行", "Refused"),
@@ -104,22 +128,42 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     ("flash.cancelled", "委托已撤销", "order cancelled"),
     ("flash.approved", "已批准并执行", "approved and executed"),
     ("flash.rejected", "已拒绝", "rejected"),
-    ("flash.request_approved", "已批准:账户已开立,代表已可登录", "approved: the account is open and its representatives can log in"),
+    (
+        "flash.request_approved",
+        "已批准:账户已开立,代表已可登录",
+        "approved: the account is open and its representatives can log in",
+    ),
     ("request.reason", "拒绝理由", "reason for rejection"),
-    ("request.reason_needed", "拒绝开户申请须说明理由。", "A rejection needs a reason."),
+    (
+        "request.reason_needed",
+        "拒绝开户申请须说明理由。",
+        "A rejection needs a reason.",
+    ),
     ("flash.verified", "核查结果已记录", "verification recorded"),
     // Market overview
     ("market.title", "市场行情", "Market overview"),
-    ("market.closed", "交易所尚未开业。", "The exchange has not opened yet."),
+    (
+        "market.closed",
+        "交易所尚未开业。",
+        "The exchange has not opened yet.",
+    ),
     ("market.to_compliance", "查看履约情况", "See compliance"),
     ("market.class", "品种", "Instrument"),
     ("market.last", "最新价", "Last price"),
     ("market.prev_close", "前收盘价", "Previous close"),
-    ("market.today_volume", "今日成交量（吨）", "Volume today (t)"),
+    (
+        "market.today_volume",
+        "今日成交量（吨）",
+        "Volume today (t)",
+    ),
     ("market.day", "交易日", "Trading day"),
     ("market.day_closed", "休市", "closed"),
     ("market.chart", "收盘价与成交量", "Closing price and volume"),
-    ("market.chart_price", "收盘价（元/吨，今日为最新价）", "Close (CNY/t; today: last price)"),
+    (
+        "market.chart_price",
+        "收盘价（元/吨，今日为最新价）",
+        "Close (CNY/t; today: last price)",
+    ),
     ("market.chart_volume", "成交量（吨）", "Volume (t)"),
     ("market.chart_empty", "暂无成交", "No trades yet"),
     ("market.trades", "最近成交", "Recent trades"),
@@ -139,48 +183,128 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     ("book.bid", "买", "Bid"),
     // Compliance
     ("compliance.title", "履约情况", "Compliance"),
-    ("compliance.no_plan", "尚未通过配额分配方案。", "No allocation plan has been adopted yet."),
+    (
+        "compliance.no_plan",
+        "尚未通过配额分配方案。",
+        "No allocation plan has been adopted yet.",
+    ),
     ("compliance.plan", "分配方案", "Plan"),
-    ("compliance.assessed_on", "已于以下日期完成履约评估：", "Assessed on"),
-    ("compliance.open", "履约周期进行中，数据为当前进度。", "The cycle is open: figures as of now."),
-    ("compliance.chart", "按配额量计的履约完成率", "Completion by volume"),
-    ("compliance.none", "尚无已确定履约义务的企业", "No company has a known obligation yet"),
-    ("compliance.by_province", "全国及各省履约进度", "Nation and provinces"),
-    ("compliance.by_company", "企业履约结果", "Results by company"),
+    (
+        "compliance.assessed_on",
+        "已于以下日期完成履约评估：",
+        "Assessed on",
+    ),
+    (
+        "compliance.open",
+        "履约周期进行中，数据为当前进度。",
+        "The cycle is open: figures as of now.",
+    ),
+    (
+        "compliance.chart",
+        "按配额量计的履约完成率",
+        "Completion by volume",
+    ),
+    (
+        "compliance.none",
+        "尚无已确定履约义务的企业",
+        "No company has a known obligation yet",
+    ),
+    (
+        "compliance.by_province",
+        "全国及各省履约进度",
+        "Nation and provinces",
+    ),
+    (
+        "compliance.by_company",
+        "企业履约结果",
+        "Results by company",
+    ),
     ("compliance.region", "地区", "Region"),
     ("compliance.national", "全国", "Nation"),
     ("compliance.companies", "企业数", "Companies"),
     ("compliance.allocated", "分配量（吨）", "Allocated (t)"),
-    ("compliance.verified", "核查排放量（吨）", "Verified emissions (t)"),
+    (
+        "compliance.verified",
+        "核查排放量（吨）",
+        "Verified emissions (t)",
+    ),
     ("compliance.obligation", "应清缴（吨）", "Obligation (t)"),
     ("compliance.surrendered", "已清缴（吨）", "Surrendered (t)"),
     ("compliance.shortfall", "缺口（吨）", "Shortfall (t)"),
-    ("compliance.by_volume", "完成率（按量）", "Completion by volume"),
-    ("compliance.by_count", "完成率（按企业数）", "Completion by count"),
+    (
+        "compliance.by_volume",
+        "完成率（按量）",
+        "Completion by volume",
+    ),
+    (
+        "compliance.by_count",
+        "完成率（按企业数）",
+        "Completion by count",
+    ),
     ("compliance.status", "状态", "Status"),
     ("status.complied", "已足额清缴", "Complied"),
     ("status.partly", "部分清缴", "Partly"),
     ("status.not_at_all", "未清缴", "Not at all"),
     // Regulator
     ("regulator.title", "监管工作台", "Regulator's dashboard"),
-    ("regulator.read_only", "审计角色：只读。", "Auditor: read-only."),
-    ("regulator.province_only", "仅显示本省：", "Showing your province only:"),
+    (
+        "regulator.read_only",
+        "审计角色：只读。",
+        "Auditor: read-only.",
+    ),
+    (
+        "regulator.province_only",
+        "仅显示本省：",
+        "Showing your province only:",
+    ),
     ("regulator.progress", "履约进度", "Compliance progress"),
-    ("regulator.pending_companies", "履约义务尚未确定的企业：", "companies whose obligation is not known yet:"),
-    ("regulator.at_risk", "可能无法按期履约的企业（按缺口排序）", "Companies at risk of missing the deadline (by shortfall)"),
-    ("regulator.none_at_risk", "目前没有存在缺口的企业。", "No company has a shortfall."),
+    (
+        "regulator.pending_companies",
+        "履约义务尚未确定的企业：",
+        "companies whose obligation is not known yet:",
+    ),
+    (
+        "regulator.at_risk",
+        "可能无法按期履约的企业（按缺口排序）",
+        "Companies at risk of missing the deadline (by shortfall)",
+    ),
+    (
+        "regulator.none_at_risk",
+        "目前没有存在缺口的企业。",
+        "No company has a shortfall.",
+    ),
     ("regulator.allocation", "配额分配汇总", "Allocation totals"),
     ("regulator.queue", "核查与审定队列", "Verification queue"),
-    ("regulator.queue_empty", "没有待核查或待审定的排放报告。", "No report awaits verification or acceptance."),
-    ("regulator.requests", "待审批的开户申请", "Pending account-opening requests"),
-    ("regulator.requests_empty", "没有待审批的开户申请。", "No pending request."),
+    (
+        "regulator.queue_empty",
+        "没有待核查或待审定的排放报告。",
+        "No report awaits verification or acceptance.",
+    ),
+    (
+        "regulator.requests",
+        "待审批的开户申请",
+        "Pending account-opening requests",
+    ),
+    (
+        "regulator.requests_empty",
+        "没有待审批的开户申请。",
+        "No pending request.",
+    ),
     ("allocation.title", "配额分配", "Allocation"),
     ("allocation.plan", "方案", "Plan"),
     ("allocation.year", "年度", "Year"),
     ("allocation.pre", "预分配（吨）", "Pre-allocated (t)"),
     ("allocation.final", "核定分配（吨）", "Final (t)"),
-    ("allocation.assessed_total", "已确定义务企业的分配总量（吨）", "Allocated to companies with known obligations (t)"),
-    ("allocation.note", "预分配与核定分配按年度合计；最后一列来自履约报告的合计。", "Pre-allocations and final allocations are summed by year; the last column is the compliance report's total."),
+    (
+        "allocation.assessed_total",
+        "已确定义务企业的分配总量（吨）",
+        "Allocated to companies with known obligations (t)",
+    ),
+    (
+        "allocation.note",
+        "预分配与核定分配按年度合计；最后一列来自履约报告的合计。",
+        "Pre-allocations and final allocations are summed by year; the last column is the compliance report's total.",
+    ),
     ("request.applicant", "申请人", "Applicant"),
     ("request.representatives", "授权代表", "Representatives"),
     ("request.documents", "材料数", "Documents"),
@@ -194,21 +318,37 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     ("company.province", "省份", "Province"),
     ("company.account", "登记账户", "Registry account"),
     ("company.units", "机组数", "Units"),
-    ("company.eligible", "可用于清缴的持仓（吨）", "Eligible holdings (t)"),
+    (
+        "company.eligible",
+        "可用于清缴的持仓（吨）",
+        "Eligible holdings (t)",
+    ),
     ("holdings.title", "持仓", "Holdings"),
     ("holdings.none", "暂无持仓。", "No holdings."),
     ("holdings.class", "品种（年度）", "Class (vintage)"),
     ("holdings.quantity", "持有量（吨）", "Held (t)"),
     ("holdings.tradable", "可交易（吨）", "Tradable (t)"),
     ("holdings.blocks", "序列号区段", "Serial blocks"),
-    ("approvals.title", "待复核的划转指令（双人复核）", "Transfers awaiting approval (four eyes)"),
-    ("approvals.none", "没有待复核的指令。", "Nothing awaits approval."),
+    (
+        "approvals.title",
+        "待复核的划转指令（双人复核）",
+        "Transfers awaiting approval (four eyes)",
+    ),
+    (
+        "approvals.none",
+        "没有待复核的指令。",
+        "Nothing awaits approval.",
+    ),
     ("approvals.what", "指令", "Instruction"),
     ("approvals.by", "发起人", "Initiated by"),
     ("approvals.at", "发起时间", "Initiated at"),
     ("approvals.approve", "批准", "Approve"),
     ("approvals.reject", "拒绝", "Reject"),
-    ("approvals.needs_other", "需另一位代表批准", "needs another representative"),
+    (
+        "approvals.needs_other",
+        "需另一位代表批准",
+        "needs another representative",
+    ),
     ("approvals.transfer", "转让", "Transfer"),
     ("approvals.surrender", "清缴", "Surrender"),
     ("approvals.trust", "添加信任账户", "Trust account"),
@@ -241,10 +381,22 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     ("order.price", "价格（元/吨）", "Price (CNY/t)"),
     ("order.qty", "数量（吨）", "Quantity (t)"),
     ("order.submit", "提交委托", "Place order"),
-    ("order.note", "挂牌委托当日有效；价格最多两位小数，须在涨跌幅限制内。", "Listed orders are good for the day; prices have at most two decimals and must lie within the price band."),
+    (
+        "order.note",
+        "挂牌委托当日有效；价格最多两位小数，须在涨跌幅限制内。",
+        "Listed orders are good for the day; prices have at most two decimals and must lie within the price band.",
+    ),
     ("order.bad_side", "请选择买入或卖出", "Choose buy or sell"),
-    ("order.bad_price", "价格应为元，最多两位小数", "The price is in yuan with at most two decimals"),
-    ("order.bad_qty", "数量应为正整数吨", "The quantity is a whole number of tonnes"),
+    (
+        "order.bad_price",
+        "价格应为元，最多两位小数",
+        "The price is in yuan with at most two decimals",
+    ),
+    (
+        "order.bad_qty",
+        "数量应为正整数吨",
+        "The quantity is a whole number of tonnes",
+    ),
     ("orders.title", "当前委托", "Open orders"),
     ("orders.none", "没有未成交的委托。", "No open orders."),
     ("orders.open_qty", "未成交（吨）", "Open (t)"),
@@ -255,11 +407,31 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     ("member.status", "账户状态", "Account status"),
     // Verifier
     ("verifier.title", "核查工作台", "Verifier's dashboard"),
-    ("verifier.assigned", "委托核查的企业", "Companies assigned to you"),
-    ("verifier.none", "尚未分配企业。", "No company is assigned to you."),
-    ("verifier.findings", "核查发现（每行一条）", "Findings (one per line)"),
-    ("verifier.findings_hint", "例如：抽样计划已执行", "e.g. sampling plan followed"),
-    ("verifier.confirm", "确认报告数据", "Confirm the reported figures"),
+    (
+        "verifier.assigned",
+        "委托核查的企业",
+        "Companies assigned to you",
+    ),
+    (
+        "verifier.none",
+        "尚未分配企业。",
+        "No company is assigned to you.",
+    ),
+    (
+        "verifier.findings",
+        "核查发现（每行一条）",
+        "Findings (one per line)",
+    ),
+    (
+        "verifier.findings_hint",
+        "例如：抽样计划已执行",
+        "e.g. sampling plan followed",
+    ),
+    (
+        "verifier.confirm",
+        "确认报告数据",
+        "Confirm the reported figures",
+    ),
     ("verifier.bad_company", "企业编号无效", "Invalid company"),
     ("verifier.bad_year", "年度无效", "Invalid year"),
 ];
@@ -286,7 +458,11 @@ mod tests {
         for src in sources {
             for (i, _) in src.match_indices("t(\"") {
                 // `t(` itself, not the end of another name (`expect(`).
-                if src[..i].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                if src[..i]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_alphanumeric() || c == '_')
+                {
                     continue;
                 }
                 let rest = &src[i + 3..];
@@ -295,14 +471,22 @@ mod tests {
                 used += 1;
             }
             // Keys chosen in a match and passed on: every `"prefix.…"` literal of a known prefix.
-            let prefixes: std::collections::BTreeSet<&str> =
-                TABLE.iter().map(|(k, _, _)| &k[..k.find('.').unwrap()]).collect();
+            let prefixes: std::collections::BTreeSet<&str> = TABLE
+                .iter()
+                .map(|(k, _, _)| &k[..k.find('.').unwrap()])
+                .collect();
             for prefix in &prefixes {
                 for (i, _) in src.match_indices(&format!("\"{prefix}.")) {
                     let rest = &src[i + 1..];
                     let key = &rest[..rest.find('"').unwrap()];
-                    if key.chars().all(|c| c.is_ascii_lowercase() || c == '.' || c == '_') {
-                        assert!(seen.contains(key), "key {key:?} is named but not translated");
+                    if key
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_')
+                    {
+                        assert!(
+                            seen.contains(key),
+                            "key {key:?} is named but not translated"
+                        );
                     }
                 }
             }

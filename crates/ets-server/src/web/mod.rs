@@ -54,9 +54,15 @@ pub fn router() -> Router<Arc<App>> {
         .route("/logout", post(logout))
         .route("/home", get(home))
         .route("/regulator", get(roles::regulator))
-        .route("/regulator/requests/{id}/{decision}", post(roles::decide_request))
+        .route(
+            "/regulator/requests/{id}/{decision}",
+            post(roles::decide_request),
+        )
         .route("/company", get(roles::company))
-        .route("/company/instructions/{id}/{decision}", post(roles::decide_instruction))
+        .route(
+            "/company/instructions/{id}/{decision}",
+            post(roles::decide_instruction),
+        )
         .route("/verifier", get(roles::verifier))
         .route("/verifier/verifications", post(roles::verify))
         .route("/member", get(roles::member))
@@ -258,8 +264,14 @@ pub fn page(ctx: &Ctx, status: StatusCode, title: &str, body: Markup) -> Respons
             "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if ctx.flash.is_some() {
         h.append(header::SET_COOKIE, clear_cookie(FLASH_COOKIE));
@@ -314,10 +326,12 @@ pub fn to_login(ctx: &Ctx) -> Response {
 
 /// 303 See Other to a path of this site.
 pub fn see_other(location: &str) -> Response {
-    let value = HeaderValue::from_str(&header_safe(location)).unwrap_or(HeaderValue::from_static("/"));
+    let value =
+        HeaderValue::from_str(&header_safe(location)).unwrap_or(HeaderValue::from_static("/"));
     let mut resp = StatusCode::SEE_OTHER.into_response();
     resp.headers_mut().insert(header::LOCATION, value);
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
 
@@ -348,8 +362,10 @@ fn set_cookie(resp: &mut Response, value: String) {
 }
 
 fn clear_cookie(name: &str) -> HeaderValue {
-    HeaderValue::from_str(&format!("{name}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"))
-        .expect("cookie is ASCII")
+    HeaderValue::from_str(&format!(
+        "{name}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
+    ))
+    .expect("cookie is ASCII")
 }
 
 fn encode_flash(f: &Flash) -> String {
@@ -362,7 +378,11 @@ fn encode_flash(f: &Flash) -> String {
         text.truncate(cut);
         text.push('…');
     }
-    format!("{}{}", if f.ok { '1' } else { '0' }, hex::encode(text.as_bytes()))
+    format!(
+        "{}{}",
+        if f.ok { '1' } else { '0' },
+        hex::encode(text.as_bytes())
+    )
 }
 
 fn decode_flash(v: &str) -> Option<Flash> {
@@ -434,7 +454,11 @@ pub fn finish(ctx: &Ctx, reply: &Reply, ok_text: String, back: &str) -> Response
         flash_redirect(true, ok_text, back)
     } else {
         let message = reply.body["message"].as_str().unwrap_or("refused");
-        flash_redirect(false, format!("{}: {message}", ctx.t("flash.refused")), back)
+        flash_redirect(
+            false,
+            format!("{}: {message}", ctx.t("flash.refused")),
+            back,
+        )
     };
     resp.extensions_mut().insert(Audited);
     resp
@@ -460,7 +484,10 @@ fn pct_decode(s: &str) -> String {
         match b[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < b.len() => {
-                match std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                match std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
                     Some(v) => {
                         out.push(v);
                         i += 2;
@@ -507,7 +534,12 @@ fn header_safe(s: &str) -> String {
 /// Fen as yuan with two decimals, by integer arithmetic.
 pub fn yuan(fen: i64) -> String {
     let a = fen.unsigned_abs();
-    format!("{}{}.{:02}", if fen < 0 { "-" } else { "" }, group(a / 100), a % 100)
+    format!(
+        "{}{}.{:02}",
+        if fen < 0 { "-" } else { "" },
+        group(a / 100),
+        a % 100
+    )
 }
 
 /// A price typed in yuan (`48`, `48.5`, `48.50`) as integer fen; no floating point.
@@ -591,16 +623,29 @@ async fn set_lang(ctx: Ctx, Path(code): Path<String>, Query(q): Query<Params>) -
     let Some(lang) = Lang::parse(&code) else {
         return error_page(&ctx, StatusCode::NOT_FOUND, ctx.t("error.no_lang"));
     };
-    let back = q.get("back").map(String::as_str).filter(|b| safe_back(b)).unwrap_or("/");
+    let back = q
+        .get("back")
+        .map(String::as_str)
+        .filter(|b| safe_back(b))
+        .unwrap_or("/");
     let mut resp = see_other(back);
     set_cookie(
         &mut resp,
-        format!("{LANG_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000", lang.code()),
+        format!(
+            "{LANG_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000",
+            lang.code()
+        ),
     );
     resp
 }
 
-fn login_page(ctx: &Ctx, status: StatusCode, next: &str, username: &str, error: Option<&str>) -> Response {
+fn login_page(
+    ctx: &Ctx,
+    status: StatusCode,
+    next: &str,
+    username: &str,
+    error: Option<&str>,
+) -> Response {
     let body = html! {
         section.card.login {
             @if let Some(e) = error {
@@ -625,7 +670,11 @@ fn login_page(ctx: &Ctx, status: StatusCode, next: &str, username: &str, error: 
 }
 
 async fn login_form(ctx: Ctx, Query(q): Query<Params>) -> Response {
-    let next = q.get("next").map(String::as_str).filter(|n| safe_back(n)).unwrap_or("/home");
+    let next = q
+        .get("next")
+        .map(String::as_str)
+        .filter(|n| safe_back(n))
+        .unwrap_or("/home");
     login_page(&ctx, StatusCode::OK, next, "", None)
 }
 
@@ -641,22 +690,33 @@ async fn login(AxState(app): AxState<Arc<App>>, ctx: Ctx, body: Bytes) -> Respon
         .to_string();
     match api::open_session(&app, &ctx.caller, "/login", username.clone(), password).await {
         Err(e) if e.status == StatusCode::UNAUTHORIZED => {
-            let mut resp = login_page(&ctx, e.status, &next, &username, Some(ctx.t("login.failed")));
+            let mut resp = login_page(
+                &ctx,
+                e.status,
+                &next,
+                &username,
+                Some(ctx.t("login.failed")),
+            );
             resp.extensions_mut().insert(ErrorCode(e.code));
             resp
         }
         Err(e) => error_page(&ctx, e.status, &e.message),
         Ok((session, reply)) => {
             if reply.status >= 300 {
-                let message = reply.body["message"].as_str().unwrap_or("refused").to_string();
-                let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let message = reply.body["message"]
+                    .as_str()
+                    .unwrap_or("refused")
+                    .to_string();
+                let status =
+                    StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 let mut resp = login_page(&ctx, status, &next, &username, Some(&message));
                 resp.extensions_mut().insert(Audited);
                 return resp;
             }
             let ttl = app.read().policy.session_ttl_ms / 1000;
             let mut resp = see_other(&next);
-            resp.headers_mut().append(header::SET_COOKIE, api::session_cookie(&session, ttl));
+            resp.headers_mut()
+                .append(header::SET_COOKIE, api::session_cookie(&session, ttl));
             resp.extensions_mut().insert(Audited);
             resp
         }
@@ -673,10 +733,16 @@ async fn logout(AxState(app): AxState<Arc<App>>, ctx: Ctx, body: Bytes) -> Respo
     };
     let session = ctx.caller.session.clone().unwrap_or_default();
     let reply = app
-        .submit(p.req, Op::CloseSession { session_sha256: sha256_hex(session.as_bytes()) })
+        .submit(
+            p.req,
+            Op::CloseSession {
+                session_sha256: sha256_hex(session.as_bytes()),
+            },
+        )
         .await;
     let mut resp = see_other("/");
-    resp.headers_mut().append(header::SET_COOKIE, api::session_cookie("", 0));
+    resp.headers_mut()
+        .append(header::SET_COOKIE, api::session_cookie("", 0));
     let _ = reply;
     resp.extensions_mut().insert(Audited);
     resp
@@ -699,7 +765,17 @@ mod tests {
         assert_eq!(parse_yuan("48.5"), Some(4850));
         assert_eq!(parse_yuan(" 48.05 "), Some(4805));
         assert_eq!(parse_yuan("0.01"), Some(1));
-        for bad in ["", ".5", "48.", "48.005", "-1", "4e3", "1,000", "48.5.0", "9999999999999"] {
+        for bad in [
+            "",
+            ".5",
+            "48.",
+            "48.005",
+            "-1",
+            "4e3",
+            "1,000",
+            "48.5.0",
+            "9999999999999",
+        ] {
             assert_eq!(parse_yuan(bad), None, "{bad:?}");
         }
         assert_eq!(yuan(4805), "48.05");
@@ -717,12 +793,24 @@ mod tests {
         assert_eq!(f["b"], "中 x");
         assert_eq!(f["c"], "%zz");
         assert_eq!(f["d"], "");
-        assert_eq!(pct_encode("/company?class=CEA-2021"), "/company%3Fclass%3DCEA-2021");
+        assert_eq!(
+            pct_encode("/company?class=CEA-2021"),
+            "/company%3Fclass%3DCEA-2021"
+        );
         assert!(safe_back("/company?class=CEA-2021"));
-        for bad in ["//evil.example", "/\\evil", "https://evil.example", "evil", "/a\nb"] {
+        for bad in [
+            "//evil.example",
+            "/\\evil",
+            "https://evil.example",
+            "evil",
+            "/a\nb",
+        ] {
             assert!(!safe_back(bad), "{bad:?}");
         }
-        let f = Flash { ok: false, text: "拒绝: <b>".into() };
+        let f = Flash {
+            ok: false,
+            text: "拒绝: <b>".into(),
+        };
         assert_eq!(decode_flash(&encode_flash(&f)), Some(f));
     }
 }

@@ -69,7 +69,11 @@ fn series(ex: &Exchange, class: UnitClass) -> Vec<Point> {
         })
         .collect();
     if let Some(day) = ex.open_day() {
-        let today: Vec<_> = ex.trades().iter().filter(|t| t.class == class && t.date == day).collect();
+        let today: Vec<_> = ex
+            .trades()
+            .iter()
+            .filter(|t| t.class == class && t.date == day)
+            .collect();
         let closed = ex.days().iter().any(|d| d.class == class && d.date == day);
         if let (Some(last), false) = (today.last(), closed) {
             points.push(Point {
@@ -152,7 +156,11 @@ pub fn class_tabs(base: &str, all: &[UnitClass], on: Option<UnitClass>) -> Marku
 }
 
 /// `/`: prices and volumes, the book, recent trades.
-pub async fn market(AxState(app): AxState<Arc<App>>, ctx: Ctx, Query(q): Query<Params>) -> Response {
+pub async fn market(
+    AxState(app): AxState<Arc<App>>,
+    ctx: Ctx,
+    Query(q): Query<Params>,
+) -> Response {
     let st = app.read();
     if let Err(e) = st.check(ctx.user(), Action::MarketData) {
         return deny(&ctx, &e);
@@ -166,14 +174,25 @@ pub async fn market(AxState(app): AxState<Arc<App>>, ctx: Ctx, Query(q): Query<P
     };
     let class = match chosen_class(&q, Some(ex)) {
         Ok(Some(c)) => c,
-        Ok(None) => UnitClass::Cea { vintage: crate::clock::beijing(ctx.caller.at).0.year() },
+        Ok(None) => UnitClass::Cea {
+            vintage: crate::clock::beijing(ctx.caller.at).0.year(),
+        },
         Err(m) => return error_page(&ctx, StatusCode::BAD_REQUEST, &m),
     };
     let (_, all) = classes(ex);
     let book = api::book_json(&st, class, 5);
     let points = series(ex, class);
-    let trades: Vec<_> = ex.trades().iter().rev().filter(|t| t.class == class).take(20).collect();
-    let last = trades.first().map(|t| t.price).or_else(|| ex.prev_close(class));
+    let trades: Vec<_> = ex
+        .trades()
+        .iter()
+        .rev()
+        .filter(|t| t.class == class)
+        .take(20)
+        .collect();
+    let last = trades
+        .first()
+        .map(|t| t.price)
+        .or_else(|| ex.prev_close(class));
     let prev = ex.prev_close(class);
     let today = ex.open_day();
     let today_volume: u64 = ex
@@ -251,7 +270,11 @@ pub fn plan_tabs(st: &State, base: &str, on: &str) -> Markup {
 }
 
 /// The completion chart of a report's nation and provinces.
-pub fn completion_chart(ctx: &Ctx, national: &ets_compliance::Totals, provinces: &[&ets_compliance::Totals]) -> Markup {
+pub fn completion_chart(
+    ctx: &Ctx,
+    national: &ets_compliance::Totals,
+    provinces: &[&ets_compliance::Totals],
+) -> Markup {
     let mut bars = vec![Bar {
         label: ctx.t("compliance.national").to_string(),
         num: national.completion_volume.num,
@@ -272,7 +295,11 @@ pub fn completion_chart(ctx: &Ctx, national: &ets_compliance::Totals, provinces:
 }
 
 /// The table of nation and provinces: progress by volume and by count.
-pub fn totals_table(ctx: &Ctx, national: &ets_compliance::Totals, provinces: &[&ets_compliance::Totals]) -> Markup {
+pub fn totals_table(
+    ctx: &Ctx,
+    national: &ets_compliance::Totals,
+    provinces: &[&ets_compliance::Totals],
+) -> Markup {
     let row = |t: &ets_compliance::Totals, name: &str, nat: bool| {
         html! {
             tr.nat[nat] {
@@ -320,14 +347,23 @@ pub fn status_tag(ctx: &Ctx, s: ets_compliance::Status) -> Markup {
 }
 
 /// `/compliance`: the published compliance of a plan, as `GET /api/public/compliance/{plan}`.
-pub async fn compliance(AxState(app): AxState<Arc<App>>, ctx: Ctx, Query(q): Query<Params>) -> Response {
+pub async fn compliance(
+    AxState(app): AxState<Arc<App>>,
+    ctx: Ctx,
+    Query(q): Query<Params>,
+) -> Response {
     let st = app.read();
     if let Err(e) = st.check(ctx.user(), Action::PublishedCompliance) {
         return deny(&ctx, &e);
     }
     let title = ctx.t("compliance.title");
     let Some(plan) = q.get("plan").cloned().or_else(|| latest_plan(&st.market)) else {
-        return page(&ctx, StatusCode::OK, title, html! { section.card { p { (ctx.t("compliance.no_plan")) } } });
+        return page(
+            &ctx,
+            StatusCode::OK,
+            title,
+            html! { section.card { p { (ctx.t("compliance.no_plan")) } } },
+        );
     };
     let report = match st.market.compliance_report(&plan) {
         Ok(r) => r,

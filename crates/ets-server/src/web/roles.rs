@@ -17,18 +17,19 @@ use maud::{Markup, html};
 use serde_json::Value;
 
 use super::public::{
-    book_table, chosen_class, class_tabs, classes, completion_chart, latest_plan, plan_tabs, status_tag, totals_table,
+    book_table, chosen_class, class_tabs, classes, completion_chart, latest_plan, plan_tabs,
+    status_tag, totals_table,
 };
 use super::{
-    Ctx, Params, deny, error_page, finish, flash_redirect, forbidden, group, guard, page, parse_yuan, pct_encode,
-    posted, to_login, when, yuan,
+    Ctx, Params, deny, error_page, finish, flash_redirect, forbidden, group, guard, page,
+    parse_yuan, pct_encode, posted, to_login, when, yuan,
 };
+use crate::App;
 use crate::access::{Applicant, Instruction, InstructionStatus, RequestStatus, Role};
 use crate::api;
 use crate::authz::Action;
 use crate::core::{Op, State};
 use crate::error::ApiError;
-use crate::App;
 
 /// The first refusal of a role page: nobody logged in goes to the login page, anyone else who
 /// may not see it gets the 403 page.
@@ -62,14 +63,20 @@ fn tonnes(v: &Value) -> String {
 // ---------------------------------------------------------------------------------------------
 // Regulator, auditor, bureau
 
-pub async fn regulator(AxState(app): AxState<Arc<App>>, ctx: Ctx, Query(q): Query<Params>) -> Response {
+pub async fn regulator(
+    AxState(app): AxState<Arc<App>>,
+    ctx: Ctx,
+    Query(q): Query<Params>,
+) -> Response {
     let st = app.read();
     if let Err(e) = st.check(ctx.user(), Action::Oversight) {
         return refuse(&ctx, &e);
     }
     let user = st.user(ctx.user());
     // A provincial bureau sees its province, as in `GET /api/compliance/{plan}`.
-    let province = user.filter(|u| u.role == Role::Bureau).and_then(|u| u.province.clone());
+    let province = user
+        .filter(|u| u.role == Role::Bureau)
+        .and_then(|u| u.province.clone());
     let title = ctx.t("regulator.title");
     let plan = q.get("plan").cloned().or_else(|| latest_plan(&st.market));
     let report = match &plan {
@@ -102,7 +109,12 @@ pub async fn regulator(AxState(app): AxState<Arc<App>>, ctx: Ctx, Query(q): Quer
     page(&ctx, StatusCode::OK, title, body)
 }
 
-fn progress(ctx: &Ctx, st: &State, report: &ets_market::ComplianceReport, province: Option<&str>) -> Markup {
+fn progress(
+    ctx: &Ctx,
+    st: &State,
+    report: &ets_market::ComplianceReport,
+    province: Option<&str>,
+) -> Markup {
     let provinces: Vec<&ets_compliance::Totals> = report
         .provinces
         .iter()
@@ -112,9 +124,16 @@ fn progress(ctx: &Ctx, st: &State, report: &ets_market::ComplianceReport, provin
         .companies
         .iter()
         .filter(|c| c.shortfall_t > 0)
-        .filter(|c| st.check(ctx.user(), Action::ReadCompany(&c.company)).is_ok())
+        .filter(|c| {
+            st.check(ctx.user(), Action::ReadCompany(&c.company))
+                .is_ok()
+        })
         .collect();
-    at_risk.sort_by(|a, b| b.shortfall_t.cmp(&a.shortfall_t).then(a.company.cmp(&b.company)));
+    at_risk.sort_by(|a, b| {
+        b.shortfall_t
+            .cmp(&a.shortfall_t)
+            .then(a.company.cmp(&b.company))
+    });
     let pending = report
         .pending
         .iter()
@@ -170,7 +189,11 @@ fn allocation_totals(ctx: &Ctx, st: &State, province: Option<&str>) -> Markup {
         .company_ids()
         .filter(|c| st.check(ctx.user(), Action::ReadCompany(c)).is_ok())
         .collect();
-    let plans: Vec<&ets_policy::Plan> = st.market.plan_ids().filter_map(|p| st.market.plan(p)).collect();
+    let plans: Vec<&ets_policy::Plan> = st
+        .market
+        .plan_ids()
+        .filter_map(|p| st.market.plan(p))
+        .collect();
     html! {
         section.card #allocation {
             h2 { (ctx.t("regulator.allocation")) }
@@ -215,7 +238,10 @@ fn verification_queue(ctx: &Ctx, st: &State) -> Markup {
         .market
         .reports()
         .filter(|r| matches!(r.status, ReportStatus::Submitted | ReportStatus::Verified))
-        .filter(|r| st.check(ctx.user(), Action::ReadReports(&r.company)).is_ok())
+        .filter(|r| {
+            st.check(ctx.user(), Action::ReadReports(&r.company))
+                .is_ok()
+        })
         .collect();
     html! {
         section.card #queue {
@@ -250,7 +276,11 @@ fn verification_queue(ctx: &Ctx, st: &State) -> Markup {
 }
 
 fn account_requests(ctx: &Ctx, st: &State) -> Markup {
-    let pending: Vec<_> = st.access.requests().filter(|r| r.status == RequestStatus::Pending).collect();
+    let pending: Vec<_> = st
+        .access
+        .requests()
+        .filter(|r| r.status == RequestStatus::Pending)
+        .collect();
     // The auditor sees the queue; only the regulator decides.
     let may_decide = st.check(ctx.user(), Action::Administer).is_ok();
     html! {
@@ -351,7 +381,10 @@ fn trading(ctx: &Ctx, st: &State, account: &Value, class: Option<UnitClass>) -> 
     }
     offered.sort();
     let book = class.map(|c| api::book_json(st, c, 5));
-    let orders = account["open_orders"].as_array().cloned().unwrap_or_default();
+    let orders = account["open_orders"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let funds = &account["funds"];
     html! {
         div.grid {
@@ -444,8 +477,14 @@ fn trading_class(q: &Params, st: &State, account: &Value) -> Result<Option<UnitC
 // ---------------------------------------------------------------------------------------------
 // Company representative
 
-pub async fn company(AxState(app): AxState<Arc<App>>, ctx: Ctx, Query(q): Query<Params>) -> Response {
-    let Some(who) = &ctx.who else { return to_login(&ctx) };
+pub async fn company(
+    AxState(app): AxState<Arc<App>>,
+    ctx: Ctx,
+    Query(q): Query<Params>,
+) -> Response {
+    let Some(who) = &ctx.who else {
+        return to_login(&ctx);
+    };
     if who.role != Role::Company {
         return forbidden(&ctx);
     }
@@ -461,7 +500,9 @@ pub async fn company(AxState(app): AxState<Arc<App>>, ctx: Ctx, Query(q): Query<
         Err(e) => return deny(&ctx, &e),
     };
     let account = match st.market.company_account(&id) {
-        Some(a) if st.check(ctx.user(), Action::ReadAccount(a)).is_ok() => api::account_detail(&st, a).ok(),
+        Some(a) if st.check(ctx.user(), Action::ReadAccount(a)).is_ok() => {
+            api::account_detail(&st, a).ok()
+        }
         _ => None,
     }
     .unwrap_or(Value::Null);
@@ -470,7 +511,11 @@ pub async fn company(AxState(app): AxState<Arc<App>>, ctx: Ctx, Query(q): Query<
         Err(m) => return error_page(&ctx, StatusCode::BAD_REQUEST, &m),
     };
     let c = &detail["company"];
-    let title = format!("{} · {}", ctx.t("company.title"), c["name"].as_str().unwrap_or(""));
+    let title = format!(
+        "{} · {}",
+        ctx.t("company.title"),
+        c["name"].as_str().unwrap_or("")
+    );
     let may_instruct = st.check(ctx.user(), Action::Instruct(&id)).is_ok();
     let pending: Vec<_> = st
         .access
@@ -546,14 +591,32 @@ pub async fn company(AxState(app): AxState<Arc<App>>, ctx: Ctx, Query(q): Query<
 
 fn describe(ctx: &Ctx, i: &Instruction) -> Markup {
     match i {
-        Instruction::Command { command: Command::Transfer { class, quantity, to, .. } } => html! {
+        Instruction::Command {
+            command:
+                Command::Transfer {
+                    class,
+                    quantity,
+                    to,
+                    ..
+                },
+        } => html! {
             (ctx.t("approvals.transfer")) " " (group(*quantity)) " t " (class.to_string()) " → " (to)
         },
-        Instruction::Command { command: Command::Surrender { plan, class, quantity, .. } } => html! {
+        Instruction::Command {
+            command:
+                Command::Surrender {
+                    plan,
+                    class,
+                    quantity,
+                    ..
+                },
+        } => html! {
             (ctx.t("approvals.surrender")) " " (group(*quantity)) " t " (class.to_string()) " · " (plan)
         },
         Instruction::Command { command } => html! { (command.name()) },
-        Instruction::Trust { account } => html! { (ctx.t("approvals.trust")) " " (account.to_string()) },
+        Instruction::Trust { account } => {
+            html! { (ctx.t("approvals.trust")) " " (account.to_string()) }
+        }
     }
 }
 
@@ -670,20 +733,35 @@ pub async fn decide_request(
         Ok(p) => p,
         Err(resp) => return resp,
     };
-    let (Ok(id), Some(approve)) = (id.parse::<u64>(), match decision.as_str() {
-        "approve" => Some(true),
-        "reject" => Some(false),
-        _ => None,
-    }) else {
+    let (Ok(id), Some(approve)) = (
+        id.parse::<u64>(),
+        match decision.as_str() {
+            "approve" => Some(true),
+            "reject" => Some(false),
+            _ => None,
+        },
+    ) else {
         return error_page(&ctx, StatusCode::NOT_FOUND, ctx.t("error.no_page"));
     };
     let reason = p.field("reason").trim().to_string();
     if !approve && reason.is_empty() {
-        return flash_redirect(false, ctx.t("request.reason_needed").to_string(), "/regulator#requests");
+        return flash_redirect(
+            false,
+            ctx.t("request.reason_needed").to_string(),
+            "/regulator#requests",
+        );
     }
-    let op = Op::DecideAccountRequest { id, approve, reason: (!approve).then_some(reason) };
+    let op = Op::DecideAccountRequest {
+        id,
+        approve,
+        reason: (!approve).then_some(reason),
+    };
     let reply = app.submit(p.req, op).await;
-    let done = if approve { ctx.t("flash.request_approved") } else { ctx.t("flash.rejected") };
+    let done = if approve {
+        ctx.t("flash.request_approved")
+    } else {
+        ctx.t("flash.rejected")
+    };
     finish(&ctx, &reply, format!("#{id} {done}"), "/regulator#requests")
 }
 
@@ -706,8 +784,14 @@ pub async fn decide_instruction(
     let Ok(id) = id.parse::<u64>() else {
         return error_page(&ctx, StatusCode::NOT_FOUND, ctx.t("error.no_page"));
     };
-    let reply = app.submit(p.req, Op::DecideInstruction { id, approve }).await;
-    let done = if approve { ctx.t("flash.approved") } else { ctx.t("flash.rejected") };
+    let reply = app
+        .submit(p.req, Op::DecideInstruction { id, approve })
+        .await;
+    let done = if approve {
+        ctx.t("flash.approved")
+    } else {
+        ctx.t("flash.rejected")
+    };
     finish(&ctx, &reply, format!("#{id} {done}"), "/company")
 }
 
@@ -746,10 +830,18 @@ pub async fn place_order(AxState(app): AxState<Arc<App>>, ctx: Ctx, body: Bytes)
         _ => return flash_redirect(false, ctx.t("order.bad_side").to_string(), &back),
     };
     let Some(price) = parse_yuan(p.field("price")).filter(|p| *p > 0) else {
-        return flash_redirect(false, format!("{}: {:?}", ctx.t("order.bad_price"), p.field("price")), &back);
+        return flash_redirect(
+            false,
+            format!("{}: {:?}", ctx.t("order.bad_price"), p.field("price")),
+            &back,
+        );
     };
     let Some(qty) = p.field("qty").parse::<u64>().ok().filter(|q| *q > 0) else {
-        return flash_redirect(false, format!("{}: {:?}", ctx.t("order.bad_qty"), p.field("qty")), &back);
+        return flash_redirect(
+            false,
+            format!("{}: {:?}", ctx.t("order.bad_qty"), p.field("qty")),
+            &back,
+        );
     };
     let minute = crate::clock::beijing(ctx.caller.at).1;
     let command = Command::Exchange(ExchangeCommand::Order {
@@ -761,12 +853,24 @@ pub async fn place_order(AxState(app): AxState<Arc<App>>, ctx: Ctx, body: Bytes)
         tif: Tif::Day,
         minute,
     });
-    let reply = app.submit(p.req, Op::Command { reason: "order".into(), command }).await;
+    let reply = app
+        .submit(
+            p.req,
+            Op::Command {
+                reason: "order".into(),
+                command,
+            },
+        )
+        .await;
     let text = format!(
         "{} #{}: {} {} t {} @ {}",
         ctx.t("flash.order_placed"),
         reply.body["id"],
-        if side == OrderSide::Buy { ctx.t("order.buy") } else { ctx.t("order.sell") },
+        if side == OrderSide::Buy {
+            ctx.t("order.buy")
+        } else {
+            ctx.t("order.sell")
+        },
         group(qty),
         class,
         yuan(price)
@@ -797,15 +901,34 @@ pub async fn cancel_order(
         Err(_) => home.to_string(),
     };
     let command = Command::Exchange(ExchangeCommand::Cancel { holder, order });
-    let reply = app.submit(p.req, Op::Command { reason: "cancel order".into(), command }).await;
-    finish(&ctx, &reply, format!("#{order} {}", ctx.t("flash.cancelled")), &back)
+    let reply = app
+        .submit(
+            p.req,
+            Op::Command {
+                reason: "cancel order".into(),
+                command,
+            },
+        )
+        .await;
+    finish(
+        &ctx,
+        &reply,
+        format!("#{order} {}", ctx.t("flash.cancelled")),
+        &back,
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
 // Member
 
-pub async fn member(AxState(app): AxState<Arc<App>>, ctx: Ctx, Query(q): Query<Params>) -> Response {
-    let Some(who) = &ctx.who else { return to_login(&ctx) };
+pub async fn member(
+    AxState(app): AxState<Arc<App>>,
+    ctx: Ctx,
+    Query(q): Query<Params>,
+) -> Response {
+    let Some(who) = &ctx.who else {
+        return to_login(&ctx);
+    };
     if who.role != Role::Member {
         return forbidden(&ctx);
     }
@@ -849,7 +972,9 @@ pub async fn member(AxState(app): AxState<Arc<App>>, ctx: Ctx, Query(q): Query<P
 // Verifier
 
 pub async fn verifier(AxState(app): AxState<Arc<App>>, ctx: Ctx) -> Response {
-    let Some(who) = &ctx.who else { return to_login(&ctx) };
+    let Some(who) = &ctx.who else {
+        return to_login(&ctx);
+    };
     if who.role != Role::Verifier {
         return forbidden(&ctx);
     }
@@ -928,7 +1053,11 @@ pub async fn verify(AxState(app): AxState<Arc<App>>, ctx: Ctx, body: Bytes) -> R
         Err(resp) => return resp,
     };
     let Ok(company) = CompanyId::parse(p.field("company")) else {
-        return flash_redirect(false, ctx.t("verifier.bad_company").to_string(), "/verifier");
+        return flash_redirect(
+            false,
+            ctx.t("verifier.bad_company").to_string(),
+            "/verifier",
+        );
     };
     let Ok(year) = p.field("year").parse::<u16>() else {
         return flash_redirect(false, ctx.t("verifier.bad_year").to_string(), "/verifier");
@@ -948,7 +1077,18 @@ pub async fn verify(AxState(app): AxState<Arc<App>>, ctx: Ctx, body: Bytes) -> R
         findings,
     };
     let reply = app
-        .submit(p.req, Op::Command { reason: "verify report".into(), command: Command::VerifyReport { verification } })
+        .submit(
+            p.req,
+            Op::Command {
+                reason: "verify report".into(),
+                command: Command::VerifyReport { verification },
+            },
+        )
         .await;
-    finish(&ctx, &reply, format!("{company} {year}: {}", ctx.t("flash.verified")), "/verifier")
+    finish(
+        &ctx,
+        &reply,
+        format!("{company} {year}: {}", ctx.t("flash.verified")),
+        "/verifier",
+    )
 }

@@ -48,7 +48,9 @@ pub fn pg_url() -> String {
 /// Runs blocking work off the async runtime (the synchronous PostgreSQL client starts a runtime
 /// of its own, which tokio forbids inside another).
 pub fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    std::thread::spawn(f).join().expect("blocking work panicked")
+    std::thread::spawn(f)
+        .join()
+        .expect("blocking work panicked")
 }
 
 fn pg_reachable(url: &str) -> Result<(), String> {
@@ -63,7 +65,10 @@ fn pg_reachable(url: &str) -> Result<(), String> {
 fn open(location: &Location, clock: &ManualClock, limits: &Limits) -> Arc<App> {
     let (location, clock, limits) = (location.clone(), clock.clone(), limits.clone());
     off_runtime(move || {
-        let policy = Policy { trusted_delay_ms: DELAY_MS, ..Policy::default() };
+        let policy = Policy {
+            trusted_delay_ms: DELAY_MS,
+            ..Policy::default()
+        };
         let start = clock::beijing(clock::parse_beijing(START).unwrap()).0;
         App::open(&location, start, policy, Arc::new(clock), limits).unwrap()
     })
@@ -72,7 +77,15 @@ fn open(location: &Location, clock: &ManualClock, limits: &Limits) -> Arc<App> {
 impl Harness {
     /// A fresh store of `kind`; `None` when PostgreSQL is unreachable outside CI.
     pub fn new(kind: Kind, name: &str) -> Option<Harness> {
-        Harness::with_limits(kind, name, Limits { rate_per_second: 100_000, burst: 100_000, ..Limits::default() })
+        Harness::with_limits(
+            kind,
+            name,
+            Limits {
+                rate_per_second: 100_000,
+                burst: 100_000,
+                ..Limits::default()
+            },
+        )
     }
 
     pub fn with_limits(kind: Kind, name: &str, limits: Limits) -> Option<Harness> {
@@ -88,17 +101,36 @@ impl Harness {
                     if std::env::var("CI").is_ok_and(|v| v == "true") {
                         panic!("PostgreSQL at {url} is unreachable under CI=true: {e}");
                     }
-                    eprintln!("SKIPPED: PostgreSQL at {url} is unreachable ({e}); set ETS_PG_URL or start the server (.ci/run starts it)");
+                    eprintln!(
+                        "SKIPPED: PostgreSQL at {url} is unreachable ({e}); set ETS_PG_URL or start the server (.ci/run starts it)"
+                    );
                     return None;
                 }
                 let schema = format!("srv_{}_{}", name, std::process::id());
                 drop_schema(&url, &schema);
-                (Location::Postgres { url: url.clone(), schema: schema.clone() }, None, Some((url, schema)))
+                (
+                    Location::Postgres {
+                        url: url.clone(),
+                        schema: schema.clone(),
+                    },
+                    None,
+                    Some((url, schema)),
+                )
             }
         };
         let app = open(&location, &clock, &limits);
         let router = ets_server::router(app.clone());
-        Some(Harness { kind, app, router, clock, location, limits, _dir: dir, schema, counter: 0.into() })
+        Some(Harness {
+            kind,
+            app,
+            router,
+            clock,
+            location,
+            limits,
+            _dir: dir,
+            schema,
+            counter: 0.into(),
+        })
     }
 
     /// Stops the server and opens the same store again (a restart).
@@ -110,11 +142,22 @@ impl Harness {
     }
 
     pub fn key(&self) -> String {
-        format!("k-{}", self.counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+        format!(
+            "k-{}",
+            self.counter
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        )
     }
 
     /// Sends a request; POSTs get a fresh idempotency key unless `key` says otherwise.
-    pub async fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>, key: Option<&str>) -> (u16, Value) {
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        key: Option<&str>,
+    ) -> (u16, Value) {
         let mut req = Request::builder().method(method).uri(path);
         if let Some(t) = token {
             req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
@@ -127,14 +170,20 @@ impl Harness {
             Some(v) => Body::from(serde_json::to_vec(&v).unwrap()),
             None => Body::empty(),
         };
-        self.raw(req.header(header::CONTENT_TYPE, "application/json").body(body).unwrap()).await
+        self.raw(
+            req.header(header::CONTENT_TYPE, "application/json")
+                .body(body)
+                .unwrap(),
+        )
+        .await
     }
 
     pub async fn raw(&self, req: Request<Body>) -> (u16, Value) {
         let resp = self.router.clone().oneshot(req).await.unwrap();
         let status = resp.status().as_u16();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let v = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&bytes)}));
+        let v = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&bytes)}));
         (status, v)
     }
 
@@ -169,14 +218,22 @@ impl Harness {
             from: "test".into(),
             at: self.app.clock.now_ms(),
         };
-        self.app.submit(caller.ctx("POST", "/test", None, None), op).await
+        self.app
+            .submit(caller.ctx("POST", "/test", None, None), op)
+            .await
     }
 
     /// An API token for `user`.
     pub async fn token(&self, user: &str) -> String {
         let token = ets_server::api::random_token();
         let reply = self
-            .as_user(Some(user), Op::IssueToken { token_sha256: ets_server::sha256_hex(token.as_bytes()), label: "test".into() })
+            .as_user(
+                Some(user),
+                Op::IssueToken {
+                    token_sha256: ets_server::sha256_hex(token.as_bytes()),
+                    label: "test".into(),
+                },
+            )
             .await;
         assert_eq!(reply.status, 201, "{}", reply.body);
         token
@@ -303,12 +360,27 @@ pub async fn setup(h: &Harness) -> Market {
     for (applicant, reps) in [
         (company_json("SX0001", "Shanxi"), ["rep-a", "rep-b"]),
         (company_json("HB0001", "Hubei"), ["hb-a", "hb-b"]),
-        (json!({"kind": "holder", "holder": "trader-1"}), ["tr-a", "tr-b"]),
+        (
+            json!({"kind": "holder", "holder": "trader-1"}),
+            ["tr-a", "tr-b"],
+        ),
     ] {
-        let (s, v) = h.post("/api/account-requests", None, request_json(applicant, &reps)).await;
+        let (s, v) = h
+            .post(
+                "/api/account-requests",
+                None,
+                request_json(applicant, &reps),
+            )
+            .await;
         assert_eq!(s, 201, "{v}");
         let id = v["id"].as_u64().unwrap();
-        let v = h.ok(&format!("/api/account-requests/{id}/approve"), &reg, json!({})).await;
+        let v = h
+            .ok(
+                &format!("/api/account-requests/{id}/approve"),
+                &reg,
+                json!({}),
+            )
+            .await;
         accounts.push(v["account"].as_str().unwrap().to_string());
     }
     for (name, role, extra) in [
@@ -317,12 +389,20 @@ pub async fn setup(h: &Harness) -> Market {
         ("verifier-2", "verifier", json!({})),
         ("auditor-1", "auditor", json!({})),
     ] {
-        let mut body = json!({"name": name, "display": name, "password": "a-long-password-1", "role": role});
-        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let mut body =
+            json!({"name": name, "display": name, "password": "a-long-password-1", "role": role});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         h.ok("/api/users", &reg, body).await;
     }
     for c in ["SX0001", "HB0001"] {
-        h.ok("/api/verifiers/verifier-1/companies", &reg, json!({"company": c})).await;
+        h.ok(
+            "/api/verifiers/verifier-1/companies",
+            &reg,
+            json!({"company": c}),
+        )
+        .await;
     }
     let m = Market {
         rep_a: h.token("rep-a").await,
@@ -338,24 +418,57 @@ pub async fn setup(h: &Harness) -> Market {
         hb_account: accounts[1].clone(),
         trader_account: accounts[2].clone(),
     };
-    for (company, rep, coal) in [("SX0001", &m.rep_a, "1150000"), ("HB0001", &m.hb_a, "1400000")] {
-        h.ok("/api/reports", rep, report_json(company, 2018, coal)).await;
-        h.ok("/api/reports/verifications", &m.verifier, json!({"company": company, "year": 2018, "units": null, "findings": []})).await;
+    for (company, rep, coal) in [
+        ("SX0001", &m.rep_a, "1150000"),
+        ("HB0001", &m.hb_a, "1400000"),
+    ] {
+        h.ok("/api/reports", rep, report_json(company, 2018, coal))
+            .await;
+        h.ok(
+            "/api/reports/verifications",
+            &m.verifier,
+            json!({"company": company, "year": 2018, "units": null, "findings": []}),
+        )
+        .await;
     }
-    h.ok("/api/reports/acceptances", &m.bureau, json!({"company": "SX0001", "year": 2018})).await;
-    h.ok("/api/reports/acceptances", &m.regulator, json!({"company": "HB0001", "year": 2018})).await;
+    h.ok(
+        "/api/reports/acceptances",
+        &m.bureau,
+        json!({"company": "SX0001", "year": 2018}),
+    )
+    .await;
+    h.ok(
+        "/api/reports/acceptances",
+        &m.regulator,
+        json!({"company": "HB0001", "year": 2018}),
+    )
+    .await;
     for c in ["SX0001", "HB0001"] {
-        h.ok("/api/allocations", &m.regulator, json!({"plan": PLAN, "company": c, "stage": "pre"})).await;
+        h.ok(
+            "/api/allocations",
+            &m.regulator,
+            json!({"plan": PLAN, "company": c, "stage": "pre"}),
+        )
+        .await;
     }
-    h.ok("/api/exchange", &m.regulator, json!({"builtin": "cn-seee"})).await;
-    h.ok("/api/exchange/days/open", &m.regulator, json!({})).await;
-    h.ok("/api/funds/deposits", &m.regulator, json!({"holder": "trader-1", "fen": 1_000_000_000u64})).await;
+    h.ok("/api/exchange", &m.regulator, json!({"builtin": "cn-seee"}))
+        .await;
+    h.ok("/api/exchange/days/open", &m.regulator, json!({}))
+        .await;
+    h.ok(
+        "/api/funds/deposits",
+        &m.regulator,
+        json!({"holder": "trader-1", "fen": 1_000_000_000u64}),
+    )
+    .await;
     m
 }
 
 /// The quantity of a class an account holds (0 when none).
 pub async fn held(h: &Harness, token: &str, account: &str, class: &str) -> u64 {
-    let (s, v) = h.get(&format!("/api/accounts/{account}"), Some(token)).await;
+    let (s, v) = h
+        .get(&format!("/api/accounts/{account}"), Some(token))
+        .await;
     assert_eq!(s, 200, "{v}");
     v["holdings"]
         .as_array()
