@@ -1641,6 +1641,9 @@ async fn list_accounts(
 }
 
 /// Holdings with serial blocks, funds and open orders of an account.
+/// Serial blocks listed per unit class in an account's detail.
+pub const BLOCKS_SHOWN: usize = 100;
+
 pub fn account_detail(st: &State, id: AccountId) -> Result<Value, ApiError> {
     let registry = st.market.registry();
     let a = registry
@@ -1650,13 +1653,20 @@ pub fn account_detail(st: &State, id: AccountId) -> Result<Value, ApiError> {
         .holdings_of(id)
         .into_iter()
         .map(|(class, qty)| {
-            let blocks: Vec<Value> = registry
-                .blocks(id, class)
+            // Trading fragments holdings into many blocks: the first ones are shown, the count
+            // says how many there are (the registry's transactions list every block moved).
+            let all = registry.blocks(id, class);
+            let blocks: Vec<Value> = all
                 .iter()
+                .take(BLOCKS_SHOWN)
                 .map(|b| json!({"start": b.start, "end": b.end}))
                 .collect();
-            let tradable = st.market.exchange().map(|e| e.tradable(registry, id, class));
-            json!({"class": class.to_string(), "quantity_t": qty, "tradable_t": tradable, "blocks": blocks})
+            let tradable = st
+                .market
+                .exchange()
+                .map(|e| e.tradable(registry, id, class));
+            json!({"class": class.to_string(), "quantity_t": qty, "tradable_t": tradable,
+                   "blocks": blocks, "blocks_total": all.len()})
         })
         .collect();
     let mut v = account_json(a);

@@ -12,7 +12,10 @@
 //! everything until restarted, and restart replays the journal, which is the truth.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::{RwLock, RwLockWriteGuard};
 
 use ets_market::{Command, Envelope, Event, Market, MarketError};
 use ets_types::{AccountId, CompanyId, Date};
@@ -30,6 +33,8 @@ use crate::store::{Backend, RECORD_VERSION, Record};
 
 /// How many audit entries the server keeps in memory for `/api/audit` (all are in the journal).
 const AUDIT_TAIL: usize = 10_000;
+/// Idempotency keys held before the first sweep of expired ones.
+const IDEMPOTENCY_SWEEP: usize = 100_000;
 /// Jobs performed per journal batch at most.
 const BATCH_MAX: usize = 512;
 
@@ -81,7 +86,9 @@ struct Remembered {
     body_sha256: Option<Digest>,
     path: String,
     status: u16,
-    response: Value,
+    /// As JSON text: a quarter of the memory of the parsed tree.
+    response: Box<str>,
+    at: i64,
 }
 
 /// Settings of the rules the server adds around the market.
@@ -93,6 +100,8 @@ pub struct Policy {
     pub session_ttl_ms: i64,
     /// Representatives an account-opening request must name.
     pub min_representatives: usize,
+    /// How long an idempotency key is remembered (a retry after that is a new request).
+    pub idempotency_ttl_ms: i64,
 }
 
 impl Default for Policy {
@@ -101,6 +110,7 @@ impl Default for Policy {
             trusted_delay_ms: 24 * 3600 * 1000,
             session_ttl_ms: 8 * 3600 * 1000,
             min_representatives: 2,
+            idempotency_ttl_ms: 24 * 3600 * 1000,
         }
     }
 }
@@ -109,6 +119,8 @@ pub struct State {
     pub market: Market,
     pub access: Access,
     idempotency: HashMap<(String, String), Remembered>,
+    /// Size of the idempotency table at which expired keys are swept next.
+    sweep_at: usize,
     audit_tail: VecDeque<Audit>,
     pub audit_count: u64,
     pub policy: Policy,
@@ -123,6 +135,7 @@ impl State {
             market,
             access,
             idempotency: HashMap::new(),
+            sweep_at: IDEMPOTENCY_SWEEP,
             audit_tail: VecDeque::new(),
             audit_count: 0,
             policy,
@@ -140,9 +153,16 @@ impl State {
                     body_sha256: audit.body_sha256.clone(),
                     path: audit.path.clone(),
                     status: audit.status,
-                    response,
+                    response: response.to_string().into_boxed_str(),
+                    at: audit.at,
                 },
             );
+            if self.idempotency.len() >= self.sweep_at {
+                // Amortised: a sweep at most every doubling of the table.
+                let horizon = audit.at - self.policy.idempotency_ttl_ms;
+                self.idempotency.retain(|_, r| r.at >= horizon);
+                self.sweep_at = (self.idempotency.len() * 2).max(IDEMPOTENCY_SWEEP);
+            }
         }
         if self.audit_tail.len() == AUDIT_TAIL {
             self.audit_tail.pop_front();
@@ -314,9 +334,45 @@ impl Done {
     }
 }
 
+/// How far the writer has got: batches applied to the state, and batches durable in the journal.
+/// A read that may have seen batch `n` is answered only once `durable >= n` (see `lib.rs`, `gate`).
+#[derive(Default)]
+pub struct Progress {
+    pub applied: AtomicU64,
+    pub durable: AtomicU64,
+    /// Set when a journal write failed: what was applied will never be durable.
+    pub failed: std::sync::atomic::AtomicBool,
+    /// Woken whenever `durable` moves or the journal fails.
+    pub notify: tokio::sync::Notify,
+}
+
+impl Progress {
+    /// Waits until everything applied before this call is durable; false if it never will be.
+    pub async fn settle(&self) -> bool {
+        let seen = self.applied.load(Ordering::Acquire);
+        loop {
+            let notified = self.notify.notified();
+            if self.durable.load(Ordering::Acquire) >= seen {
+                return true;
+            }
+            if self.failed.load(Ordering::Acquire) {
+                return false;
+            }
+            notified.await;
+        }
+    }
+}
+
 /// Runs the writer until every sender is gone.
+///
+/// The state is changed under the write lock, which is then downgraded to a read lock while the
+/// batch is journaled (early lock release): requests keep arriving, authenticating and queueing
+/// during the flush, so the next batch groups them, and reads are not blocked. A read that saw the
+/// batch is held back until the batch is durable (`Progress::settle`), and every write is answered
+/// only after its batch is durable, so nobody is told of anything that is not on disk.
 pub fn run_writer(
     state: Arc<RwLock<State>>,
+    progress: Arc<Progress>,
     mut backend: Backend,
     rx: std::sync::mpsc::Receiver<Job>,
 ) {
@@ -331,9 +387,10 @@ pub fn run_writer(
                 Err(_) => break,
             }
         }
-        let mut st = state.write().expect("state lock");
+        let mut st = state.write();
         let seq_before = st.market.registry().next_seq();
         let trades_before = st.market.exchange().map_or(0, |e| e.trades().len());
+        let accounts_before = st.market.registry().accounts().len();
         let mut audits = Vec::with_capacity(jobs.len());
         for job in jobs.drain(..) {
             if st.poisoned {
@@ -379,18 +436,39 @@ pub fn run_writer(
             st.remember(audit);
             replies.push((job.reply, done.reply));
         }
-        if !payloads.is_empty()
-            && let Err(e) =
-                backend.append(&payloads, &st.market, seq_before, trades_before, &audits)
-        {
-            st.poisoned = true;
+        let batch = progress.applied.load(Ordering::Relaxed) + 1;
+        progress.applied.store(batch, Ordering::Release);
+        let st = RwLockWriteGuard::downgrade(st);
+        let failed = if payloads.is_empty() {
+            None
+        } else {
+            backend
+                .append(
+                    &payloads,
+                    &st.market,
+                    seq_before,
+                    trades_before,
+                    accounts_before,
+                    &audits,
+                )
+                .err()
+        };
+        drop(st);
+        if let Some(e) = failed {
+            // Memory is now ahead of the journal: refuse everything from here on, and do not
+            // let the waiting reads through (their watermark never becomes durable).
+            state.write().poisoned = true;
+            progress.failed.store(true, Ordering::Release);
+            progress.notify.notify_waiters();
             let err = ApiError::unavailable(format!("journal write failed: {e}"));
             for (_, reply) in replies.iter_mut() {
                 *reply = Reply::from_error(&err);
             }
+        } else {
+            progress.durable.store(batch, Ordering::Release);
+            progress.notify.notify_waiters();
         }
         payloads.clear();
-        drop(st);
         for (tx, reply) in replies.drain(..) {
             if let Some(tx) = tx {
                 let _ = tx.send(reply);
@@ -410,7 +488,11 @@ fn perform(st: &mut State, ctx: &RequestCtx, op: Op) -> Done {
     }
     if let Some(key) = &ctx.key {
         let who = ctx.user.clone().unwrap_or_else(|| "public".into());
-        if let Some(r) = st.idempotency.get(&(who, key.clone())) {
+        if let Some(r) = st
+            .idempotency
+            .get(&(who, key.clone()))
+            .filter(|r| r.at >= ctx.at - st.policy.idempotency_ttl_ms)
+        {
             if r.body_sha256 != ctx.body_sha256 || r.path != ctx.path {
                 return Done::error(ApiError::conflict(
                     "idempotency_key_reused",
@@ -421,7 +503,7 @@ fn perform(st: &mut State, ctx: &RequestCtx, op: Op) -> Done {
                     Some("Idempotency-Key"),
                 ));
             }
-            let mut body = r.response.clone();
+            let mut body: Value = serde_json::from_str(&r.response).unwrap_or(Value::Null);
             if let Value::Object(m) = &mut body {
                 m.insert("replayed".into(), Value::Bool(true));
             }
@@ -450,9 +532,34 @@ fn execute(st: &mut State, env: &Envelope) -> Result<Vec<Event>, ApiError> {
         .map_err(|e| ApiError::from_market(&e))
 }
 
+/// An event's tag, as it appears in the journal.
+fn event_kind(e: &Event) -> &'static str {
+    match e {
+        Event::CompanyRegistered { .. } => "company_registered",
+        Event::UnitRegistered { .. } => "unit_registered",
+        Event::PlanAdopted { .. } => "plan_adopted",
+        Event::ReportDrafted { .. } => "report_drafted",
+        Event::ReportSubmitted { .. } => "report_submitted",
+        Event::ReportVerified { .. } => "report_verified",
+        Event::ReportAccepted { .. } => "report_accepted",
+        Event::AllocationRecorded { .. } => "allocation_recorded",
+        Event::Registry { .. } => "registry",
+        Event::AccountStatusChanged { .. } => "account_status_changed",
+        Event::ProjectRegistered { .. } => "project_registered",
+        Event::HolderRegistered { .. } => "holder_registered",
+        Event::CompanyExempted { .. } => "company_exempted",
+        Event::ExchangeOpened { .. } => "exchange_opened",
+        Event::Exchange { .. } => "exchange",
+        Event::CycleAssessed { .. } => "cycle_assessed",
+    }
+}
+
 /// The body answering an accepted market command.
 pub fn command_body(command: &Command, events: &[Event]) -> Value {
-    let mut body = json!({ "command": command.name(), "events": events });
+    // The events themselves are in the journal and behind the GET routes; the answer names
+    // them, so that it (and its copy kept for idempotent retries) stays small.
+    let kinds: Vec<&str> = events.iter().map(event_kind).collect();
+    let mut body = json!({ "command": command.name(), "events": kinds });
     // The ids a client needs next: the registry transaction, the order, the trades.
     let seqs: Vec<u64> = events
         .iter()

@@ -15,7 +15,9 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
+
+use parking_lot::RwLock;
 use std::time::Duration;
 
 use axum::Router;
@@ -37,7 +39,7 @@ pub mod web;
 
 use crate::access::{Role, User};
 use crate::clock::Clock;
-use crate::core::{Job, Op, Policy, Reply, RequestCtx, State};
+use crate::core::{Job, Op, Policy, Progress, Reply, RequestCtx, State};
 use crate::error::ApiError;
 use crate::store::{Backend, Location, StoreError};
 
@@ -67,6 +69,8 @@ impl Default for Limits {
 
 pub struct App {
     pub state: Arc<RwLock<State>>,
+    /// Batches applied and durable: reads wait for what they may have seen to be durable.
+    pub progress: Arc<Progress>,
     jobs: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
     pub clock: Arc<dyn Clock>,
     pub limits: Limits,
@@ -148,12 +152,15 @@ impl App {
         let state = Arc::new(RwLock::new(state));
         let (tx, rx) = std::sync::mpsc::channel();
         let writer_state = state.clone();
+        let progress = Arc::new(Progress::default());
+        let writer_progress = progress.clone();
         let handle = std::thread::Builder::new()
             .name("ets-writer".into())
-            .spawn(move || core::run_writer(writer_state, backend, rx))
+            .spawn(move || core::run_writer(writer_state, writer_progress, backend, rx))
             .expect("spawn the writer");
         Arc::new(App {
             state,
+            progress,
             jobs: Mutex::new(Some(tx)),
             clock,
             limits,
@@ -170,8 +177,8 @@ impl App {
         }
     }
 
-    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
-        self.state.read().expect("state lock")
+    pub fn read(&self) -> parking_lot::RwLockReadGuard<'_, State> {
+        self.state.read()
     }
 
     fn sender(&self) -> Option<std::sync::mpsc::Sender<Job>> {
@@ -367,6 +374,14 @@ async fn gate(AxState(app): AxState<Arc<App>>, mut req: Request, next: Next) -> 
     req.extensions_mut().insert(caller.clone());
     let resp = next.run(req).await;
     if resp.extensions().get::<Audited>().is_none() {
+        // The handler may have read a batch that is still being journaled: answer only once it
+        // is durable (writes were answered by the writer after their batch was durable).
+        if !app.progress.settle().await {
+            return ApiError::unavailable(
+                "the journal failed while this request was answered; restart the server",
+            )
+            .into_response();
+        }
         let code = resp.extensions().get::<ErrorCode>().map(|c| c.0.clone());
         app.audit(
             caller.ctx(method.as_str(), &path, None, None),

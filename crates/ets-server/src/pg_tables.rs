@@ -53,19 +53,20 @@ pub fn rebuild(client: &mut Client, schema: &str, state: &State) -> Result<(), p
     tx.batch_execute(&format!(
         "TRUNCATE {q}.accounts, {q}.holdings, {q}.transactions, {q}.trades"
     ))?;
-    project(&mut tx, schema, &state.market, 1, 0, &[], 0)?;
+    project(&mut tx, schema, &state.market, 1, 0, 0, &[], 0)?;
     tx.commit()
 }
 
 /// Brings the tables up to date after a batch: registry transactions from `seq_from`, trades
-/// from index `trades_from`, the holdings of every account those touched, new or changed
-/// accounts, and the batch's audit entries (journal sequence numbers from `first_seq`).
+/// from index `trades_from`, the holdings of every account those touched, accounts opened from
+/// index `accounts_from` or touched, and the batch's audit entries (journal sequence numbers from `first_seq`).
 pub fn project(
     tx: &mut Transaction<'_>,
     schema: &str,
     market: &Market,
     seq_from: u64,
     trades_from: usize,
+    accounts_from: usize,
     audits: &[Audit],
     first_seq: u64,
 ) -> Result<(), postgres::Error> {
@@ -73,10 +74,10 @@ pub fn project(
     let registry = market.registry();
     let mut touched = BTreeSet::new();
 
-    let txs: Vec<_> = registry
-        .transactions()
+    // Sequence numbers run from 1 without gaps: transaction `seq` is at index `seq - 1`.
+    let all = registry.transactions();
+    let txs: Vec<_> = all[(seq_from.max(1) as usize - 1).min(all.len())..]
         .iter()
-        .filter(|t| t.seq >= seq_from)
         .collect();
     if !txs.is_empty() {
         let seq: Vec<i64> = txs.iter().map(|t| t.seq as i64).collect();
@@ -119,15 +120,12 @@ pub fn project(
         }
     }
 
-    // Accounts: new ones and those whose holdings moved (status changes ride along).
-    let known: i64 = tx
-        .query_one(&format!("SELECT count(*) FROM {q}.accounts"), &[])?
-        .get(0);
+    // Accounts: new ones (opened since `accounts_from`) and those whose holdings moved.
     let accounts: Vec<_> = registry
         .accounts()
         .iter()
         .enumerate()
-        .filter(|(i, a)| *i as i64 >= known || touched.contains(&a.id))
+        .filter(|(i, a)| *i >= accounts_from || touched.contains(&a.id))
         .map(|(_, a)| a)
         .collect();
     if !accounts.is_empty() {

@@ -137,7 +137,7 @@ impl Backend {
             };
             let market = Market::new(genesis);
             let payload = serde_json::to_vec(&genesis_record).expect("records serialize");
-            backend.append(&[payload], &market, 1, 0, &[])?;
+            backend.append(&[payload], &market, 1, 0, 0, &[])?;
             return Ok((
                 backend,
                 State::new(market, Access::default(), policy, name.into()),
@@ -162,6 +162,7 @@ impl Backend {
         market: &Market,
         seq_from: u64,
         trades_from: usize,
+        accounts_from: usize,
         audits: &[Audit],
     ) -> Result<(), StoreError> {
         match self {
@@ -178,6 +179,7 @@ impl Backend {
                         market,
                         seq_from,
                         trades_from,
+                        accounts_from,
                         audits,
                         first_seq,
                     )
