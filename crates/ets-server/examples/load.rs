@@ -669,20 +669,6 @@ fn random_hex(bytes: usize) -> String {
         .collect()
 }
 
-/// Finds the first object with `"event": name` anywhere in a JSON value.
-fn find_event<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
-    match v {
-        Value::Object(m) => {
-            if m.get("event").and_then(Value::as_str) == Some(name) {
-                return Some(v);
-            }
-            m.values().find_map(|x| find_event(x, name))
-        }
-        Value::Array(a) => a.iter().find_map(|x| find_event(x, name)),
-        _ => None,
-    }
-}
-
 /// Sets up a continuous market with `--members` funded trading accounts, each with a member
 /// user and an API token. Returns the members and the classes they hold.
 async fn setup(target: &Target, o: &Opts) -> Result<(Vec<Member>, Vec<String>), String> {
@@ -731,8 +717,8 @@ async fn setup(target: &Target, o: &Opts) -> Result<(Vec<Member>, Vec<String>), 
     let v = api
         .ok("POST", "/api/projects", Some(json!({"project": project, "name": "load test project", "province": "Shanghai", "kind": "forestry"})))
         .await?;
-    let number = find_event(&v, "project_registered")
-        .and_then(|e| e["number"].as_u64())
+    let number = v["project_number"]
+        .as_u64()
         .ok_or_else(|| format!("no project number in {v}"))?;
     let mut vintages = Vec::new();
     for c in &o.classes {

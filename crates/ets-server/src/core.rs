@@ -572,11 +572,23 @@ pub fn command_body(command: &Command, events: &[Event]) -> Value {
         body["transactions"] = json!(seqs);
     }
     for e in events {
-        if let Event::Exchange { input, trades } = e {
-            if let Some(id) = input.id() {
-                body["id"] = json!(id);
+        match e {
+            Event::Exchange { input, trades } => {
+                if let Some(id) = input.id() {
+                    body["id"] = json!(id);
+                }
+                body["trades"] = json!(trades);
             }
-            body["trades"] = json!(trades);
+            Event::ProjectRegistered {
+                number, account, ..
+            } => {
+                body["project_number"] = json!(number);
+                body["account"] = json!(account.to_string());
+            }
+            Event::CompanyRegistered { account, .. } | Event::HolderRegistered { account, .. } => {
+                body["account"] = json!(account.to_string());
+            }
+            _ => {}
         }
     }
     body
