@@ -474,7 +474,7 @@ pub fn routes() -> Vec<Route> {
             "system",
             "Any market command as JSON (registry corrections, account status, direct transfers)",
             REGULATOR,
-            Some(json!({"command": "set_account_status", "holder": "SX0001", "status": "blocked"})),
+            Some(json!({"command": "set_account_status", "holder": "SX0001", "status": "frozen"})),
             command_route(raw_command),
         ),
         // Exchange.
@@ -821,7 +821,7 @@ fn typed<T: serde::de::DeserializeOwned>(body: Value) -> Result<T, ApiError> {
 }
 
 /// Builds a market command from a body: `class` may be written `CEA-2021`, the tags of the
-/// command are added, and a `reason` field is taken out for the journal.
+/// command are added, and a `reason` field is also the journal entry's reason.
 fn build(
     body: Value,
     command: &str,
@@ -836,7 +836,8 @@ fn build(
             serde_json::to_value(class).expect("classes serialize"),
         );
     }
-    let reason = match m.remove("reason") {
+    // Kept in the body too: corrections and exemptions carry their reason in the command.
+    let reason = match m.get("reason").cloned() {
         Some(Value::String(r)) => Some(r),
         None | Some(Value::Null) => None,
         Some(_) => return Err(bad("malformed", "reason must be a string", Some("reason"))),

@@ -1242,3 +1242,51 @@ impl ApiError {
         err
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A read that may have seen an applied batch is held until the batch is durable, and let
+    /// go (to answer 503) if the journal fails instead.
+    #[tokio::test]
+    async fn reads_wait_for_what_they_saw_to_be_durable() {
+        let p = Arc::new(Progress::default());
+        assert!(p.settle().await, "nothing applied, nothing to wait for");
+        p.applied.store(1, Ordering::Release);
+        let waiting = tokio::spawn({
+            let p = p.clone();
+            async move { p.settle().await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "batch 1 is not durable yet");
+        p.durable.store(1, Ordering::Release);
+        p.notify.notify_waiters();
+        assert!(waiting.await.unwrap());
+
+        p.applied.store(2, Ordering::Release);
+        let waiting = tokio::spawn({
+            let p = p.clone();
+            async move { p.settle().await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        p.failed.store(true, Ordering::Release);
+        p.notify.notify_waiters();
+        assert!(!waiting.await.unwrap(), "batch 2 will never be durable");
+    }
+
+    #[test]
+    fn event_kinds_are_the_journal_tags() {
+        let e = Event::AccountStatusChanged {
+            account: AccountId(7),
+            status: ets_registry::AccountStatus::Frozen,
+        };
+        assert_eq!(serde_json::to_value(&e).unwrap()["event"], event_kind(&e));
+        let e = Event::CompanyExempted {
+            plan: "p".into(),
+            company: CompanyId::parse("SX0001").unwrap(),
+            reason: "closed".into(),
+        };
+        assert_eq!(serde_json::to_value(&e).unwrap()["event"], event_kind(&e));
+    }
+}

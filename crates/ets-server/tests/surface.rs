@@ -205,3 +205,24 @@ async fn rate_limits_per_token() {
 }
 
 use tower::ServiceExt;
+
+/// The documented example bodies are well-formed: posted by the regulator, none is refused as
+/// malformed (400); they may name things that do not exist (404) or break a rule (422).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documented_examples_are_well_formed() {
+    let h = Harness::new(Kind::Embedded, "examples").unwrap();
+    let reg = h.bootstrap("regulator").await;
+    for r in ets_server::api::routes() {
+        let Some(example) = r.example.clone() else {
+            continue;
+        };
+        let path = r
+            .path
+            .replace("{id}", "1")
+            .replace("{account}", "CN-000001")
+            .replace("{plan}", "cn-power-2019-2020")
+            .replace("{name}", "regulator");
+        let (s, v) = h.post(&path, Some(&reg), example).await;
+        assert_ne!(s, 400, "the example of POST {} is malformed: {v}", r.path);
+    }
+}
