@@ -9,15 +9,7 @@ use serde_json::json;
 
 /// Tonnes (or any integer) with thousands separators: 4,512,345,678.
 pub fn t(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    ets_types::thousands(n)
 }
 
 /// A rate as a percentage with two decimals, e.g. 99.52 %.

@@ -340,3 +340,16 @@ pub struct VerificationInput {
     pub units: Option<Vec<UnitActivity>>,
     pub findings: Vec<String>,
 }
+
+/// An integer with thousands separators (1,234,567), for tables of tonnes and money.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

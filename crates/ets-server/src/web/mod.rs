@@ -565,15 +565,7 @@ pub fn parse_yuan(text: &str) -> Option<i64> {
 
 /// Thousands separators: 1,234,567.
 pub fn group(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    ets_types::thousands(n)
 }
 
 /// An exact ratio as a percentage with one decimal (half up).
