@@ -519,3 +519,65 @@ async fn regulator_decides_account_requests_on_the_page() {
     let (_, v) = h.get("/api/account-requests/3", Some(&reg)).await;
     assert_eq!(v["status"], "pending");
 }
+
+/// A verified report is accepted from the queue: by the bureau of its province, not by another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bureau_accepts_verified_reports_on_the_page() {
+    let h = harness("web_accept");
+    let m = setup(&h).await;
+    for (company, rep) in [("SX0001", &m.rep_a), ("HB0001", &m.hb_a)] {
+        h.ok("/api/reports", rep, report_json(company, 2019, "1150000"))
+            .await;
+        h.ok(
+            "/api/reports/verifications",
+            &m.verifier,
+            json!({"company": company, "year": 2019, "units": null, "findings": []}),
+        )
+        .await;
+    }
+    let (session, csrf) = login(&h, "bureau-sx", "a-long-password-1").await;
+    let page = get(&h, "/regulator", &[&session, "lang=en"]).await;
+    assert!(
+        page.body.contains("/regulator/reports/SX0001/2019/accept"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("/regulator/reports/HB0001/2019/accept"),
+        "not its province"
+    );
+    let p = send(
+        &h,
+        "POST",
+        "/regulator/reports/SX0001/2019/accept",
+        &[&session],
+        Some(&format!("csrf={csrf}&idem=acc1")),
+    )
+    .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let p = send(
+        &h,
+        "POST",
+        "/regulator/reports/HB0001/2019/accept",
+        &[&session],
+        Some(&format!("csrf={csrf}&idem=acc2")),
+    )
+    .await;
+    assert_eq!(
+        p.status, 303,
+        "refused, with the message as a flash: {}",
+        p.body
+    );
+    let (_, v) = h.get("/api/reports?year=2019", Some(&m.regulator)).await;
+    let status = |c: &str| {
+        v["reports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["company"] == c)
+            .map(|r| r["status"].clone())
+            .unwrap()
+    };
+    assert_eq!(status("SX0001"), "accepted", "{v}");
+    assert_eq!(status("HB0001"), "verified", "{v}");
+}

@@ -128,6 +128,8 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     ("flash.cancelled", "委托已撤销", "order cancelled"),
     ("flash.approved", "已批准并执行", "approved and executed"),
     ("flash.rejected", "已拒绝", "rejected"),
+    ("flash.report_accepted", "报告已接受", "report accepted"),
+    ("report.accept", "接受", "Accept"),
     (
         "flash.request_approved",
         "已批准:账户已开立,代表已可登录",

@@ -58,6 +58,10 @@ pub fn router() -> Router<Arc<App>> {
             "/regulator/requests/{id}/{decision}",
             post(roles::decide_request),
         )
+        .route(
+            "/regulator/reports/{company}/{year}/accept",
+            post(roles::accept_report),
+        )
         .route("/company", get(roles::company))
         .route(
             "/company/instructions/{id}/{decision}",

@@ -266,6 +266,16 @@ fn verification_queue(ctx: &Ctx, st: &State) -> Markup {
                                 td { (r.submitted_on.map_or("—".into(), |d| d.to_string())) }
                                 td { (r.verification.as_ref().map_or("—", |v| v.verifier.as_str())) }
                                 td { (r.verification.as_ref().map_or("—".into(), |v| v.verified_on.to_string())) }
+                                // Accepting is offered to whoever the one check lets do it: the
+                                // regulator, or the bureau of the company's province.
+                                @let accept = Command::AcceptReport { company: r.company.clone(), year: r.year };
+                                @if r.status == ReportStatus::Verified && st.check(ctx.user(), Action::Command(&accept)).is_ok() {
+                                    td {
+                                        form.inline method="post" action=(format!("/regulator/reports/{}/{}/accept", r.company, r.year)) {
+                                            (guard(ctx)) button.ok type="submit" { (ctx.t("report.accept")) }
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
@@ -273,6 +283,29 @@ fn verification_queue(ctx: &Ctx, st: &State) -> Markup {
             }
         }
     }
+}
+
+/// `POST /regulator/reports/{company}/{year}/accept`: accept a verified report.
+pub async fn accept_report(
+    AxState(app): AxState<Arc<App>>,
+    ctx: Ctx,
+    Path((company, year)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let p = match posted(&ctx, &body) {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let (Ok(company), Ok(year)) = (CompanyId::parse(&company), year.parse::<u16>()) else {
+        return error_page(&ctx, StatusCode::NOT_FOUND, ctx.t("error.no_page"));
+    };
+    let text = format!("{company} {year}: {}", ctx.t("flash.report_accepted"));
+    let op = Op::Command {
+        command: Command::AcceptReport { company, year },
+        reason: "report accepted on the dashboard".into(),
+    };
+    let reply = app.submit(p.req, op).await;
+    finish(&ctx, &reply, text, "/regulator#queue")
 }
 
 fn account_requests(ctx: &Ctx, st: &State) -> Markup {
