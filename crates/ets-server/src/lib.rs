@@ -227,8 +227,10 @@ impl App {
         &self,
         headers: &HeaderMap,
         now: i64,
-    ) -> Result<(Option<User>, Option<String>), ApiError> {
-        let st = self.read();
+    ) -> Result<(Option<(String, Role)>, Option<String>), ApiError> {
+        // Only the name and role leave the lock (not a copy of the whole user with its hash),
+        // and the digests are computed before it is taken.
+        let who = |u: &User| (u.name.clone(), u.role);
         if let Some(auth) = headers.get(header::AUTHORIZATION) {
             let token = auth
                 .to_str()
@@ -242,23 +244,23 @@ impl App {
                         Some("Authorization"),
                     )
                 })?;
-            let user = st
-                .access
-                .token_user(&sha256_hex(token.trim().as_bytes()))
-                .ok_or_else(|| {
-                    ApiError::new(
-                        401,
-                        "unauthenticated",
-                        "unknown or revoked API token",
-                        Some("Authorization"),
-                    )
-                })?;
-            return Ok((Some(user.clone()), None));
+            let digest = sha256_hex(token.trim().as_bytes());
+            let user = self.read().access.token_user(&digest).map(who);
+            let user = user.ok_or_else(|| {
+                ApiError::new(
+                    401,
+                    "unauthenticated",
+                    "unknown or revoked API token",
+                    Some("Authorization"),
+                )
+            })?;
+            return Ok((Some(user), None));
         }
         if let Some(session) = cookie(headers, SESSION_COOKIE) {
             // An expired or unknown session is simply no session: the page offers to log in.
-            if let Some(user) = st.access.session_user(&sha256_hex(session.as_bytes()), now) {
-                return Ok((Some(user.clone()), Some(session)));
+            let digest = sha256_hex(session.as_bytes());
+            if let Some(user) = self.read().access.session_user(&digest, now).map(who) {
+                return Ok((Some(user), Some(session)));
             }
         }
         Ok((None, None))
@@ -327,8 +329,8 @@ async fn gate(AxState(app): AxState<Arc<App>>, mut req: Request, next: Next) -> 
     };
     match app.authenticate(req.headers(), now) {
         Ok((user, session)) => {
-            caller.role = user.as_ref().map(|u| u.role);
-            caller.user = user.map(|u| u.name);
+            caller.role = user.as_ref().map(|(_, role)| *role);
+            caller.user = user.map(|(name, _)| name);
             caller.session = session;
         }
         Err(e) => return refuse(&caller, e),
