@@ -29,6 +29,7 @@ use crate::access::{
 };
 use crate::authz::{self, Action, Denied};
 use crate::error::ApiError;
+use crate::pg_tables::Marks;
 use crate::store::{Backend, RECORD_VERSION, Record};
 
 /// How many audit entries the server keeps in memory for `/api/audit` (all are in the journal).
@@ -388,10 +389,9 @@ pub fn run_writer(
             }
         }
         let mut st = state.write();
-        let seq_before = st.market.registry().next_seq();
-        let trades_before = st.market.exchange().map_or(0, |e| e.trades().len());
-        let accounts_before = st.market.registry().accounts().len();
-        let mut audits = Vec::with_capacity(jobs.len());
+        let from = Marks::of(&st.market);
+        let keep_audits = backend.keeps_audits();
+        let mut audits = Vec::new();
         for job in jobs.drain(..) {
             if st.poisoned {
                 let e = ApiError::unavailable(
@@ -432,7 +432,9 @@ pub fn run_writer(
             // (a JSON tree, the largest part) is not copied again; the PostgreSQL read tables
             // get a copy without it.
             let audit = record.audit.expect("set above");
-            audits.push(audit.clone_head());
+            if keep_audits {
+                audits.push(audit.clone_head());
+            }
             st.remember(audit);
             replies.push((job.reply, done.reply));
         }
@@ -442,16 +444,7 @@ pub fn run_writer(
         let failed = if payloads.is_empty() {
             None
         } else {
-            backend
-                .append(
-                    &payloads,
-                    &st.market,
-                    seq_before,
-                    trades_before,
-                    accounts_before,
-                    &audits,
-                )
-                .err()
+            backend.append(&payloads, &st.market, from, &audits).err()
         };
         drop(st);
         if let Some(e) = failed {

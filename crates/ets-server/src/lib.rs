@@ -119,6 +119,9 @@ impl Caller {
     }
 }
 
+/// A caller's user name and role.
+type Who = (String, Role);
+
 /// Marks a response whose request the writer already recorded.
 #[derive(Clone, Copy)]
 pub struct Audited;
@@ -227,7 +230,7 @@ impl App {
         &self,
         headers: &HeaderMap,
         now: i64,
-    ) -> Result<(Option<(String, Role)>, Option<String>), ApiError> {
+    ) -> Result<(Option<Who>, Option<String>), ApiError> {
         // Only the name and role leave the lock (not a copy of the whole user with its hash),
         // and the digests are computed before it is taken.
         let who = |u: &User| (u.name.clone(), u.role);

@@ -13,6 +13,34 @@ use postgres::{Client, Transaction};
 
 use crate::core::{Audit, State};
 
+/// Where the market stood before a batch; the read tables take in what came after.
+#[derive(Clone, Copy, Debug)]
+pub struct Marks {
+    /// The registry's next transaction sequence number.
+    pub seq: u64,
+    /// Trades recorded by the exchange.
+    pub trades: usize,
+    /// Accounts opened.
+    pub accounts: usize,
+}
+
+impl Marks {
+    /// Before anything: a projection from here is the whole state.
+    pub const START: Marks = Marks {
+        seq: 1,
+        trades: 0,
+        accounts: 0,
+    };
+
+    pub fn of(market: &Market) -> Marks {
+        Marks {
+            seq: market.registry().next_seq(),
+            trades: market.exchange().map_or(0, |e| e.trades().len()),
+            accounts: market.registry().accounts().len(),
+        }
+    }
+}
+
 /// Creates the read tables of `schema` if they are absent.
 pub fn create(client: &mut Client, schema: &str) -> Result<(), postgres::Error> {
     let q = quote(schema);
@@ -53,20 +81,18 @@ pub fn rebuild(client: &mut Client, schema: &str, state: &State) -> Result<(), p
     tx.batch_execute(&format!(
         "TRUNCATE {q}.accounts, {q}.holdings, {q}.transactions, {q}.trades"
     ))?;
-    project(&mut tx, schema, &state.market, 1, 0, 0, &[], 0)?;
+    project(&mut tx, schema, &state.market, Marks::START, &[], 0)?;
     tx.commit()
 }
 
-/// Brings the tables up to date after a batch: registry transactions from `seq_from`, trades
-/// from index `trades_from`, the holdings of every account those touched, accounts opened from
-/// index `accounts_from` or touched, and the batch's audit entries (journal sequence numbers from `first_seq`).
+/// Brings the tables up to date after a batch that started at `from`: the registry transactions,
+/// trades and accounts since, the holdings of every account those touched, and the batch's audit
+/// entries (journal sequence numbers from `first_seq`).
 pub fn project(
     tx: &mut Transaction<'_>,
     schema: &str,
     market: &Market,
-    seq_from: u64,
-    trades_from: usize,
-    accounts_from: usize,
+    from: Marks,
     audits: &[Audit],
     first_seq: u64,
 ) -> Result<(), postgres::Error> {
@@ -76,7 +102,7 @@ pub fn project(
 
     // Sequence numbers run from 1 without gaps: transaction `seq` is at index `seq - 1`.
     let all = registry.transactions();
-    let txs: Vec<_> = all[(seq_from.max(1) as usize - 1).min(all.len())..]
+    let txs: Vec<_> = all[(from.seq.max(1) as usize - 1).min(all.len())..]
         .iter()
         .collect();
     if !txs.is_empty() {
@@ -99,7 +125,7 @@ pub fn project(
     }
 
     if let Some(exchange) = market.exchange() {
-        let trades = &exchange.trades()[trades_from.min(exchange.trades().len())..];
+        let trades = &exchange.trades()[from.trades.min(exchange.trades().len())..];
         if !trades.is_empty() {
             let id: Vec<i64> = trades.iter().map(|t| t.id as i64).collect();
             let date: Vec<String> = trades.iter().map(|t| t.date.to_string()).collect();
@@ -125,7 +151,7 @@ pub fn project(
         .accounts()
         .iter()
         .enumerate()
-        .filter(|(i, a)| *i >= accounts_from || touched.contains(&a.id))
+        .filter(|(i, a)| *i >= from.accounts || touched.contains(&a.id))
         .map(|(_, a)| a)
         .collect();
     if !accounts.is_empty() {

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::{Access, AccessEvent};
 use crate::core::{Audit, Policy, State};
-use crate::pg_tables;
+use crate::pg_tables::{self, Marks};
 
 pub const RECORD_VERSION: u32 = 1;
 
@@ -137,7 +137,7 @@ impl Backend {
             };
             let market = Market::new(genesis);
             let payload = serde_json::to_vec(&genesis_record).expect("records serialize");
-            backend.append(&[payload], &market, 1, 0, 0, &[])?;
+            backend.append(&[payload], &market, Marks::START, &[])?;
             return Ok((
                 backend,
                 State::new(market, Access::default(), policy, name.into()),
@@ -153,16 +153,19 @@ impl Backend {
         Ok((backend, state))
     }
 
+    /// Whether [`append`](Self::append) uses the batch's audit entries (the PostgreSQL audit
+    /// table); the embedded journal has them in its records only.
+    pub fn keeps_audits(&self) -> bool {
+        matches!(self, Backend::Pg(_))
+    }
+
     /// Appends one batch of records. For PostgreSQL the read tables are brought up to date in
-    /// the same transaction: registry transactions from `seq_from`, trades from `trades_from`,
-    /// the holdings they touched and the audit entries.
+    /// the same transaction with what changed since `from` and the batch's audit entries.
     pub fn append(
         &mut self,
         payloads: &[Vec<u8>],
         market: &Market,
-        seq_from: u64,
-        trades_from: usize,
-        accounts_from: usize,
+        from: Marks,
         audits: &[Audit],
     ) -> Result<(), StoreError> {
         match self {
@@ -173,17 +176,7 @@ impl Backend {
                 let schema = j.schema().to_string();
                 let mut table_error = None;
                 let r = j.append_batch_with(payloads, |tx, first_seq| {
-                    pg_tables::project(
-                        tx,
-                        &schema,
-                        market,
-                        seq_from,
-                        trades_from,
-                        accounts_from,
-                        audits,
-                        first_seq,
-                    )
-                    .map_err(|e| {
+                    pg_tables::project(tx, &schema, market, from, audits, first_seq).map_err(|e| {
                         let text = e.to_string();
                         table_error = Some(e);
                         text
