@@ -1110,9 +1110,8 @@ fn exchange_op(
     all.extend_from_slice(extra);
     build(v, "exchange", Some(op), &all)
 }
-fn open_day(c: &Caller, v: Value, _: &Params) -> Result<(Command, Option<String>), ApiError> {
+fn open_day(_: &Caller, v: Value, _: &Params) -> Result<(Command, Option<String>), ApiError> {
     object(v)?;
-    let _ = c;
     Ok((Command::Exchange(ExchangeCommand::OpenDay), None))
 }
 fn close_day(_: &Caller, v: Value, _: &Params) -> Result<(Command, Option<String>), ApiError> {

@@ -41,6 +41,17 @@ fn refuse(ctx: &Ctx, e: &ApiError) -> Response {
     }
 }
 
+/// A role's own page: nobody logged in goes to the login page, another role gets the 403 page
+/// (the `Err` is that page, as in `posted`).
+#[allow(clippy::result_large_err)]
+fn own_page(ctx: &Ctx, role: Role) -> Result<&super::Who, Response> {
+    match &ctx.who {
+        None => Err(to_login(ctx)),
+        Some(who) if who.role != role => Err(forbidden(ctx)),
+        Some(who) => Ok(who),
+    }
+}
+
 fn report_status(ctx: &Ctx, s: &str) -> Markup {
     let (class, key) = match s {
         "draft" => ("", "report.draft"),
@@ -515,12 +526,10 @@ pub async fn company(
     ctx: Ctx,
     Query(q): Query<Params>,
 ) -> Response {
-    let Some(who) = &ctx.who else {
-        return to_login(&ctx);
+    let who = match own_page(&ctx, Role::Company) {
+        Ok(who) => who,
+        Err(page) => return page,
     };
-    if who.role != Role::Company {
-        return forbidden(&ctx);
-    }
     let st = app.read();
     let Some(id) = st.user(ctx.user()).and_then(|u| u.company.clone()) else {
         return forbidden(&ctx);
@@ -959,11 +968,8 @@ pub async fn member(
     ctx: Ctx,
     Query(q): Query<Params>,
 ) -> Response {
-    let Some(who) = &ctx.who else {
-        return to_login(&ctx);
-    };
-    if who.role != Role::Member {
-        return forbidden(&ctx);
+    if let Err(page) = own_page(&ctx, Role::Member) {
+        return page;
     }
     let st = app.read();
     let Some(holder) = st.user(ctx.user()).and_then(|u| u.holder.clone()) else {
@@ -1005,12 +1011,10 @@ pub async fn member(
 // Verifier
 
 pub async fn verifier(AxState(app): AxState<Arc<App>>, ctx: Ctx) -> Response {
-    let Some(who) = &ctx.who else {
-        return to_login(&ctx);
+    let who = match own_page(&ctx, Role::Verifier) {
+        Ok(who) => who,
+        Err(page) => return page,
     };
-    if who.role != Role::Verifier {
-        return forbidden(&ctx);
-    }
     let st = app.read();
     if let Err(e) = st.check(ctx.user(), Action::Own) {
         return refuse(&ctx, &e);
