@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+pub use crate::access::Audit;
 use crate::access::{
     Access, AccessEvent, AccountRequest, Applicant, Digest, Instruction, InstructionStatus,
     PendingInstruction, RequestStatus, Role, SessionInfo, TokenInfo, Trusted, User,
@@ -38,48 +39,6 @@ const AUDIT_TAIL: usize = 10_000;
 const IDEMPOTENCY_SWEEP: usize = 100_000;
 /// Jobs performed per journal batch at most.
 const BATCH_MAX: usize = 512;
-
-/// Who did what, when, from where, and how it ended: one per request, in the journal.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub struct Audit {
-    /// Milliseconds since the Unix epoch (the server's clock).
-    pub at: i64,
-    pub who: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<Role>,
-    pub from: String,
-    pub method: String,
-    pub path: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body_sha256: Option<Digest>,
-    pub status: u16,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
-    /// The response body of a request with an idempotency key, for answering a retry.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub response: Option<Value>,
-}
-
-impl Audit {
-    /// A copy without the remembered response.
-    fn clone_head(&self) -> Audit {
-        Audit {
-            at: self.at,
-            who: self.who.clone(),
-            role: self.role,
-            from: self.from.clone(),
-            method: self.method.clone(),
-            path: self.path.clone(),
-            key: self.key.clone(),
-            body_sha256: self.body_sha256.clone(),
-            status: self.status,
-            code: self.code.clone(),
-            response: None,
-        }
-    }
-}
 
 /// A remembered answer to a request with an idempotency key.
 #[derive(Clone, Debug)]
@@ -1212,27 +1171,6 @@ fn validate_instruction(
                 Some("kind"),
             )),
         },
-    }
-}
-
-impl ApiError {
-    /// Maps a market refusal to its HTTP status: unknown things are 404, things that exist
-    /// already are 409, every other broken rule is 422.
-    pub fn from_market(e: &MarketError) -> ApiError {
-        let (status, code) = match e {
-            MarketError::UnknownCompany(_)
-            | MarketError::UnknownUnit(_)
-            | MarketError::UnknownProject(_)
-            | MarketError::UnknownPlan(_)
-            | MarketError::UnknownHolder(_) => (404, "not_found"),
-            MarketError::Duplicate { .. }
-            | MarketError::PlanExists(_)
-            | MarketError::AlreadyAllocated { .. } => (409, "conflict"),
-            _ => (422, "rule_violation"),
-        };
-        let mut err = ApiError::new(status, code, e.to_string(), None);
-        err.detail = serde_json::to_value(format!("{e:?}")).ok();
-        err
     }
 }
 

@@ -4,6 +4,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use ets_market::MarketError;
 use serde_json::{Value, json};
 
 #[derive(Clone, Debug)]
@@ -105,3 +106,25 @@ impl std::fmt::Display for ApiError {
         )
     }
 }
+
+impl ApiError {
+    /// Maps a market refusal to its HTTP status: unknown things are 404, things that exist
+    /// already are 409, every other broken rule is 422.
+    pub fn from_market(e: &MarketError) -> ApiError {
+        let (status, code) = match e {
+            MarketError::UnknownCompany(_)
+            | MarketError::UnknownUnit(_)
+            | MarketError::UnknownProject(_)
+            | MarketError::UnknownPlan(_)
+            | MarketError::UnknownHolder(_) => (404, "not_found"),
+            MarketError::Duplicate { .. }
+            | MarketError::PlanExists(_)
+            | MarketError::AlreadyAllocated { .. } => (409, "conflict"),
+            _ => (422, "rule_violation"),
+        };
+        let mut err = ApiError::new(status, code, e.to_string(), None);
+        err.detail = serde_json::to_value(format!("{e:?}")).ok();
+        err
+    }
+}
+

@@ -27,7 +27,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest as _, Sha256};
 
-pub mod access;
+/// Users, roles and the audit entry: the `ets-access` crate, journaled by the store.
+pub use ets_access as access;
 pub mod api;
 pub mod authz;
 pub mod clock;

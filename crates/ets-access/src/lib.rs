@@ -11,6 +11,49 @@ use std::collections::{BTreeMap, HashMap};
 use ets_market::Command;
 use ets_types::{AccountId, Company, CompanyId, GeneratingUnit};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Who did what, when, from where, and how it ended: one per request, in the journal.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Audit {
+    /// Milliseconds since the Unix epoch (the server's clock).
+    pub at: i64,
+    pub who: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    pub from: String,
+    pub method: String,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_sha256: Option<Digest>,
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The response body of a request with an idempotency key, for answering a retry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<Value>,
+}
+
+impl Audit {
+    /// A copy without the remembered response.
+    pub fn clone_head(&self) -> Audit {
+        Audit {
+            at: self.at,
+            who: self.who.clone(),
+            role: self.role,
+            from: self.from.clone(),
+            method: self.method.clone(),
+            path: self.path.clone(),
+            key: self.key.clone(),
+            body_sha256: self.body_sha256.clone(),
+            status: self.status,
+            code: self.code.clone(),
+            response: None,
+        }
+    }
+}
 
 /// A SHA-256 digest, as lowercase hex in JSON.
 pub type Digest = String;
