@@ -689,7 +689,7 @@ async fn structured_errors(h: Harness) {
             .method("POST")
             .uri("/api/orders")
             .header("authorization", format!("Bearer {}", m.rep_a))
-            .header("idempotency-key", body)
+            .header("idempotency-key", format!("raw-{}", body.len()))
             .body(axum::body::Body::from(body))
             .unwrap()
     };
