@@ -1,6 +1,7 @@
-//! Every string the dashboard shows, in Chinese and English: one table, one function.
-//! Names from the data (companies, provinces, unit classes) and the writer's messages are shown
-//! as they are.
+//! Every string the dashboard shows, in Chinese and English: one table, one function ([`t`]).
+//! Refusals are translated by their stable `code` with their `params` ([`message`], from
+//! [`MESSAGES`]); provinces by [`PROVINCES`]; statuses by keys of [`TABLE`]. Names of companies
+//! and unit classes are shown as they are.
 
 /// The language of a page: the `lang` cookie, Chinese by default.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -105,6 +106,131 @@ pub fn province(lang: Lang, name: &str) -> String {
         _ => name.to_string(),
     }
 }
+
+/// A refusal in `lang`: the Chinese template of its code with its field and params filled in;
+/// in English the server's own message (which already carries the figures). A code without a
+/// template falls back to a generic sentence with the code (a test keeps every listed code
+/// translated).
+pub fn message(lang: Lang, code: &str, field: Option<&str>, params: &serde_json::Map<String, serde_json::Value>, english: &str) -> String {
+    match lang {
+        Lang::En if !english.is_empty() => english.to_string(),
+        _ => match MESSAGES.iter().find(|(c, _, _)| *c == code) {
+            Some((_, zh, en)) => fill(if lang == Lang::Zh { zh } else { en }, field, params),
+            None => match lang {
+                Lang::Zh => format!("请求未被执行（代码 {code}）"),
+                Lang::En => format!("refused ({code})"),
+            },
+        },
+    }
+}
+
+/// The message of an error body (`{code, message, field, params}`) in `lang`.
+pub fn body_message(lang: Lang, body: &serde_json::Value) -> String {
+    let empty = serde_json::Map::new();
+    message(
+        lang,
+        body["code"].as_str().unwrap_or("internal"),
+        body["field"].as_str(),
+        body["params"].as_object().unwrap_or(&empty),
+        body["message"].as_str().unwrap_or(""),
+    )
+}
+
+/// Fills `{field}` and `{name}` placeholders from the field and the params (a province param is
+/// shown in Chinese too).
+pub fn fill(template: &str, field: Option<&str>, params: &serde_json::Map<String, serde_json::Value>) -> String {
+    let mut out = String::with_capacity(template.len() + 16);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('}') else {
+            out.push_str(&rest[open..]);
+            return out;
+        };
+        let name = &rest[open + 1..open + close];
+        let value = match name {
+            "field" => field.unwrap_or("—").to_string(),
+            _ => match params.get(name) {
+                Some(serde_json::Value::String(v)) if name == "province" => province(Lang::Zh, v),
+                Some(serde_json::Value::String(v)) => v.clone(),
+                Some(serde_json::Value::Number(n)) => n
+                    .as_u64()
+                    .map_or_else(|| n.to_string(), ets_types::thousands),
+                Some(serde_json::Value::Array(a)) => a
+                    .iter()
+                    .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+                    .collect::<Vec<_>>()
+                    .join("、"),
+                Some(other) => other.to_string(),
+                None => "—".to_string(),
+            },
+        };
+        out.push_str(&value);
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// (code, Chinese template, English template) of every refusal the API lists; `{field}` is the
+/// field at fault, `{name}` a param of the refusal.
+pub const MESSAGES: &[(&str, &str, &str)] = &[
+    ("malformed", "请求格式有误（{field}）", "malformed request ({field})"),
+    ("missing_field", "缺少字段 {field}", "missing field {field}"),
+    ("unknown_field", "不接受字段 {field}", "unknown field {field}"),
+    ("invalid_enum", "{field} 的取值无效，可选：{allowed}", "{field}: one of {allowed}"),
+    ("invalid_id", "{field} 的编号无效：{value}（1–64 位字母、数字、-、_、.）", "{field}: invalid id {value}"),
+    ("invalid_class", "品种无效：{value}（应为 CEA-年度 或 CCER-P项目-年度）", "invalid unit class {value}"),
+    ("invalid_account", "账户号无效：{value}（应为 CN-000123）", "invalid account {value}"),
+    ("invalid_decimal", "{field} 应为非负小数（如 \"21.5\"）：{value}", "{field}: not a decimal: {value}"),
+    ("invalid_base64", "{field} 不是有效的 base64 编码", "{field}: not base64"),
+    ("out_of_range", "{field} 超出范围：应在 {min} 至 {max} 之间", "{field}: between {min} and {max}"),
+    ("too_long", "{field} 过长：最多 {max}", "{field}: at most {max}"),
+    ("invalid_text", "{field} 不能为空，也不能含控制字符", "{field}: empty or control characters"),
+    ("idempotency_key_required", "缺少幂等键（Idempotency-Key），请刷新页面后重试", "missing Idempotency-Key"),
+    ("invalid_idempotency_key", "幂等键无效（1–128 个可见 ASCII 字符）", "invalid Idempotency-Key"),
+    ("no_session", "没有可退出的登录会话", "no session to end"),
+    ("invalid_name", "用户名无效（1–64 位字母、数字、-、_、.、@）", "invalid user name"),
+    ("missing_scope", "该角色的用户须指定其范围（省份、企业或账户持有人）：{field}", "missing scope {field}"),
+    ("not_a_regulator", "此方式只能创建主管部门用户", "only regulators are created this way"),
+    ("duplicate_representative", "同一授权代表重复出现", "duplicate representative"),
+    ("not_an_instruction", "该指令不是双人复核指令", "not a four-eyes instruction"),
+    ("file_choice", "请只提供 builtin（内置文件编号）或 toml（文件内容）之一", "give builtin or toml"),
+    ("unauthenticated", "请先登录", "please log in"),
+    ("bad_credentials", "用户名或密码错误", "wrong user name or password"),
+    ("forbidden", "无权执行此操作", "not allowed"),
+    ("csrf", "表单已失效或不是从本站提交的（CSRF 校验失败），请刷新页面后重试", "CSRF check failed"),
+    ("four_eyes", "指令须由发起人以外的另一位代表批准", "another representative must approve"),
+    ("not_own_account", "不能从其他企业的账户划出", "not the company's own account"),
+    ("not_found", "未找到：{value}", "not found: {value}"),
+    ("no_route", "没有这个接口", "no such route"),
+    ("method_not_allowed", "该接口不支持此请求方法", "method not allowed"),
+    ("timeout", "请求超时，操作可能仍会生效：请用同一幂等键重试", "timed out"),
+    ("payload_too_large", "请求内容过大", "request too large"),
+    ("unsupported_media_type", "请求内容应为 JSON", "the body must be JSON"),
+    ("idempotency_key_reused", "该幂等键已用于另一请求", "idempotency key reused"),
+    ("already_decided", "已经处理过", "already decided"),
+    ("already_inactive", "该用户已停用", "already deactivated"),
+    ("last_regulator", "不能停用最后一位主管部门用户", "the last regulator stays"),
+    ("user_exists", "用户名已存在", "user exists"),
+    ("company_exists", "该企业已登记或已申请", "company exists"),
+    ("holder_exists", "该账户持有人已登记或已申请", "holder exists"),
+    ("weak_password", "密码至少需要 12 个字符", "passwords need 12 characters"),
+    ("not_a_verifier", "只能给核查机构分配企业", "not a verifier"),
+    ("too_few_representatives", "开户申请至少需要规定数量的授权代表", "too few representatives"),
+    ("documents_required", "开户申请须附材料", "documents required"),
+    ("unknown_account", "没有该账户", "no such account"),
+    ("own_account", "本企业账户无需加入信任列表", "own account needs no trust"),
+    ("untrusted_account", "转入账户不在本企业的信任账户列表中，或尚未生效", "account not trusted (yet)"),
+    ("rate_limited", "请求过于频繁，请稍后再试", "too many requests"),
+    ("internal", "服务器内部错误，请求未完成", "internal error"),
+    ("queue_full", "系统繁忙（写入队列已满），请稍后用同一幂等键重试", "busy: retry later"),
+    ("unavailable", "服务暂不可用，请稍后用同一幂等键重试", "unavailable: retry later"),
+    // The market's refusals (ets_market::rejection_codes).
+    ("unknown_thing", "未找到：{value}", "not found"),
+    ("conflict", "已经存在", "exists already"),
+    ("rule_violation", "不符合市场规则", "against the market's rules"),
+];
 
 /// (key, Chinese, English).
 pub const TABLE: &[(&str, &str, &str)] = &[
@@ -289,6 +415,9 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     ),
     ("compliance.status", "状态", "Status"),
     ("status.complied", "已足额清缴", "Complied"),
+    ("account.open", "正常", "Open"),
+    ("account.frozen", "已冻结", "Frozen"),
+    ("account.closed", "已关闭", "Closed"),
     ("status.partly", "部分清缴", "Partly"),
     ("status.not_at_all", "未清缴", "Not at all"),
     // Regulator
