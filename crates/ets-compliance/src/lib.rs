@@ -17,6 +17,16 @@ use ets_types::{CompanyId, Tonnes, UnitCategory, UnitClass, UnitId, Year};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
+mod codes;
+
+/// Years for a message: `2019, 2020`.
+fn years(list: &[Year]) -> String {
+    list.iter()
+        .map(|y| y.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// One generating unit's figures for the cycle.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct UnitFigures {
@@ -108,7 +118,10 @@ impl Surrendered {
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error, Serialize, Deserialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum SurrenderRejection {
-    #[error("{class} is not eligible for this cycle (eligible allowance vintages: {eligible:?})")]
+    #[error(
+        "{class} is not eligible for this cycle (eligible allowance vintages: {})",
+        years(eligible)
+    )]
     IneligibleVintage {
         class: UnitClass,
         eligible: Vec<Year>,

@@ -17,6 +17,15 @@ pub enum TradeKind {
     Block,
 }
 
+impl std::fmt::Display for TradeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TradeKind::Listed => "listed",
+            TradeKind::Block => "block",
+        })
+    }
+}
+
 /// What is open at a given minute of a trading day.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SessionKind {
@@ -30,7 +39,7 @@ pub enum SessionKind {
 pub enum SessionError {
     #[error("{0} is not a trading day")]
     ClosedDay(Date),
-    #[error("{kind:?} trading is closed at minute {minute} of the day")]
+    #[error("{kind} trading is closed at minute {minute} of the day")]
     OutsideSession { kind: TradeKind, minute: u16 },
 }
 

@@ -190,7 +190,7 @@ impl MarketRules {
             other => {
                 return Err(err(
                     "market.matching",
-                    format!("{other:?}: expected \"click_to_trade\" or \"continuous\""),
+                    format!("{other}: expected click_to_trade or continuous"),
                 ));
             }
         };
@@ -200,7 +200,7 @@ impl MarketRules {
             other => {
                 return Err(err(
                     "market.self_trade_prevention",
-                    format!("{other:?}: expected \"cancel_resting\" or \"cancel_incoming\""),
+                    format!("{other}: expected cancel_resting or cancel_incoming"),
                 ));
             }
         };
@@ -210,7 +210,7 @@ impl MarketRules {
             other => {
                 return Err(err(
                     "market.settlement",
-                    format!("{other:?}: expected \"immediate\" or \"end_of_day\""),
+                    format!("{other}: expected immediate or end_of_day"),
                 ));
             }
         };
@@ -252,6 +252,18 @@ impl MarketRules {
                 "size limits must be at least 1 t".into(),
             ));
         }
+        // A fee above the whole trade value is a data error (clearing refuses such a schedule).
+        for (key, bps) in [
+            ("fees.buyer_bps", f.fees.buyer_bps),
+            ("fees.seller_bps", f.fees.seller_bps),
+        ] {
+            if bps > 10_000 {
+                return Err(err(
+                    key,
+                    format!("{bps}: at most 10000 (the whole trade value)"),
+                ));
+            }
+        }
         if f.listed.click_levels == 0 {
             return Err(err("listed.click_levels", "must be at least 1".into()));
         }
@@ -261,7 +273,7 @@ impl MarketRules {
             let d = NAMES.iter().position(|n| n == w).ok_or_else(|| {
                 err(
                     &format!("calendar.weekdays[{i}]"),
-                    format!("{w:?}: expected mon..sun"),
+                    format!("{w}: expected mon..sun"),
                 )
             })?;
             weekdays[d] = true;
@@ -271,10 +283,7 @@ impl MarketRules {
                 .enumerate()
                 .map(|(i, s)| {
                     session(s).ok_or_else(|| {
-                        err(
-                            &format!("{key}[{i}]"),
-                            format!("{s:?}: expected HH:MM-HH:MM"),
-                        )
+                        err(&format!("{key}[{i}]"), format!("{s}: expected HH:MM-HH:MM"))
                     })
                 })
                 .collect()
@@ -298,7 +307,7 @@ impl MarketRules {
                 _ => {
                     return Err(err(
                         &key("unit"),
-                        format!("{:?}: expected \"CEA\" or \"CCER\"", inst.unit),
+                        format!("{}: expected CEA or CCER", inst.unit),
                     ));
                 }
             };
@@ -317,7 +326,7 @@ impl MarketRules {
                     other => {
                         return Err(err(
                             &key("modes"),
-                            format!("{other:?}: expected listed, block or one_way"),
+                            format!("{other}: expected listed, block or one_way"),
                         ));
                     }
                 }
