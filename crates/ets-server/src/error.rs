@@ -14,58 +14,7 @@ use axum::response::{IntoResponse, Response};
 use ets_market::MarketError;
 use serde_json::{Map, Value, json};
 
-use self::market_codes::{ErrorKind, MarketCodes as _, rejection_codes};
-
-/// Stand-in for the market's own codes until the domain branch lands (`MarketError::code`,
-/// `kind`, `params`, `ets_market::rejection_codes`); removed at that merge.
-mod market_codes {
-    use ets_market::MarketError;
-    use serde_json::{Map, Value};
-
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub enum ErrorKind {
-        NotFound,
-        Conflict,
-        Rule,
-    }
-    pub trait MarketCodes {
-        fn kind(&self) -> ErrorKind;
-        fn code(&self) -> &'static str;
-        fn params(&self) -> Map<String, Value>;
-    }
-    impl MarketCodes for MarketError {
-        fn kind(&self) -> ErrorKind {
-            match self {
-                MarketError::UnknownCompany(_)
-                | MarketError::UnknownUnit(_)
-                | MarketError::UnknownProject(_)
-                | MarketError::UnknownPlan(_)
-                | MarketError::UnknownHolder(_) => ErrorKind::NotFound,
-                MarketError::Duplicate { .. }
-                | MarketError::PlanExists(_)
-                | MarketError::AlreadyAllocated { .. } => ErrorKind::Conflict,
-                _ => ErrorKind::Rule,
-            }
-        }
-        fn code(&self) -> &'static str {
-            match self.kind() {
-                ErrorKind::NotFound => "unknown_thing",
-                ErrorKind::Conflict => "conflict",
-                ErrorKind::Rule => "rule_violation",
-            }
-        }
-        fn params(&self) -> Map<String, Value> {
-            Map::new()
-        }
-    }
-    pub fn rejection_codes() -> &'static [(&'static str, ErrorKind, &'static str)] {
-        &[
-            ("unknown_thing", ErrorKind::NotFound, "No such company, unit, project, plan or holder."),
-            ("conflict", ErrorKind::Conflict, "It exists already."),
-            ("rule_violation", ErrorKind::Rule, "Against the market's rules."),
-        ]
-    }
-}
+use ets_market::{ErrorKind, rejection_codes};
 
 #[derive(Clone, Debug)]
 pub struct ApiError {
@@ -282,7 +231,7 @@ pub const CODES: &[Code] = &[
         422,
         "An account request needs its documents.",
     ),
-    code("unknown_account", 422, "No account of that number or holder."),
+    code("unknown_account", 404, "No account of that number or holder."),
     code("own_account", 422, "A company's own account needs no trust."),
     code(
         "untrusted_account",
@@ -321,14 +270,15 @@ pub fn market_status(kind: ErrorKind) -> u16 {
     }
 }
 
-/// Every code an API client may see: the server's and the market's.
+/// Every code an API client may see: the server's and the market's (a code both answer with,
+/// such as `unknown_account`, is listed once; a test checks that both give it the same status).
 pub fn all_codes() -> Vec<Code> {
     let mut all = CODES.to_vec();
-    all.extend(
-        rejection_codes()
-            .iter()
-            .map(|(c, kind, description)| code(c, market_status(*kind), description)),
-    );
+    for (c, kind, description) in rejection_codes() {
+        if !CODES.iter().any(|own| own.code == *c) {
+            all.push(code(c, market_status(*kind), description));
+        }
+    }
     all
 }
 
@@ -469,6 +419,16 @@ impl std::fmt::Display for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A code the server and the market both answer with means the same and has one status.
+    #[test]
+    fn shared_codes_have_one_status() {
+        for (c, kind, _) in rejection_codes() {
+            if let Some(own) = CODES.iter().find(|own| own.code == *c) {
+                assert_eq!(own.status, market_status(*kind), "{c}");
+            }
+        }
+    }
 
     /// Codes are unique, snake_case, and each has one status and a description.
     #[test]

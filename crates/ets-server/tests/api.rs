@@ -717,7 +717,7 @@ async fn structured_errors(h: Harness) {
     let (s, v) = h.post("/api/orders", Some(&m.rep_a), json!({"holder": "SX0001", "class": "CEA-2019", "side": "sell", "price": 6000, "qty": 1})).await;
     assert_eq!(
         (s, v["code"].as_str()),
-        (422, Some("rule_violation")),
+        (422, Some("outside_band")),
         "{v}"
     );
     assert!(v["message"].as_str().unwrap().contains("band"), "{v}");

@@ -226,10 +226,145 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("internal", "服务器内部错误，请求未完成", "internal error"),
     ("queue_full", "系统繁忙（写入队列已满），请稍后用同一幂等键重试", "busy: retry later"),
     ("unavailable", "服务暂不可用，请稍后用同一幂等键重试", "unavailable: retry later"),
-    // The market's refusals (ets_market::rejection_codes).
-    ("unknown_thing", "未找到：{value}", "not found"),
-    ("conflict", "已经存在", "exists already"),
-    ("rule_violation", "不符合市场规则", "against the market's rules"),
+    // The market's refusals (ets_market::rejection_codes); in English the market's own message
+    // (its Display) is shown, so the English column is left empty.
+    ("zero_quantity", "数量不能为零", ""),
+    ("account_frozen", "账户 {account} 已冻结，不能转入或转出", ""),
+    ("account_closed", "账户 {account} 已关闭", ""),
+    ("insufficient_holdings", "账户 {account} 的 {class} 持有量不足：可用 {available} 吨，需要 {requested} 吨", ""),
+    ("wrong_account_kind", "账户 {account} 的类型不允许此操作", ""),
+    ("wrong_unit_class", "品种 {class} 不允许此操作", ""),
+    ("same_account", "转出与转入是同一账户 {account}", ""),
+    ("unknown_transaction", "没有登记交易 {original}", ""),
+    ("not_correctable", "只有分配交易可以更正（交易 {original}）", ""),
+    ("correction_exceeds_original", "更正量 {requested} 吨超过该分配剩余的 {remaining} 吨", ""),
+    ("account_not_empty", "账户 {account} 仍有持仓，不能关闭", ""),
+    ("registry_overflow", "数量超出登记簿的计数范围", ""),
+    ("account_has_live_business", "账户 {account} 仍有未了结的交易业务", ""),
+    ("ineligible_vintage", "{class} 的年度不能用于本履约周期（可用年度：{eligible}）", ""),
+    ("ineligible_offset_vintage", "核证减排量年度 {vintage} 过早（最早 {min}）", ""),
+    ("offset_limit_exceeded", "超过抵销比例上限：上限 {limit_t} 吨，已用 {used_t} 吨，本次 {requested_t} 吨", ""),
+    ("exceeds_obligation", "清缴量 {requested_t} 吨超过尚需清缴的 {remaining_t} 吨", ""),
+    ("obligation_unknown", "履约义务尚未确定（没有已审定的排放报告）", ""),
+    ("unknown_fuel", "{company} 机组 {unit} 的燃料 {fuel} 不在方案的燃料列表中", ""),
+    ("negative_activity_value", "{company} 机组 {unit} 的活动数据 {field} 为负数：{value}", ""),
+    ("oxidation_above_one", "{company} 机组 {unit} 燃料 {fuel} 的碳氧化率大于 1：{value}", ""),
+    ("emissions_overflow", "{company} 机组 {unit} {year} 年的排放量超出计算范围", ""),
+    ("report_without_units", "{company} {year} 年的报告没有机组", ""),
+    ("report_duplicate_unit", "{company} {year} 年的报告重复列出机组 {unit}", ""),
+    ("report_wrong_year", "机组 {unit} 的数据是 {unit_year} 年的，报告是 {year} 年", ""),
+    ("no_report", "{company} 没有 {year} 年的排放报告", ""),
+    ("invalid_report_transition", "{company} {year} 年的报告当前状态不允许此操作", ""),
+    ("verification_units_differ", "核查的机组与报告不一致（未核查：{not_verified}；未报告：{not_reported}）", ""),
+    ("report_date_order", "{company} {year} 年报告的日期 {date} 早于上一步骤的 {previous}", ""),
+    ("report_field_blank", "{company} {year} 年报告的必填项为空：{what}", ""),
+    ("report_not_verified", "{company} {year} 年报告第 {version} 版尚未核查", ""),
+    ("activity_unit_mismatch", "活动数据属于机组 {activity_unit}，不是 {unit}", ""),
+    ("activity_year_mismatch", "机组 {unit} 的活动数据是 {activity_year} 年的，应为 {expected} 年", ""),
+    ("no_benchmark", "方案没有 {category} 类机组 {year} 年的基准值（机组 {unit}）", ""),
+    ("no_cooling_factor", "方案没有 {category} 类机组的冷却方式修正系数（机组 {unit}）", ""),
+    ("no_heat_coefficient", "方案没有 {category} 类机组的供热量修正系数（机组 {unit}）", ""),
+    ("negative_allocation_input", "机组 {unit} 的分配输入 {field} 为负数：{value}", ""),
+    ("load_factor_out_of_range", "{company} 的负荷率 {value} 不在 0 到 1 之间", ""),
+    ("unit_load_factor_out_of_range", "机组 {unit} 的负荷率 {value} 不在 0 到 1 之间", ""),
+    ("no_load_factor_band", "方案没有包含负荷率 {value} 的修正区间", ""),
+    ("load_factor_overflow", "负荷率修正超出计算范围（{company}）", ""),
+    ("allocation_overflow", "机组 {unit} 的配额超出计算范围", ""),
+    ("unit_of_other_company", "机组 {unit} 属于 {unit_company}，不属于 {company}", ""),
+    ("missing_activity", "机组 {unit} 没有活动数据", ""),
+    ("activity_for_unknown_unit", "活动数据中的机组 {unit} 不属于 {company}", ""),
+    ("allocation_duplicate_unit", "机组 {unit} 在分配中重复出现", ""),
+    ("allocation_without_units", "{company} 没有可分配配额的机组", ""),
+    ("true_up_mismatch", "预分配属于 {other_company} {other_year} 年，不是 {company} {year} 年", ""),
+    ("plan_file_invalid", "方案文件 {file} 有误：{path}", ""),
+    ("unknown_company", "没有企业 {company}", ""),
+    ("unknown_unit", "没有机组 {unit}", ""),
+    ("unknown_project", "没有减排项目 {project}", ""),
+    ("unknown_plan", "没有已通过的分配方案 {plan}", ""),
+    ("unknown_holder", "没有账户持有人 {holder}", ""),
+    ("unit_exists", "机组 {id} 已登记", ""),
+    ("project_exists", "减排项目 {id} 已登记", ""),
+    ("plan_exists", "分配方案 {plan} 已通过", ""),
+    ("unit_owner_mismatch", "机组 {unit} 属于 {owner}，不属于 {company}", ""),
+    ("no_accepted_report", "{company} 没有已审定的 {year} 年排放报告", ""),
+    ("company_without_units", "{company} 没有机组", ""),
+    ("already_pre_allocated", "方案 {plan} 下 {company} {year} 年的预分配已完成", ""),
+    ("already_finally_allocated", "方案 {plan} 下 {company} {year} 年的核定分配已完成", ""),
+    ("not_pre_allocated", "方案 {plan} 下 {company} {year} 年没有可核定的预分配", ""),
+    ("not_finally_allocated", "方案 {plan} 下 {company} {year} 年尚未核定分配", ""),
+    ("true_up_short", "{company} {year} 年核定须收回 {to_return_t} 吨，但账户仅持有 {held_t} 吨", ""),
+    ("surrendered_before_exemption", "{company} 已在方案 {plan} 下清缴，不能豁免", ""),
+    ("company_exempted", "{company} 已豁免于方案 {plan}", ""),
+    ("already_assessed", "方案 {plan} 已完成履约评估，结果为最终结果", ""),
+    ("before_deadline", "方案 {plan} 的履约截止日为 {deadline}，{on} 尚不能评估", ""),
+    ("cycle_closed", "方案 {plan} 已于 {assessed_on} 评估，不能再清缴或豁免", ""),
+    ("market_file_invalid", "交易规则文件 {file} 有误：{key}", ""),
+    ("exchange_exists", "交易所已开业", ""),
+    ("reserved_key", "幂等键 {key} 以 trade- 开头，为成交结算保留", ""),
+    ("account_cannot_trade", "账户 {account} 的类型不能在交易所交易", ""),
+    ("replay_account_mismatch", "回放：{holder} 的账户号 {got} 与日志中的 {journal} 不一致", ""),
+    ("replay_plan_id_mismatch", "回放：方案文件 {file} 的编号 {found} 与日志中的 {journal} 不一致", ""),
+    ("replay_allocation_sum", "回放：{company} {year} 年的分配记录合计不符", ""),
+    ("replay_registry_seq", "回放：登记簿序号 {got} 与 {seq} 不一致", ""),
+    ("replay_surrender_company", "回放：清缴记录的企业编号无效：{company}", ""),
+    ("replay_trades_differ", "回放：交易指令 {op} 的成交与日志不一致", ""),
+    ("internal_error", "系统内部错误（{step}），请联系运营方", ""),
+    ("exchange_not_open", "交易所尚未开业", ""),
+    ("not_trading_day", "{date} 不是交易日", ""),
+    ("day_not_open", "{date} 的交易日尚未开市", ""),
+    ("day_still_open", "上一交易日 {open} 尚未收市", ""),
+    ("outside_listed_session", "{minute} 不在挂牌协议交易时段内", ""),
+    ("outside_block_session", "{minute} 不在大宗协议交易时段内", ""),
+    ("outside_bidding_window", "{minute} 不在竞价 {auction} 的报价时段（{open}–{close}）内", ""),
+    ("auction_still_open", "竞价 {auction} 的报价时段尚未结束（{close} 结束）", ""),
+    ("unknown_instrument", "品种 {class} 不在本交易所交易", ""),
+    ("listed_not_allowed", "品种 {class} 不能挂牌协议交易", ""),
+    ("block_not_allowed", "品种 {class} 不能大宗协议交易", ""),
+    ("one_way_not_allowed", "品种 {class} 不能单向竞价", ""),
+    ("listed_size_limit", "挂牌申报数量 {qty} 吨超过上限 {limit} 吨", ""),
+    ("block_size_limit", "大宗申报数量 {qty} 吨低于下限 {limit} 吨", ""),
+    ("order_quantity_zero", "申报数量不能为零", ""),
+    ("lot_size", "申报数量 {qty} 吨须为 {lot} 吨的整数倍", ""),
+    ("tick_size", "价格 {price} 分须为 {tick} 分的整数倍", ""),
+    ("outside_band", "价格 {price} 分超出涨跌幅限制（{low}–{high} 分）", ""),
+    ("insufficient_funds", "可用资金不足：需要 {needed} 分，可用 {available} 分", ""),
+    ("insufficient_units", "可交易数量不足：需要 {requested} 吨，可交易 {tradable} 吨", ""),
+    ("position_limit", "超过持仓限额：限额 {limit} 吨，现有 {position} 吨，本次 {qty} 吨", ""),
+    ("unknown_order", "没有委托 {id}", ""),
+    ("not_order_owner", "委托 {id} 不属于该账户", ""),
+    ("order_pending_settlement", "委托 {id} 正在结算中", ""),
+    ("take_exceeds_open", "摘牌数量 {qty} 吨超过委托 {id} 未成交的 {open} 吨", ""),
+    ("not_in_best_levels", "委托 {id} 不在最优 {levels} 档内，不能摘牌", ""),
+    ("take_needs_click_to_trade", "摘牌只适用于点选成交模式", ""),
+    ("tif_needs_continuous", "{tif} 委托只适用于连续竞价模式", ""),
+    ("fok_not_fillable", "全额成交否则撤销：只能成交 {fillable} 吨，申报 {qty} 吨", ""),
+    ("self_trade", "不能与自己的委托成交", ""),
+    ("unknown_proposal", "没有大宗交易申报 {id}", ""),
+    ("not_counterparty", "该账户不是大宗交易申报 {id} 的对手方", ""),
+    ("unknown_auction", "没有单向竞价 {id}", ""),
+    ("below_auction_floor", "报价 {price} 分低于竞价底价 {floor} 分", ""),
+    ("above_auction_ceiling", "报价 {price} 分高于竞价顶价 {ceiling} 分", ""),
+    ("bidding_window_empty", "竞价时段无效：开始 {open}，结束 {close}", ""),
+    ("deposit_too_large", "入金 {fen} 分超过上限 {max_fen} 分", ""),
+    ("balance_overflow", "资金余额超出范围（{fen} 分）", ""),
+    ("zero_amount", "金额不能为零", ""),
+    ("order_value_overflow", "委托金额超出范围", ""),
+    ("exchange_internal_error", "交易所内部错误（{step}），请联系运营方", ""),
+    ("book_duplicate_order_id", "委托编号重复", ""),
+    ("book_exceeds_open_quantity", "数量超过委托未成交量", ""),
+    ("book_fok_not_fillable", "全额成交否则撤销的委托无法全额成交", ""),
+    ("book_not_owner", "委托不属于该账户", ""),
+    ("book_not_within_best_levels", "委托不在最优档位内", ""),
+    ("book_outside_price_band", "价格超出涨跌幅限制", ""),
+    ("book_price_not_on_tick", "价格不符合最小变动价位", ""),
+    ("book_price_not_positive", "价格必须为正", ""),
+    ("book_price_out_of_range", "价格超出范围", ""),
+    ("book_quantity_out_of_range", "数量超出范围", ""),
+    ("book_self_trade", "不能与自己的委托成交", ""),
+    ("book_unknown_order", "没有该委托", ""),
+    ("book_unsupported_in_mode", "当前交易模式不支持此操作", ""),
+    ("book_wrong_side", "买卖方向不符", ""),
+    ("book_zero_quantity", "数量不能为零", ""),
 ];
 
 /// (key, Chinese, English).
@@ -667,6 +802,63 @@ mod tests {
             }
         }
         assert!(used > 100, "found only {used} uses");
+    }
+
+    /// Every code an API client may see (the server's and the market's) has a Chinese message,
+    /// every message is of a listed code, and a template names only the field and figures.
+    #[test]
+    fn every_code_has_a_chinese_message() {
+        let listed: std::collections::BTreeSet<&str> =
+            crate::error::all_codes().iter().map(|c| c.code).collect();
+        let chinese = |s: &str| s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+        let mut seen = std::collections::BTreeSet::new();
+        for (code, zh, _) in MESSAGES {
+            assert!(seen.insert(*code), "{code} twice");
+            assert!(listed.contains(code), "{code} is translated but not listed");
+            assert!(chinese(zh), "{code}: {zh}");
+            assert_eq!(zh.matches('{').count(), zh.matches('}').count(), "{code}");
+        }
+        for code in &listed {
+            assert!(seen.contains(code), "{code} has no Chinese message");
+        }
+        let mut params = serde_json::Map::new();
+        params.insert("available".into(), serde_json::json!(5));
+        params.insert("requested".into(), serde_json::json!(1200));
+        params.insert("account".into(), serde_json::json!("CN-000007"));
+        params.insert("class".into(), serde_json::json!("CEA-2019"));
+        assert_eq!(
+            message(Lang::Zh, "insufficient_holdings", None, &params, "insufficient"),
+            "账户 CN-000007 的 CEA-2019 持有量不足：可用 5 吨，需要 1,200 吨"
+        );
+        assert_eq!(
+            message(Lang::En, "insufficient_holdings", None, &params, "the market's words"),
+            "the market's words"
+        );
+        assert_eq!(
+            message(Lang::Zh, "missing_field", Some("qty"), &params, ""),
+            "缺少字段 qty"
+        );
+    }
+
+    /// The provinces are the 31 names ets-sim generates companies in, each with its Chinese name.
+    #[test]
+    fn provinces_are_the_simulators_31() {
+        let toml = include_str!("../../../ets-sim/cn-power.toml");
+        let names: Vec<&str> = toml
+            .lines()
+            .filter(|l| l.trim_start().starts_with("{ name = \""))
+            .filter_map(|l| l.split('"').nth(1))
+            .collect();
+        assert_eq!(names.len(), 31, "{names:?}");
+        let ours: Vec<&str> = PROVINCES.iter().map(|p| p.0).collect();
+        assert_eq!(ours, names);
+        let zh: std::collections::BTreeSet<&str> = PROVINCES.iter().map(|p| p.1).collect();
+        assert_eq!(zh.len(), 31);
+        assert_eq!(province(Lang::Zh, "Shanxi"), "山西");
+        assert_eq!(province(Lang::Zh, "Shaanxi"), "陕西");
+        assert_eq!(province(Lang::Zh, "Guangdong"), "广东");
+        assert_eq!(province(Lang::En, "Guangdong"), "Guangdong");
+        assert_eq!(province(Lang::Zh, "Atlantis"), "Atlantis");
     }
 
     #[test]
