@@ -23,7 +23,9 @@ use axum::routing::{MethodRouter, get, post};
 use axum::{Extension, Json, Router};
 use base64::Engine as _;
 use ets_market::{Command, ExchangeCommand, Stage};
-use ets_types::{AccountId, Company, CompanyId, FuelUse, GeneratingUnit, ReportInput, UnitActivity, UnitClass};
+use ets_types::{
+    AccountId, Company, CompanyId, FuelUse, GeneratingUnit, ReportInput, UnitActivity, UnitClass,
+};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
@@ -37,8 +39,8 @@ use crate::{App, Audited, Caller, SESSION_COOKIE, csrf_of, sha256_hex};
 
 pub mod requests;
 
-pub use requests::{parse_account, parse_class};
 use requests::*;
+pub use requests::{parse_account, parse_class};
 
 type AppState = Arc<App>;
 type Params = HashMap<String, String>;
@@ -90,7 +92,11 @@ impl Roles {
 }
 
 fn names(roles: &[Role]) -> String {
-    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 const REGULATOR: Roles = Roles::Only(&[Role::Regulator]);
@@ -212,9 +218,12 @@ impl Route {
         c.extend(self.extra);
         if self.market {
             c.insert("not_found");
-            c.extend(crate::error::all_codes().iter().filter(|k| {
-                !crate::error::CODES.iter().any(|own| own.code == k.code)
-            }).map(|k| k.code));
+            c.extend(
+                crate::error::all_codes()
+                    .iter()
+                    .filter(|k| !crate::error::CODES.iter().any(|own| own.code == k.code))
+                    .map(|k| k.code),
+            );
         }
         c
     }
@@ -1062,7 +1071,8 @@ fn status_text(status: u16) -> &'static str {
 /// and `discriminator`, which utoipa's typed model does not hold).
 pub fn docs() -> Router<AppState> {
     Router::new().merge(
-        utoipa_swagger_ui::SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", openapi()),
+        utoipa_swagger_ui::SwaggerUi::new("/docs")
+            .external_url_unchecked("/openapi.json", openapi()),
     )
 }
 
@@ -1092,7 +1102,9 @@ fn path_company(params: &Params, name: &str) -> Result<CompanyId, ApiError> {
         .ok_or_else(|| {
             bad(
                 "invalid_id",
-                format!("company {text:?}: expected 1 to 64 characters of A-Z, a-z, 0-9, '-', '_', '.'"),
+                format!(
+                    "company {text:?}: expected 1 to 64 characters of A-Z, a-z, 0-9, '-', '_', '.'"
+                ),
                 Some(name),
             )
         })
@@ -1432,7 +1444,12 @@ fn exempt(_: &Caller, p: &Params, b: Exemption) -> Built {
     ))
 }
 fn assess(_: &Caller, p: &Params, _: Empty) -> Built {
-    Ok((Command::AssessCycle { plan: path_plan(p)? }, None))
+    Ok((
+        Command::AssessCycle {
+            plan: path_plan(p)?,
+        },
+        None,
+    ))
 }
 fn raw_command(_: &Caller, _: &Params, b: RawCommand) -> Built {
     let command = match b {
@@ -2149,7 +2166,12 @@ fn propose_instruction(_: &Caller, _: &Params, b: NewInstruction) -> Result<Op, 
             };
             (company, Instruction::Command { command })
         }
-        NewInstruction::Trust(t) => (t.company.0, Instruction::Trust { account: t.account.0 }),
+        NewInstruction::Trust(t) => (
+            t.company.0,
+            Instruction::Trust {
+                account: t.account.0,
+            },
+        ),
     };
     Ok(Op::ProposeInstruction {
         company,

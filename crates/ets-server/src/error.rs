@@ -117,11 +117,7 @@ pub const CODES: &[Code] = &[
         400,
         "An Idempotency-Key that is not 1 to 128 visible ASCII characters.",
     ),
-    code(
-        "no_session",
-        400,
-        "Log out without a browser session.",
-    ),
+    code("no_session", 400, "Log out without a browser session."),
     code(
         "invalid_name",
         400,
@@ -158,11 +154,7 @@ pub const CODES: &[Code] = &[
         401,
         "Nobody is logged in, or the token is unknown or revoked: log in or send `Authorization: Bearer <token>`.",
     ),
-    code(
-        "bad_credentials",
-        401,
-        "Wrong user name or password.",
-    ),
+    code("bad_credentials", 401, "Wrong user name or password."),
     code(
         "forbidden",
         403,
@@ -184,9 +176,17 @@ pub const CODES: &[Code] = &[
         "An instruction that moves units out of another company's account.",
     ),
     // 404, 405, 408, 413, 415.
-    code("not_found", 404, "No such thing (company, account, request, shipped file…)."),
+    code(
+        "not_found",
+        404,
+        "No such thing (company, account, request, shipped file…).",
+    ),
     code("no_route", 404, "No such route; see /openapi.json."),
-    code("method_not_allowed", 405, "The route does not take this method."),
+    code(
+        "method_not_allowed",
+        405,
+        "The route does not take this method.",
+    ),
     code(
         "timeout",
         408,
@@ -208,19 +208,39 @@ pub const CODES: &[Code] = &[
         409,
         "The Idempotency-Key was used for another request (another path or body).",
     ),
-    code("already_decided", 409, "The request or instruction was decided already."),
+    code(
+        "already_decided",
+        409,
+        "The request or instruction was decided already.",
+    ),
     code("already_inactive", 409, "The user is deactivated already."),
-    code("last_regulator", 409, "The last active regulator cannot be deactivated."),
+    code(
+        "last_regulator",
+        409,
+        "The last active regulator cannot be deactivated.",
+    ),
     code("user_exists", 409, "A user of that name exists."),
-    code("company_exists", 409, "A company with that id is registered or requested."),
-    code("holder_exists", 409, "A holder of that name is registered or requested."),
+    code(
+        "company_exists",
+        409,
+        "A company with that id is registered or requested.",
+    ),
+    code(
+        "holder_exists",
+        409,
+        "A holder of that name is registered or requested.",
+    ),
     // 422: against the rules.
     code(
         "weak_password",
         422,
         "Passwords need at least 12 characters.",
     ),
-    code("not_a_verifier", 422, "Companies are assigned to verifiers only."),
+    code(
+        "not_a_verifier",
+        422,
+        "Companies are assigned to verifiers only.",
+    ),
     code(
         "too_few_representatives",
         422,
@@ -231,8 +251,16 @@ pub const CODES: &[Code] = &[
         422,
         "An account request needs its documents.",
     ),
-    code("unknown_account", 404, "No account of that number or holder."),
-    code("own_account", 422, "A company's own account needs no trust."),
+    code(
+        "unknown_account",
+        404,
+        "No account of that number or holder.",
+    ),
+    code(
+        "own_account",
+        422,
+        "A company's own account needs no trust.",
+    ),
     code(
         "untrusted_account",
         422,

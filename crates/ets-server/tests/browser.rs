@@ -90,21 +90,42 @@ async fn seed(h: &Harness) -> Market {
         .await;
     assert_eq!(s, 201, "{v}");
     let id = v["id"].as_u64().unwrap();
-    h.ok(&format!("/api/account-requests/{id}/approve"), &m.regulator, json!({}))
-        .await;
-    h.ok("/api/verifiers/verifier-1/companies", &m.regulator, json!({"company": "GD0001"}))
-        .await;
+    h.ok(
+        &format!("/api/account-requests/{id}/approve"),
+        &m.regulator,
+        json!({}),
+    )
+    .await;
+    h.ok(
+        "/api/verifiers/verifier-1/companies",
+        &m.regulator,
+        json!({"company": "GD0001"}),
+    )
+    .await;
     let gd = h.token("gd-a").await;
     for year in [2018, 2019, 2020] {
         h.ok("/api/reports", &gd, report_json("GD0001", year, "1300000"))
             .await;
-        h.ok("/api/reports/verifications", &m.verifier, json!({"company": "GD0001", "year": year, "units": null, "findings": []})).await;
-        h.ok("/api/reports/acceptances", &m.regulator, json!({"company": "GD0001", "year": year}))
-            .await;
+        h.ok(
+            "/api/reports/verifications",
+            &m.verifier,
+            json!({"company": "GD0001", "year": year, "units": null, "findings": []}),
+        )
+        .await;
+        h.ok(
+            "/api/reports/acceptances",
+            &m.regulator,
+            json!({"company": "GD0001", "year": year}),
+        )
+        .await;
     }
     for stage in ["pre", "final"] {
-        h.ok("/api/allocations", &m.regulator, json!({"plan": PLAN, "company": "GD0001", "stage": stage}))
-            .await;
+        h.ok(
+            "/api/allocations",
+            &m.regulator,
+            json!({"plan": PLAN, "company": "GD0001", "stage": stage}),
+        )
+        .await;
     }
     for year in [2019, 2020] {
         for (company, rep, coal) in [
@@ -227,7 +248,14 @@ async fn dashboard_in_headless_chromium() {
     let dir = artifacts();
     std::fs::create_dir_all(&dir).unwrap();
     let shot = dir.join("dashboard.png");
-    for suffix in ["", "-zh", "-compliance", "-compliance-zh", "-refusal-zh", "-refusal-en"] {
+    for suffix in [
+        "",
+        "-zh",
+        "-compliance",
+        "-compliance-zh",
+        "-refusal-zh",
+        "-refusal-en",
+    ] {
         let _ = std::fs::remove_file(dir.join(format!("dashboard{suffix}.png")));
     }
     let script = script_dir().join("dashboard.mjs");
@@ -256,7 +284,14 @@ async fn dashboard_in_headless_chromium() {
         script.display(),
         out.status
     );
-    for suffix in ["", "-zh", "-compliance", "-compliance-zh", "-refusal-zh", "-refusal-en"] {
+    for suffix in [
+        "",
+        "-zh",
+        "-compliance",
+        "-compliance-zh",
+        "-refusal-zh",
+        "-refusal-en",
+    ] {
         let file = dir.join(format!("dashboard{suffix}.png"));
         let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
         assert!(

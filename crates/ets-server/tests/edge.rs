@@ -88,9 +88,7 @@ async fn unauthenticated_writes_are_401_whatever_the_body() {
     }
     assert!(checked >= 35 * 12, "only {checked} requests checked");
     // The anonymous ones parse: a malformed login or account request is 400, not 401.
-    let (s, v) = h
-        .raw(post("/api/login", None, b"{not json", None))
-        .await;
+    let (s, v) = h.raw(post("/api/login", None, b"{not json", None)).await;
     assert_eq!((s, v["code"].as_str()), (400, Some("malformed")), "{v}");
     let (s, v) = h
         .raw(post("/api/account-requests", None, b"{}", Some("anon-1")))
@@ -123,7 +121,12 @@ async fn forbidden_roles_are_403_before_the_body() {
             if r.method == "get" {
                 let (s, v) = h.get(&path, Some(token)).await;
                 if !allowed.contains(role) {
-                    assert_eq!((s, v["code"].as_str()), (403, Some("forbidden")), "{role:?} GET {}: {v}", r.path);
+                    assert_eq!(
+                        (s, v["code"].as_str()),
+                        (403, Some("forbidden")),
+                        "{role:?} GET {}: {v}",
+                        r.path
+                    );
                     refused += 1;
                 }
                 continue;
@@ -132,7 +135,12 @@ async fn forbidden_roles_are_403_before_the_body() {
                 let (s, v) = h
                     .raw(post(&path, Some(token), b"{not json", Some(&h.key())))
                     .await;
-                assert_eq!((s, v["code"].as_str()), (400, Some("malformed")), "{role:?} POST {}: {v}", r.path);
+                assert_eq!(
+                    (s, v["code"].as_str()),
+                    (400, Some("malformed")),
+                    "{role:?} POST {}: {v}",
+                    r.path
+                );
                 parsed += 1;
                 continue;
             }
@@ -152,7 +160,10 @@ async fn forbidden_roles_are_403_before_the_body() {
             }
         }
     }
-    assert!(refused > 300 && parsed > 30, "{refused} refused, {parsed} parsed");
+    assert!(
+        refused > 300 && parsed > 30,
+        "{refused} refused, {parsed} parsed"
+    );
     // The document says which roles may call each route.
     let doc = openapi();
     assert_eq!(
@@ -186,7 +197,10 @@ fn validate(doc: &Value, schema: &Value, v: &Value, at: &str) -> Result<(), Stri
         return fail("matches no schema of anyOf".into());
     }
     if let Some(list) = schema.get("oneOf").and_then(Value::as_array) {
-        let n = list.iter().filter(|s| validate(doc, s, v, at).is_ok()).count();
+        let n = list
+            .iter()
+            .filter(|s| validate(doc, s, v, at).is_ok())
+            .count();
         if n != 1 {
             return fail(format!("matches {n} schemas of oneOf"));
         }
@@ -223,10 +237,18 @@ fn validate(doc: &Value, schema: &Value, v: &Value, at: &str) -> Result<(), Stri
     }
     if let Some(s) = v.as_str() {
         let n = s.chars().count() as u64;
-        if schema.get("maxLength").and_then(Value::as_u64).is_some_and(|m| n > m) {
+        if schema
+            .get("maxLength")
+            .and_then(Value::as_u64)
+            .is_some_and(|m| n > m)
+        {
             return fail("is too long".into());
         }
-        if schema.get("minLength").and_then(Value::as_u64).is_some_and(|m| n < m) {
+        if schema
+            .get("minLength")
+            .and_then(Value::as_u64)
+            .is_some_and(|m| n < m)
+        {
             return fail("is too short".into());
         }
         if let Some(p) = schema.get("pattern").and_then(Value::as_str)
@@ -236,15 +258,27 @@ fn validate(doc: &Value, schema: &Value, v: &Value, at: &str) -> Result<(), Stri
         }
     }
     if let Some(n) = v.as_i64() {
-        if schema.get("minimum").and_then(Value::as_i64).is_some_and(|m| n < m) {
+        if schema
+            .get("minimum")
+            .and_then(Value::as_i64)
+            .is_some_and(|m| n < m)
+        {
             return fail("is below the minimum".into());
         }
-        if schema.get("maximum").and_then(Value::as_i64).is_some_and(|m| n > m) {
+        if schema
+            .get("maximum")
+            .and_then(Value::as_i64)
+            .is_some_and(|m| n > m)
+        {
             return fail("is above the maximum".into());
         }
     }
     if let Some(items) = v.as_array() {
-        if schema.get("maxItems").and_then(Value::as_u64).is_some_and(|m| items.len() as u64 > m) {
+        if schema
+            .get("maxItems")
+            .and_then(Value::as_u64)
+            .is_some_and(|m| items.len() as u64 > m)
+        {
             return fail("has too many items".into());
         }
         if let Some(s) = schema.get("items") {
@@ -255,7 +289,12 @@ fn validate(doc: &Value, schema: &Value, v: &Value, at: &str) -> Result<(), Stri
     }
     if let Some(o) = v.as_object() {
         let props = schema.get("properties").and_then(Value::as_object);
-        for r in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+        for r in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if !o.contains_key(r.as_str().unwrap()) {
                 return fail(format!("lacks the required {r}"));
             }
@@ -282,38 +321,59 @@ fn documented_examples_match_their_schemas_and_types() {
     let mut checked = 0;
     for r in routes() {
         let Some(body) = &r.body else { continue };
-        let schema = &doc["paths"][r.path][r.method]["requestBody"]["content"]["application/json"]["schema"];
-        let documented = &doc["paths"][r.path][r.method]["requestBody"]["content"]["application/json"]["example"];
+        let schema =
+            &doc["paths"][r.path][r.method]["requestBody"]["content"]["application/json"]["schema"];
+        let documented = &doc["paths"][r.path][r.method]["requestBody"]["content"]["application/json"]
+            ["example"];
         assert_eq!(documented, &body.example, "{}", r.path);
         validate(doc, schema, &body.example, r.path).unwrap();
         (body.kind.check)(&serde_json::to_vec(&body.example).unwrap())
             .unwrap_or_else(|e| panic!("the example of {} is refused: {e}", r.path));
-        let Some(object) = body.example.as_object() else { continue };
+        let Some(object) = body.example.as_object() else {
+            continue;
+        };
         let mut extra = object.clone();
         extra.insert("unexpected".into(), json!(1));
         let extra = Value::Object(extra);
         assert!(validate(doc, schema, &extra, r.path).is_err(), "{}", r.path);
         let e = (body.kind.check)(&serde_json::to_vec(&extra).unwrap()).unwrap_err();
-        assert_eq!((e.code.as_str(), e.field.as_deref()), ("unknown_field", Some("unexpected")), "{}", r.path);
+        assert_eq!(
+            (e.code.as_str(), e.field.as_deref()),
+            ("unknown_field", Some("unexpected")),
+            "{}",
+            r.path
+        );
         for key in object.keys() {
             let mut less = object.clone();
             less.remove(key);
             let less = Value::Object(less);
             let by_schema = validate(doc, schema, &less, r.path).is_ok();
             let by_type = (body.kind.check)(&serde_json::to_vec(&less).unwrap()).is_ok();
-            assert_eq!(by_schema, by_type, "{} without {key}: schema and type disagree", r.path);
+            assert_eq!(
+                by_schema, by_type,
+                "{} without {key}: schema and type disagree",
+                r.path
+            );
             checked += 1;
         }
     }
     assert!(checked >= 60, "{checked}");
     // The ids: a space is refused by the pattern and by the type alike.
-    let order = &routes().into_iter().find(|r| r.path == "/api/orders" && r.method == "post").unwrap();
+    let order = &routes()
+        .into_iter()
+        .find(|r| r.path == "/api/orders" && r.method == "post")
+        .unwrap();
     let mut bad = order.body.as_ref().unwrap().example.clone();
     bad["holder"] = json!("trader 1");
-    let schema = &doc["paths"]["/api/orders"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    let schema = &doc["paths"]["/api/orders"]["post"]["requestBody"]["content"]["application/json"]
+        ["schema"];
     assert!(validate(doc, schema, &bad, "order").is_err());
-    let e = (order.body.as_ref().unwrap().kind.check)(&serde_json::to_vec(&bad).unwrap()).unwrap_err();
-    assert_eq!((e.code.as_str(), e.field.as_deref()), ("invalid_id", Some("holder")));
+    let e =
+        (order.body.as_ref().unwrap().kind.check)(&serde_json::to_vec(&bad).unwrap()).unwrap_err();
+    assert_eq!(
+        (e.code.as_str(), e.field.as_deref()),
+        ("invalid_id", Some("holder"))
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -327,47 +387,161 @@ async fn market_refusals_keep_their_codes() {
     use ets_server::web::i18n::{self, Lang};
     let doc = openapi();
     for (code, kind, _) in ets_market::rejection_codes() {
-        let listed = doc["x-codes"].as_array().unwrap().iter().find(|c| c["code"] == *code);
-        let status = listed.unwrap_or_else(|| panic!("{code} is not in the document"))["status"].as_u64();
-        assert_eq!(status, Some(u64::from(ets_server::error::market_status(*kind))), "{code}");
+        let listed = doc["x-codes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["code"] == *code);
+        let status =
+            listed.unwrap_or_else(|| panic!("{code} is not in the document"))["status"].as_u64();
+        assert_eq!(
+            status,
+            Some(u64::from(ets_server::error::market_status(*kind))),
+            "{code}"
+        );
         assert!(
-            i18n::MESSAGES.iter().any(|(c, zh, _)| c == code && !zh.is_empty()),
+            i18n::MESSAGES
+                .iter()
+                .any(|(c, zh, _)| c == code && !zh.is_empty()),
             "{code} has no Chinese message"
         );
     }
     let h = Harness::new(Kind::Embedded, "edge_market").unwrap();
     let m = setup(&h).await;
-    let order = |holder: &str, side: &str, price: i64, qty: u64| {
-        json!({"holder": holder, "class": "CEA-2019", "side": side, "price": price, "qty": qty})
-    };
+    let order = |holder: &str, side: &str, price: i64, qty: u64| json!({"holder": holder, "class": "CEA-2019", "side": side, "price": price, "qty": qty});
     // (token, path, body, expected status, expected code, a param the message must show)
     let cases: Vec<(&str, String, Value, u16, &str, &str)> = vec![
-        (&m.rep_a, "/api/orders".into(), order("SX0001", "sell", 6000, 1), 422, "outside_band", "price"),
-        (&m.member, "/api/orders".into(), order("trader-1", "sell", 4800, 10), 422, "insufficient_units", "requested"),
-        (&m.regulator, "/api/funds/withdrawals".into(), json!({"holder": "trader-1", "fen": 2_000_000_000u64}), 422, "insufficient_funds", "needed"),
-        (&m.regulator, "/api/allocations".into(), json!({"plan": PLAN, "company": "ZZ9999", "stage": "pre"}), 404, "unknown_company", "company"),
-        (&m.regulator, "/api/allocations".into(), json!({"plan": "no-such-plan", "company": "SX0001", "stage": "pre"}), 404, "unknown_plan", "plan"),
-        (&m.regulator, "/api/allocations".into(), json!({"plan": PLAN, "company": "SX0001", "stage": "pre"}), 409, "already_pre_allocated", "company"),
-        (&m.regulator, "/api/plans".into(), json!({"builtin": PLAN}), 409, "plan_exists", "plan"),
-        (&m.regulator, "/api/exchange".into(), json!({"builtin": "cn-seee"}), 409, "exchange_exists", ""),
-        (&m.regulator, "/api/funds/deposits".into(), json!({"holder": "nobody-9", "fen": 1}), 404, "unknown_holder", "holder"),
-        (&m.member, "/api/orders/999999/cancel".into(), json!({"holder": "trader-1"}), 404, "unknown_order", "id"),
-        (&m.member, "/api/blocks/999999/accept".into(), json!({"holder": "trader-1"}), 404, "unknown_proposal", "id"),
-        (&m.member, "/api/auctions/999999/bids".into(), json!({"holder": "trader-1", "price": 4800, "qty": 10}), 404, "unknown_auction", "id"),
-        (&m.regulator, format!("/api/compliance/{PLAN}/assessment"), json!({}), 422, "before_deadline", "deadline"),
-        (&m.bureau, "/api/reports/acceptances".into(), json!({"company": "SX0001", "year": 2030}), 404, "no_report", "year"),
+        (
+            &m.rep_a,
+            "/api/orders".into(),
+            order("SX0001", "sell", 6000, 1),
+            422,
+            "outside_band",
+            "price",
+        ),
+        (
+            &m.member,
+            "/api/orders".into(),
+            order("trader-1", "sell", 4800, 10),
+            422,
+            "insufficient_units",
+            "requested",
+        ),
+        (
+            &m.regulator,
+            "/api/funds/withdrawals".into(),
+            json!({"holder": "trader-1", "fen": 2_000_000_000u64}),
+            422,
+            "insufficient_funds",
+            "needed",
+        ),
+        (
+            &m.regulator,
+            "/api/allocations".into(),
+            json!({"plan": PLAN, "company": "ZZ9999", "stage": "pre"}),
+            404,
+            "unknown_company",
+            "company",
+        ),
+        (
+            &m.regulator,
+            "/api/allocations".into(),
+            json!({"plan": "no-such-plan", "company": "SX0001", "stage": "pre"}),
+            404,
+            "unknown_plan",
+            "plan",
+        ),
+        (
+            &m.regulator,
+            "/api/allocations".into(),
+            json!({"plan": PLAN, "company": "SX0001", "stage": "pre"}),
+            409,
+            "already_pre_allocated",
+            "company",
+        ),
+        (
+            &m.regulator,
+            "/api/plans".into(),
+            json!({"builtin": PLAN}),
+            409,
+            "plan_exists",
+            "plan",
+        ),
+        (
+            &m.regulator,
+            "/api/exchange".into(),
+            json!({"builtin": "cn-seee"}),
+            409,
+            "exchange_exists",
+            "",
+        ),
+        (
+            &m.regulator,
+            "/api/funds/deposits".into(),
+            json!({"holder": "nobody-9", "fen": 1}),
+            404,
+            "unknown_holder",
+            "holder",
+        ),
+        (
+            &m.member,
+            "/api/orders/999999/cancel".into(),
+            json!({"holder": "trader-1"}),
+            404,
+            "unknown_order",
+            "id",
+        ),
+        (
+            &m.member,
+            "/api/blocks/999999/accept".into(),
+            json!({"holder": "trader-1"}),
+            404,
+            "unknown_proposal",
+            "id",
+        ),
+        (
+            &m.member,
+            "/api/auctions/999999/bids".into(),
+            json!({"holder": "trader-1", "price": 4800, "qty": 10}),
+            404,
+            "unknown_auction",
+            "id",
+        ),
+        (
+            &m.regulator,
+            format!("/api/compliance/{PLAN}/assessment"),
+            json!({}),
+            422,
+            "before_deadline",
+            "deadline",
+        ),
+        (
+            &m.bureau,
+            "/api/reports/acceptances".into(),
+            json!({"company": "SX0001", "year": 2030}),
+            404,
+            "no_report",
+            "year",
+        ),
     ];
     let mut kinds = std::collections::BTreeSet::new();
     for (token, path, body, status, code, param) in &cases {
         let (s, v) = h.post(path, Some(token), body.clone()).await;
-        assert_eq!((s, v["code"].as_str()), (*status, Some(*code)), "POST {path}: {v}");
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (*status, Some(*code)),
+            "POST {path}: {v}"
+        );
         kinds.insert(s);
         let params = v["params"].as_object().unwrap();
         if !param.is_empty() {
             assert!(params.contains_key(*param), "{code}: params {v}");
         }
         let zh = i18n::message(Lang::Zh, code, None, params, v["message"].as_str().unwrap());
-        assert!(zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "{code}: {zh}");
+        assert!(
+            zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+            "{code}: {zh}"
+        );
         assert!(!zh.contains('{') && !zh.contains('—'), "{code}: {zh} ({v})");
         if !param.is_empty() {
             let shown = match &params[*param] {
@@ -375,9 +549,19 @@ async fn market_refusals_keep_their_codes() {
                 Value::String(t) => t.clone(),
                 other => other.to_string(),
             };
-            assert!(zh.contains(&shown), "{code}: {zh} does not show {param} = {shown}");
+            assert!(
+                zh.contains(&shown),
+                "{code}: {zh} does not show {param} = {shown}"
+            );
         }
-        assert_eq!(i18n::message(Lang::En, code, None, params, v["message"].as_str().unwrap()), v["message"].as_str().unwrap());
+        assert_eq!(
+            i18n::message(Lang::En, code, None, params, v["message"].as_str().unwrap()),
+            v["message"].as_str().unwrap()
+        );
     }
-    assert_eq!(kinds.into_iter().collect::<Vec<_>>(), vec![404, 409, 422], "one of each kind");
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        vec![404, 409, 422],
+        "one of each kind"
+    );
 }

@@ -18,7 +18,9 @@ use base64::Engine as _;
 use ets_market::Stage;
 use ets_market::trading::exchange::{OrderSide, Tif};
 use ets_registry::AccountStatus;
-use ets_types::{AccountId, CompanyId, Cooling, Decimal, ProjectId, UnitCategory, UnitClass, UnitId};
+use ets_types::{
+    AccountId, CompanyId, Cooling, Decimal, ProjectId, UnitCategory, UnitClass, UnitId,
+};
 use serde::de::{DeserializeOwned, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value, json};

@@ -117,7 +117,13 @@ impl Ctx {
     }
     /// A refusal in the page's language, by its code.
     pub fn message(&self, e: &ApiError) -> String {
-        i18n::message(self.lang, &e.code, e.field.as_deref(), &e.params, &e.message)
+        i18n::message(
+            self.lang,
+            &e.code,
+            e.field.as_deref(),
+            &e.params,
+            &e.message,
+        )
     }
     /// A province in the page's language.
     pub fn province(&self, name: &str) -> String {

@@ -303,9 +303,15 @@ pub fn debug_artefact(text: &str) -> Option<String> {
         .unwrap()
     });
     re.find(text).map(|m| {
-        let start = text[..m.start()].char_indices().rev().nth(40).map_or(0, |(i, _)| i);
+        let start = text[..m.start()]
+            .char_indices()
+            .rev()
+            .nth(40)
+            .map_or(0, |(i, _)| i);
         let end = (m.end() + 40).min(text.len());
-        let end = (end..=text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(text.len());
+        let end = (end..=text.len())
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(text.len());
         text[start..end].to_string()
     })
 }
@@ -329,7 +335,12 @@ pub fn documented_codes(method: &str, path: &str) -> Option<(String, Vec<String>
         if let Some(list) =
             response.pointer("/content/application~1json/schema/allOf/1/properties/code/enum")
         {
-            codes.extend(list.as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()));
+            codes.extend(
+                list.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.as_str().unwrap().to_string()),
+            );
         }
     }
     Some((template.clone(), codes))
