@@ -56,6 +56,12 @@ async fn send(h: &Harness, method: &str, path: &str, cookies: &[&str], form: Opt
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    common::check_response(
+        method,
+        path.split('?').next().unwrap_or(path),
+        status,
+        &bytes,
+    );
     Page {
         status,
         headers,

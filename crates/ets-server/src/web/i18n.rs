@@ -157,8 +157,15 @@ pub fn fill(
             out.push_str(&rest[open..]);
             return out;
         };
-        let name = &rest[open + 1..open + close];
+        let (name, yuan) = match rest[open + 1..open + close].split_once(':') {
+            Some((n, "yuan")) => (n, true),
+            _ => (&rest[open + 1..open + close], false),
+        };
         let value = match name {
+            // Money figures are fen; the pages speak yuan (exactly, by integer arithmetic).
+            _ if yuan && params.get(name).is_some_and(serde_json::Value::is_i64) => {
+                crate::web::yuan(params[name].as_i64().unwrap_or(0))
+            }
             "field" => field.unwrap_or("—").to_string(),
             _ => match params.get(name) {
                 Some(serde_json::Value::String(v)) if name == "province" => province(Lang::Zh, v),
@@ -735,15 +742,19 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ),
     ("order_quantity_zero", "申报数量不能为零", ""),
     ("lot_size", "申报数量 {qty} 吨须为 {lot} 吨的整数倍", ""),
-    ("tick_size", "价格 {price} 分须为 {tick} 分的整数倍", ""),
+    (
+        "tick_size",
+        "价格 {price:yuan} 元须为 {tick:yuan} 元的整数倍",
+        "",
+    ),
     (
         "outside_band",
-        "价格 {price} 分超出涨跌幅限制（{low}–{high} 分）",
+        "价格 {price:yuan} 元超出涨跌幅限制（{low:yuan}–{high:yuan} 元）",
         "",
     ),
     (
         "insufficient_funds",
-        "可用资金不足：需要 {needed} 分，可用 {available} 分",
+        "可用资金不足：需要 {needed:yuan} 元，可用 {available:yuan} 元",
         "",
     ),
     (
@@ -786,12 +797,12 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("unknown_auction", "没有单向竞价 {id}", ""),
     (
         "below_auction_floor",
-        "报价 {price} 分低于竞价底价 {floor} 分",
+        "报价 {price:yuan} 元低于竞价底价 {floor:yuan} 元",
         "",
     ),
     (
         "above_auction_ceiling",
-        "报价 {price} 分高于竞价顶价 {ceiling} 分",
+        "报价 {price:yuan} 元高于竞价顶价 {ceiling:yuan} 元",
         "",
     ),
     (
@@ -801,10 +812,10 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ),
     (
         "deposit_too_large",
-        "入金 {fen} 分超过上限 {max_fen} 分",
+        "入金 {fen:yuan} 元超过上限 {max_fen:yuan} 元",
         "",
     ),
-    ("balance_overflow", "资金余额超出范围（{fen} 分）", ""),
+    ("balance_overflow", "资金余额超出范围（{fen:yuan} 元）", ""),
     ("zero_amount", "金额不能为零", ""),
     ("order_value_overflow", "委托金额超出范围", ""),
     (
