@@ -569,3 +569,53 @@ async fn market_refusals_keep_their_codes() {
         "one of each kind"
     );
 }
+
+/// (c) The check every test response passes can fail: it finds the shapes of Rust `Debug`
+/// output, and lets the market's and the server's own words through.
+#[test]
+fn debug_text_is_recognised() {
+    for dump in [
+        "exchange: Trade(Book { detail: \"no such order\" })",
+        "Some(4800)",
+        "UnknownCompany(CompanyId(\"SX0001\"))",
+        "registry: InsufficientHoldings { account: 7 }",
+        "Funds { detail: \"x\" }",
+        "value None",
+    ] {
+        assert!(debug_artefact(dump).is_some(), "{dump}");
+    }
+    for fine in [
+        "exchange: price 9900 fen is outside the listed band 4869..=5951 fen",
+        "unit class \"CEA-21\": expected CEA-<vintage> or CCER-P<project>-<vintage>",
+        "价格 99.00 元超出涨跌幅限制（48.69–59.51 元）",
+        "{\"code\":\"outside_band\",\"params\":{\"price\":9900}}",
+        "font-family:\"PingFang SC\",\"Microsoft YaHei\",system-ui",
+    ] {
+        assert_eq!(debug_artefact(fine), None, "{fine}");
+    }
+    // And the codes: one the document does not list is caught.
+    let caught = std::panic::catch_unwind(|| {
+        check_response(
+            "POST",
+            "/api/orders",
+            422,
+            br#"{"status":422,"code":"rule_violation","message":"m","field":null,"params":{}}"#,
+        )
+    });
+    assert!(caught.is_err(), "an unlisted code passes");
+    let caught = std::panic::catch_unwind(|| {
+        check_response(
+            "POST",
+            "/api/orders",
+            409,
+            br#"{"status":409,"code":"outside_band","message":"m","field":null,"params":{}}"#,
+        )
+    });
+    assert!(caught.is_err(), "a code with another status passes");
+    check_response(
+        "POST",
+        "/api/orders",
+        422,
+        br#"{"status":422,"code":"outside_band","message":"m","field":null,"params":{}}"#,
+    );
+}
