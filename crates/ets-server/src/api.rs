@@ -129,7 +129,40 @@ pub struct Route {
     pub extra: &'static [&'static str],
     /// Whether the market may refuse it (all the market's rejection codes apply).
     pub market: bool,
+    /// Its query parameters: name, required, schema.
+    pub query: &'static [(&'static str, bool, QueryParam)],
     pub handler: MethodRouter<AppState>,
+}
+
+/// The kind of a query parameter, for the document.
+#[derive(Clone, Copy, Debug)]
+pub enum QueryParam {
+    Class,
+    Limit,
+    Levels,
+    Seq,
+    Year,
+    Holder,
+    Company,
+    Status(&'static [&'static str]),
+}
+
+impl QueryParam {
+    fn schema(self) -> Value {
+        match self {
+            QueryParam::Class => json!({"type": "string", "pattern": CLASS_PATTERN}),
+            QueryParam::Limit => json!({"type": "integer", "minimum": 1, "maximum": 10_000}),
+            QueryParam::Levels => {
+                json!({"type": "integer", "minimum": 1, "maximum": 50, "default": 5})
+            }
+            QueryParam::Seq => json!({"type": "integer", "minimum": 0}),
+            QueryParam::Year => json!({"type": "integer", "minimum": 0, "maximum": 65535}),
+            QueryParam::Holder | QueryParam::Company => {
+                json!({"type": "string", "pattern": ID_PATTERN})
+            }
+            QueryParam::Status(values) => json!({"type": "string", "enum": values}),
+        }
+    }
 }
 
 fn route(
@@ -151,6 +184,7 @@ fn route(
         body: None,
         extra: &[],
         market: false,
+        query: &[],
         handler,
     }
 }
@@ -169,6 +203,10 @@ impl Route {
     }
     fn market(mut self) -> Route {
         self.market = true;
+        self
+    }
+    fn query(mut self, query: &'static [(&'static str, bool, QueryParam)]) -> Route {
+        self.query = query;
         self
     }
 
@@ -427,6 +465,7 @@ pub fn routes() -> Vec<Route> {
             Roles::LoggedIn,
             get(account_transactions),
         )
+        .query(&[("limit", false, QueryParam::Limit)])
         .codes(&["out_of_range"]),
         route(
             "get",
@@ -437,6 +476,7 @@ pub fn routes() -> Vec<Route> {
             OVERSEERS,
             get(list_transactions),
         )
+        .query(&[("limit", false, QueryParam::Limit), ("before", false, QueryParam::Seq)])
         .codes(&["out_of_range", "malformed"]),
         route(
             "get",
@@ -469,7 +509,8 @@ pub fn routes() -> Vec<Route> {
             "company representative (own), regulator, auditor",
             Roles::LoggedIn,
             get(list_instructions),
-        ),
+        )
+        .query(&[("company", false, QueryParam::Company), ("status", false, QueryParam::Status(&["pending", "executed", "rejected", "failed"]))]),
         route(
             "post",
             "/api/instructions/{id}/approve",
@@ -542,6 +583,7 @@ pub fn routes() -> Vec<Route> {
             Roles::LoggedIn,
             get(list_reports),
         )
+        .query(&[("status", false, QueryParam::Status(&["draft", "submitted", "verified", "accepted"])), ("year", false, QueryParam::Year)])
         .codes(&["malformed"]),
         route(
             "post",
@@ -775,6 +817,7 @@ pub fn routes() -> Vec<Route> {
             Roles::LoggedIn,
             get(open_orders),
         )
+        .query(&[("holder", true, QueryParam::Holder)])
         .codes(&["malformed", "not_found"]),
         route(
             "post",
@@ -874,6 +917,7 @@ pub fn routes() -> Vec<Route> {
             Roles::Anyone,
             get(book),
         )
+        .query(&[("class", true, QueryParam::Class), ("levels", false, QueryParam::Levels)])
         .codes(&["malformed", "invalid_class", "out_of_range"]),
         route(
             "get",
@@ -884,6 +928,7 @@ pub fn routes() -> Vec<Route> {
             Roles::Anyone,
             get(trades),
         )
+        .query(&[("class", false, QueryParam::Class), ("limit", false, QueryParam::Limit)])
         .codes(&["invalid_class", "out_of_range"]),
         route(
             "get",
@@ -894,6 +939,7 @@ pub fn routes() -> Vec<Route> {
             Roles::Anyone,
             get(days),
         )
+        .query(&[("class", false, QueryParam::Class)])
         .codes(&["invalid_class"]),
         // Audit.
         route(
@@ -905,6 +951,7 @@ pub fn routes() -> Vec<Route> {
             OVERSEERS,
             get(audit),
         )
+        .query(&[("limit", false, QueryParam::Limit)])
         .codes(&["out_of_range"]),
     ]
 }
@@ -988,6 +1035,9 @@ pub fn openapi() -> Value {
                 "description": "Unique per request; a retry with the same key and body gets the first answer, with another body 409.",
                 "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[!-~]+$"}}));
         }
+        params.extend(r.query.iter().map(|(name, required, kind)| {
+            json!({"name": name, "in": "query", "required": required, "schema": kind.schema()})
+        }));
         if !params.is_empty() {
             op["parameters"] = Value::Array(params);
         }

@@ -374,6 +374,14 @@ fn documented_examples_match_their_schemas_and_types() {
         (e.code.as_str(), e.field.as_deref()),
         ("invalid_id", Some("holder"))
     );
+    // Query parameters are documented with their bounds.
+    let book = doc["paths"]["/api/market/book"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let class = book.iter().find(|p| p["name"] == "class").unwrap();
+    assert_eq!(class["required"], json!(true));
+    let levels = book.iter().find(|p| p["name"] == "levels").unwrap();
+    assert_eq!(levels["schema"]["maximum"], json!(50));
 }
 
 // ---------------------------------------------------------------------------------------------
