@@ -136,6 +136,11 @@ async fn public_pages_render_in_both_languages() {
     let bad = get(&h, "/?class=XYZ", &["lang=en"]).await;
     assert_eq!(bad.status, 400);
     assert!(bad.body.contains("Bad request"));
+    // In Chinese, by the refusal's code: no English words on the page.
+    let bad = get(&h, "/?class=XYZ", &[]).await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("品种无效：XYZ"), "{}", bad.body);
+    assert!(!bad.body.contains("expected CEA"), "{}", bad.body);
 
     // The switch sets the cookie and goes back, only ever to a path of this site.
     let p = get(&h, "/lang/en?back=%2Fcompliance%3Fplan%3Dx", &[]).await;
