@@ -312,10 +312,17 @@ pub fn all_codes() -> Vec<Code> {
 
 /// The status of a code of [`all_codes`].
 pub fn status_of(code: &str) -> Option<u16> {
-    all_codes()
-        .into_iter()
-        .find(|c| c.code == code)
-        .map(|c| c.status)
+    static STATUS: std::sync::OnceLock<std::collections::HashMap<&'static str, u16>> =
+        std::sync::OnceLock::new();
+    STATUS
+        .get_or_init(|| {
+            all_codes()
+                .into_iter()
+                .map(|c| (c.code, c.status))
+                .collect()
+        })
+        .get(code)
+        .copied()
 }
 
 impl ApiError {
