@@ -489,7 +489,7 @@ static CODES: &[(&str, ErrorKind, &str)] = &[
     (
         "listed_size_limit",
         Rule,
-        "the quantity is above the listed order maximum",
+        "the quantity is not below the listed order limit",
     ),
     (
         "block_size_limit",
@@ -939,8 +939,8 @@ impl TradeRejection {
                 TradeMode::OneWay => "one_way_not_allowed",
             },
             TradeRejection::SizeLimit { rule, .. } => match rule {
-                SizeRule::ListedMax => "listed_size_limit",
-                SizeRule::BlockMin => "block_size_limit",
+                SizeRule::ListedBelow => "listed_size_limit",
+                SizeRule::BlockAtLeast => "block_size_limit",
             },
             TradeRejection::ZeroQuantity => "order_quantity_zero",
             TradeRejection::Lot { .. } => "lot_size",
@@ -1503,8 +1503,8 @@ mod tests {
             out.push(TradeRejection::ModeNotAllowed { class: CEA, mode });
         }
         for (rule, qty, limit) in [
-            (SizeRule::ListedMax, 100_000, 99_999),
-            (SizeRule::BlockMin, 99_999, 100_000),
+            (SizeRule::ListedBelow, 100_000, 100_000),
+            (SizeRule::BlockAtLeast, 99_999, 100_000),
         ] {
             out.push(TradeRejection::SizeLimit { rule, qty, limit });
         }

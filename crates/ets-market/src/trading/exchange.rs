@@ -12,7 +12,8 @@ use ets_clearing::{
     Trade, TradeId, UnitFreezes, UnitOp,
 };
 use ets_exchange::{
-    BookConfig, MatchingMode, NewOrder, OrderBook, SelfTradePrevention, Side, Take, TimeInForce,
+    BookConfig, LimitError, MatchingMode, NewOrder, OrderBook, SelfTradePrevention, Side, Take,
+    TimeInForce, TradeKind,
 };
 use ets_registry::Registry;
 use ets_types::{AccountId, Date, Tonnes, UnitClass};
@@ -192,20 +193,20 @@ impl std::fmt::Display for TradeMode {
     }
 }
 
-/// Which order size limit a quantity broke.
+/// Which order size limit a quantity broke ([`ets_exchange::SizeLimits`]' convention).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum SizeRule {
-    /// A listed order may not exceed the listed maximum (inclusive).
-    ListedMax,
-    /// A block order must reach the block minimum (inclusive).
-    BlockMin,
+    /// A listed order must be below the limit (`listed_below`).
+    ListedBelow,
+    /// A block order must be at least the minimum (`block_at_least`).
+    BlockAtLeast,
 }
 
 impl std::fmt::Display for SizeRule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            SizeRule::ListedMax => "above the listed order maximum",
-            SizeRule::BlockMin => "below the block order minimum",
+            SizeRule::ListedBelow => "not below the listed order limit",
+            SizeRule::BlockAtLeast => "below the block order minimum",
         })
     }
 }
@@ -537,7 +538,7 @@ fn book_config(rules: &MarketRules, inst: &super::config::InstrumentRules) -> Bo
     });
     cfg.tick = inst.tick_fen;
     cfg.click_levels = rules.click_levels;
-    cfg.qty_max = Some(rules.listed_max_t);
+    cfg.qty_max = Some(rules.limits.listed_max());
     cfg.stp = if rules.stp_cancel_incoming {
         SelfTradePrevention::CancelIncoming
     } else {
@@ -752,23 +753,22 @@ impl Exchange {
     }
 
     fn in_session(&self, window: TradingWindow, minute: u16) -> Result<(), TradeRejection> {
-        let sessions = match window {
-            TradingWindow::Listed => &self.rules.listed_sessions,
-            TradingWindow::Block => &self.rules.block_sessions,
+        let kind = match window {
+            TradingWindow::Listed => TradeKind::Listed,
+            TradingWindow::Block => TradeKind::Block,
             // Auction windows are checked against the auction.
             TradingWindow::Bidding { .. } | TradingWindow::AuctionClose { .. } => return Ok(()),
         };
-        if sessions.iter().any(|(a, b)| (*a..*b).contains(&minute)) {
+        if self.rules.calendar.sessions().is_open(kind, minute) {
             Ok(())
         } else {
             Err(TradeRejection::OutsideSession { window, minute })
         }
     }
 
+    /// Whether the market's calendar trades on `date` (open weekday, not a holiday).
     pub fn is_trading_day(&self, date: Date) -> bool {
-        // `weekday` counts from Sunday = 0; the rules from Monday = 0.
-        let monday_first = (ets_exchange::calendar::weekday(date) as usize + 6) % 7;
-        self.rules.weekdays[monday_first] && self.rules.holidays.binary_search(&date).is_err()
+        self.rules.calendar.is_trading_day(date)
     }
 
     fn check_day(&self, date: Date) -> Result<(), TradeRejection> {
@@ -805,21 +805,25 @@ impl Exchange {
                 lot: inst.lot_t,
             });
         }
-        if block {
-            if qty < self.rules.block_min_t {
-                return Err(TradeRejection::SizeLimit {
-                    rule: SizeRule::BlockMin,
-                    qty,
-                    limit: self.rules.block_min_t,
-                });
-            }
-        } else if qty > self.rules.listed_max_t {
-            return Err(TradeRejection::SizeLimit {
-                rule: SizeRule::ListedMax,
+        let kind = if block {
+            TradeKind::Block
+        } else {
+            TradeKind::Listed
+        };
+        self.rules.limits.check(kind, qty).map_err(|e| match e {
+            LimitError::ListedTooLarge { qty, limit } => TradeRejection::SizeLimit {
+                rule: SizeRule::ListedBelow,
                 qty,
-                limit: self.rules.listed_max_t,
-            });
-        }
+                limit,
+            },
+            LimitError::BlockTooSmall { qty, min } => TradeRejection::SizeLimit {
+                rule: SizeRule::BlockAtLeast,
+                qty,
+                limit: min,
+            },
+            LimitError::ZeroQuantity => TradeRejection::ZeroQuantity,
+            other => internal("size limits", other),
+        })?;
         if price <= 0 || price % inst.tick_fen != 0 {
             return Err(TradeRejection::Tick {
                 price,
@@ -2114,7 +2118,11 @@ pub struct MarketDay {
 }
 
 impl Exchange {
-    /// Daily figures of the whole market, from its trades, one per closed trading day.
+    /// Daily figures of the whole market, from its trades, one per closed trading day: the
+    /// allowances' trades of the day through one [`ets_exchange::DailyStats`] at the market's
+    /// tick (listed trades set open, high, low and the VWAP close; block and one-way trades
+    /// count in volume and turnover only), so the close is computed as the exchange core
+    /// computes it and nowhere else.
     pub fn market_days(&self) -> Vec<MarketDay> {
         let mut dates: Vec<Date> = self.days.iter().map(|b| b.date).collect();
         dates.dedup();
@@ -2130,41 +2138,44 @@ impl Exchange {
                 t += 1;
             }
             // The market's price is the allowances'; offset credits have their own bars.
-            let today: Vec<&TradeRecord> = self.trades[start..t]
+            let today = self.trades[start..t]
                 .iter()
-                .filter(|x| !x.class.is_offset())
-                .collect();
-            let listed: Vec<&TradeRecord> = today
-                .iter()
-                .copied()
-                .filter(|x| x.kind == TradeKindTag::Listed)
-                .collect();
-            let listed_volume: u128 = listed.iter().map(|x| u128::from(x.qty)).sum();
-            let listed_value: u128 = listed
-                .iter()
-                .map(|x| x.price as u128 * u128::from(x.qty))
-                .sum();
-            let close = if listed_volume == 0 {
-                prev_close
-            } else {
-                let den = listed_volume * self.rules.tick_fen as u128;
-                let (q, r) = (listed_value / den, listed_value % den);
-                ((if 2 * r >= den { q + 1 } else { q }) * self.rules.tick_fen as u128) as i64
+                .filter(|x| !x.class.is_offset());
+            // The rules' tick is positive (the market file checks it).
+            let Ok(mut stats) = ets_exchange::DailyStats::new(prev_close, self.rules.tick_fen)
+            else {
+                break;
+            };
+            let mut block_volume_t: u64 = 0;
+            for x in today {
+                let kind = match x.kind {
+                    TradeKindTag::Listed => TradeKind::Listed,
+                    TradeKindTag::Block | TradeKindTag::OneWay => TradeKind::Block,
+                };
+                stats.record(kind, x.price, x.qty);
+                if x.kind == TradeKindTag::Block {
+                    block_volume_t = block_volume_t.saturating_add(x.qty);
+                }
+            }
+            let close = stats.close();
+            let volume = |r: Result<u64, ets_exchange::StatsError>| r.unwrap_or(u64::MAX);
+            let turnover = |r: Result<i64, ets_exchange::StatsError>| {
+                r.ok()
+                    .and_then(|v| u64::try_from(v).ok())
+                    .unwrap_or(u64::MAX)
             };
             out.push(MarketDay {
                 date,
-                open: listed.first().map_or(prev_close, |x| x.price),
-                high: listed.iter().map(|x| x.price).max().unwrap_or(close),
-                low: listed.iter().map(|x| x.price).min().unwrap_or(close),
+                open: stats.open(),
+                high: stats.high().unwrap_or(close),
+                low: stats.low().unwrap_or(close),
                 close,
-                volume_t: today.iter().map(|x| x.qty).sum(),
-                block_volume_t: today
-                    .iter()
-                    .filter(|x| x.kind == TradeKindTag::Block)
-                    .map(|x| x.qty)
-                    .sum(),
-                turnover_fen: today.iter().map(|x| x.price as u64 * x.qty).sum(),
-                trades: today.len() as u64,
+                volume_t: volume(stats.listed_volume())
+                    .saturating_add(volume(stats.block_volume())),
+                block_volume_t,
+                turnover_fen: turnover(stats.listed_turnover())
+                    .saturating_add(turnover(stats.block_turnover())),
+                trades: stats.listed_trades() + stats.block_trades(),
             });
             prev_close = close;
         }
