@@ -20,7 +20,10 @@ fn sources(dir: &Path, out: &mut Vec<(String, String)>) {
 #[test]
 fn the_market_keeps_no_second_copy_of_the_exchange_vocabulary() {
     let mut files = Vec::new();
-    sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+    sources(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
     assert!(files.len() > 5);
     let forbidden = [
         ("calendar::weekday(", "use TradingCalendar::is_trading_day"),
@@ -31,7 +34,10 @@ fn the_market_keeps_no_second_copy_of_the_exchange_vocabulary() {
     ];
     for (path, text) in &files {
         for (pattern, instead) in forbidden {
-            assert!(!text.contains(pattern), "{path} contains {pattern:?}: {instead}");
+            assert!(
+                !text.contains(pattern),
+                "{path} contains {pattern:?}: {instead}"
+            );
         }
     }
 }
