@@ -355,8 +355,9 @@ fn report(correct: bool) -> impl Strategy<Value = Command> {
         prop::sample::select(vec!["1200000", "0", "-5", "99999999999999999999"]),
         prop::sample::select(vec!["0.82", "1.5", "0"]),
         any::<bool>(),
+        prop::sample::select(vec!["3000000", "2900000", "0", "9999999999999999999999999"]),
     )
-        .prop_map(move |(company, year, coal, lf, own_unit)| {
+        .prop_map(move |(company, year, coal, lf, own_unit, mwh)| {
             let unit = if own_unit {
                 format!("{company}-G1")
             } else {
@@ -365,7 +366,7 @@ fn report(correct: bool) -> impl Strategy<Value = Command> {
             let report = ReportInput {
                 company,
                 year,
-                units: vec![activity(&unit, year, coal, "3000000", lf)],
+                units: vec![activity(&unit, year, coal, mwh, lf)],
             };
             if correct {
                 Command::CorrectReport {
