@@ -252,7 +252,7 @@ pub enum Rejection {
         available: Tonnes,
         requested: Tonnes,
     },
-    #[error("{op} is not allowed {direction} a {} account ({account})", kind.name())]
+    #[error("{op} is not allowed {direction} a {} account ({account})", kind.name().replace('_', " "))]
     WrongAccountKind {
         op: &'static str,
         direction: &'static str,
@@ -531,8 +531,11 @@ impl Registry {
                         kind,
                     });
                 }
+                // Serials run 1..=issued and every block's successor serial must exist, so a
+                // class holds at most u64::MAX - 1 units: no serial arithmetic can overflow.
                 self.issued(class)
                     .checked_add(quantity)
+                    .filter(|total| *total < u64::MAX)
                     .ok_or(Rejection::Overflow)?;
                 Ok(Movement {
                     kind: TxKind::Issue,
