@@ -1019,9 +1019,11 @@ pub fn openapi() -> Value {
             "summary": r.summary,
             "description": format!("Who: {}. Roles: {}.", r.who, r.roles.describe()),
             "tags": [r.tag],
-            "x-roles": r.roles.roles().map(|rs| rs.iter().map(|x| x.as_str()).collect::<Vec<_>>()),
             "responses": responses,
         });
+        if let Some(roles) = r.roles.roles() {
+            op["x-roles"] = json!(roles.iter().map(|x| x.as_str()).collect::<Vec<_>>());
+        }
         if matches!(r.roles, Roles::Anyone) {
             op["security"] = json!([{}, {"token": []}, {"session": []}]);
         } else {
