@@ -31,6 +31,10 @@ struct Cli {
     /// Data directory (the journal lives here).
     #[arg(long, global = true, env = "ETS_DATA", default_value = "./ets-data")]
     data: PathBuf,
+    /// The PostgreSQL store instead of the embedded one in --data:
+    /// postgres://user@host:port/database[#schema] (default schema `ets`).
+    #[arg(long, global = true, env = "ETS_DB")]
+    db: Option<String>,
     /// Business date of the command (YYYY-MM-DD); default: today (UTC).
     #[arg(long, global = true, value_parser = parse_date)]
     date: Option<Date>,
@@ -383,15 +387,16 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     let date = cli.date.unwrap_or_else(today);
+    let location = ets_store::Location::parse(cli.db.as_deref(), &cli.data)?;
     let ctx = steps::Ctx {
-        data: cli.data.clone(),
+        location: location.clone(),
         date,
         initiator: cli.initiator.clone(),
     };
     match cli.command {
         Cmd::Demo { seed, quiet } => demo::run(&cli.data, seed, quiet),
-        Cmd::Serve(args) => serve::serve(&cli.data, args),
-        Cmd::Admin { cmd } => serve::admin(&cli.data, cmd),
+        Cmd::Serve(args) => serve::serve(&location, args),
+        Cmd::Admin { cmd } => serve::admin(&location, cmd),
         Cmd::Plan {
             cmd: PlanCmd::Adopt { plan },
         } => steps::adopt_plan(&ctx, &plan),
