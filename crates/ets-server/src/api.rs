@@ -1212,6 +1212,8 @@ async fn health(AxState(app): AxState<AppState>) -> JsonResult {
         "store": st.store_name,
         "audit_entries": st.audit_count,
         "registry_transactions": st.market.registry().transactions().len(),
+        "queued": app.progress.queued.load(std::sync::atomic::Ordering::Relaxed).max(0),
+        "shed": app.shed.load(std::sync::atomic::Ordering::Relaxed),
     })))
 }
 
