@@ -24,9 +24,11 @@ use ets_types::{CompanyId, Decimal, GeneratingUnit, UnitActivity, UnitId, Year};
 use rust_decimal::MathematicalOps;
 use serde::{Deserialize, Serialize};
 
-/// Why an allocation cannot be computed.
+mod codes;
+
+/// Why an allocation cannot be computed. Every variant has a stable code and its figures
+/// ([`AllocationError::code`], [`AllocationError::params`], in `codes.rs`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum AllocationError {
     #[error("unit {unit}: activity data belong to unit {activity_unit}")]
     UnitMismatch { unit: UnitId, activity_unit: UnitId },

@@ -17,6 +17,16 @@ use ets_types::{CompanyId, Tonnes, UnitCategory, UnitClass, UnitId, Year};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
+mod codes;
+
+/// Years for a message: `2019, 2020`.
+fn years(list: &[Year]) -> String {
+    list.iter()
+        .map(|y| y.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// One generating unit's figures for the cycle.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct UnitFigures {
@@ -43,24 +53,30 @@ pub struct Obligation {
 /// The obligation of a company: verified emissions, less the gas-unit relief (per gas unit, the
 /// excess of emissions over allocation), capped by the large-gap rule at the company level.
 pub fn obligation(units: &[UnitFigures], policy: &CompliancePolicy) -> Obligation {
-    let verified_t: Tonnes = units.iter().map(|u| u.verified_t).sum();
-    let allocation_t: Tonnes = units.iter().map(|u| u.allocation_t).sum();
+    // Sums saturate: no real company comes near 2^64 t, and a saturated obligation stays above
+    // any holding, so the surrender checks remain on the safe side.
+    let verified_t: Tonnes = units.iter().fold(0, |a, u| a.saturating_add(u.verified_t));
+    let allocation_t: Tonnes = units
+        .iter()
+        .fold(0, |a, u| a.saturating_add(u.allocation_t));
     let gas_relief_t: Tonnes = if policy.gas_cap {
         units
             .iter()
             .filter(|u| u.category.is_gas())
             .map(|u| u.verified_t.saturating_sub(u.allocation_t))
-            .sum()
+            .fold(0, Tonnes::saturating_add)
+            .min(verified_t)
     } else {
         0
     };
     let after_gas = verified_t - gas_relief_t;
     let large_gap_relief_t = match policy.large_gap_relief {
         Some(share) => {
-            let cap = allocation_t
-                + policy
+            let cap = allocation_t.saturating_add(
+                policy
                     .rounding
-                    .round_to_tonnes(share * Decimal::from(verified_t));
+                    .round_to_tonnes(share * Decimal::from(verified_t)),
+            );
             after_gas.saturating_sub(cap)
         }
         None => 0,
@@ -92,14 +108,16 @@ pub struct Surrendered {
 }
 
 impl Surrendered {
+    /// Totals saturate: surrenders are bounded by the obligation, so only a replayed journal
+    /// of absurd figures could reach 2^64 t, and it must not panic.
     pub fn total_t(self) -> Tonnes {
-        self.allowances_t + self.offsets_t
+        self.allowances_t.saturating_add(self.offsets_t)
     }
     pub fn add(&mut self, class: UnitClass, quantity: Tonnes) {
         if class.is_offset() {
-            self.offsets_t += quantity;
+            self.offsets_t = self.offsets_t.saturating_add(quantity);
         } else {
-            self.allowances_t += quantity;
+            self.allowances_t = self.allowances_t.saturating_add(quantity);
         }
     }
 }
@@ -108,7 +126,10 @@ impl Surrendered {
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error, Serialize, Deserialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum SurrenderRejection {
-    #[error("{class} is not eligible for this cycle (eligible allowance vintages: {eligible:?})")]
+    #[error(
+        "{class} is not eligible for this cycle (eligible allowance vintages: {})",
+        years(eligible)
+    )]
     IneligibleVintage {
         class: UnitClass,
         eligible: Vec<Year>,
@@ -158,7 +179,7 @@ pub fn check_surrender(
                 return Err(SurrenderRejection::IneligibleOffsetVintage { vintage, min });
             }
             let limit_t = offset_limit_t(obligation_t, policy);
-            if before.offsets_t + quantity > limit_t {
+            if before.offsets_t.saturating_add(quantity) > limit_t {
                 return Err(SurrenderRejection::OffsetLimitExceeded {
                     limit_t,
                     used_t: before.offsets_t,

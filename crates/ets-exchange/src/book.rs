@@ -167,6 +167,48 @@ pub enum RejectReason {
     UnsupportedInMode,
 }
 
+impl RejectReason {
+    /// The reason's stable snake_case code (the market reports it when the book refuses).
+    pub fn code(self) -> &'static str {
+        match self {
+            RejectReason::UnknownOrder => "book_unknown_order",
+            RejectReason::DuplicateOrderId => "book_duplicate_order_id",
+            RejectReason::ZeroQuantity => "book_zero_quantity",
+            RejectReason::PriceNotPositive => "book_price_not_positive",
+            RejectReason::PriceNotOnTick => "book_price_not_on_tick",
+            RejectReason::OutsidePriceBand => "book_outside_price_band",
+            RejectReason::QuantityOutOfRange => "book_quantity_out_of_range",
+            RejectReason::PriceOutOfRange => "book_price_out_of_range",
+            RejectReason::FokNotFillable => "book_fok_not_fillable",
+            RejectReason::NotWithinBestLevels => "book_not_within_best_levels",
+            RejectReason::SelfTrade => "book_self_trade",
+            RejectReason::WrongSide => "book_wrong_side",
+            RejectReason::ExceedsOpenQuantity => "book_exceeds_open_quantity",
+            RejectReason::NotOwner => "book_not_owner",
+            RejectReason::UnsupportedInMode => "book_unsupported_in_mode",
+        }
+    }
+
+    /// Every reason, for code tables.
+    pub const ALL: [RejectReason; 15] = [
+        RejectReason::UnknownOrder,
+        RejectReason::DuplicateOrderId,
+        RejectReason::ZeroQuantity,
+        RejectReason::PriceNotPositive,
+        RejectReason::PriceNotOnTick,
+        RejectReason::OutsidePriceBand,
+        RejectReason::QuantityOutOfRange,
+        RejectReason::PriceOutOfRange,
+        RejectReason::FokNotFillable,
+        RejectReason::NotWithinBestLevels,
+        RejectReason::SelfTrade,
+        RejectReason::WrongSide,
+        RejectReason::ExceedsOpenQuantity,
+        RejectReason::NotOwner,
+        RejectReason::UnsupportedInMode,
+    ];
+}
+
 /// A state change of the book, in the order it happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {

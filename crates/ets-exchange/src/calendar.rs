@@ -17,6 +17,15 @@ pub enum TradeKind {
     Block,
 }
 
+impl std::fmt::Display for TradeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TradeKind::Listed => "listed",
+            TradeKind::Block => "block",
+        })
+    }
+}
+
 /// What is open at a given minute of a trading day.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SessionKind {
@@ -30,7 +39,7 @@ pub enum SessionKind {
 pub enum SessionError {
     #[error("{0} is not a trading day")]
     ClosedDay(Date),
-    #[error("{kind:?} trading is closed at minute {minute} of the day")]
+    #[error("{kind} trading is closed at minute {minute} of the day")]
     OutsideSession { kind: TradeKind, minute: u16 },
 }
 
@@ -72,7 +81,8 @@ impl Sessions {
         }
     }
 
-    fn open(&self, kind: TradeKind, minute: u16) -> bool {
+    /// Whether trading of `kind` is open at `minute` of a trading day.
+    pub fn is_open(&self, kind: TradeKind, minute: u16) -> bool {
         let ws = match kind {
             TradeKind::Listed => &self.listed,
             TradeKind::Block => &self.block,
@@ -126,8 +136,8 @@ impl TradingCalendar {
         if !self.is_trading_day(date) {
             return None;
         }
-        let listed = self.sessions.open(TradeKind::Listed, minute_of_day);
-        let block = self.sessions.open(TradeKind::Block, minute_of_day);
+        let listed = self.sessions.is_open(TradeKind::Listed, minute_of_day);
+        let block = self.sessions.is_open(TradeKind::Block, minute_of_day);
         match (listed, block) {
             (true, true) => Some(SessionKind::ListedAndBlock),
             (true, false) => Some(SessionKind::ListedOnly),
@@ -149,7 +159,7 @@ impl TradingCalendar {
         if !self.is_trading_day(date) {
             return Err(SessionError::ClosedDay(date));
         }
-        if !self.sessions.open(kind, minute_of_day) {
+        if !self.sessions.is_open(kind, minute_of_day) {
             return Err(SessionError::OutsideSession {
                 kind,
                 minute: minute_of_day,

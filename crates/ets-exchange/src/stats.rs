@@ -30,6 +30,7 @@ pub struct DailyStats {
     listed_trades: u64,
     block_volume: u128,
     block_turnover: i128,
+    block_trades: u64,
 }
 
 impl DailyStats {
@@ -50,6 +51,7 @@ impl DailyStats {
             listed_trades: 0,
             block_volume: 0,
             block_turnover: 0,
+            block_trades: 0,
         })
     }
 
@@ -68,6 +70,7 @@ impl DailyStats {
             TradeKind::Block => {
                 self.block_volume += u128::from(qty);
                 self.block_turnover += value;
+                self.block_trades += 1;
             }
         }
     }
@@ -91,6 +94,12 @@ impl DailyStats {
 
     pub fn listed_trades(&self) -> u64 {
         self.listed_trades
+    }
+
+    /// Trades recorded as block trades (block agreements, and whatever else the caller counts
+    /// outside the listed close, e.g. one-way bidding).
+    pub fn block_trades(&self) -> u64 {
+        self.block_trades
     }
 
     /// VWAP of the listed trades rounded half up to the tick, or the previous close when

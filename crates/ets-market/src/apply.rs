@@ -6,10 +6,23 @@
 
 use ets_registry::{AccountKind, Op, Outcome};
 
-use crate::{AdoptedPlan, AllocationEntry, CompanyEntry, Event, Market, MarketError, ProjectEntry};
+use ets_types::AccountId;
 
-fn replay(msg: String) -> MarketError {
-    MarketError::Replay(msg)
+use crate::{
+    AdoptedPlan, AllocationEntry, CompanyEntry, Event, Market, MarketError, ProjectEntry,
+    Registered, ReplayMismatch,
+};
+
+fn replay(m: ReplayMismatch) -> MarketError {
+    MarketError::Replay(m)
+}
+
+fn account_mismatch(holder: &str, got: AccountId, journal: AccountId) -> MarketError {
+    replay(ReplayMismatch::Account {
+        holder: holder.to_string(),
+        got,
+        journal,
+    })
 }
 
 impl Market {
@@ -34,7 +47,10 @@ impl Market {
                 on,
             } => {
                 if self.companies.contains_key(&company.id) {
-                    return Err(replay(format!("company {} registered twice", company.id)));
+                    return Err(MarketError::Duplicate {
+                        what: Registered::Company,
+                        id: company.id.to_string(),
+                    });
                 }
                 let id = self.registry.open_account(
                     AccountKind::CompanyHolding,
@@ -42,10 +58,7 @@ impl Market {
                     *on,
                 );
                 if id != *account {
-                    return Err(replay(format!(
-                        "company {} got account {id}, journal says {account}",
-                        company.id
-                    )));
+                    return Err(account_mismatch(company.id.as_str(), id, *account));
                 }
                 self.companies.insert(
                     company.id.clone(),
@@ -64,7 +77,7 @@ impl Market {
                     .ok_or_else(|| MarketError::UnknownCompany(unit.company.clone()))?;
                 if self.units.contains_key(&unit.id) {
                     return Err(MarketError::Duplicate {
-                        what: "unit",
+                        what: crate::Registered::Unit,
                         id: unit.id.to_string(),
                     });
                 }
@@ -72,17 +85,14 @@ impl Market {
                 self.units.insert(unit.id.clone(), unit.clone());
             }
             Event::PlanAdopted { id, source, toml } => {
-                let plan = ets_policy::Plan::from_toml_str(toml, source).map_err(|e| {
-                    MarketError::Plan {
-                        source_name: source.clone(),
-                        detail: e.to_string(),
-                    }
-                })?;
+                let plan = ets_policy::Plan::from_toml_str(toml, source)
+                    .map_err(crate::plan_file_error)?;
                 if plan.id != *id {
-                    return Err(replay(format!(
-                        "plan file {source} has id {}, journal says {id}",
-                        plan.id
-                    )));
+                    return Err(replay(ReplayMismatch::PlanId {
+                        file: source.clone(),
+                        found: plan.id,
+                        journal: id.clone(),
+                    }));
                 }
                 self.plans.insert(
                     id.clone(),
@@ -163,11 +173,15 @@ impl Market {
                 deduction_t,
                 total_t,
             } => {
-                let sum: u64 = units.iter().map(|(_, t)| *t).sum();
-                if sum.saturating_sub(*deduction_t) != *total_t {
-                    return Err(replay(format!(
-                        "allocation of {company} {year}: units add up to {sum} t less {deduction_t} t, total says {total_t} t"
-                    )));
+                let sum = units.iter().try_fold(0u64, |a, (_, t)| a.checked_add(*t));
+                if sum.map(|s| s.saturating_sub(*deduction_t)) != Some(*total_t) {
+                    return Err(replay(ReplayMismatch::AllocationSum {
+                        company: company.clone(),
+                        year: *year,
+                        sum_t: sum.unwrap_or(u64::MAX),
+                        deduction_t: *deduction_t,
+                        total_t: *total_t,
+                    }));
                 }
                 let key = (plan.clone(), company.clone(), *year, *stage);
                 if self.allocations.contains_key(&key) {
@@ -198,9 +212,10 @@ impl Market {
             Event::Registry { seq, request } => {
                 let outcome = self.registry.execute(request.clone())?;
                 if outcome != Outcome::Done(*seq) {
-                    return Err(replay(format!(
-                        "registry transaction {seq} replayed as {outcome:?}"
-                    )));
+                    return Err(replay(ReplayMismatch::RegistrySeq {
+                        seq: *seq,
+                        got: outcome.seq(),
+                    }));
                 }
                 if let Op::Surrender {
                     class,
@@ -209,8 +224,11 @@ impl Market {
                     ..
                 } = &request.op
                 {
-                    let company = ets_types::CompanyId::parse(&purpose.company)
-                        .map_err(|e| replay(e.to_string()))?;
+                    let company = ets_types::CompanyId::parse(&purpose.company).map_err(|_| {
+                        replay(ReplayMismatch::SurrenderCompany {
+                            company: purpose.company.clone(),
+                        })
+                    })?;
                     self.surrendered
                         .entry((purpose.cycle.clone(), company))
                         .or_default()
@@ -232,7 +250,7 @@ impl Market {
                 if self.projects.contains_key(project) || self.project_numbers.contains_key(number)
                 {
                     return Err(MarketError::Duplicate {
-                        what: "offset project",
+                        what: crate::Registered::Project,
                         id: project.to_string(),
                     });
                 }
@@ -240,9 +258,7 @@ impl Market {
                     self.registry
                         .open_account(AccountKind::OffsetProject, project.as_str(), *on);
                 if id != *account {
-                    return Err(replay(format!(
-                        "project {project} got account {id}, journal says {account}"
-                    )));
+                    return Err(account_mismatch(project.as_str(), id, *account));
                 }
                 self.project_numbers.insert(*number, project.clone());
                 self.projects.insert(
@@ -263,7 +279,7 @@ impl Market {
             } => {
                 if self.holders.contains_key(holder) {
                     return Err(MarketError::Duplicate {
-                        what: "holder",
+                        what: crate::Registered::Holder,
                         id: holder.clone(),
                     });
                 }
@@ -271,9 +287,7 @@ impl Market {
                     .registry
                     .open_account(AccountKind::GeneralHolding, holder, *on);
                 if id != *account {
-                    return Err(replay(format!(
-                        "holder {holder} got account {id}, journal says {account}"
-                    )));
+                    return Err(account_mismatch(holder, id, *account));
                 }
                 self.holders.insert(holder.clone(), id);
             }
@@ -297,15 +311,17 @@ impl Market {
                     return Err(MarketError::ExchangeExists);
                 }
                 let rules = crate::trading::config::MarketRules::from_toml_str(toml, source)
-                    .map_err(|e| MarketError::MarketConfig(e.to_string()))?;
-                self.exchange = Some(crate::trading::exchange::Exchange::new(rules));
+                    .map_err(crate::market_file_error)?;
+                self.exchange = Some(crate::trading::exchange::Exchange::new(rules)?);
             }
             Event::Exchange { input, trades } => {
                 let got = self.apply_exchange(input)?;
                 if got != *trades {
-                    return Err(replay(format!(
-                        "exchange input {input:?} gave trades {got:?}, journal says {trades:?}"
-                    )));
+                    return Err(replay(ReplayMismatch::Trades {
+                        op: input.name(),
+                        got: got.len(),
+                        journal: trades.len(),
+                    }));
                 }
             }
             Event::CycleAssessed { plan, on, results } => {

@@ -274,6 +274,15 @@ impl Moves<'_> {
 impl Market {
     /// Checks a command and, if accepted, applies its events and returns them. On `Err` nothing
     /// changed. An empty list means an idempotent retry: the key was used before, nothing moved.
+    ///
+    /// # Panics
+    /// Only on a bug: when an event of a command that passed every check fails to apply. The
+    /// market is then partly changed, so returning an error (which callers take for "nothing
+    /// changed") would let it drift from its journal; staging every command on a clone to avoid
+    /// that would cost a copy of the registry per command. The writer instead lets the process
+    /// exit, and a restart replays the journal, which holds nothing of this command. Inputs
+    /// cannot get here: every refusal is found by the checks, which the random-command property
+    /// tests (`tests/random_commands.rs`, `ets-store/tests/random_commands.rs`) exercise.
     pub fn execute(&mut self, env: &Envelope) -> Result<Vec<Event>, MarketError> {
         if let Command::Exchange(c) = &env.command {
             return self.execute_exchange(env, c);
@@ -282,8 +291,9 @@ impl Market {
         for e in &events {
             if let Err(err) = self.apply(e) {
                 panic!(
-                    "bug: a checked {} command failed to apply {e:?}: {err}",
-                    env.command.name()
+                    "bug: a checked {} command failed to apply its events: {err} (code {})",
+                    env.command.name(),
+                    err.code()
                 );
             }
         }
@@ -315,7 +325,7 @@ impl Market {
             Command::RegisterCompany { company, units } => {
                 if self.companies.contains_key(&company.id) {
                     return Err(MarketError::Duplicate {
-                        what: "company",
+                        what: crate::Registered::Company,
                         id: company.id.to_string(),
                     });
                 }
@@ -330,7 +340,7 @@ impl Market {
                     self.check_new_unit(u, Some(&company.id))?;
                     if !seen.insert(&u.id) {
                         return Err(MarketError::Duplicate {
-                            what: "unit",
+                            what: crate::Registered::Unit,
                             id: u.id.to_string(),
                         });
                     }
@@ -344,7 +354,7 @@ impl Market {
             Command::RegisterHolder { holder } => {
                 if self.holders.contains_key(holder) || self.resolve_account(holder).is_some() {
                     return Err(MarketError::Duplicate {
-                        what: "holder",
+                        what: crate::Registered::Holder,
                         id: holder.clone(),
                     });
                 }
@@ -356,12 +366,8 @@ impl Market {
                 });
             }
             Command::AdoptPlan { source, toml } => {
-                let plan = ets_policy::Plan::from_toml_str(toml, source).map_err(|e| {
-                    MarketError::Plan {
-                        source_name: source.clone(),
-                        detail: e.to_string(),
-                    }
-                })?;
+                let plan = ets_policy::Plan::from_toml_str(toml, source)
+                    .map_err(crate::plan_file_error)?;
                 if self.plans.contains_key(&plan.id) {
                     return Err(MarketError::PlanExists(plan.id));
                 }
@@ -396,20 +402,14 @@ impl Market {
                     year: report.year,
                     source,
                 };
-                match &drafted {
-                    Event::ReportDrafted {
-                        correction: None, ..
-                    } => mrv.save_draft(&report.company, report.year, report.units.clone()),
-                    Event::ReportDrafted {
-                        correction: Some(r),
-                        ..
-                    } => mrv.correct(
+                match &env.command {
+                    Command::CorrectReport { reason, .. } => mrv.correct(
                         &report.company,
                         report.year,
                         report.units.clone(),
-                        r.clone(),
+                        reason.clone(),
                     ),
-                    _ => unreachable!(),
+                    _ => mrv.save_draft(&report.company, report.year, report.units.clone()),
                 }
                 .map_err(err)?;
                 mrv.submit(&report.company, report.year, env.date)
@@ -476,7 +476,7 @@ impl Market {
             } => {
                 if self.projects.contains_key(project) {
                     return Err(MarketError::Duplicate {
-                        what: "offset project",
+                        what: crate::Registered::Project,
                         id: project.to_string(),
                     });
                 }
@@ -596,10 +596,7 @@ impl Market {
                     && let Some(ex) = &self.exchange
                     && ex.has_live_business(account)
                 {
-                    return Err(TradeRejection::Book {
-                        detail: format!("account {account} has open exchange orders or unsettled trades; cancel them (or wait for the close) first"),
-                    }
-                    .into());
+                    return Err(TradeRejection::LiveBusiness { account }.into());
                 }
                 let mut r = self.registry.clone();
                 r.set_status(account, *status)?;
@@ -644,13 +641,18 @@ impl Market {
                     return Err(MarketError::ExchangeExists);
                 }
                 crate::trading::config::MarketRules::from_toml_str(toml, source)
-                    .map_err(|e| MarketError::MarketConfig(e.to_string()))?;
+                    .map_err(crate::market_file_error)?;
                 m.events.push(Event::ExchangeOpened {
                     source: source.clone(),
                     toml: toml.clone(),
                 });
             }
-            Command::Exchange(_) => unreachable!("exchange commands run through execute_exchange"),
+            Command::Exchange(_) => {
+                return Err(MarketError::Internal {
+                    step: "plan events",
+                    cause: "exchange commands run through execute_exchange".into(),
+                });
+            }
             Command::AssessCycle { plan } => {
                 let entry = self.plan_entry(plan)?;
                 if self.assessed.contains_key(plan) {
@@ -733,7 +735,7 @@ impl Market {
         }
         if self.units.contains_key(&unit.id) {
             return Err(MarketError::Duplicate {
-                what: "unit",
+                what: crate::Registered::Unit,
                 id: unit.id.to_string(),
             });
         }
@@ -1342,18 +1344,18 @@ impl Market {
             _ => None,
         };
         if let Some(a) = account {
-            let kind = self.registry.account(a).map(|x| x.kind);
+            let kind = self
+                .registry
+                .account(a)
+                .map(|x| x.kind)
+                .ok_or(ets_registry::Rejection::UnknownAccount { account: a })?;
             if !matches!(
                 kind,
-                Some(
-                    ets_registry::AccountKind::CompanyHolding
-                        | ets_registry::AccountKind::GeneralHolding
-                        | ets_registry::AccountKind::OffsetProject
-                )
+                ets_registry::AccountKind::CompanyHolding
+                    | ets_registry::AccountKind::GeneralHolding
+                    | ets_registry::AccountKind::OffsetProject
             ) {
-                return Err(MarketError::UnknownHolder(format!(
-                    "{a} (only company, general holding and offset project accounts trade)"
-                )));
+                return Err(MarketError::NotTradingAccount { account: a, kind });
             }
             // A frozen or closed account cannot deliver or receive, so it cannot trade.
             match self.registry.account(a).map(|x| x.status) {
@@ -1376,7 +1378,12 @@ impl Market {
         })?;
         let trades = match self.apply_exchange(&input) {
             Ok(t) => t,
-            Err(e) => panic!("bug: a checked exchange input failed to apply {input:?}: {e}"),
+            // See `execute`: a half-applied input leaves nothing consistent to return to.
+            Err(e) => panic!(
+                "bug: a checked exchange {} failed to apply: {e} (code {})",
+                input.name(),
+                e.code()
+            ),
         };
         Ok(vec![Event::Exchange { input, trades }])
     }

@@ -23,10 +23,12 @@ use ets_types::{
 use serde::{Deserialize, Serialize};
 
 mod apply;
+mod codes;
 mod execute;
 mod queries;
 pub mod trading;
 
+pub use codes::{ErrorKind, rejection_codes};
 pub use execute::{
     Command, Envelope, ExchangeCommand, ReportInput, TransferParty, VerificationInput,
 };
@@ -141,6 +143,10 @@ pub enum Stage {
 }
 
 /// Why a command was refused. Nothing changed.
+///
+/// Every reason has a stable snake_case code and its figures by name ([`MarketError::code`],
+/// [`MarketError::params`], [`MarketError::kind`]); [`rejection_codes`] lists them all. Nested
+/// reasons (registry, surrender, MRV, allocation, exchange) report the innermost reason's code.
 #[derive(Clone, PartialEq, Debug, thiserror::Error)]
 pub enum MarketError {
     #[error("registry: {0}")]
@@ -158,21 +164,27 @@ pub enum MarketError {
         company: CompanyId,
         source: ets_allocation::AllocationError,
     },
-    #[error("plan file {source_name}: {detail}")]
-    Plan { source_name: String, detail: String },
+    /// A plan file that does not parse or validate: the message is the file's own problem
+    /// (key path and line), the code says which kind of thing failed.
+    #[error("plan file {file}: {path}: {message}")]
+    PlanFile {
+        file: String,
+        path: String,
+        message: String,
+    },
     #[error("unknown company {0}")]
     UnknownCompany(CompanyId),
     #[error("unknown generating unit {0}")]
     UnknownUnit(UnitId),
     #[error("unknown offset project {0}")]
     UnknownProject(ProjectId),
-    #[error("unknown plan {0:?} (adopt it first)")]
+    #[error("unknown plan {0} (adopt it first)")]
     UnknownPlan(String),
-    #[error("unknown account holder {0:?}")]
+    #[error("unknown account holder {0}")]
     UnknownHolder(String),
     #[error("{what} {id} is already registered")]
-    Duplicate { what: &'static str, id: String },
-    #[error("plan {0:?} is already adopted")]
+    Duplicate { what: Registered, id: String },
+    #[error("plan {0} is already adopted")]
     PlanExists(String),
     #[error("unit {unit} belongs to {owner}, not {company}")]
     UnitOwner {
@@ -184,7 +196,7 @@ pub enum MarketError {
     NoAcceptedReport { company: CompanyId, year: Year },
     #[error("{company} has no generating units")]
     NoUnits { company: CompanyId },
-    #[error("{stage:?} allocation of plan {plan} for {company} {year} was already made")]
+    #[error("{stage} of plan {plan} for {company} {year} was already made")]
     AlreadyAllocated {
         plan: String,
         company: CompanyId,
@@ -230,16 +242,97 @@ pub enum MarketError {
     CycleClosed { plan: String, assessed_on: Date },
     #[error("exchange: {0}")]
     Trade(#[from] trading::exchange::TradeRejection),
-    #[error("market configuration: {0}")]
-    MarketConfig(String),
+    /// A market file that does not parse or validate, naming the key.
+    #[error("market file {file}: {key}: {message}")]
+    MarketFile {
+        file: String,
+        key: String,
+        message: String,
+    },
     #[error("the exchange is already open")]
     ExchangeExists,
-    #[error(
-        "idempotency key {0:?} is reserved: keys starting with \"trade-\" name exchange settlements"
-    )]
+    #[error("idempotency key {0} is reserved: keys starting with trade- name exchange settlements")]
     ReservedKey(String),
+    #[error(
+        "account {account} is a {} account; only company, general holding and offset project accounts trade",
+        kind.name()
+    )]
+    NotTradingAccount {
+        account: AccountId,
+        kind: AccountKind,
+    },
     #[error("replay: {0}")]
-    Replay(String),
+    Replay(ReplayMismatch),
+    /// A bug: a checked command failed where the checks should have made failure impossible.
+    /// `cause` is for the operator's log; clients see only the code.
+    #[error("internal error in {step}: {cause}")]
+    Internal { step: &'static str, cause: String },
+}
+
+/// What was registered twice.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Registered {
+    Company,
+    Unit,
+    Holder,
+    Project,
+}
+
+impl std::fmt::Display for Registered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Registered::Company => "company",
+            Registered::Unit => "generating unit",
+            Registered::Holder => "account holder",
+            Registered::Project => "offset project",
+        })
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stage::Pre => "pre-allocation",
+            Stage::Final => "final allocation",
+        })
+    }
+}
+
+/// A journal that does not fit the state it is replayed onto.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum ReplayMismatch {
+    #[error("{holder} got account {got}, the journal says {journal}")]
+    Account {
+        holder: String,
+        got: AccountId,
+        journal: AccountId,
+    },
+    #[error("plan file {file} has id {found}, the journal says {journal}")]
+    PlanId {
+        file: String,
+        found: String,
+        journal: String,
+    },
+    #[error(
+        "allocation of {company} {year}: units add up to {sum_t} t less {deduction_t} t, the total says {total_t} t"
+    )]
+    AllocationSum {
+        company: CompanyId,
+        year: Year,
+        sum_t: Tonnes,
+        deduction_t: Tonnes,
+        total_t: Tonnes,
+    },
+    #[error("registry transaction {seq} replayed as transaction {got}")]
+    RegistrySeq { seq: u64, got: u64 },
+    #[error("a surrender names {company}, which is not a company id")]
+    SurrenderCompany { company: String },
+    #[error("an exchange {op} gave {got} trades, the journal records {journal} (or they differ)")]
+    Trades {
+        op: &'static str,
+        got: usize,
+        journal: usize,
+    },
 }
 
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -462,5 +555,23 @@ impl Market {
             .accounts()
             .iter()
             .filter(move |a| a.kind == kind)
+    }
+}
+
+/// A plan file's parse or validation error as a market refusal.
+pub(crate) fn plan_file_error(e: ets_policy::PolicyError) -> MarketError {
+    MarketError::PlanFile {
+        file: e.file,
+        path: e.path,
+        message: e.problem.to_string(),
+    }
+}
+
+/// A market file's parse or validation error as a market refusal.
+pub(crate) fn market_file_error(e: trading::config::ConfigError) -> MarketError {
+    MarketError::MarketFile {
+        file: e.source_name,
+        key: e.key,
+        message: e.message,
     }
 }

@@ -133,8 +133,10 @@ impl Market {
                     *net.entry((t.to, t.class)).or_default() += i128::from(t.quantity)
                 }
                 (TxKind::Correct, _) => {
-                    *net.entry((t.from.expect("a correction has a source"), t.class))
-                        .or_default() -= i128::from(t.quantity)
+                    let from = t
+                        .from
+                        .ok_or(format!("correction {} has no source account", t.seq))?;
+                    *net.entry((from, t.class)).or_default() -= i128::from(t.quantity)
                 }
                 (TxKind::Surrender, Op::Surrender { purpose, .. }) => {
                     let account = self.resolve_account(&purpose.company);

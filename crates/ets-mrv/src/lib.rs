@@ -13,6 +13,7 @@
 //! **Architecture Invariant:** no I/O, no clock, no floats. Dates come in with the commands;
 //! quantities are `Decimal` until the single rounding to whole tonnes per unit.
 
+mod codes;
 mod emissions;
 mod workflow;
 
@@ -22,10 +23,11 @@ pub use workflow::{Mrv, Report, ReportStatus, Verification, verified_emissions, 
 use ets_types::{CompanyId, Date, Decimal, UnitId, Year};
 
 /// Why an MRV computation or workflow step is refused.
+///
+/// Every variant has a stable code and its figures ([`MrvError::code`], [`MrvError::params`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum MrvError {
-    #[error("unit {unit}: unknown fuel {fuel:?} (not in the plan's mrv.fuels)")]
+    #[error("unit {unit}: unknown fuel {fuel} (not in the plan's mrv.fuels)")]
     UnknownFuel { unit: UnitId, fuel: String },
     #[error("unit {unit}: {field} is negative ({value})")]
     Negative {
@@ -66,12 +68,17 @@ pub enum MrvError {
         action: &'static str,
     },
     #[error(
-        "report {company} {year}: verification covers different units than the report ({detail})"
+        "report {company} {year}: verification covers different units than the report (not verified: {}; not reported: {})",
+        unit_list(not_verified),
+        unit_list(not_reported)
     )]
     VerificationUnits {
         company: CompanyId,
         year: Year,
-        detail: String,
+        /// Reported units the verification leaves out.
+        not_verified: Vec<UnitId>,
+        /// Verified units the report does not name.
+        not_reported: Vec<UnitId>,
     },
     #[error("report {company} {year}: {action} on {date} is before {previous}")]
     DateOrder {
@@ -93,4 +100,10 @@ pub enum MrvError {
         year: Year,
         version: u32,
     },
+}
+
+/// Units for a message: `[U1, U2]`, or `[]`.
+fn unit_list(units: &[UnitId]) -> String {
+    let names: Vec<String> = units.iter().map(|u| u.to_string()).collect();
+    format!("[{}]", names.join(", "))
 }

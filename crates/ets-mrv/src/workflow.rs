@@ -152,24 +152,21 @@ impl Mrv {
         let reported: BTreeSet<&UnitId> = r.units.iter().map(|u| &u.unit).collect();
         let verified: BTreeSet<&UnitId> = v.units.iter().map(|u| &u.unit).collect();
         if reported != verified {
-            let missing: Vec<String> = reported
+            let not_verified: Vec<UnitId> = reported
                 .difference(&verified)
-                .map(|u| u.to_string())
+                .map(|u| (*u).clone())
                 .collect();
-            let extra: Vec<String> = verified
+            let not_reported: Vec<UnitId> = verified
                 .difference(&reported)
-                .map(|u| u.to_string())
+                .map(|u| (*u).clone())
                 .collect();
             // A unit the verifier finds missing is a finding; the company then corrects the
             // report, so the report and its verification always describe the same units.
             return Err(MrvError::VerificationUnits {
                 company: company.clone(),
                 year,
-                detail: format!(
-                    "not verified: [{}]; not reported: [{}]",
-                    missing.join(", "),
-                    extra.join(", ")
-                ),
+                not_verified,
+                not_reported,
             });
         }
         if let Some(submitted) = r.submitted_on

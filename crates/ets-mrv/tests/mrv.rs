@@ -129,7 +129,7 @@ fn bad_activity_names_unit_and_fuel() {
     .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "unit SX0001-G1: unknown fuel \"peat\" (not in the plan's mrv.fuels)"
+        "unit SX0001-G1: unknown fuel peat (not in the plan's mrv.fuels)"
     );
 
     let err = unit_emissions(

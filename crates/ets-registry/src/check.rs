@@ -77,7 +77,8 @@ pub(crate) fn check(r: &Registry) -> Result<InvariantReport, InvariantViolation>
     // Units appear only by issuance: the issuance transactions explain every unit issued.
     let mut by_tx: BTreeMap<UnitClass, Tonnes> = BTreeMap::new();
     for t in r.transactions.iter().filter(|t| t.kind == TxKind::Issue) {
-        *by_tx.entry(t.class).or_insert(0) += t.quantity;
+        let n = by_tx.entry(t.class).or_insert(0);
+        *n = n.saturating_add(t.quantity);
     }
     for (class, issued) in r.classes() {
         let tx = by_tx.get(&class).copied().unwrap_or(0);
@@ -104,7 +105,7 @@ pub(crate) fn check(r: &Registry) -> Result<InvariantReport, InvariantViolation>
             });
         }
         let entry = per_class.entry(*class).or_default();
-        entry.0 += h.total;
+        entry.0 = entry.0.saturating_add(h.total);
         entry.1.extend(h.blocks.iter().copied());
         block_count += h.blocks.len();
     }
@@ -120,7 +121,7 @@ pub(crate) fn check(r: &Registry) -> Result<InvariantReport, InvariantViolation>
         blocks.sort_unstable();
         let mut next = 1;
         for pair in blocks.windows(2) {
-            if pair[0].end + 1 != pair[1].start {
+            if pair[0].end.checked_add(1) != Some(pair[1].start) {
                 return Err(InvariantViolation::BlocksDoNotTile {
                     class,
                     a: pair[0],
@@ -132,9 +133,9 @@ pub(crate) fn check(r: &Registry) -> Result<InvariantReport, InvariantViolation>
             if first.start != 1 || last.end != issued {
                 return Err(InvariantViolation::SerialsIncomplete { class, issued });
             }
-            next = last.end + 1;
+            next = last.end.saturating_add(1);
         }
-        if next != issued + 1 {
+        if next != issued.saturating_add(1) {
             return Err(InvariantViolation::SerialsIncomplete { class, issued });
         }
     }
@@ -146,13 +147,18 @@ pub(crate) fn check(r: &Registry) -> Result<InvariantReport, InvariantViolation>
             issued: 0,
         });
     }
-    let sum_kind = |kind| r.classes().map(|(c, _)| r.total_in_kind(kind, c)).sum();
+    // Totals over classes saturate: each class stays below 2^64 t, their sum need not.
+    let sum_kind = |kind| {
+        r.classes()
+            .map(|(c, _)| r.total_in_kind(kind, c))
+            .fold(0, Tonnes::saturating_add)
+    };
     Ok(InvariantReport {
         accounts: r.accounts.len(),
         transactions: r.transactions.len(),
         classes: r.issued.len(),
         blocks: block_count,
-        issued_t: r.issued.values().sum(),
+        issued_t: r.issued.values().copied().fold(0, Tonnes::saturating_add),
         surrendered_t: sum_kind(AccountKind::NationalSurrender),
         cancelled_t: sum_kind(AccountKind::NationalCancellation),
     })

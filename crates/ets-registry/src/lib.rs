@@ -24,6 +24,7 @@ use ets_types::{AccountId, Date, Tonnes, UnitClass};
 use serde::{Deserialize, Serialize};
 
 mod check;
+mod codes;
 pub use check::{InvariantReport, InvariantViolation};
 
 /// Account ids of the national accounts, opened by [`Registry::new`] in this order.
@@ -52,6 +53,18 @@ pub enum AccountKind {
 }
 
 impl AccountKind {
+    /// The kind's stable snake_case name, as serialized (for messages and error parameters).
+    pub fn name(self) -> &'static str {
+        match self {
+            AccountKind::NationalQuota => "national_quota",
+            AccountKind::NationalSurrender => "national_surrender",
+            AccountKind::NationalCancellation => "national_cancellation",
+            AccountKind::CompanyHolding => "company_holding",
+            AccountKind::GeneralHolding => "general_holding",
+            AccountKind::ExchangeSettlement => "exchange_settlement",
+            AccountKind::OffsetProject => "offset_project",
+        }
+    }
     /// Terminal accounts keep what they receive for ever: nothing is ever sent out of them.
     pub fn is_terminal(self) -> bool {
         matches!(
@@ -188,6 +201,20 @@ pub enum TxKind {
     Correct,
 }
 
+impl TxKind {
+    /// The kind's stable snake_case name, as serialized.
+    pub fn name(self) -> &'static str {
+        match self {
+            TxKind::Issue => "issue",
+            TxKind::Allocate => "allocate",
+            TxKind::Transfer => "transfer",
+            TxKind::Surrender => "surrender",
+            TxKind::Cancel => "cancel",
+            TxKind::Correct => "correct",
+        }
+    }
+}
+
 /// A completed movement. Immutable once recorded.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Transaction {
@@ -225,7 +252,7 @@ pub enum Rejection {
         available: Tonnes,
         requested: Tonnes,
     },
-    #[error("{op} is not allowed {direction} a {kind:?} account ({account})")]
+    #[error("{op} is not allowed {direction} a {} account ({account})", kind.name())]
     WrongAccountKind {
         op: &'static str,
         direction: &'static str,
@@ -238,7 +265,7 @@ pub enum Rejection {
     SameAccount { account: AccountId },
     #[error("transaction {original} does not exist")]
     UnknownTransaction { original: u64 },
-    #[error("transaction {original} is a {kind:?}; only allocations can be corrected")]
+    #[error("transaction {original} is a {} transaction; only allocations can be corrected", kind.name())]
     NotCorrectable { original: u64, kind: TxKind },
     #[error(
         "correction of {requested} t exceeds the {remaining} t of transaction {original} not yet corrected"
@@ -248,7 +275,7 @@ pub enum Rejection {
         remaining: Tonnes,
         requested: Tonnes,
     },
-    #[error("idempotency key {key:?} was already used for a different request (transaction {seq})")]
+    #[error("idempotency key {key} was already used for a different request (transaction {seq})")]
     KeyReused { key: String, seq: u64 },
     #[error("account {account} still holds units and cannot be closed")]
     NotEmpty { account: AccountId },
@@ -504,8 +531,11 @@ impl Registry {
                         kind,
                     });
                 }
+                // Serials run 1..=issued and every block's successor serial must exist, so a
+                // class holds at most u64::MAX - 1 units: no serial arithmetic can overflow.
                 self.issued(class)
                     .checked_add(quantity)
+                    .filter(|total| *total < u64::MAX)
                     .ok_or(Rejection::Overflow)?;
                 Ok(Movement {
                     kind: TxKind::Issue,

@@ -1,6 +1,16 @@
 //! The market configuration file (`markets/*.toml`): instruments, matching mode, bands, size
 //! limits, fees, position limits, sessions and holidays, as data.
+//!
+//! The calendar, sessions and size limits are `ets-exchange`'s types, built once here, so the
+//! market and the exchange core share one vocabulary: [`TradingCalendar`] (weekdays numbered
+//! from Sunday = 0, as [`ets_exchange::calendar::weekday`]; sessions half-open `[start, end)`)
+//! and [`SizeLimits`] (a listed order must be *below* `listed_below`, a block order *at least*
+//! `block_at_least`, as DOMAIN.md §4 words the rule: listed "< 100,000 t", block "≥ 100,000 t",
+//! so the two modes meet without gap or overlap). The file's `listed.max_order_t` names the
+//! largest listed order (99,999 t in `cn-seee.toml`); the parser turns it into
+//! `listed_below = max_order_t + 1` once.
 
+use ets_exchange::{SizeLimits, TradingCalendar, Window};
 use ets_types::{Date, Decimal, Year};
 use serde::Deserialize;
 
@@ -17,21 +27,18 @@ pub struct MarketRules {
     pub tick_fen: i64,
     pub lot_t: u64,
     pub listed_band_bps: u32,
-    pub listed_max_t: u64,
+    /// Listed orders below `listed_below`, block orders from `block_at_least` (see the module).
+    pub limits: SizeLimits,
     pub click_levels: usize,
     pub block_band_bps: u32,
-    pub block_min_t: u64,
     pub buyer_fee_bps: u32,
     pub seller_fee_bps: u32,
     pub min_fee_fen: u64,
     pub compliance_margin_t: u64,
     pub others_cap_t: u64,
-    /// Monday = 0 .. Sunday = 6.
-    pub weekdays: [bool; 7],
-    pub holidays: Vec<Date>,
-    /// (start, end) minutes of the day, Beijing time, end exclusive.
-    pub listed_sessions: Vec<(u16, u16)>,
-    pub block_sessions: Vec<(u16, u16)>,
+    /// Trading days (open weekdays less holidays) and the listed and block sessions, minutes
+    /// of the day in Beijing time, `[start, end)`.
+    pub calendar: TradingCalendar,
     pub instruments: Vec<InstrumentRules>,
 }
 
@@ -190,7 +197,7 @@ impl MarketRules {
             other => {
                 return Err(err(
                     "market.matching",
-                    format!("{other:?}: expected \"click_to_trade\" or \"continuous\""),
+                    format!("{other}: expected click_to_trade or continuous"),
                 ));
             }
         };
@@ -200,7 +207,7 @@ impl MarketRules {
             other => {
                 return Err(err(
                     "market.self_trade_prevention",
-                    format!("{other:?}: expected \"cancel_resting\" or \"cancel_incoming\""),
+                    format!("{other}: expected cancel_resting or cancel_incoming"),
                 ));
             }
         };
@@ -210,7 +217,7 @@ impl MarketRules {
             other => {
                 return Err(err(
                     "market.settlement",
-                    format!("{other:?}: expected \"immediate\" or \"end_of_day\""),
+                    format!("{other}: expected immediate or end_of_day"),
                 ));
             }
         };
@@ -252,30 +259,50 @@ impl MarketRules {
                 "size limits must be at least 1 t".into(),
             ));
         }
+        let limits = SizeLimits {
+            listed_below: f
+                .listed
+                .max_order_t
+                .checked_add(1)
+                .ok_or_else(|| err("listed.max_order_t", "must be below 2^64 - 1 t".into()))?,
+            block_at_least: f.block.min_order_t,
+        };
+        // A fee above the whole trade value is a data error (clearing refuses such a schedule).
+        for (key, bps) in [
+            ("fees.buyer_bps", f.fees.buyer_bps),
+            ("fees.seller_bps", f.fees.seller_bps),
+        ] {
+            if bps > 10_000 {
+                return Err(err(
+                    key,
+                    format!("{bps}: at most 10000 (the whole trade value)"),
+                ));
+            }
+        }
         if f.listed.click_levels == 0 {
             return Err(err("listed.click_levels", "must be at least 1".into()));
         }
+        // Indexed as `ets_exchange::calendar::weekday` counts: Sunday = 0 .. Saturday = 6.
         let mut weekdays = [false; 7];
-        const NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+        const NAMES: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
         for (i, w) in f.calendar.weekdays.iter().enumerate() {
             let d = NAMES.iter().position(|n| n == w).ok_or_else(|| {
                 err(
                     &format!("calendar.weekdays[{i}]"),
-                    format!("{w:?}: expected mon..sun"),
+                    format!("{w}: expected mon..sun"),
                 )
             })?;
             weekdays[d] = true;
         }
-        let parse_sessions = |key: &str, list: &[String]| -> Result<Vec<(u16, u16)>, ConfigError> {
+        let parse_sessions = |key: &str, list: &[String]| -> Result<Vec<Window>, ConfigError> {
             list.iter()
                 .enumerate()
                 .map(|(i, s)| {
-                    session(s).ok_or_else(|| {
-                        err(
-                            &format!("{key}[{i}]"),
-                            format!("{s:?}: expected HH:MM-HH:MM"),
-                        )
-                    })
+                    session(s)
+                        .map(|(start, end)| Window { start, end })
+                        .ok_or_else(|| {
+                            err(&format!("{key}[{i}]"), format!("{s}: expected HH:MM-HH:MM"))
+                        })
                 })
                 .collect()
         };
@@ -289,6 +316,14 @@ impl MarketRules {
             holidays.push(d);
         }
         holidays.sort();
+        let calendar = TradingCalendar::new(
+            holidays,
+            weekdays,
+            ets_exchange::Sessions {
+                listed: listed_sessions,
+                block: block_sessions,
+            },
+        );
         let mut instruments = Vec::new();
         for (i, inst) in f.instruments.iter().enumerate() {
             let key = |k: &str| format!("instruments[{i}].{k}");
@@ -298,7 +333,7 @@ impl MarketRules {
                 _ => {
                     return Err(err(
                         &key("unit"),
-                        format!("{:?}: expected \"CEA\" or \"CCER\"", inst.unit),
+                        format!("{}: expected CEA or CCER", inst.unit),
                     ));
                 }
             };
@@ -317,7 +352,7 @@ impl MarketRules {
                     other => {
                         return Err(err(
                             &key("modes"),
-                            format!("{other:?}: expected listed, block or one_way"),
+                            format!("{other}: expected listed, block or one_way"),
                         ));
                     }
                 }
@@ -384,19 +419,15 @@ impl MarketRules {
             tick_fen: tick,
             lot_t: f.market.lot_t,
             listed_band_bps,
-            listed_max_t: f.listed.max_order_t,
+            limits,
             click_levels: f.listed.click_levels,
             block_band_bps,
-            block_min_t: f.block.min_order_t,
             buyer_fee_bps: f.fees.buyer_bps,
             seller_fee_bps: f.fees.seller_bps,
             min_fee_fen: f.fees.min_fen,
             compliance_margin_t: f.position_limits.compliance_margin_t,
             others_cap_t: f.position_limits.others_cap_t,
-            weekdays,
-            holidays,
-            listed_sessions,
-            block_sessions,
+            calendar,
             instruments,
         })
     }
@@ -427,8 +458,49 @@ mod tests {
             ),
             (4800, 1, 1000, 3000)
         );
-        assert_eq!(r.listed_sessions, [(570, 690), (780, 900)]);
+        assert_eq!(
+            r.calendar.sessions().listed,
+            [Window::hm(9, 30, 11, 30), Window::hm(13, 0, 15, 0)]
+        );
         assert!(!r.continuous);
+    }
+
+    /// The market file says `max_order_t = 99999` (the largest listed order) where
+    /// `ets-exchange` says `listed_below` (DOMAIN.md §4: a listed order is "< 100,000 t", a
+    /// block order "≥ 100,000 t"). One convention won, the exchange core's, because it states
+    /// the rule as the source does and makes the two modes meet at one threshold; the file's
+    /// key keeps its meaning and is converted once, so 99,999 t is still the largest listed
+    /// order and 100,000 t the smallest block.
+    #[test]
+    fn the_listed_maximum_of_the_file_is_the_exchange_limit_below() {
+        use ets_exchange::{LimitError, TradeKind};
+        let r = MarketRules::from_toml_str(MarketRules::builtin_text(), "cn-seee.toml").unwrap();
+        assert_eq!(r.limits.listed_below, 100_000);
+        assert_eq!(r.limits.listed_max(), 99_999);
+        assert_eq!(r.limits.check(TradeKind::Listed, 99_999), Ok(()));
+        assert_eq!(
+            r.limits.check(TradeKind::Listed, 100_000),
+            Err(LimitError::ListedTooLarge {
+                qty: 100_000,
+                limit: 100_000
+            })
+        );
+        assert_eq!(r.limits.check(TradeKind::Block, 100_000), Ok(()));
+        assert!(r.limits.check(TradeKind::Block, 99_999).is_err());
+        // Weekdays count from Sunday, as the exchange's calendar does: 16 July 2021 was a
+        // Friday (open), the 17th a Saturday, 1 October National Day.
+        assert!(
+            r.calendar
+                .is_trading_day(Date::parse("2021-07-16").unwrap())
+        );
+        assert!(
+            !r.calendar
+                .is_trading_day(Date::parse("2021-07-17").unwrap())
+        );
+        assert!(
+            !r.calendar
+                .is_trading_day(Date::parse("2021-10-01").unwrap())
+        );
     }
 
     #[test]

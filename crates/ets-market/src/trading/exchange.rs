@@ -12,7 +12,8 @@ use ets_clearing::{
     Trade, TradeId, UnitFreezes, UnitOp,
 };
 use ets_exchange::{
-    BookConfig, MatchingMode, NewOrder, OrderBook, SelfTradePrevention, Side, Take, TimeInForce,
+    BookConfig, LimitError, MatchingMode, NewOrder, OrderBook, SelfTradePrevention, Side, Take,
+    TimeInForce, TradeKind,
 };
 use ets_registry::Registry;
 use ets_types::{AccountId, Date, Tonnes, UnitClass};
@@ -21,8 +22,10 @@ use serde::{Deserialize, Serialize};
 use super::config::MarketRules;
 
 /// Why the exchange refused an order or an operation. Nothing changed.
-#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error, Serialize, Deserialize)]
-#[serde(tag = "reason", rename_all = "snake_case")]
+///
+/// Every variant has a stable code and its figures (`MarketError::code`, `MarketError::params`);
+/// times are minutes of the day shown as `HH:MM`, prices fen, quantities tonnes.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
 pub enum TradeRejection {
     #[error("the exchange is not open (no market configuration adopted)")]
     NoExchange,
@@ -32,22 +35,31 @@ pub enum TradeRejection {
     DayNotOpen { date: Date },
     #[error("the trading day {open} is still open; close it first")]
     DayStillOpen { open: Date },
-    #[error("{minute} is outside the {kind} sessions")]
-    OutsideSession { kind: String, minute: String },
+    #[error("{} is outside {window}", hhmm(*minute))]
+    OutsideSession { window: TradingWindow, minute: u16 },
     #[error("{class} does not trade on this market")]
     UnknownInstrument { class: UnitClass },
-    #[error("quantity {qty} t is outside the {kind} size limit ({limit})")]
+    #[error("{class} does not trade by {mode} here")]
+    ModeNotAllowed { class: UnitClass, mode: TradeMode },
+    #[error("quantity {qty} t is {rule} of {limit} t")]
     SizeLimit {
-        kind: String,
+        rule: SizeRule,
         qty: Tonnes,
-        limit: String,
+        limit: Tonnes,
     },
+    #[error("quantity must be at least 1 t")]
+    ZeroQuantity,
     #[error("quantity {qty} t is not a multiple of the lot {lot} t")]
     Lot { qty: Tonnes, lot: Tonnes },
-    #[error("price {price} fen is not on the tick {tick} fen")]
+    #[error("price {price} fen is not a positive multiple of the tick {tick} fen")]
     Tick { price: i64, tick: i64 },
-    #[error("price {price} fen is outside the band {low}..={high} fen")]
-    OutsideBand { price: i64, low: i64, high: i64 },
+    #[error("price {price} fen is {}", band.describe(*low, *high))]
+    OutsideBand {
+        price: i64,
+        low: i64,
+        high: i64,
+        band: Band,
+    },
     #[error("insufficient funds: {needed} fen needed, {available} fen available")]
     InsufficientFunds { needed: u64, available: u64 },
     #[error(
@@ -64,20 +76,163 @@ pub enum TradeRejection {
     UnknownOrder { id: u64 },
     #[error("order {id} belongs to another participant")]
     NotOwner { id: u64 },
-    #[error("order book: {detail}")]
-    Book { detail: String },
     #[error("unknown block proposal {id}")]
     UnknownProposal { id: u64 },
     #[error("block proposal {id} is addressed to another participant")]
     NotCounterparty { id: u64 },
-    #[error("block trades are not allowed on this market")]
-    BlockNotAllowed,
+    #[error("unknown auction {id}")]
+    UnknownAuction { id: u64 },
     #[error("a participant cannot trade with itself")]
     SelfTrade,
-    #[error("funds: {detail}")]
-    Funds { detail: String },
-    #[error("{kind} of {fen} fen must be positive")]
-    ZeroAmount { kind: String, fen: u64 },
+    #[error("the amount must be at least 1 fen")]
+    ZeroAmount,
+    #[error("a deposit of {fen} fen exceeds the limit of {max_fen} fen")]
+    DepositTooLarge { fen: u64, max_fen: u64 },
+    #[error("a deposit of {fen} fen would overflow the participant's balance")]
+    BalanceOverflow { fen: u64 },
+    #[error("price {price} fen times {qty} t overflows a 64-bit amount of fen")]
+    ValueOverflow { price: i64, qty: Tonnes },
+    #[error("{tif} orders need continuous matching; listed orders rest for the day")]
+    TifNeedsContinuous { tif: Tif },
+    #[error("fill-or-kill order of {qty} t cannot be filled in full ({fillable} t available)")]
+    FokNotFillable { qty: Tonnes, fillable: Tonnes },
+    #[error(
+        "order {id} has trades awaiting end-of-day settlement; cancel it and place a new order"
+    )]
+    PendingSettlement { id: u64 },
+    #[error("taking a listed order is click-to-trade; this market matches continuously")]
+    TakeNeedsClickToTrade,
+    #[error("order {id} is not within the best {levels} price levels")]
+    NotInBestLevels { id: u64, levels: usize },
+    #[error("{qty} t requested of order {id}, {open} t open")]
+    ExceedsOpen { id: u64, qty: Tonnes, open: Tonnes },
+    #[error(
+        "the bidding window must close after it opens ({} to {})",
+        hhmm(*open),
+        hhmm(*close)
+    )]
+    EmptyWindow { open: u16, close: u16 },
+    #[error(
+        "account {account} has open exchange orders or unsettled trades; cancel them (or wait for the close) first"
+    )]
+    LiveBusiness { account: AccountId },
+    #[error("order book: {reason}")]
+    Book { reason: ets_exchange::RejectReason },
+    /// A checked input failed to apply, or a journal does not fit the state: a bug or a
+    /// corrupted journal, never a participant's mistake. `cause` is for the operator's log.
+    #[error("exchange internal error in {step}: {cause}")]
+    Internal { step: &'static str, cause: String },
+}
+
+/// A window of the trading day an operation must fall in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TradingWindow {
+    /// The listed (click-to-trade or continuous) sessions of the market file.
+    Listed,
+    /// The block sessions of the market file.
+    Block,
+    /// The bidding window of a one-way auction, `[open, close)` on its date.
+    Bidding {
+        auction: u64,
+        date: Date,
+        open: u16,
+        close: u16,
+    },
+    /// An auction closes at or after the end of its window, on its date.
+    AuctionClose {
+        auction: u64,
+        date: Date,
+        close: u16,
+    },
+}
+
+impl std::fmt::Display for TradingWindow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            TradingWindow::Listed => f.write_str("the listed sessions"),
+            TradingWindow::Block => f.write_str("the block sessions"),
+            TradingWindow::Bidding {
+                auction,
+                date,
+                open,
+                close,
+            } => write!(
+                f,
+                "the bidding window of auction {auction} ({date} {} to {})",
+                hhmm(open),
+                hhmm(close)
+            ),
+            TradingWindow::AuctionClose {
+                auction,
+                date,
+                close,
+            } => write!(
+                f,
+                "the close of auction {auction} (on {date} from {})",
+                hhmm(close)
+            ),
+        }
+    }
+}
+
+/// A way of trading that an instrument may or may not allow (market file, `modes`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TradeMode {
+    Listed,
+    Block,
+    OneWay,
+}
+
+impl std::fmt::Display for TradeMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TradeMode::Listed => "listed agreement",
+            TradeMode::Block => "block agreement",
+            TradeMode::OneWay => "one-way bidding",
+        })
+    }
+}
+
+/// Which order size limit a quantity broke ([`ets_exchange::SizeLimits`]' convention).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SizeRule {
+    /// A listed order must be below the limit (`listed_below`).
+    ListedBelow,
+    /// A block order must be at least the minimum (`block_at_least`).
+    BlockAtLeast,
+}
+
+impl std::fmt::Display for SizeRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SizeRule::ListedBelow => "not below the listed order limit",
+            SizeRule::BlockAtLeast => "below the block order minimum",
+        })
+    }
+}
+
+/// The price range a price broke.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Band {
+    /// The listed band around the previous close, `low..=high`.
+    Listed,
+    /// The block band around the previous close, `low..=high` (also the one-way limit's).
+    Block,
+    /// A bid in a selling auction: at least the floor `low` (`high` is unbounded).
+    AuctionFloor,
+    /// An offer in a buying auction: at most the ceiling `high` (`low` is 0).
+    AuctionCeiling,
+}
+
+impl Band {
+    fn describe(self, low: i64, high: i64) -> String {
+        match self {
+            Band::Listed => format!("outside the listed band {low}..={high} fen"),
+            Band::Block => format!("outside the block band {low}..={high} fen"),
+            Band::AuctionFloor => format!("below the auction's floor of {low} fen"),
+            Band::AuctionCeiling => format!("above the auction's ceiling of {high} fen"),
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -102,6 +257,16 @@ pub enum Tif {
     Day,
     Ioc,
     Fok,
+}
+
+impl std::fmt::Display for Tif {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Tif::Day => "DAY",
+            Tif::Ioc => "IOC",
+            Tif::Fok => "FOK",
+        })
+    }
 }
 
 /// An operation on the exchange with every id resolved: what the journal records.
@@ -206,6 +371,25 @@ pub enum ExchangeInput {
 }
 
 impl ExchangeInput {
+    /// A short name of the input's kind, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ExchangeInput::Deposit { .. } => "deposit",
+            ExchangeInput::Withdraw { .. } => "withdraw",
+            ExchangeInput::OpenDay { .. } => "open_day",
+            ExchangeInput::CloseDay { .. } => "close_day",
+            ExchangeInput::Order { .. } => "order",
+            ExchangeInput::Cancel { .. } => "cancel_order",
+            ExchangeInput::Amend { .. } => "amend_order",
+            ExchangeInput::Take { .. } => "take_order",
+            ExchangeInput::ProposeBlock { .. } => "propose_block",
+            ExchangeInput::AcceptBlock { .. } => "accept_block",
+            ExchangeInput::Announce { .. } => "announce_auction",
+            ExchangeInput::Bid { .. } => "bid",
+            ExchangeInput::CloseAuction { .. } => "close_auction",
+        }
+    }
+
     /// The order (or proposal) id the input introduces, if any.
     pub fn id(&self) -> Option<u64> {
         match *self {
@@ -335,13 +519,14 @@ fn participant(a: AccountId) -> ParticipantId {
     ParticipantId(a.0)
 }
 
-fn hhmm(minute: u16) -> String {
-    format!("{:02}:{:02}", minute / 60, minute % 60)
-}
+use crate::codes::hhmm;
 
-fn book_err(e: impl std::fmt::Display) -> TradeRejection {
-    TradeRejection::Book {
-        detail: e.to_string(),
+/// A failure of a step that the checks should have made impossible (see
+/// [`TradeRejection::Internal`]).
+fn internal(step: &'static str, cause: impl std::fmt::Display) -> TradeRejection {
+    TradeRejection::Internal {
+        step,
+        cause: cause.to_string(),
     }
 }
 
@@ -353,7 +538,7 @@ fn book_config(rules: &MarketRules, inst: &super::config::InstrumentRules) -> Bo
     });
     cfg.tick = inst.tick_fen;
     cfg.click_levels = rules.click_levels;
-    cfg.qty_max = Some(rules.listed_max_t);
+    cfg.qty_max = Some(rules.limits.listed_max());
     cfg.stp = if rules.stp_cancel_incoming {
         SelfTradePrevention::CancelIncoming
     } else {
@@ -364,7 +549,12 @@ fn book_config(rules: &MarketRules, inst: &super::config::InstrumentRules) -> Bo
 }
 
 impl Exchange {
-    pub fn new(rules: MarketRules) -> Exchange {
+    /// The exchange under a checked market configuration.
+    ///
+    /// # Errors
+    /// `Internal` when the fee schedule is refused by clearing (the configuration's parser
+    /// refuses such a file first).
+    pub fn new(rules: MarketRules) -> Result<Exchange, TradeRejection> {
         let mode = if rules.settle_end_of_day {
             SettlementMode::EndOfDay
         } else {
@@ -376,7 +566,7 @@ impl Exchange {
             min_fen: rules.min_fee_fen,
         };
         let clearing =
-            Clearing::new(mode, fees, 10_000_000).expect("fee schedule checked with the rules");
+            Clearing::new(mode, fees, 10_000_000).map_err(|e| internal("fee schedule", e))?;
         // Allowance books exist from the start; an offset class gets its book on first use.
         let mut books = BTreeMap::new();
         let mut prev_close = BTreeMap::new();
@@ -387,7 +577,7 @@ impl Exchange {
                 prev_close.insert(class, inst.reference_fen);
             }
         }
-        Exchange {
+        Ok(Exchange {
             rules,
             books,
             orders: BTreeMap::new(),
@@ -404,7 +594,7 @@ impl Exchange {
             blocks: BTreeMap::new(),
             auctions: BTreeMap::new(),
             next_id: 1,
-        }
+        })
     }
 
     /// The id the next order, take or proposal gets.
@@ -442,7 +632,8 @@ impl Exchange {
             .flatten()
             .filter_map(|id| self.orders.get(id).map(|o| (id, o)))
             .filter_map(|(id, o)| {
-                self.books[&o.class]
+                self.books
+                    .get(&o.class)?
                     .0
                     .order(*id)
                     .map(|v| (*id, o.class, o.side, o.price, v.qty))
@@ -525,12 +716,22 @@ impl Exchange {
             .unwrap_or(1)
     }
 
-    fn band(&self, class: UnitClass, bps: u32) -> (i64, i64) {
+    /// The price band of a class; closes and ticks are positive by construction (the market
+    /// file checks them, a close is a VWAP of positive prices), so an error here is internal.
+    fn band(&self, class: UnitClass, bps: u32) -> Result<(i64, i64), TradeRejection> {
         let tick = self
             .rules
             .instrument(class)
             .map_or(self.rules.tick_fen, |i| i.tick_fen);
-        ets_exchange::band(self.previous(class), bps, tick).expect("positive close and tick")
+        ets_exchange::band(self.previous(class), bps, tick).map_err(|e| internal("price band", e))
+    }
+
+    /// The book of a class that has one (every class with live orders does).
+    fn book_mut(&mut self, class: UnitClass) -> Result<&mut OrderBook, TradeRejection> {
+        self.books
+            .get_mut(&class)
+            .map(|b| &mut b.0)
+            .ok_or(TradeRejection::UnknownInstrument { class })
     }
 
     /// Creates the book of an offset class on its first order, banded for the open day.
@@ -542,35 +743,32 @@ impl Exchange {
         let mut book = OrderBook::new(book_config(&self.rules, &inst));
         self.prev_close.insert(class, inst.reference_fen);
         if self.day.is_some() {
-            book.set_price_band(Some(self.band(class, inst.listed_band_bps)));
+            book.set_price_band(Some(self.band(class, inst.listed_band_bps)?));
             let stats = ets_exchange::DailyStats::new(inst.reference_fen, inst.tick_fen)
-                .expect("positive tick");
+                .map_err(|e| internal("daily statistics", e))?;
             self.today.insert(class, stats);
         }
         self.books.insert(class, BookCell(book));
         Ok(())
     }
 
-    fn in_session(
-        &self,
-        sessions: &[(u16, u16)],
-        kind: &str,
-        minute: u16,
-    ) -> Result<(), TradeRejection> {
-        if sessions.iter().any(|(a, b)| (*a..*b).contains(&minute)) {
+    fn in_session(&self, window: TradingWindow, minute: u16) -> Result<(), TradeRejection> {
+        let kind = match window {
+            TradingWindow::Listed => TradeKind::Listed,
+            TradingWindow::Block => TradeKind::Block,
+            // Auction windows are checked against the auction.
+            TradingWindow::Bidding { .. } | TradingWindow::AuctionClose { .. } => return Ok(()),
+        };
+        if self.rules.calendar.sessions().is_open(kind, minute) {
             Ok(())
         } else {
-            Err(TradeRejection::OutsideSession {
-                kind: kind.into(),
-                minute: hhmm(minute),
-            })
+            Err(TradeRejection::OutsideSession { window, minute })
         }
     }
 
+    /// Whether the market's calendar trades on `date` (open weekday, not a holiday).
     pub fn is_trading_day(&self, date: Date) -> bool {
-        // `weekday` counts from Sunday = 0; the rules from Monday = 0.
-        let monday_first = (ets_exchange::calendar::weekday(date) as usize + 6) % 7;
-        self.rules.weekdays[monday_first] && self.rules.holidays.binary_search(&date).is_err()
+        self.rules.calendar.is_trading_day(date)
     }
 
     fn check_day(&self, date: Date) -> Result<(), TradeRejection> {
@@ -589,60 +787,76 @@ impl Exchange {
     ) -> Result<(), TradeRejection> {
         let inst = self.instrument(class)?;
         if !(if block { inst.block } else { inst.listed }) {
-            return Err(book_err(format!(
-                "{class} does not trade by {} agreement here",
-                if block { "block" } else { "listed" }
-            )));
+            return Err(TradeRejection::ModeNotAllowed {
+                class,
+                mode: if block {
+                    TradeMode::Block
+                } else {
+                    TradeMode::Listed
+                },
+            });
         }
-        if qty == 0 || !qty.is_multiple_of(inst.lot_t) {
+        if qty == 0 {
+            return Err(TradeRejection::ZeroQuantity);
+        }
+        if !qty.is_multiple_of(inst.lot_t) {
             return Err(TradeRejection::Lot {
                 qty,
                 lot: inst.lot_t,
             });
         }
-        if block {
-            if qty < self.rules.block_min_t {
-                return Err(TradeRejection::SizeLimit {
-                    kind: "block".into(),
-                    qty,
-                    limit: format!(">= {}", self.rules.block_min_t),
-                });
-            }
-        } else if qty > self.rules.listed_max_t {
-            return Err(TradeRejection::SizeLimit {
-                kind: "listed".into(),
+        let kind = if block {
+            TradeKind::Block
+        } else {
+            TradeKind::Listed
+        };
+        self.rules.limits.check(kind, qty).map_err(|e| match e {
+            LimitError::ListedTooLarge { qty, limit } => TradeRejection::SizeLimit {
+                rule: SizeRule::ListedBelow,
                 qty,
-                limit: format!("<= {}", self.rules.listed_max_t),
-            });
-        }
+                limit,
+            },
+            LimitError::BlockTooSmall { qty, min } => TradeRejection::SizeLimit {
+                rule: SizeRule::BlockAtLeast,
+                qty,
+                limit: min,
+            },
+            LimitError::ZeroQuantity => TradeRejection::ZeroQuantity,
+            other => internal("size limits", other),
+        })?;
         if price <= 0 || price % inst.tick_fen != 0 {
             return Err(TradeRejection::Tick {
                 price,
                 tick: inst.tick_fen,
             });
         }
-        let (low, high) = self.band(
-            class,
-            if block {
-                inst.block_band_bps
-            } else {
-                inst.listed_band_bps
-            },
-        );
+        let (bps, band) = if block {
+            (inst.block_band_bps, Band::Block)
+        } else {
+            (inst.listed_band_bps, Band::Listed)
+        };
+        let (low, high) = self.band(class, bps)?;
         if price < low || price > high {
-            return Err(TradeRejection::OutsideBand { price, low, high });
+            return Err(TradeRejection::OutsideBand {
+                price,
+                low,
+                high,
+                band,
+            });
         }
         Ok(())
     }
 
     /// Funds to freeze for buying `qty` at `price`.
     fn buy_freeze(&self, price: i64, qty: Tonnes) -> Result<u64, TradeRejection> {
+        let fen_per_t = u64::try_from(price).map_err(|_| TradeRejection::Tick {
+            price,
+            tick: self.rules.tick_fen,
+        })?;
         self.clearing
             .fees()
-            .buy_freeze_fen(price as u64, qty)
-            .map_err(|e| TradeRejection::Funds {
-                detail: e.to_string(),
-            })
+            .buy_freeze_fen(fen_per_t, qty)
+            .map_err(|_| TradeRejection::ValueOverflow { price, qty })
     }
 
     fn check_buy(
@@ -653,7 +867,10 @@ impl Exchange {
         freed: u64,
     ) -> Result<u64, TradeRejection> {
         let needed = self.buy_freeze(price, qty)?;
-        let available = self.funds.available(participant(account)) + freed;
+        let available = self
+            .funds
+            .available(participant(account))
+            .saturating_add(freed);
         if needed > available {
             return Err(TradeRejection::InsufficientFunds { needed, available });
         }
@@ -668,7 +885,9 @@ impl Exchange {
         qty: Tonnes,
         freed: Tonnes,
     ) -> Result<(), TradeRejection> {
-        let tradable = self.tradable(registry, account, class) + freed;
+        let tradable = self
+            .tradable(registry, account, class)
+            .saturating_add(freed);
         if qty > tradable {
             return Err(TradeRejection::InsufficientUnits {
                 requested: qty,
@@ -692,8 +911,10 @@ impl Exchange {
         qty: Tonnes,
         limit: Tonnes,
     ) -> Result<(), TradeRejection> {
-        let position = registry.holding(account, class) + self.open_buys(account, class);
-        if position + qty > limit {
+        let position = registry
+            .holding(account, class)
+            .saturating_add(self.open_buys(account, class));
+        if position.checked_add(qty).is_none_or(|p| p > limit) {
             return Err(TradeRejection::PositionLimit {
                 position,
                 qty,
@@ -704,10 +925,12 @@ impl Exchange {
     }
 
     /// Keeps `open_buy` in step with what the book did to buy orders.
-    fn track(&mut self, class: UnitClass, events: &[ets_exchange::Event]) {
+    fn track(
+        &mut self,
+        class: UnitClass,
+        events: &[ets_exchange::Event],
+    ) -> Result<(), TradeRejection> {
         use ets_exchange::Event as E;
-        let account =
-            |p: u64| AccountId(u32::try_from(p).expect("participants are account numbers"));
         for e in events {
             let (p, add, sub) = match *e {
                 E::Accepted {
@@ -745,14 +968,20 @@ impl Exchange {
                 } => (participant, qty, old_qty),
                 _ => continue,
             };
-            let open = self.open_buy.entry((account(p), class)).or_insert(0);
-            *open = (*open + add)
-                .checked_sub(sub)
-                .expect("open buy quantity never goes below zero");
+            // Participants are account numbers (the book is fed `account.0`).
+            let account = AccountId(
+                u32::try_from(p).map_err(|_| internal("open buy tracking", "participant id"))?,
+            );
+            let open = self.open_buy.entry((account, class)).or_insert(0);
+            *open = open
+                .checked_add(add)
+                .and_then(|o| o.checked_sub(sub))
+                .ok_or_else(|| internal("open buy tracking", "open buy quantity below zero"))?;
             if *open == 0 {
-                self.open_buy.remove(&(account(p), class));
+                self.open_buy.remove(&(account, class));
             }
         }
+        Ok(())
     }
 
     /// Checks an input against the current state without changing anything. `limit` is the
@@ -767,19 +996,15 @@ impl Exchange {
             ExchangeInput::Deposit { fen, .. } | ExchangeInput::Withdraw { fen, .. }
                 if fen == 0 =>
             {
-                Err(TradeRejection::ZeroAmount {
-                    kind: "amount".into(),
-                    fen,
-                })
+                Err(TradeRejection::ZeroAmount)
             }
             ExchangeInput::Deposit { account, fen } => {
                 // A sanity bound far above any participant's funds keeps every sum in range.
                 const DEPOSIT_FEN_MAX: u64 = 1_000_000_000_000_000;
                 if fen > DEPOSIT_FEN_MAX {
-                    return Err(TradeRejection::Funds {
-                        detail: format!(
-                            "a deposit of {fen} fen exceeds the limit of {DEPOSIT_FEN_MAX} fen"
-                        ),
+                    return Err(TradeRejection::DepositTooLarge {
+                        fen,
+                        max_fen: DEPOSIT_FEN_MAX,
                     });
                 }
                 if self.funds.balance(participant(account)).is_some() {
@@ -788,9 +1013,7 @@ impl Exchange {
                             participant: participant(account),
                             fen,
                         })
-                        .map_err(|e| TradeRejection::Funds {
-                            detail: e.to_string(),
-                        })?;
+                        .map_err(|_| TradeRejection::BalanceOverflow { fen })?;
                 }
                 Ok(())
             }
@@ -827,15 +1050,16 @@ impl Exchange {
                 ..
             } => {
                 self.check_day(date)?;
-                self.in_session(&self.rules.listed_sessions, "listed", minute)?;
+                self.in_session(TradingWindow::Listed, minute)?;
                 self.check_price_qty(class, price, qty, false)?;
                 if !self.rules.continuous && tif != Tif::Day {
-                    return Err(book_err(
-                        "IOC and FOK orders need continuous matching; listed orders rest for the day",
-                    ));
+                    return Err(TradeRejection::TifNeedsContinuous { tif });
                 }
-                if tif == Tif::Fok && self.fillable(account, class, side, price) < qty {
-                    return Err(book_err("fill-or-kill order cannot be filled in full"));
+                if tif == Tif::Fok {
+                    let fillable = self.fillable(account, class, side, price);
+                    if fillable < qty {
+                        return Err(TradeRejection::FokNotFillable { qty, fillable });
+                    }
                 }
                 match side {
                     OrderSide::Buy => {
@@ -855,7 +1079,7 @@ impl Exchange {
                 minute,
             } => {
                 self.check_day(date)?;
-                self.in_session(&self.rules.listed_sessions, "listed", minute)?;
+                self.in_session(TradingWindow::Listed, minute)?;
                 let o = self.owned(id, account)?;
                 // Its funds or units still back trades awaiting tonight's settlement.
                 if self
@@ -864,9 +1088,7 @@ impl Exchange {
                     .trades()
                     .any(|t| t.buy_order.0 == id || t.sell_order.0 == id)
                 {
-                    return Err(book_err(format!(
-                        "order {id} has trades awaiting end-of-day settlement; cancel it and place a new order"
-                    )));
+                    return Err(TradeRejection::PendingSettlement { id });
                 }
                 self.check_price_qty(o.class, price, qty, false)?;
                 match o.side {
@@ -892,40 +1114,42 @@ impl Exchange {
                 ..
             } => {
                 self.check_day(date)?;
-                self.in_session(&self.rules.listed_sessions, "listed", minute)?;
+                self.in_session(TradingWindow::Listed, minute)?;
                 if self.rules.continuous {
-                    return Err(book_err(
-                        "taking a listed order is click-to-trade; this market matches continuously",
-                    ));
+                    return Err(TradeRejection::TakeNeedsClickToTrade);
                 }
                 let o = self
                     .orders
                     .get(&target)
                     .ok_or(TradeRejection::UnknownOrder { id: target })?;
-                if self
+                let book = &self
                     .books
                     .get(&o.class)
-                    .and_then(|b| b.0.order(target))
-                    .is_none()
-                {
-                    return Err(TradeRejection::UnknownOrder { id: target });
-                }
+                    .ok_or(TradeRejection::UnknownOrder { id: target })?
+                    .0;
+                let open = book
+                    .order(target)
+                    .ok_or(TradeRejection::UnknownOrder { id: target })?
+                    .qty;
                 if o.account == account {
                     return Err(TradeRejection::SelfTrade);
                 }
-                let book = &self.books[&o.class].0;
                 let levels = book.depth(o.side.book(), self.rules.click_levels);
                 if !levels.iter().any(|l| l.price == o.price) {
-                    return Err(book_err(format!(
-                        "order {target} is not within the best {} price levels",
-                        self.rules.click_levels
-                    )));
+                    return Err(TradeRejection::NotInBestLevels {
+                        id: target,
+                        levels: self.rules.click_levels,
+                    });
                 }
-                let open = self.books[&o.class].0.order(target).map_or(0, |v| v.qty);
-                if qty == 0 || qty > open {
-                    return Err(book_err(format!(
-                        "{qty} t requested of order {target}, {open} t open"
-                    )));
+                if qty == 0 {
+                    return Err(TradeRejection::ZeroQuantity);
+                }
+                if qty > open {
+                    return Err(TradeRejection::ExceedsOpen {
+                        id: target,
+                        qty,
+                        open,
+                    });
                 }
                 match o.side {
                     // The taker buys from a listed sell order.
@@ -948,13 +1172,16 @@ impl Exchange {
                 ..
             } => {
                 if !self.instrument(class)?.block {
-                    return Err(TradeRejection::BlockNotAllowed);
+                    return Err(TradeRejection::ModeNotAllowed {
+                        class,
+                        mode: TradeMode::Block,
+                    });
                 }
                 if account == counterparty {
                     return Err(TradeRejection::SelfTrade);
                 }
                 self.check_day(date)?;
-                self.in_session(&self.rules.block_sessions, "block", minute)?;
+                self.in_session(TradingWindow::Block, minute)?;
                 self.check_price_qty(class, price, qty, true)?;
                 match side {
                     OrderSide::Buy => self.check_buy(account, price, qty, 0).map(|_| ()),
@@ -976,7 +1203,7 @@ impl Exchange {
                     return Err(TradeRejection::NotCounterparty { id: proposal });
                 }
                 self.check_day(date)?;
-                self.in_session(&self.rules.block_sessions, "block", minute)?;
+                self.in_session(TradingWindow::Block, minute)?;
                 match p.side {
                     OrderSide::Sell => self.check_buy(account, p.price, p.qty, 0).map(|_| ()),
                     OrderSide::Buy => self.check_sell(registry, account, p.class, p.qty, 0),
@@ -994,28 +1221,38 @@ impl Exchange {
                 ..
             } => {
                 if !self.instrument(class)?.one_way {
-                    return Err(book_err("one-way bidding is not allowed on this market"));
+                    return Err(TradeRejection::ModeNotAllowed {
+                        class,
+                        mode: TradeMode::OneWay,
+                    });
                 }
                 self.check_day(date)?;
-                self.in_session(&self.rules.listed_sessions, "listed", open_minute)?;
+                self.in_session(TradingWindow::Listed, open_minute)?;
                 if close_minute <= open_minute {
-                    return Err(book_err("the bidding window must close after it opens"));
+                    return Err(TradeRejection::EmptyWindow {
+                        open: open_minute,
+                        close: close_minute,
+                    });
                 }
                 // The floor (ceiling) keeps to the block band [R]: one-way bidding moves large lots.
                 let inst = self.instrument(class)?;
-                let (low, high) = self.band(class, inst.block_band_bps);
-                if limit < low || limit > high || limit % inst.tick_fen != 0 {
+                let (low, high) = self.band(class, inst.block_band_bps)?;
+                if limit < low || limit > high {
                     return Err(TradeRejection::OutsideBand {
                         price: limit,
                         low,
                         high,
+                        band: Band::Block,
+                    });
+                }
+                if limit % inst.tick_fen != 0 {
+                    return Err(TradeRejection::Tick {
+                        price: limit,
+                        tick: inst.tick_fen,
                     });
                 }
                 if qty == 0 {
-                    return Err(TradeRejection::Lot {
-                        qty,
-                        lot: self.rules.lot_t,
-                    });
+                    return Err(TradeRejection::ZeroQuantity);
                 }
                 match side {
                     OrderSide::Buy => self.check_buy(account, limit, qty, 0).map(|_| ()),
@@ -1034,33 +1271,47 @@ impl Exchange {
                 let a = self
                     .auctions
                     .get(&auction)
-                    .ok_or(TradeRejection::UnknownProposal { id: auction })?;
+                    .ok_or(TradeRejection::UnknownAuction { id: auction })?;
                 if a.account == account {
                     return Err(TradeRejection::SelfTrade);
                 }
                 if date != a.date || minute < a.open_minute || minute >= a.close_minute {
                     return Err(TradeRejection::OutsideSession {
-                        kind: format!("bidding window of auction {auction}"),
-                        minute: hhmm(minute),
+                        window: TradingWindow::Bidding {
+                            auction,
+                            date: a.date,
+                            open: a.open_minute,
+                            close: a.close_minute,
+                        },
+                        minute,
                     });
                 }
-                let beyond = match a.side {
-                    OrderSide::Sell => price < a.limit,
-                    OrderSide::Buy => price > a.limit,
-                };
-                if beyond || qty == 0 || price % self.rules.tick_fen != 0 {
-                    return Err(TradeRejection::OutsideBand {
+                match a.side {
+                    OrderSide::Sell if price < a.limit => {
+                        return Err(TradeRejection::OutsideBand {
+                            price,
+                            low: a.limit,
+                            high: i64::MAX,
+                            band: Band::AuctionFloor,
+                        });
+                    }
+                    OrderSide::Buy if price > a.limit => {
+                        return Err(TradeRejection::OutsideBand {
+                            price,
+                            low: 0,
+                            high: a.limit,
+                            band: Band::AuctionCeiling,
+                        });
+                    }
+                    _ => {}
+                }
+                if qty == 0 {
+                    return Err(TradeRejection::ZeroQuantity);
+                }
+                if price <= 0 || price % self.rules.tick_fen != 0 {
+                    return Err(TradeRejection::Tick {
                         price,
-                        low: if a.side == OrderSide::Sell {
-                            a.limit
-                        } else {
-                            0
-                        },
-                        high: if a.side == OrderSide::Buy {
-                            a.limit
-                        } else {
-                            i64::MAX
-                        },
+                        tick: self.rules.tick_fen,
                     });
                 }
                 match a.side {
@@ -1077,14 +1328,15 @@ impl Exchange {
                 let a = self
                     .auctions
                     .get(&auction)
-                    .ok_or(TradeRejection::UnknownProposal { id: auction })?;
+                    .ok_or(TradeRejection::UnknownAuction { id: auction })?;
                 if date != a.date || minute < a.close_minute {
                     return Err(TradeRejection::OutsideSession {
-                        kind: format!(
-                            "close of auction {auction} (window ends {})",
-                            hhmm(a.close_minute)
-                        ),
-                        minute: hhmm(minute),
+                        window: TradingWindow::AuctionClose {
+                            auction,
+                            date: a.date,
+                            close: a.close_minute,
+                        },
+                        minute,
                     });
                 }
                 Ok(())
@@ -1152,13 +1404,14 @@ impl Exchange {
         registry: &mut Registry,
         input: &ExchangeInput,
     ) -> Result<Vec<TradeRecord>, TradeRejection> {
-        let funds_err = |e: ets_clearing::FundsRejection| TradeRejection::Funds {
-            detail: e.to_string(),
-        };
+        let funds_err = |e: ets_clearing::FundsRejection| internal("funds", e);
         let mut trades = Vec::new();
         if let Some(id) = input.id() {
             // Ids are handed out in order; a replay sees them again in the same order.
-            self.next_id = self.next_id.max(id + 1);
+            let next = id
+                .checked_add(1)
+                .ok_or_else(|| internal("order ids", "id space exhausted"))?;
+            self.next_id = self.next_id.max(next);
         }
         if let ExchangeInput::Order { class, .. }
         | ExchangeInput::ProposeBlock { class, .. }
@@ -1183,15 +1436,11 @@ impl Exchange {
                 self.day = Some(date);
                 let vintages: Vec<UnitClass> = self.books.keys().copied().collect();
                 for v in vintages {
-                    let band = self.band(v, self.rules.listed_band_bps);
-                    self.books
-                        .get_mut(&v)
-                        .expect("book")
-                        .0
-                        .set_price_band(Some(band));
+                    let band = self.band(v, self.rules.listed_band_bps)?;
+                    self.book_mut(v)?.set_price_band(Some(band));
                     let stats =
-                        ets_exchange::DailyStats::new(self.prev_close[&v], self.rules.tick_fen)
-                            .expect("positive tick");
+                        ets_exchange::DailyStats::new(self.previous(v), self.rules.tick_fen)
+                            .map_err(|e| internal("daily statistics", e))?;
                     self.today.insert(v, stats);
                 }
             }
@@ -1199,12 +1448,8 @@ impl Exchange {
                 let vintages: Vec<UnitClass> = self.books.keys().copied().collect();
                 for v in &vintages {
                     let mut events = Vec::new();
-                    self.books
-                        .get_mut(v)
-                        .expect("book")
-                        .0
-                        .expire_all(&mut events);
-                    self.track(*v, &events);
+                    self.book_mut(*v)?.expire_all(&mut events);
+                    self.track(*v, &events)?;
                     let ids: Vec<u64> = events
                         .iter()
                         .filter_map(|e| {
@@ -1228,12 +1473,7 @@ impl Exchange {
                     }
                 }
                 if let Some(f) = report.failed.first() {
-                    return Err(TradeRejection::Funds {
-                        detail: format!(
-                            "end-of-day settlement of trade {} failed: {}",
-                            f.trade.id.0, f.error
-                        ),
-                    });
+                    return Err(internal("end-of-day settlement", &f.error));
                 }
                 // Orders that traded but waited for tonight's settlement can now let go.
                 let ids: Vec<u64> = self.orders.keys().copied().collect();
@@ -1242,7 +1482,10 @@ impl Exchange {
                 }
                 self.release_finished()?;
                 for v in vintages {
-                    let s = self.today.remove(&v).expect("the day was opened");
+                    let s = self
+                        .today
+                        .remove(&v)
+                        .ok_or_else(|| internal("close of day", "the day was not opened"))?;
                     let close = s.close();
                     self.days.push(DayBar {
                         date,
@@ -1251,8 +1494,12 @@ impl Exchange {
                         high: s.high().unwrap_or(close),
                         low: s.low().unwrap_or(close),
                         close,
-                        volume_t: s.listed_volume().map_err(book_err)?,
-                        turnover_fen: s.listed_turnover().map_err(book_err)?,
+                        volume_t: s
+                            .listed_volume()
+                            .map_err(|e| internal("daily statistics", e))?,
+                        turnover_fen: s
+                            .listed_turnover()
+                            .map_err(|e| internal("daily statistics", e))?,
                         block_volume_t: self
                             .trades
                             .iter()
@@ -1301,12 +1548,8 @@ impl Exchange {
                     },
                 };
                 let mut events = Vec::new();
-                self.books
-                    .get_mut(&class)
-                    .expect("checked instrument")
-                    .0
-                    .submit(order, &mut events);
-                self.track(class, &events);
+                self.book_mut(class)?.submit(order, &mut events);
+                self.track(class, &events)?;
                 self.settle_events(registry, &events, class, date, minute, id, &mut trades)?;
             }
             ExchangeInput::Cancel { id, account } => {
@@ -1316,15 +1559,12 @@ impl Exchange {
                     .ok_or(TradeRejection::UnknownOrder { id })?
                     .clone();
                 let mut events = Vec::new();
-                self.books.get_mut(&o.class).expect("book").0.cancel(
-                    u64::from(account.0),
-                    id,
-                    &mut events,
-                );
+                self.book_mut(o.class)?
+                    .cancel(u64::from(account.0), id, &mut events);
                 if let Some(ets_exchange::Event::Rejected { reason, .. }) = events.first() {
-                    return Err(book_err(reason));
+                    return Err(TradeRejection::Book { reason: *reason });
                 }
-                self.track(o.class, &events);
+                self.track(o.class, &events)?;
                 self.finish_if_gone(id)?;
             }
             ExchangeInput::Amend {
@@ -1345,17 +1585,12 @@ impl Exchange {
                 self.freeze(registry, id, account, o.class, o.side, price, qty)?;
                 self.insert_order(id, OpenOrder { price, ..o.clone() });
                 let mut events = Vec::new();
-                self.books.get_mut(&o.class).expect("book").0.amend(
-                    u64::from(account.0),
-                    id,
-                    price,
-                    qty,
-                    &mut events,
-                );
+                self.book_mut(o.class)?
+                    .amend(u64::from(account.0), id, price, qty, &mut events);
                 if let Some(ets_exchange::Event::Rejected { reason, .. }) = events.first() {
-                    return Err(book_err(reason));
+                    return Err(TradeRejection::Book { reason: *reason });
                 }
-                self.track(o.class, &events);
+                self.track(o.class, &events)?;
                 self.settle_events(registry, &events, o.class, date, minute, id, &mut trades)?;
             }
             ExchangeInput::Take {
@@ -1405,18 +1640,14 @@ impl Exchange {
                         tif: TimeInForce::Day,
                     });
                 }
-                self.books
-                    .get_mut(&o.class)
-                    .expect("book")
-                    .0
-                    .take(take, &mut events);
+                self.book_mut(o.class)?.take(take, &mut events);
                 if let Some(ets_exchange::Event::Rejected { reason, .. }) = events
                     .iter()
                     .find(|e| matches!(e, ets_exchange::Event::Rejected { .. }))
                 {
-                    return Err(book_err(reason));
+                    return Err(TradeRejection::Book { reason: *reason });
                 }
-                self.track(o.class, &events);
+                self.track(o.class, &events)?;
                 self.settle_events(registry, &events, o.class, date, minute, id, &mut trades)?;
                 self.finish_if_gone(id)?;
             }
@@ -1529,7 +1760,7 @@ impl Exchange {
                 self.freeze(registry, id, account, class, side, price, qty)?;
                 self.auctions
                     .get_mut(&auction)
-                    .expect("checked")
+                    .ok_or(TradeRejection::UnknownAuction { id: auction })?
                     .bids
                     .push((id, account, price, qty));
             }
@@ -1570,7 +1801,7 @@ impl Exchange {
                         .bids
                         .iter()
                         .find(|b| b.0 == al.bid)
-                        .expect("allocations name bids");
+                        .ok_or_else(|| internal("one-way allocation", "an unknown bid"))?;
                     let ((buyer, buy_order, limit), (seller, sell_order)) = match a.side {
                         OrderSide::Sell => ((bidder, bid, bid_price), (a.account, auction)),
                         OrderSide::Buy => ((a.account, auction, a.limit), (bidder, bid)),
@@ -1612,9 +1843,7 @@ impl Exchange {
         if self.funds.balance(participant(account)).is_none() {
             self.funds
                 .open(participant(account))
-                .map_err(|e| TradeRejection::Funds {
-                    detail: e.to_string(),
-                })?;
+                .map_err(|e| internal("open funds account", e))?;
         }
         match side {
             OrderSide::Buy => {
@@ -1624,9 +1853,9 @@ impl Exchange {
                     order: OrderRef(id),
                     fen,
                 };
-                self.funds.apply(op).map_err(|e| TradeRejection::Funds {
-                    detail: e.to_string(),
-                })?;
+                self.funds
+                    .apply(op)
+                    .map_err(|e| internal("freeze funds", e))?;
             }
             OrderSide::Sell => {
                 let op = UnitOp::Freeze {
@@ -1702,16 +1931,12 @@ impl Exchange {
         if let Some(f) = self.funds.order_freeze(OrderRef(id)) {
             self.funds
                 .release(f.participant, OrderRef(id), f.fen)
-                .map_err(|e| TradeRejection::Funds {
-                    detail: e.to_string(),
-                })?;
+                .map_err(|e| internal("release funds", e))?;
         }
         if let Some(f) = self.freezes.order_freeze(OrderRef(id)) {
             self.freezes
                 .release(OrderRef(id), f.account, f.quantity)
-                .map_err(|e| TradeRejection::Funds {
-                    detail: e.to_string(),
-                })?;
+                .map_err(|e| internal("release units", e))?;
         }
         Ok(())
     }
@@ -1721,7 +1946,11 @@ impl Exchange {
         let Some(o) = self.orders.get(&id) else {
             return Ok(());
         };
-        if self.books[&o.class].0.order(id).is_none() {
+        let live = self
+            .books
+            .get(&o.class)
+            .is_some_and(|b| b.0.order(id).is_some());
+        if !live {
             // Trades awaiting end-of-day settlement still need their freezes.
             if self
                 .clearing
@@ -1752,15 +1981,22 @@ impl Exchange {
         let mut touched = vec![incoming];
         for e in events {
             match e {
-                ets_exchange::Event::Rejected { reason, .. } => return Err(book_err(reason)),
+                ets_exchange::Event::Rejected { reason, .. } => {
+                    return Err(TradeRejection::Book { reason: *reason });
+                }
                 ets_exchange::Event::Fill(f) => {
                     let (buy, sell) = if f.aggressor == Side::Buy {
                         (f.taker, f.maker)
                     } else {
                         (f.maker, f.taker)
                     };
-                    let buyer = self.orders[&buy].clone();
-                    let seller = self.orders[&sell].clone();
+                    let order = |id: u64| {
+                        self.orders
+                            .get(&id)
+                            .cloned()
+                            .ok_or_else(|| internal("fill", "a fill of an unknown order"))
+                    };
+                    let (buyer, seller) = (order(buy)?, order(sell)?);
                     let record = self.settle_one(
                         registry,
                         (buyer.account, buy, buyer.price),
@@ -1799,17 +2035,20 @@ impl Exchange {
         minute: u16,
         kind: TradeKindTag,
     ) -> Result<TradeRecord, TradeRejection> {
-        let id = self.trades.len() as u64 + 1;
+        let id = u64::try_from(self.trades.len()).map_or(u64::MAX, |n| n.saturating_add(1));
+        // Prices reaching settlement passed the tick check (positive); limits likewise.
+        let fen =
+            |p: i64| u64::try_from(p).map_err(|_| internal("settlement", "a price below zero"));
         let trade = Trade {
             id: TradeId(id),
             date,
             class,
             quantity: qty,
-            price_fen_per_t: price as u64,
+            price_fen_per_t: fen(price)?,
             buyer: participant(buyer),
             buyer_account: buyer,
             buy_order: OrderRef(buy_order),
-            buy_limit_fen_per_t: buy_limit as u64,
+            buy_limit_fen_per_t: fen(buy_limit)?,
             seller: participant(seller),
             seller_account: seller,
             sell_order: OrderRef(sell_order),
@@ -1821,11 +2060,7 @@ impl Exchange {
             {
                 Ok(Submitted::Settled(s)) => Some(s.registry_seq),
                 Ok(Submitted::Queued) => None,
-                Err(e) => {
-                    return Err(TradeRejection::Funds {
-                        detail: format!("settlement of trade {id} failed: {e}"),
-                    });
-                }
+                Err(e) => return Err(internal("settlement", e)),
             };
         let ets_kind = match kind {
             TradeKindTag::Listed => ets_exchange::TradeKind::Listed,
@@ -1883,7 +2118,11 @@ pub struct MarketDay {
 }
 
 impl Exchange {
-    /// Daily figures of the whole market, from its trades, one per closed trading day.
+    /// Daily figures of the whole market, from its trades, one per closed trading day: the
+    /// allowances' trades of the day through one [`ets_exchange::DailyStats`] at the market's
+    /// tick (listed trades set open, high, low and the VWAP close; block and one-way trades
+    /// count in volume and turnover only), so the close is computed as the exchange core
+    /// computes it and nowhere else.
     pub fn market_days(&self) -> Vec<MarketDay> {
         let mut dates: Vec<Date> = self.days.iter().map(|b| b.date).collect();
         dates.dedup();
@@ -1899,41 +2138,44 @@ impl Exchange {
                 t += 1;
             }
             // The market's price is the allowances'; offset credits have their own bars.
-            let today: Vec<&TradeRecord> = self.trades[start..t]
+            let today = self.trades[start..t]
                 .iter()
-                .filter(|x| !x.class.is_offset())
-                .collect();
-            let listed: Vec<&TradeRecord> = today
-                .iter()
-                .copied()
-                .filter(|x| x.kind == TradeKindTag::Listed)
-                .collect();
-            let listed_volume: u128 = listed.iter().map(|x| u128::from(x.qty)).sum();
-            let listed_value: u128 = listed
-                .iter()
-                .map(|x| x.price as u128 * u128::from(x.qty))
-                .sum();
-            let close = if listed_volume == 0 {
-                prev_close
-            } else {
-                let den = listed_volume * self.rules.tick_fen as u128;
-                let (q, r) = (listed_value / den, listed_value % den);
-                ((if 2 * r >= den { q + 1 } else { q }) * self.rules.tick_fen as u128) as i64
+                .filter(|x| !x.class.is_offset());
+            // The rules' tick is positive (the market file checks it).
+            let Ok(mut stats) = ets_exchange::DailyStats::new(prev_close, self.rules.tick_fen)
+            else {
+                break;
+            };
+            let mut block_volume_t: u64 = 0;
+            for x in today {
+                let kind = match x.kind {
+                    TradeKindTag::Listed => TradeKind::Listed,
+                    TradeKindTag::Block | TradeKindTag::OneWay => TradeKind::Block,
+                };
+                stats.record(kind, x.price, x.qty);
+                if x.kind == TradeKindTag::Block {
+                    block_volume_t = block_volume_t.saturating_add(x.qty);
+                }
+            }
+            let close = stats.close();
+            let volume = |r: Result<u64, ets_exchange::StatsError>| r.unwrap_or(u64::MAX);
+            let turnover = |r: Result<i64, ets_exchange::StatsError>| {
+                r.ok()
+                    .and_then(|v| u64::try_from(v).ok())
+                    .unwrap_or(u64::MAX)
             };
             out.push(MarketDay {
                 date,
-                open: listed.first().map_or(prev_close, |x| x.price),
-                high: listed.iter().map(|x| x.price).max().unwrap_or(close),
-                low: listed.iter().map(|x| x.price).min().unwrap_or(close),
+                open: stats.open(),
+                high: stats.high().unwrap_or(close),
+                low: stats.low().unwrap_or(close),
                 close,
-                volume_t: today.iter().map(|x| x.qty).sum(),
-                block_volume_t: today
-                    .iter()
-                    .filter(|x| x.kind == TradeKindTag::Block)
-                    .map(|x| x.qty)
-                    .sum(),
-                turnover_fen: today.iter().map(|x| x.price as u64 * x.qty).sum(),
-                trades: today.len() as u64,
+                volume_t: volume(stats.listed_volume())
+                    .saturating_add(volume(stats.block_volume())),
+                block_volume_t,
+                turnover_fen: turnover(stats.listed_turnover())
+                    .saturating_add(turnover(stats.block_turnover())),
+                trades: stats.listed_trades() + stats.block_trades(),
             });
             prev_close = close;
         }
