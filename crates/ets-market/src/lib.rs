@@ -22,11 +22,13 @@ use ets_types::{
 };
 use serde::{Deserialize, Serialize};
 
+mod allocation_report;
 mod apply;
 mod execute;
 mod queries;
 pub mod trading;
 
+pub use allocation_report::{CompanyYearAllocation, StageFigures, UnitAllocationFigures};
 pub use execute::{
     Command, Envelope, ExchangeCommand, ReportInput, TransferParty, VerificationInput,
 };
