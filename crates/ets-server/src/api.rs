@@ -415,7 +415,7 @@ pub fn routes() -> Vec<Route> {
             "get",
             "/api/allocations",
             "allocation",
-            "Each unit's pre-allocation and final allocation with its inputs and correction factors (?plan=&company=)",
+            "Each unit's pre-allocation and final allocation with its inputs and correction factors (?plan=&company=, or pages of companies: ?after=&limit=)",
             "own company, its bureau, regulator, auditor",
             None,
             get(crate::allocation_api::list),

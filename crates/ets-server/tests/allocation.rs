@@ -172,6 +172,30 @@ async fn per_unit_figures_and_who_may_see_them(h: Harness) {
     let (_, v) = h.get("/api/allocations", Some(&m.verifier)).await;
     assert_eq!(v["allocations"], json!([]));
 
+    // A page at a time: `next` is where the next page starts.
+    let (_, v) = h.get("/api/allocations?limit=1", Some(&m.regulator)).await;
+    assert_eq!(
+        (companies(&v), v["next"].clone()),
+        (vec!["HB0001".to_string()], json!("HB0001"))
+    );
+    let (_, v) = h
+        .get("/api/allocations?limit=1&after=HB0001", Some(&m.regulator))
+        .await;
+    assert_eq!(
+        (companies(&v), v["next"].clone()),
+        (vec!["SX0001".to_string()], Value::Null)
+    );
+    for bad in ["limit=0", "limit=1001", "limit=x", "after=a%20b"] {
+        let (s, v) = h
+            .get(&format!("/api/allocations?{bad}"), Some(&m.regulator))
+            .await;
+        assert_eq!(
+            (s, v["code"].clone()),
+            (400, json!("malformed")),
+            "{bad}: {v}"
+        );
+    }
+
     // Documented in the OpenAPI document.
     let (_, doc) = h.get("/openapi.json", None).await;
     assert!(doc["paths"]["/api/allocations"]["get"].is_object());

@@ -625,7 +625,7 @@ pub async fn company(
         }
         section.card #unit-allocation {
             h2 { (ctx.t("unit_allocation.title")) }
-            (unit_allocations(&ctx, crate::allocation_api::visible(&st, &ctx.caller, None, Some(&id))))
+            (unit_allocations(&ctx, crate::allocation_api::of_company(&st, &ctx.caller, None, &id)))
         }
         section.card #reports {
             h2 { (ctx.t("reports.title")) }
