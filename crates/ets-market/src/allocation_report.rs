@@ -702,6 +702,83 @@ mod tests {
         assert_ne!(fin.computed_t, fin.allocated_t);
     }
 
+    /// A shortfall of 2019–20 is deducted from the 2021–22 final allocations: the units keep
+    /// their gross tonnes, the company's total is their sum minus the deduction.
+    #[test]
+    fn a_deduction_is_the_companys_not_a_units() {
+        let mut m = market();
+        // Nothing surrendered: the whole obligation is short, deducted from the next allocation.
+        run(
+            &mut m,
+            "2022-01-04",
+            Command::AssessCycle { plan: PLAN.into() },
+        );
+        let decided: Tonnes = m.assessed[PLAN]
+            .1
+            .iter()
+            .filter_map(|r| r.penalty)
+            .map(|p| p.deduction_t)
+            .sum();
+        assert!(decided > 0);
+        let next = "cn-power-2021-2022";
+        let toml = Plan::builtin_text(next).unwrap().to_string();
+        run(
+            &mut m,
+            "2022-01-05",
+            Command::AdoptPlan {
+                source: "plan".into(),
+                toml,
+            },
+        );
+        for year in [2021, 2022] {
+            let units = vec![
+                activity("SX0002-G1", year, "1400000", "4300000", "0.74"),
+                activity("SX0002-G2", year, "720000", "0", "0.71"),
+            ];
+            report(&mut m, year, units, None);
+            if year == 2021 {
+                run(
+                    &mut m,
+                    "2022-02-01",
+                    Command::PreAllocate {
+                        plan: next.into(),
+                        company: cid(),
+                    },
+                );
+            }
+        }
+        run(
+            &mut m,
+            "2023-09-30",
+            Command::TrueUp {
+                plan: next.into(),
+                company: cid(),
+            },
+        );
+
+        let sheets = m.unit_allocations(Some(next), None).unwrap();
+        let mut deducted = 0;
+        for s in &sheets {
+            let gross: Tonnes = s
+                .units
+                .iter()
+                .filter_map(|u| u.final_allocation.as_ref())
+                .map(|f| f.allocated_t)
+                .sum();
+            assert!(
+                s.units
+                    .iter()
+                    .flat_map(|u| &u.final_allocation)
+                    .all(|f| f.reproduced)
+            );
+            assert_eq!(s.final_t, Some(gross - s.deduction_t));
+            assert_eq!(s.final_t, m.allocation(next, &cid(), s.year, Stage::Final));
+            deducted += s.deduction_t;
+        }
+        assert!(sheets[0].deduction_t > 0, "{sheets:?}");
+        assert_eq!(deducted + m.pending_deduction(&cid()), decided);
+    }
+
     #[test]
     fn unknown_plan_or_company_is_an_error_and_filters_apply() {
         let m = market();
