@@ -16,6 +16,7 @@ use ets_types::Date;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod allocation_report;
 mod demo;
 mod output;
 mod serve;
@@ -206,6 +207,17 @@ enum ReportCmd {
     },
     /// The exchange's daily figures: open, high, low, close (VWAP of listed trades), volume, turnover.
     Market {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Each generating unit's pre-allocation and final allocation, with its inputs and factors.
+    Allocation {
+        /// Plan (default: every adopted plan).
+        #[arg(long)]
+        plan: Option<String>,
+        /// Only this company.
+        #[arg(long)]
+        company: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -465,6 +477,14 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Report {
             what: ReportCmd::Market { json },
         } => steps::report_market(&ctx, json),
+        Cmd::Report {
+            what:
+                ReportCmd::Allocation {
+                    plan,
+                    company,
+                    json,
+                },
+        } => allocation_report::report_allocation(&ctx, plan.as_deref(), company.as_deref(), json),
         Cmd::Exchange { cmd } => exchange_cmd(&ctx, cmd),
         Cmd::Holdings { holder } => steps::holdings(&ctx, &holder),
         Cmd::Verify => steps::verify(&ctx),

@@ -412,6 +412,15 @@ pub fn routes() -> Vec<Route> {
             command_route(allocate),
         ),
         route(
+            "get",
+            "/api/allocations",
+            "allocation",
+            "Each unit's pre-allocation and final allocation with its inputs and correction factors (?plan=&company=, or pages of companies: ?after=&limit=)",
+            "own company, its bureau, regulator, auditor",
+            None,
+            get(crate::allocation_api::list),
+        ),
+        route(
             "post",
             "/api/projects",
             "offsets",

@@ -31,6 +31,7 @@ use sha2::{Digest as _, Sha256};
 
 /// Users, roles and the audit entry: the `ets-access` crate, journaled by the store.
 pub use ets_access as access;
+pub mod allocation_api;
 pub mod api;
 pub mod authz;
 pub mod clock;
