@@ -155,8 +155,10 @@ impl Store {
     /// Executes one command and journals it; returns its events once durable.
     pub fn submit(&mut self, env: &Envelope) -> Result<Vec<Event>, StoreError> {
         self.writer.ensure_healthy()?;
-        let events = self.state.market.execute(env)?;
+        // The batch starts where the market stands before the command (the projection takes
+        // in what changed since).
         self.writer.begin(&self.state.market);
+        let events = self.state.market.execute(env)?;
         if !events.is_empty() {
             self.writer.push_command(env, &events);
         }
