@@ -809,7 +809,7 @@ impl Market {
             let per_unit = per_unit_tonnes(company, &units, base, |u, a| {
                 ets_allocation::unit_pre_allocation(u, a, year, &plan.allocation)
             })?;
-            let total_t: Tonnes = per_unit.iter().map(|(_, t)| t).sum();
+            let total_t = tonnes_sum(per_unit.iter().map(|(_, t)| *t))?;
             m.events.push(Event::AllocationRecorded {
                 plan: plan_id.to_string(),
                 company: company.clone(),
@@ -915,7 +915,7 @@ impl Market {
             let per_unit = per_unit_tonnes(company, &units, activity, |u, a| {
                 ets_allocation::unit_allocation(u, a, year, &plan.allocation)
             })?;
-            let gross_t: Tonnes = per_unit.iter().map(|(_, t)| t).sum();
+            let gross_t = tonnes_sum(per_unit.iter().map(|(_, t)| *t))?;
             // A shortfall of an earlier cycle is deducted from the next allocation(s).
             let deduction_t = deduction_left.min(gross_t);
             deduction_left -= deduction_t;
@@ -985,13 +985,13 @@ impl Market {
             .flat_map(|(_, rs)| rs.iter())
             .filter(|r| r.company == *company)
             .filter_map(|r| r.penalty.map(|p| p.deduction_t))
-            .sum();
+            .fold(0, Tonnes::saturating_add);
         let applied: Tonnes = self
             .allocations
             .iter()
             .filter(|((_, c, _, _), _)| c == company)
             .map(|(_, a)| a.deduction_t)
-            .sum();
+            .fold(0, Tonnes::saturating_add);
         decided.saturating_sub(applied)
     }
 
@@ -1045,18 +1045,18 @@ impl Market {
                     source,
                 }
             })?;
+            // Sums saturate (see `ets_compliance::obligation`): a saturated obligation stays
+            // above any holding, so surrender checks remain on the safe side.
             for f in &mut figures {
-                f.allocation_t += fin
+                f.allocation_t = fin
                     .units
                     .iter()
                     .filter(|(u, _)| *u == f.unit)
-                    .map(|(_, t)| t)
-                    .sum::<Tonnes>();
-                f.verified_t += emissions
+                    .fold(f.allocation_t, |a, (_, t)| a.saturating_add(*t));
+                f.verified_t = emissions
                     .iter()
                     .filter(|(u, _)| *u == f.unit)
-                    .map(|(_, e)| e.total_t)
-                    .sum::<Tonnes>();
+                    .fold(f.verified_t, |a, (_, e)| a.saturating_add(e.total_t));
             }
             if plan.compliance.per_year_obligation {
                 per_year.push(ets_compliance::obligation(&figures, &plan.compliance));
@@ -1068,11 +1068,11 @@ impl Market {
         Ok(per_year
             .into_iter()
             .fold(Obligation::default(), |a, o| Obligation {
-                verified_t: a.verified_t + o.verified_t,
-                allocation_t: a.allocation_t + o.allocation_t,
-                gas_relief_t: a.gas_relief_t + o.gas_relief_t,
-                large_gap_relief_t: a.large_gap_relief_t + o.large_gap_relief_t,
-                obligation_t: a.obligation_t + o.obligation_t,
+                verified_t: a.verified_t.saturating_add(o.verified_t),
+                allocation_t: a.allocation_t.saturating_add(o.allocation_t),
+                gas_relief_t: a.gas_relief_t.saturating_add(o.gas_relief_t),
+                large_gap_relief_t: a.large_gap_relief_t.saturating_add(o.large_gap_relief_t),
+                obligation_t: a.obligation_t.saturating_add(o.obligation_t),
             }))
     }
 
@@ -1105,6 +1105,13 @@ impl Market {
         }
         Ok(out)
     }
+}
+
+/// A company's tonnes over its units; beyond 2^64 t the registry could not issue them anyway.
+fn tonnes_sum(mut tonnes: impl Iterator<Item = Tonnes>) -> Result<Tonnes, MarketError> {
+    tonnes
+        .try_fold(0, Tonnes::checked_add)
+        .ok_or(ets_registry::Rejection::Overflow.into())
 }
 
 /// Allocation per unit that has activity data, computed by `allocate`.

@@ -257,7 +257,7 @@ pub enum MarketError {
     ReservedKey(String),
     #[error(
         "account {account} is a {} account; only company, general holding and offset project accounts trade",
-        kind.name()
+        kind.name().replace('_', " ")
     )]
     NotTradingAccount {
         account: AccountId,

@@ -106,8 +106,10 @@ impl Market {
             ))?;
             if a.kind != AccountKind::CompanyHolding || a.holder != id.as_str() {
                 return Err(format!(
-                    "company {id}: account {} is a {:?} account of {:?}",
-                    c.account, a.kind, a.holder
+                    "company {id}: account {} is a {} account of {}",
+                    c.account,
+                    a.kind.name(),
+                    a.holder
                 ));
             }
             for u in &c.units {
@@ -142,8 +144,10 @@ impl Market {
                     let account = self.resolve_account(&purpose.company);
                     if account != t.from {
                         return Err(format!(
-                            "surrender {} for {} came from account {:?}",
-                            t.seq, purpose.company, t.from
+                            "surrender {} for {} came from account {}",
+                            t.seq,
+                            purpose.company,
+                            t.from.map_or("none".to_string(), |a| a.to_string())
                         ));
                     }
                     surrendered
@@ -183,10 +187,10 @@ impl Market {
                 .find(|(k, v)| expected.get(k) != Some(v))
                 .map(|(k, v)| {
                     format!(
-                        "account {} {}: registry allocated {v} t, allocations record {:?} t",
+                        "account {} {}: registry allocated {v} t, allocations record {} t",
                         k.0,
                         k.1,
-                        expected.get(k)
+                        expected.get(k).copied().unwrap_or(0)
                     )
                 })
                 .or_else(|| {

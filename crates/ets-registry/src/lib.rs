@@ -252,7 +252,7 @@ pub enum Rejection {
         available: Tonnes,
         requested: Tonnes,
     },
-    #[error("{op} is not allowed {direction} a {} account ({account})", kind.name())]
+    #[error("{op} is not allowed {direction} a {} account ({account})", kind.name().replace('_', " "))]
     WrongAccountKind {
         op: &'static str,
         direction: &'static str,
