@@ -1,23 +1,32 @@
 //! The JSON API. One table ([`routes`]) holds every route with its documentation; the router and
 //! the OpenAPI document at `/openapi.json` are both made from it, so they cannot disagree.
 //!
+//! Each route declares the roles that may ever call it ([`Roles`]); the router checks that
+//! before the handler runs, so a caller who is not logged in gets 401 and a role that may never
+//! call the route gets 403 before its body is read. What a role may do with a given object
+//! ("this company's representative") is decided after parsing, by [`crate::authz`].
+//!
 //! Reads take the state's read lock, ask [`crate::authz`] and answer; the gate records them.
-//! Writes check the idempotency key, parse the body into an [`Op`] and hand it to the writer,
+//! Writes check the idempotency key, decode the body into the route's request type
+//! ([`requests`]: validated while deserialized), build an [`Op`] and hand it to the writer,
 //! which authorises, executes, journals and records them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, State as AxState};
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use axum::{Extension, Json, Router};
 use base64::Engine as _;
 use ets_market::{Command, ExchangeCommand, Stage};
-use ets_types::{AccountId, CompanyId, UnitClass};
-use serde::Deserialize;
+use ets_types::{
+    AccountId, Company, CompanyId, FuelUse, GeneratingUnit, ReportInput, UnitActivity, UnitClass,
+};
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 use crate::access::{
@@ -28,20 +37,132 @@ use crate::core::{Op, Reply, State, public_user};
 use crate::error::ApiError;
 use crate::{App, Audited, Caller, SESSION_COOKIE, csrf_of, sha256_hex};
 
+pub mod requests;
+
+use requests::*;
+pub use requests::{parse_account, parse_class};
+
 type AppState = Arc<App>;
 type Params = HashMap<String, String>;
 
-/// One route: method, path, documentation and handler.
+/// Who may ever call a route. A caller outside it is refused before the body is read: 401 when
+/// nobody is logged in, 403 for a role that is not listed.
+#[derive(Clone, Copy, Debug)]
+pub enum Roles {
+    /// Anyone, logged in or not.
+    Anyone,
+    /// Any logged-in user.
+    LoggedIn,
+    /// Users of these roles (the object-level check comes later, in `authz`).
+    Only(&'static [Role]),
+}
+
+impl Roles {
+    /// The refusal of a caller of role `role` (`None`: not logged in), if it is one.
+    pub fn refuse(self, role: Option<Role>) -> Option<ApiError> {
+        match (self, role) {
+            (Roles::Anyone, _) => None,
+            (_, None) => Some(ApiError::unauthenticated()),
+            (Roles::LoggedIn, Some(_)) => None,
+            (Roles::Only(roles), Some(r)) if roles.contains(&r) => None,
+            (Roles::Only(roles), Some(r)) => Some(
+                ApiError::forbidden(format!(
+                    "a user of role {} may not call this route (roles: {})",
+                    r.as_str(),
+                    names(roles)
+                ))
+                .with("role", r.as_str()),
+            ),
+        }
+    }
+    /// The roles, for documents and tests (`None`: anyone, or any logged-in user).
+    pub fn roles(self) -> Option<&'static [Role]> {
+        match self {
+            Roles::Only(r) => Some(r),
+            _ => None,
+        }
+    }
+    fn describe(self) -> String {
+        match self {
+            Roles::Anyone => "anyone, logged in or not".into(),
+            Roles::LoggedIn => "any logged-in user".into(),
+            Roles::Only(r) => names(r),
+        }
+    }
+}
+
+fn names(roles: &[Role]) -> String {
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+const REGULATOR: Roles = Roles::Only(&[Role::Regulator]);
+const OVERSEERS: Roles = Roles::Only(&[Role::Regulator, Role::Auditor]);
+const OVERSIGHT: Roles = Roles::Only(&[Role::Regulator, Role::Auditor, Role::Bureau]);
+const REPRESENTATIVES: Roles = Roles::Only(&[Role::Regulator, Role::Company]);
+const TRADERS: Roles = Roles::Only(&[Role::Regulator, Role::Company, Role::Member]);
+const VERIFIERS: Roles = Roles::Only(&[Role::Regulator, Role::Verifier]);
+const BUREAUS: Roles = Roles::Only(&[Role::Regulator, Role::Bureau]);
+
+/// The body of a POST route: its type (schema, codes, check) and a documented example.
+pub struct RouteBody {
+    pub kind: BodyType,
+    pub example: Value,
+}
+
+/// One route: method, path, documentation, who may call it, its body and handler.
 pub struct Route {
     pub method: &'static str,
     pub path: &'static str,
     pub tag: &'static str,
     pub summary: &'static str,
-    /// Who may call it.
+    /// Who may call it, in words (with the object-level rule).
     pub who: &'static str,
-    /// An example request body (POST); its shape is the documented schema.
-    pub example: Option<Value>,
+    /// Who may ever call it, checked before the body is read.
+    pub roles: Roles,
+    /// The request body of a POST.
+    pub body: Option<RouteBody>,
+    /// Codes this route's own rules may answer, beyond those every route shares.
+    pub extra: &'static [&'static str],
+    /// Whether the market may refuse it (all the market's rejection codes apply).
+    pub market: bool,
+    /// Its query parameters: name, required, schema.
+    pub query: &'static [(&'static str, bool, QueryParam)],
     pub handler: MethodRouter<AppState>,
+}
+
+/// The kind of a query parameter, for the document.
+#[derive(Clone, Copy, Debug)]
+pub enum QueryParam {
+    Class,
+    Limit,
+    Levels,
+    Seq,
+    Year,
+    Holder,
+    Company,
+    Status(&'static [&'static str]),
+}
+
+impl QueryParam {
+    fn schema(self) -> Value {
+        match self {
+            QueryParam::Class => json!({"type": "string", "pattern": CLASS_PATTERN}),
+            QueryParam::Limit => json!({"type": "integer", "minimum": 1, "maximum": 10_000}),
+            QueryParam::Levels => {
+                json!({"type": "integer", "minimum": 1, "maximum": 50, "default": 5})
+            }
+            QueryParam::Seq => json!({"type": "integer", "minimum": 0}),
+            QueryParam::Year => json!({"type": "integer", "minimum": 0, "maximum": 65535}),
+            QueryParam::Holder | QueryParam::Company => {
+                json!({"type": "string", "pattern": ID_PATTERN})
+            }
+            QueryParam::Status(values) => json!({"type": "string", "enum": values}),
+        }
+    }
 }
 
 fn route(
@@ -50,7 +171,7 @@ fn route(
     tag: &'static str,
     summary: &'static str,
     who: &'static str,
-    example: Option<Value>,
+    roles: Roles,
     handler: MethodRouter<AppState>,
 ) -> Route {
     Route {
@@ -59,15 +180,97 @@ fn route(
         tag,
         summary,
         who,
-        example,
+        roles,
+        body: None,
+        extra: &[],
+        market: false,
+        query: &[],
         handler,
     }
 }
 
-const PUBLIC: &str = "anyone, logged in or not";
-const REGULATOR: &str = "regulator";
-const OVERSIGHT: &str = "regulator, auditor; a provincial bureau sees its province";
-const LOGGED_IN: &str = "any logged-in user";
+impl Route {
+    fn body<T: Schema + DeserializeOwned>(mut self, example: Value) -> Route {
+        self.body = Some(RouteBody {
+            kind: BodyType::of::<T>(),
+            example,
+        });
+        self
+    }
+    fn codes(mut self, extra: &'static [&'static str]) -> Route {
+        self.extra = extra;
+        self
+    }
+    fn market(mut self) -> Route {
+        self.market = true;
+        self
+    }
+    fn query(mut self, query: &'static [(&'static str, bool, QueryParam)]) -> Route {
+        self.query = query;
+        self
+    }
+
+    /// Every code this route may answer with.
+    pub fn all_codes(&self) -> BTreeSet<&'static str> {
+        let mut c: BTreeSet<&'static str> = [
+            // Anyone may send a bad token; anyone may be too fast; the server may be down.
+            "unauthenticated",
+            "rate_limited",
+            "timeout",
+            "internal",
+            "unavailable",
+        ]
+        .into();
+        if !matches!(self.roles, Roles::Anyone) {
+            // By role before the body, or by scope after it (`authz`).
+            c.insert("forbidden");
+        }
+        if self.method == "post" {
+            c.extend([
+                "malformed",
+                "payload_too_large",
+                "unsupported_media_type",
+                "csrf",
+                "queue_full",
+            ]);
+            if self.path != "/api/login" && self.path != "/api/logout" {
+                c.extend([
+                    "idempotency_key_required",
+                    "invalid_idempotency_key",
+                    "idempotency_key_reused",
+                ]);
+            }
+        }
+        if let Some(b) = &self.body {
+            c.extend(["missing_field", "unknown_field"]);
+            (b.kind.codes)(&mut c);
+        }
+        for param in path_params(self.path) {
+            c.insert(match param {
+                "account" => "invalid_account",
+                "plan" => "invalid_id",
+                "id" if self.path.starts_with("/api/companies/") => "invalid_id",
+                _ => "malformed",
+            });
+        }
+        c.extend(self.extra);
+        if self.market {
+            c.insert("not_found");
+            c.extend(
+                crate::error::all_codes()
+                    .iter()
+                    .filter(|k| !crate::error::CODES.iter().any(|own| own.code == k.code))
+                    .map(|k| k.code),
+            );
+        }
+        c
+    }
+}
+
+fn path_params(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+}
 
 /// Every route of the API.
 pub fn routes() -> Vec<Route> {
@@ -78,8 +281,8 @@ pub fn routes() -> Vec<Route> {
             "/api/health",
             "system",
             "Liveness, store and journal position",
-            PUBLIC,
-            None,
+            "anyone",
+            Roles::Anyone,
             get(health),
         ),
         // Sessions, tokens, users.
@@ -88,26 +291,29 @@ pub fn routes() -> Vec<Route> {
             "/api/login",
             "users",
             "Log in with user name and password: sets the session cookie, returns the CSRF token",
-            PUBLIC,
-            Some(json!({"username": "rep-a", "password": "correct horse battery staple"})),
+            "anyone",
+            Roles::Anyone,
             post(login),
-        ),
+        )
+        .body::<Login>(json!({"username": "rep-a", "password": "correct horse battery staple"}))
+        .codes(&["bad_credentials"]),
         route(
             "post",
             "/api/logout",
             "users",
             "End the browser session",
-            LOGGED_IN,
-            None,
+            "any logged-in user",
+            Roles::LoggedIn,
             post(logout),
-        ),
+        )
+        .codes(&["no_session"]),
         route(
             "get",
             "/api/me",
             "users",
             "Who am I: role, scope, CSRF token of the session",
-            LOGGED_IN,
-            None,
+            "any logged-in user",
+            Roles::LoggedIn,
             get(me),
         ),
         route(
@@ -115,17 +321,18 @@ pub fn routes() -> Vec<Route> {
             "/api/tokens",
             "users",
             "Issue an API token for a program (shown once)",
-            LOGGED_IN,
-            Some(json!({"label": "trading robot"})),
+            "any logged-in user",
+            Roles::LoggedIn,
             post(issue_token),
-        ),
+        )
+        .body::<NewToken>(json!({"label": "trading robot"})),
         route(
             "get",
             "/api/users",
             "users",
             "List users",
             "regulator, auditor",
-            None,
+            OVERSEERS,
             get(list_users),
         ),
         route(
@@ -133,52 +340,67 @@ pub fn routes() -> Vec<Route> {
             "/api/users",
             "users",
             "Create a user (bureau, verifier, auditor, member, regulator)",
+            "regulator",
             REGULATOR,
-            Some(
-                json!({"name": "bureau-shanxi", "display": "Shanxi bureau", "password": "a long passphrase", "role": "bureau", "province": "Shanxi"}),
-            ),
             post(create_user),
-        ),
+        )
+        .body::<NewUser>(json!({"name": "bureau-shanxi", "display": "Shanxi bureau", "password": "a long passphrase", "role": "bureau", "province": "Shanxi"}))
+        .codes(&["invalid_name", "user_exists", "missing_scope", "weak_password", "not_found"]),
         route(
             "post",
             "/api/users/{name}/deactivate",
             "users",
             "Deactivate a user: its tokens and sessions stop working at once",
+            "regulator",
             REGULATOR,
-            Some(json!({})),
-            post(deactivate_user),
-        ),
+            write(deactivate_user),
+        )
+        .body::<Empty>(json!({}))
+        .codes(&["not_found", "already_inactive", "last_regulator"]),
         route(
             "post",
             "/api/verifiers/{name}/companies",
             "users",
             "Assign a company to a verifier",
+            "regulator",
             REGULATOR,
-            Some(json!({"company": "SX0001"})),
-            post(assign_verifier),
-        ),
+            write(assign_verifier),
+        )
+        .body::<Assignment>(json!({"company": "SX0001"}))
+        .codes(&["not_found", "not_a_verifier"]),
         // Account opening.
         route(
             "post",
             "/api/account-requests",
             "accounts",
             "Apply for an account with documents and at least two representatives",
-            PUBLIC,
-            Some(json!({
-                "applicant": {"kind": "company", "company": {"id": "SX0999", "name": "Taiyuan Power", "province": "Shanxi"},
-                              "units": []},
-                "documents": [{"name": "licence.pdf", "media_type": "application/pdf", "content_base64": "JVBERi0xLjQK"}],
-                "representatives": [{"name": "rep-a", "display": "Li Wei", "password": "a long passphrase"},
-                                    {"name": "rep-b", "display": "Wang Fang", "password": "another passphrase"}]})),
+            "anyone, logged in or not",
+            Roles::Anyone,
             post(request_account),
-        ),
+        )
+        .body::<NewAccountRequest>(json!({
+            "applicant": {"kind": "company", "company": {"id": "SX0999", "name": "Taiyuan Power", "province": "Shanxi"},
+                          "units": [{"id": "SX0999-G1", "company": "SX0999", "category": "coal_above300", "capacity_mw": 600, "cooling": "air"}]},
+            "documents": [{"name": "licence.pdf", "media_type": "application/pdf", "content_base64": "JVBERi0xLjQK"}],
+            "representatives": [{"name": "rep-a", "display": "Li Wei", "password": "a long passphrase"},
+                                {"name": "rep-b", "display": "Wang Fang", "password": "another passphrase"}]}))
+        .codes(&[
+            "weak_password",
+            "too_few_representatives",
+            "documents_required",
+            "duplicate_representative",
+            "invalid_name",
+            "user_exists",
+            "company_exists",
+            "holder_exists",
+        ]),
         route(
             "get",
             "/api/account-requests",
             "accounts",
             "Account-opening requests (documents by digest)",
             "regulator, auditor",
-            None,
+            OVERSEERS,
             get(list_requests),
         ),
         route(
@@ -187,35 +409,41 @@ pub fn routes() -> Vec<Route> {
             "accounts",
             "One request with its documents",
             "regulator, auditor",
-            None,
+            OVERSEERS,
             get(show_request),
-        ),
+        )
+        .codes(&["not_found"]),
         route(
             "post",
             "/api/account-requests/{id}/approve",
             "accounts",
             "Approve: opens the account and creates the representatives' users",
+            "regulator",
             REGULATOR,
-            Some(json!({})),
-            post(approve_request),
-        ),
+            write(approve_request),
+        )
+        .body::<Empty>(json!({}))
+        .codes(&["not_found", "already_decided", "user_exists", "company_exists", "holder_exists"])
+        .market(),
         route(
             "post",
             "/api/account-requests/{id}/reject",
             "accounts",
             "Reject with a reason",
+            "regulator",
             REGULATOR,
-            Some(json!({"reason": "licence expired"})),
-            post(reject_request),
-        ),
+            write(reject_request),
+        )
+        .body::<Reason>(json!({"reason": "licence expired"}))
+        .codes(&["not_found", "already_decided"]),
         // Registry.
         route(
             "get",
             "/api/accounts",
             "registry",
             "Accounts the caller may see",
-            LOGGED_IN,
-            None,
+            "any logged-in user",
+            Roles::LoggedIn,
             get(list_accounts),
         ),
         route(
@@ -224,36 +452,42 @@ pub fn routes() -> Vec<Route> {
             "registry",
             "Holdings by unit class with serial blocks, funds and open orders",
             "the account's own company or member; regulator, auditor, its bureau",
-            None,
+            Roles::LoggedIn,
             get(show_account),
-        ),
+        )
+        .codes(&["not_found"]),
         route(
             "get",
             "/api/accounts/{account}/transactions",
             "registry",
             "Registry transactions of an account, newest first (?limit=)",
             "as the account",
-            None,
+            Roles::LoggedIn,
             get(account_transactions),
-        ),
+        )
+        .query(&[("limit", false, QueryParam::Limit)])
+        .codes(&["out_of_range"]),
         route(
             "get",
             "/api/transactions",
             "registry",
             "All registry transactions, newest first (?limit=&before=)",
             "regulator, auditor",
-            None,
+            OVERSEERS,
             get(list_transactions),
-        ),
+        )
+        .query(&[("limit", false, QueryParam::Limit), ("before", false, QueryParam::Seq)])
+        .codes(&["out_of_range", "malformed"]),
         route(
             "get",
             "/api/transactions/{seq}",
             "registry",
             "One registry transaction",
             "regulator, auditor, or a party to it",
-            None,
+            Roles::LoggedIn,
             get(show_transaction),
-        ),
+        )
+        .codes(&["not_found"]),
         // Four eyes.
         route(
             "post",
@@ -261,45 +495,52 @@ pub fn routes() -> Vec<Route> {
             "four-eyes",
             "Initiate a transfer, surrender or trusted-account entry; takes effect when a second representative approves",
             "company representative",
-            Some(
-                json!({"company": "SX0001", "kind": "transfer", "class": class, "quantity": 1000, "to": "CN-000004"}),
-            ),
-            post(propose_instruction),
-        ),
+            REPRESENTATIVES,
+            write(propose_instruction),
+        )
+        .body::<NewInstruction>(json!({"company": "SX0001", "kind": "transfer", "class": class, "quantity": 1000, "to": "CN-000004"}))
+        .codes(&["unknown_account", "own_account", "untrusted_account", "not_own_account", "not_an_instruction"])
+        .market(),
         route(
             "get",
             "/api/instructions",
             "four-eyes",
             "Instructions (?company=&status=pending)",
             "company representative (own), regulator, auditor",
-            None,
+            Roles::LoggedIn,
             get(list_instructions),
-        ),
+        )
+        .query(&[("company", false, QueryParam::Company), ("status", false, QueryParam::Status(&["pending", "executed", "rejected", "failed"]))]),
         route(
             "post",
             "/api/instructions/{id}/approve",
             "four-eyes",
             "Approve (a different representative of the same company) and execute",
             "company representative",
-            Some(json!({})),
-            post(approve_instruction),
-        ),
+            REPRESENTATIVES,
+            write(approve_instruction),
+        )
+        .body::<Empty>(json!({}))
+        .codes(&["not_found", "already_decided", "four_eyes", "unknown_account", "own_account", "untrusted_account", "not_own_account"])
+        .market(),
         route(
             "post",
             "/api/instructions/{id}/reject",
             "four-eyes",
             "Reject",
             "company representative",
-            Some(json!({})),
-            post(reject_instruction),
-        ),
+            REPRESENTATIVES,
+            write(reject_instruction),
+        )
+        .body::<Empty>(json!({}))
+        .codes(&["not_found", "already_decided"]),
         route(
             "get",
             "/api/companies/{id}/trusted",
             "four-eyes",
             "The company's trusted-account list with effective times",
             "company representative (own), regulator, auditor",
-            None,
+            Roles::Only(&[Role::Regulator, Role::Auditor, Role::Company]),
             get(list_trusted),
         ),
         route(
@@ -308,17 +549,19 @@ pub fn routes() -> Vec<Route> {
             "four-eyes",
             "Remove an account from the trusted list (immediate)",
             "company representative",
-            Some(json!({})),
-            post(remove_trusted),
-        ),
+            REPRESENTATIVES,
+            write(remove_trusted),
+        )
+        .body::<Empty>(json!({}))
+        .codes(&["not_found"]),
         // Companies, MRV.
         route(
             "get",
             "/api/companies",
             "mrv",
             "Companies the caller may see",
-            LOGGED_IN,
-            None,
+            "any logged-in user",
+            Roles::LoggedIn,
             get(list_companies),
         ),
         route(
@@ -327,70 +570,75 @@ pub fn routes() -> Vec<Route> {
             "mrv",
             "A company: units, account, holdings, reports, allocation, obligation per plan",
             "own company, its bureau, assigned verifier (reports), regulator, auditor",
-            None,
+            Roles::LoggedIn,
             get(show_company),
-        ),
+        )
+        .codes(&["not_found"]),
         route(
             "get",
             "/api/reports",
             "mrv",
             "Emission reports (?status=submitted|verified|accepted&year=): the verification queue",
             "scoped by role",
-            None,
+            Roles::LoggedIn,
             get(list_reports),
-        ),
+        )
+        .query(&[("status", false, QueryParam::Status(&["draft", "submitted", "verified", "accepted"])), ("year", false, QueryParam::Year)])
+        .codes(&["malformed"]),
         route(
             "post",
             "/api/reports",
             "mrv",
             "Submit an emission report",
             "company representative",
-            Some(
-                json!({"company": "SX0001", "year": 2021, "units": [{"unit": "SX0001-G1", "year": 2021,
-                "fuels": [{"fuel": "bituminous_coal", "consumption": "1150000", "ncv_gj": "21.5", "carbon_content_tc_per_gj": "0.0262", "elemental_carbon": null, "oxidation_rate": "0.99"}],
-                "purchased_electricity_mwh": "0", "power_supplied_mwh": "3000000", "heat_supplied_gj": "0", "load_factor": "0.82"}]}),
-            ),
-            command_route(submit_report),
-        ),
+            REPRESENTATIVES,
+            command(submit_report),
+        )
+        .body::<ReportBody>(json!({"company": "SX0001", "year": 2021, "units": [{"unit": "SX0001-G1", "year": 2021,
+            "fuels": [{"fuel": "bituminous_coal", "consumption": "1150000", "ncv_gj": "21.5", "carbon_content_tc_per_gj": "0.0262", "elemental_carbon": null, "oxidation_rate": "0.99"}],
+            "purchased_electricity_mwh": "0", "power_supplied_mwh": "3000000", "heat_supplied_gj": "0", "load_factor": "0.82"}]}))
+        .market(),
         route(
             "post",
             "/api/reports/corrections",
             "mrv",
             "Correct a report (a new version, with the reason)",
             "company representative",
-            Some(
-                json!({"report": {"company": "SX0001", "year": 2021, "units": []}, "reason": "meter recalibrated"}),
-            ),
-            command_route(correct_report),
-        ),
+            REPRESENTATIVES,
+            command(correct_report),
+        )
+        .body::<Correction>(json!({"report": {"company": "SX0001", "year": 2021, "units": []}, "reason": "meter recalibrated"}))
+        .market(),
         route(
             "post",
             "/api/reports/verifications",
             "mrv",
             "Record verified figures (units null confirms the reported ones)",
             "assigned verifier",
-            Some(
-                json!({"company": "SX0001", "year": 2021, "units": null, "findings": ["sampling plan followed"]}),
-            ),
-            command_route(verify_report),
-        ),
+            VERIFIERS,
+            command(verify_report),
+        )
+        .body::<Verification>(json!({"company": "SX0001", "year": 2021, "units": null, "findings": ["sampling plan followed"]}))
+        .market(),
         route(
             "post",
             "/api/reports/acceptances",
             "mrv",
             "Accept a verified report",
             "regulator, the company's bureau",
-            Some(json!({"company": "SX0001", "year": 2021})),
-            command_route(accept_report),
-        ),
+            BUREAUS,
+            command(accept_report),
+        )
+        .body::<Acceptance>(json!({"company": "SX0001", "year": 2021}))
+        .market(),
         // Plans, allocation, offsets.
         route(
             "get",
             "/api/plans",
             "allocation",
             "Adopted allocation plans",
-            PUBLIC,
-            None,
+            "anyone",
+            Roles::Anyone,
             get(list_plans),
         ),
         route(
@@ -398,19 +646,24 @@ pub fn routes() -> Vec<Route> {
             "/api/plans",
             "allocation",
             "Adopt a plan: a shipped one by id, or a policy file's text",
+            "regulator",
             REGULATOR,
-            Some(json!({"builtin": "cn-power-2021-2022"})),
-            command_route(adopt_plan),
-        ),
+            command(adopt_plan),
+        )
+        .body::<FileBody>(json!({"builtin": "cn-power-2021-2022"}))
+        .codes(&["file_choice", "not_found"])
+        .market(),
         route(
             "post",
             "/api/allocations",
             "allocation",
             "Pre-allocate or true up a company's allowances under a plan",
+            "regulator",
             REGULATOR,
-            Some(json!({"plan": "cn-power-2021-2022", "company": "SX0001", "stage": "pre"})),
-            command_route(allocate),
-        ),
+            command(allocate),
+        )
+        .body::<AllocationBody>(json!({"plan": "cn-power-2021-2022", "company": "SX0001", "stage": "pre"}))
+        .market(),
         route(
             "get",
             "/api/allocations",
@@ -425,237 +678,278 @@ pub fn routes() -> Vec<Route> {
             "/api/projects",
             "offsets",
             "Register an offset project",
+            "regulator",
             REGULATOR,
-            Some(
-                json!({"project": "CCER-FOREST-0001", "name": "Lüliang afforestation", "province": "Shanxi", "kind": "forestry"}),
-            ),
-            command_route(register_project),
-        ),
+            command(register_project),
+        )
+        .body::<NewProject>(json!({"project": "CCER-FOREST-0001", "name": "Lüliang afforestation", "province": "Shanxi", "kind": "forestry"}))
+        .market(),
         route(
             "post",
             "/api/offsets",
             "offsets",
             "Issue offset credits to a project",
+            "regulator",
             REGULATOR,
-            Some(json!({"project": "CCER-FOREST-0001", "vintage": 2021, "quantity": 50000})),
-            command_route(issue_offsets),
-        ),
+            command(issue_offsets),
+        )
+        .body::<Issuance>(json!({"project": "CCER-FOREST-0001", "vintage": 2021, "quantity": 50000}))
+        .market(),
         // Compliance.
         route(
             "get",
             "/api/compliance/{plan}",
             "compliance",
             "Compliance by company, province and nation",
+            "regulator, auditor; a provincial bureau sees its province",
             OVERSIGHT,
-            None,
             get(compliance),
-        ),
+        )
+        .market(),
         route(
             "get",
             "/api/public/compliance/{plan}",
             "compliance",
             "Published compliance: nation and provinces; companies once assessed",
-            PUBLIC,
-            None,
+            "anyone",
+            Roles::Anyone,
             get(public_compliance),
-        ),
+        )
+        .market(),
         route(
             "post",
             "/api/compliance/{plan}/exemptions",
             "compliance",
             "Exempt a company from a cycle",
+            "regulator",
             REGULATOR,
-            Some(json!({"company": "SX0001", "reason": "closed 2022-03"})),
-            command_route(exempt),
-        ),
+            command(exempt),
+        )
+        .body::<Exemption>(json!({"company": "SX0001", "reason": "closed 2022-03"}))
+        .market(),
         route(
             "post",
             "/api/compliance/{plan}/assessment",
             "compliance",
             "Assess the cycle at the deadline",
+            "regulator",
             REGULATOR,
-            Some(json!({})),
-            command_route(assess),
-        ),
+            command(assess),
+        )
+        .body::<Empty>(json!({}))
+        .market(),
         route(
             "post",
             "/api/commands",
             "system",
-            "Any market command as JSON (registry corrections, account status, direct transfers)",
+            "A registry command of the regulator: direct transfer, surrender, cancellation, account status, holding account",
+            "regulator",
             REGULATOR,
-            Some(json!({"command": "set_account_status", "holder": "SX0001", "status": "frozen"})),
-            command_route(raw_command),
-        ),
+            command(raw_command),
+        )
+        .body::<RawCommand>(json!({"command": "set_account_status", "holder": "SX0001", "status": "frozen"}))
+        .market(),
         // Exchange.
         route(
             "post",
             "/api/exchange",
             "exchange",
             "Open the exchange under a market file (shipped id or text)",
+            "regulator",
             REGULATOR,
-            Some(json!({"builtin": "cn-seee"})),
-            command_route(open_exchange),
-        ),
+            command(open_exchange),
+        )
+        .body::<FileBody>(json!({"builtin": "cn-seee"}))
+        .codes(&["file_choice", "not_found"])
+        .market(),
         route(
             "post",
             "/api/exchange/days/open",
             "exchange",
             "Open today's trading day",
+            "regulator",
             REGULATOR,
-            Some(json!({})),
-            command_route(open_day),
-        ),
+            command(open_day),
+        )
+        .body::<Empty>(json!({}))
+        .market(),
         route(
             "post",
             "/api/exchange/days/close",
             "exchange",
             "Close the day: settlement, closing prices",
+            "regulator",
             REGULATOR,
-            Some(json!({})),
-            command_route(close_day),
-        ),
+            command(close_day),
+        )
+        .body::<Empty>(json!({}))
+        .market(),
         route(
             "post",
             "/api/funds/deposits",
             "exchange",
             "Credit a trading account's funds (fen)",
+            "regulator",
             REGULATOR,
-            Some(json!({"holder": "trader-0001", "fen": 100000000})),
-            command_route(deposit),
-        ),
+            command(deposit),
+        )
+        .body::<Funds>(json!({"holder": "trader-0001", "fen": 100000000}))
+        .market(),
         route(
             "post",
             "/api/funds/withdrawals",
             "exchange",
             "Pay out available funds (fen)",
+            "regulator",
             REGULATOR,
-            Some(json!({"holder": "trader-0001", "fen": 100000})),
-            command_route(withdraw),
-        ),
+            command(withdraw),
+        )
+        .body::<Funds>(json!({"holder": "trader-0001", "fen": 100000}))
+        .market(),
         route(
             "post",
             "/api/orders",
             "exchange",
             "Enter an order (price in fen per tonne; tif day|ioc|fok)",
             "the account's company representative or member",
-            Some(
-                json!({"holder": "trader-0001", "class": class, "side": "buy", "price": 4500, "qty": 1000, "tif": "day"}),
-            ),
-            command_route(order),
-        ),
+            TRADERS,
+            command(order),
+        )
+        .body::<NewOrder>(json!({"holder": "trader-0001", "class": class, "side": "buy", "price": 4500, "qty": 1000, "tif": "day"}))
+        .market(),
         route(
             "get",
             "/api/orders",
             "exchange",
             "Open orders of an account (?holder=)",
             "as the account",
-            None,
+            Roles::LoggedIn,
             get(open_orders),
-        ),
+        )
+        .query(&[("holder", true, QueryParam::Holder)])
+        .codes(&["malformed", "not_found"]),
         route(
             "post",
             "/api/orders/{id}/cancel",
             "exchange",
             "Cancel an order",
             "the order's owner",
-            Some(json!({"holder": "trader-0001"})),
-            command_route(cancel_order),
-        ),
+            TRADERS,
+            command(cancel_order),
+        )
+        .body::<HolderBody>(json!({"holder": "trader-0001"}))
+        .market(),
         route(
             "post",
             "/api/orders/{id}/amend",
             "exchange",
             "Amend price and quantity (loses time priority unless only reduced)",
             "the order's owner",
-            Some(json!({"holder": "trader-0001", "price": 4510, "qty": 800})),
-            command_route(amend_order),
-        ),
+            TRADERS,
+            command(amend_order),
+        )
+        .body::<Amendment>(json!({"holder": "trader-0001", "price": 4510, "qty": 800}))
+        .market(),
         route(
             "post",
             "/api/orders/{id}/take",
             "exchange",
             "Click-to-trade: take a listed order at its price",
             "the account's company representative or member",
-            Some(json!({"holder": "trader-0002", "qty": 100})),
-            command_route(take_order),
-        ),
+            TRADERS,
+            command(take_order),
+        )
+        .body::<TakeBody>(json!({"holder": "trader-0002", "qty": 100}))
+        .market(),
         route(
             "post",
             "/api/blocks",
             "exchange",
             "Propose a block trade to a named counterparty",
             "the account's company representative or member",
-            Some(
-                json!({"holder": "trader-0001", "counterparty": "trader-0002", "class": class, "side": "sell", "price": 4400, "qty": 100000}),
-            ),
-            command_route(propose_block),
-        ),
+            TRADERS,
+            command(propose_block),
+        )
+        .body::<BlockProposal>(json!({"holder": "trader-0001", "counterparty": "trader-0002", "class": class, "side": "sell", "price": 4400, "qty": 100000}))
+        .market(),
         route(
             "post",
             "/api/blocks/{id}/accept",
             "exchange",
             "Accept a block proposal",
             "the counterparty",
-            Some(json!({"holder": "trader-0002"})),
-            command_route(accept_block),
-        ),
+            TRADERS,
+            command(accept_block),
+        )
+        .body::<HolderBody>(json!({"holder": "trader-0002"}))
+        .market(),
         route(
             "post",
             "/api/auctions",
             "exchange",
             "Announce a one-way auction (floor or ceiling price, bidding window)",
             "the account's company representative or member",
-            Some(
-                json!({"holder": "trader-0001", "class": class, "side": "sell", "qty": 200000, "limit": 4200, "pay_as_bid": false, "open_minute": 840, "close_minute": 870}),
-            ),
-            command_route(announce),
-        ),
+            TRADERS,
+            command(announce),
+        )
+        .body::<NewAuction>(json!({"holder": "trader-0001", "class": class, "side": "sell", "qty": 200000, "limit": 4200, "pay_as_bid": false, "open_minute": 840, "close_minute": 870}))
+        .market(),
         route(
             "post",
             "/api/auctions/{id}/bids",
             "exchange",
             "Bid in a one-way auction",
             "the account's company representative or member",
-            Some(json!({"holder": "trader-0002", "price": 4300, "qty": 50000})),
-            command_route(bid),
-        ),
+            TRADERS,
+            command(bid),
+        )
+        .body::<BidBody>(json!({"holder": "trader-0002", "price": 4300, "qty": 50000}))
+        .market(),
         route(
             "post",
             "/api/auctions/{id}/close",
             "exchange",
             "Close the auction and allocate",
+            "regulator",
             REGULATOR,
-            Some(json!({})),
-            command_route(close_auction),
-        ),
+            command(close_auction),
+        )
+        .body::<Empty>(json!({}))
+        .market(),
         // Market data.
         route(
             "get",
             "/api/market/book",
             "market data",
             "Book depth (?class=CEA-2021&levels=5)",
-            PUBLIC,
-            None,
+            "anyone",
+            Roles::Anyone,
             get(book),
-        ),
+        )
+        .query(&[("class", true, QueryParam::Class), ("levels", false, QueryParam::Levels)])
+        .codes(&["malformed", "invalid_class", "out_of_range"]),
         route(
             "get",
             "/api/market/trades",
             "market data",
             "Recent trades, newest first (?class=&limit=)",
-            PUBLIC,
-            None,
+            "anyone",
+            Roles::Anyone,
             get(trades),
-        ),
+        )
+        .query(&[("class", false, QueryParam::Class), ("limit", false, QueryParam::Limit)])
+        .codes(&["invalid_class", "out_of_range"]),
         route(
             "get",
             "/api/market/days",
             "market data",
             "Daily bars (?class=)",
-            PUBLIC,
-            None,
+            "anyone",
+            Roles::Anyone,
             get(days),
-        ),
+        )
+        .query(&[("class", false, QueryParam::Class)])
+        .codes(&["invalid_class"]),
         // Audit.
         route(
             "get",
@@ -663,51 +957,104 @@ pub fn routes() -> Vec<Route> {
             "system",
             "The latest audit entries, newest first (?limit=)",
             "regulator, auditor",
-            None,
+            OVERSEERS,
             get(audit),
-        ),
+        )
+        .query(&[("limit", false, QueryParam::Limit)])
+        .codes(&["out_of_range"]),
     ]
 }
 
-/// The API router (without its state), built from [`routes`].
+/// The API router (without its state), built from [`routes`]: each route's roles are checked
+/// before its handler (and so before its body is read).
 pub fn router() -> Router<AppState> {
-    routes()
-        .into_iter()
-        .fold(Router::new(), |r, route| r.route(route.path, route.handler))
+    routes().into_iter().fold(Router::new(), |r, route| {
+        let roles = route.roles;
+        let handler = route.handler.route_layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: Next| async move {
+                let role = req.extensions().get::<Caller>().and_then(|c| c.role);
+                match roles.refuse(role) {
+                    Some(e) => e.into_response(),
+                    None => next.run(req).await,
+                }
+            },
+        ));
+        r.route(route.path, handler)
+    })
 }
 
-/// The OpenAPI 3 document of [`routes`].
+/// The OpenAPI 3.1 document of [`routes`]: per route its roles, its body's schema (from the
+/// request type) with an example, and its refusals by status with the codes each may carry.
 pub fn openapi() -> Value {
     let mut paths = Map::new();
+    let mut schemas = Map::new();
+    let codes = crate::error::all_codes();
+    schemas.insert("Error".into(), error_schema(&codes));
     for r in routes() {
+        let success = if r.method == "post" && r.path != "/api/login" {
+            "201"
+        } else {
+            "200"
+        };
+        let mut responses = Map::new();
+        responses.insert(
+            success.into(),
+            json!({"description": "done", "content": {"application/json": {"schema": {"type": "object"}}}}),
+        );
+        let mut by_status: std::collections::BTreeMap<u16, Vec<&str>> = Default::default();
+        for c in r.all_codes() {
+            let status = codes
+                .iter()
+                .find(|k| k.code == c)
+                .map(|k| k.status)
+                .unwrap_or_else(|| panic!("code {c} of {} is not listed", r.path));
+            by_status.entry(status).or_default().push(c);
+        }
+        for (status, list) in by_status {
+            let mut response = json!({
+                "description": status_text(status),
+                "content": {"application/json": {"schema": {"allOf": [
+                    {"$ref": "#/components/schemas/Error"},
+                    {"type": "object", "properties": {"code": {"enum": list}}},
+                ]}}},
+            });
+            if status == 503 || status == 429 {
+                response["headers"] = json!({"Retry-After": {"description": "seconds to wait before retrying (queue_full, rate_limited)", "schema": {"type": "integer"}}});
+            }
+            responses.insert(status.to_string(), response);
+        }
         let mut op = json!({
             "operationId": format!("{}{}", r.method, r.path.replace(['/', '{', '}', '-'], "_")),
             "summary": r.summary,
-            "description": format!("Who: {}.", r.who),
+            "description": format!("Who: {}. Roles: {}.", r.who, r.roles.describe()),
             "tags": [r.tag],
-            "responses": {
-                if r.method == "post" { "201" } else { "200" }: {"description": "done", "content": {"application/json": {"schema": {"type": "object"}}}},
-                "default": {"description": "refused", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-            }
+            "x-roles": r.roles.roles().map(|rs| rs.iter().map(|x| x.as_str()).collect::<Vec<_>>()),
+            "responses": responses,
         });
-        let params: Vec<Value> = r
-            .path
-            .split('/')
-            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+        if matches!(r.roles, Roles::Anyone) {
+            op["security"] = json!([{}, {"token": []}, {"session": []}]);
+        } else {
+            op["security"] = json!([{"token": []}, {"session": []}]);
+        }
+        let mut params: Vec<Value> = path_params(r.path)
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": path_schema(r.path, name)}))
             .collect();
-        let mut params = params;
-        if r.method == "post" && r.path != "/api/login" {
+        if r.method == "post" && r.path != "/api/login" && r.path != "/api/logout" {
             params.push(json!({"name": "Idempotency-Key", "in": "header", "required": true,
                 "description": "Unique per request; a retry with the same key and body gets the first answer, with another body 409.",
-                "schema": {"type": "string", "maxLength": 128}}));
+                "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[!-~]+$"}}));
         }
+        params.extend(r.query.iter().map(|(name, required, kind)| {
+            json!({"name": name, "in": "query", "required": required, "schema": kind.schema()})
+        }));
         if !params.is_empty() {
             op["parameters"] = Value::Array(params);
         }
-        if let Some(example) = &r.example {
+        if let Some(body) = &r.body {
+            schemas.insert(body.kind.name.into(), (body.kind.schema)());
             op["requestBody"] = json!({"required": true, "content": {"application/json": {
-                "schema": schema_of(example), "example": example}}});
+                "schema": {"$ref": format!("#/components/schemas/{}", body.kind.name)},
+                "example": body.example}}});
         }
         paths
             .entry(r.path.to_string())
@@ -719,87 +1066,80 @@ pub fn openapi() -> Value {
     json!({
         "openapi": "3.1.0",
         "info": {"title": "ets: emissions trading system API", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "Registry, MRV, allocation, compliance, offsets and the exchange of a national carbon market. Tonnes and fen are integers. Authenticate with `Authorization: Bearer <token>` (POST /api/tokens) or the session cookie of POST /api/login plus its `X-CSRF-Token`."},
+                 "description": "Registry, MRV, allocation, compliance, offsets and the exchange of a national carbon market. Tonnes and fen are integers. Authenticate with `Authorization: Bearer <token>` (POST /api/tokens) or the session cookie of POST /api/login plus its `X-CSRF-Token`. Every refusal is an `Error` with a stable `code`: `x-codes` lists them all with their status and meaning."},
         "paths": paths,
         "components": {
-            "schemas": {"Error": {"type": "object", "required": ["status", "code", "message"], "properties": {
-                "status": {"type": "integer"}, "code": {"type": "string"}, "message": {"type": "string"},
-                "field": {"type": ["string", "null"]}}}},
+            "schemas": schemas,
             "securitySchemes": {"token": {"type": "http", "scheme": "bearer"},
                                 "session": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE}}
         },
+        "x-codes": codes.iter().map(|c| json!({"code": c.code, "status": c.status, "description": c.description})).collect::<Vec<_>>(),
         "security": [{"token": []}, {"session": []}, {}]
     })
 }
 
-/// A JSON Schema describing the shape of an example.
-fn schema_of(v: &Value) -> Value {
-    match v {
-        Value::Null => json!({"type": "null"}),
-        Value::Bool(_) => json!({"type": "boolean"}),
-        Value::Number(n) if n.is_i64() || n.is_u64() => json!({"type": "integer"}),
-        Value::Number(_) => json!({"type": "number"}),
-        Value::String(_) => json!({"type": "string"}),
-        Value::Array(items) => {
-            json!({"type": "array", "items": items.first().map_or(json!({}), schema_of)})
+fn error_schema(codes: &[crate::error::Code]) -> Value {
+    let description: String = codes
+        .iter()
+        .map(|c| format!("- `{}` ({}): {}\n", c.code, c.status, c.description))
+        .collect();
+    json!({"type": "object", "required": ["status", "code", "message", "field", "params"],
+        "additionalProperties": false,
+        "properties": {
+            "status": {"type": "integer", "description": "the HTTP status again"},
+            "code": {"type": "string", "enum": codes.iter().map(|c| c.code).collect::<Vec<_>>(),
+                     "description": format!("what went wrong, stable; translate by it:\n{description}")},
+            "message": {"type": "string", "description": "the same in English words, with the figures"},
+            "field": {"type": ["string", "null"], "description": "the request field at fault (`units[0].unit`), or a header"},
+            "params": {"type": "object", "description": "the figures of the refusal by name (`max`, `held_t`…), for translations"}}})
+}
+
+fn path_schema(path: &str, name: &str) -> Value {
+    match name {
+        "account" => json!({"type": "string", "pattern": ACCOUNT_PATTERN}),
+        "plan" => json!({"type": "string", "pattern": ID_PATTERN}),
+        "id" if path.starts_with("/api/companies/") => {
+            json!({"type": "string", "pattern": ID_PATTERN})
         }
-        Value::Object(m) => {
-            let props: Map<String, Value> =
-                m.iter().map(|(k, v)| (k.clone(), schema_of(v))).collect();
-            json!({"type": "object", "properties": props})
-        }
+        "id" | "seq" => json!({"type": "integer", "minimum": 0}),
+        _ => json!({"type": "string", "maxLength": 64}),
+    }
+}
+
+fn status_text(status: u16) -> &'static str {
+    match status {
+        400 => "malformed: the request is wrong as sent",
+        401 => "not logged in, or an unknown token",
+        403 => "not allowed for this caller",
+        404 => "no such thing",
+        405 => "method not allowed",
+        408 => "timed out",
+        409 => "conflict: exists already, decided already, or a reused idempotency key",
+        413 => "body too large",
+        415 => "not JSON",
+        422 => "against the rules",
+        429 => "too many requests",
+        500 => "a bug",
+        503 => "not now: retry later with the same idempotency key",
+        _ => "refused",
     }
 }
 
 /// `/openapi.json` and the interactive docs at `/docs`, served from the binary.
+/// The document is served as written (OpenAPI 3.1 with JSON Schema keywords such as `const`
+/// and `discriminator`, which utoipa's typed model does not hold).
 pub fn docs() -> Router<AppState> {
-    let doc: utoipa::openapi::OpenApi =
-        serde_json::from_value(openapi()).expect("our OpenAPI document parses as OpenAPI");
-    Router::new().merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", doc))
+    Router::new().merge(
+        utoipa_swagger_ui::SwaggerUi::new("/docs")
+            .external_url_unchecked("/openapi.json", openapi()),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
 fn bad(code: &str, message: impl Into<String>, field: Option<&str>) -> ApiError {
-    ApiError::bad_request(code, message, field)
-}
-
-/// Parses `CEA-2021` or `CCER-P12-2019`.
-pub fn parse_class(text: &str) -> Result<UnitClass, ApiError> {
-    let err = || {
-        bad(
-            "malformed",
-            format!("unit class {text:?}: expected CEA-<vintage> or CCER-P<project>-<vintage>"),
-            Some("class"),
-        )
-    };
-    let year = |s: &str| s.parse::<u16>().ok().filter(|y| (1900..=9999).contains(y));
-    if let Some(v) = text.strip_prefix("CEA-") {
-        return Ok(UnitClass::Cea {
-            vintage: year(v).ok_or_else(err)?,
-        });
-    }
-    let rest = text.strip_prefix("CCER-P").ok_or_else(err)?;
-    let (p, v) = rest.split_once('-').ok_or_else(err)?;
-    Ok(UnitClass::Ccer {
-        project: p.parse().map_err(|_| err())?,
-        vintage: year(v).ok_or_else(err)?,
-    })
-}
-
-fn parse_account(text: &str, field: &str) -> Result<AccountId, ApiError> {
-    text.strip_prefix("CN-")
-        .unwrap_or(text)
-        .parse::<u32>()
-        .map(AccountId)
-        .map_err(|_| {
-            bad(
-                "malformed",
-                format!("account {text:?}: expected CN-000123"),
-                Some(field),
-            )
-        })
+    ApiError::of(code, message, field)
 }
 
 fn parse_id(params: &Params, name: &str) -> Result<u64, ApiError> {
@@ -813,55 +1153,39 @@ fn parse_id(params: &Params, name: &str) -> Result<u64, ApiError> {
     })
 }
 
-fn object(body: Value) -> Result<Map<String, Value>, ApiError> {
-    match body {
-        Value::Object(m) => Ok(m),
-        _ => Err(bad(
-            "malformed",
-            "the request body must be a JSON object",
-            None,
-        )),
-    }
+fn path_company(params: &Params, name: &str) -> Result<CompanyId, ApiError> {
+    let text = params.get(name).map(String::as_str).unwrap_or_default();
+    CompanyId::parse(text)
+        .ok()
+        .filter(|_| text == text.trim())
+        .ok_or_else(|| {
+            bad(
+                "invalid_id",
+                format!(
+                    "company {text:?}: expected 1 to 64 characters of A-Z, a-z, 0-9, '-', '_', '.'"
+                ),
+                Some(name),
+            )
+        })
 }
 
-/// Deserializes a typed body with a structured error.
-fn typed<T: serde::de::DeserializeOwned>(body: Value) -> Result<T, ApiError> {
-    serde_json::from_value(body).map_err(|e| ApiError::from_json(&e))
+fn path_plan(params: &Params) -> Result<String, ApiError> {
+    let text = params.get("plan").map(String::as_str).unwrap_or_default();
+    let ok = !text.is_empty()
+        && text.len() <= 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(text.to_string())
+    } else {
+        Err(bad(
+            "invalid_id",
+            format!("plan {text:?}: expected 1 to 64 characters of A-Z, a-z, 0-9, '-', '_', '.'"),
+            Some("plan"),
+        ))
+    }
 }
-
-/// Builds a market command from a body: `class` may be written `CEA-2021`, the tags of the
-/// command are added, and a `reason` field is also the journal entry's reason.
-fn build(
-    body: Value,
-    command: &str,
-    op: Option<&str>,
-    extra: &[(&str, Value)],
-) -> Result<(Command, Option<String>), ApiError> {
-    let mut m = object(body)?;
-    if let Some(Value::String(c)) = m.get("class") {
-        let class = parse_class(c)?;
-        m.insert(
-            "class".into(),
-            serde_json::to_value(class).expect("classes serialize"),
-        );
-    }
-    // Kept in the body too: corrections and exemptions carry their reason in the command.
-    let reason = match m.get("reason").cloned() {
-        Some(Value::String(r)) => Some(r),
-        None | Some(Value::Null) => None,
-        Some(_) => return Err(bad("malformed", "reason must be a string", Some("reason"))),
-    };
-    m.insert("command".into(), json!(command));
-    if let Some(op) = op {
-        m.insert("op".into(), json!(op));
-    }
-    for (k, v) in extra {
-        m.insert((*k).to_string(), v.clone());
-    }
-    Ok((typed(Value::Object(m))?, reason))
-}
-
-type Builder = fn(&Caller, Value, &Params) -> Result<(Command, Option<String>), ApiError>;
 
 fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     let key = headers
@@ -878,7 +1202,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
         .filter(|k| !k.is_empty() && k.len() <= 128 && k.bytes().all(|b| (0x21..0x7f).contains(&b)))
         .ok_or_else(|| {
             bad(
-                "malformed",
+                "invalid_idempotency_key",
                 "Idempotency-Key must be 1-128 visible ASCII characters",
                 Some("Idempotency-Key"),
             )
@@ -890,13 +1214,30 @@ fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
 fn respond(reply: Reply) -> Response {
     let status = axum::http::StatusCode::from_u16(reply.status)
         .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+    let retry = reply.body["code"] == "queue_full";
     let mut resp = (status, Json(reply.body)).into_response();
+    if retry {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     resp.extensions_mut().insert(Audited);
     resp
 }
 
+/// A rejection of axum's extractors as one of our refusals (413 above all).
+fn rejection(status: axum::http::StatusCode, text: String) -> Response {
+    let code = match status.as_u16() {
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        s if s >= 500 => "internal",
+        _ => "malformed",
+    };
+    ApiError::of(code, text, None).into_response()
+}
+
 /// What every write takes: the caller, the path parameters, the request path, the headers and
-/// the raw body (its digest is part of the idempotency check).
+/// the raw body (its digest is part of the idempotency check). The route's roles were checked
+/// before this reads the body.
 pub struct Post {
     app: AppState,
     caller: Caller,
@@ -912,7 +1253,7 @@ impl FromRequest<AppState> for Post {
         let (mut parts, body) = req.into_parts();
         let Path(params) = Path::<Params>::from_request_parts(&mut parts, state)
             .await
-            .map_err(IntoResponse::into_response)?;
+            .map_err(|e| rejection(e.status(), e.body_text()))?;
         let caller =
             parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
                 ApiError::internal("request did not pass the gate").into_response()
@@ -921,7 +1262,7 @@ impl FromRequest<AppState> for Post {
         let headers = parts.headers.clone();
         let body = Bytes::from_request(axum::extract::Request::from_parts(parts, body), state)
             .await
-            .map_err(IntoResponse::into_response)?;
+            .map_err(|e| rejection(e.status(), e.body_text()))?;
         Ok(Post {
             app: state.clone(),
             caller,
@@ -934,38 +1275,49 @@ impl FromRequest<AppState> for Post {
 }
 
 impl Post {
-    /// The common path of every write: idempotency key, JSON body, the op, the writer.
-    async fn write(&self, make: impl FnOnce(Value) -> Result<Op, ApiError>) -> Response {
+    /// The common path of every write: idempotency key, the typed body, the op, the writer.
+    async fn write<T: DeserializeOwned>(
+        &self,
+        make: impl FnOnce(T) -> Result<Op, ApiError>,
+    ) -> Response {
+        let op = decode::<T>(&self.body).and_then(make);
+        self.send(op).await
+    }
+
+    /// Hands a prepared op to the writer under the request's idempotency key.
+    async fn send(&self, op: Result<Op, ApiError>) -> Response {
         let key = match idempotency_key(&self.headers) {
             Ok(k) => k,
             Err(e) => return e.into_response(),
         };
-        let value: Value = if self.body.is_empty() {
-            json!({})
-        } else {
-            match serde_json::from_slice(&self.body) {
-                Ok(v) => v,
-                Err(e) => return ApiError::from_json(&e).into_response(),
-            }
+        let op = match op {
+            Ok(op) => op,
+            Err(e) => return e.into_response(),
         };
         let ctx = self
             .caller
             .ctx("POST", &self.path, Some(key), Some(&self.body));
-        let op = match make(value) {
-            Ok(op) => op,
-            Err(e) => return e.into_response(),
-        };
         respond(self.app.submit(ctx, op).await)
-    }
-    fn id(&self) -> Result<u64, ApiError> {
-        parse_id(&self.params, "id")
     }
 }
 
-fn command_route(builder: Builder) -> MethodRouter<AppState> {
+type Make<T> = fn(&Caller, &Params, T) -> Result<Op, ApiError>;
+
+/// A write route whose body is `T`.
+fn write<T: DeserializeOwned + Send + 'static>(make: Make<T>) -> MethodRouter<AppState> {
+    post(move |w: Post| async move { w.write(|b: T| make(&w.caller, &w.params, b)).await })
+}
+
+/// A market command, with the journal entry's reason when the body gives one.
+type Built = Result<(Command, Option<String>), ApiError>;
+
+/// A route of a market command whose body is `T`.
+fn command<T: DeserializeOwned + Send + 'static>(
+    make: fn(&Caller, &Params, T) -> Built,
+) -> MethodRouter<AppState> {
     post(move |w: Post| async move {
-        w.write(|v| {
-            let (command, reason) = builder(&w.caller, v, &w.params)?;
+        w.write(|b: T| {
+            let (command, reason) = make(&w.caller, &w.params, b)?;
             Ok(Op::Command {
                 reason: reason.unwrap_or_else(|| command.name().replace('_', " ")),
                 command,
@@ -984,10 +1336,12 @@ fn limit(q: &Params, default: usize) -> Result<usize, ApiError> {
             .filter(|n| (1..=10_000).contains(n))
             .ok_or_else(|| {
                 bad(
-                    "malformed",
+                    "out_of_range",
                     format!("limit {s:?}: 1 to 10000"),
                     Some("limit"),
                 )
+                .with("min", 1)
+                .with("max", 10_000)
             }),
     }
 }
@@ -995,181 +1349,298 @@ fn limit(q: &Params, default: usize) -> Result<usize, ApiError> {
 type JsonResult = Result<Json<Value>, ApiError>;
 
 // ---------------------------------------------------------------------------------------------
-// Market command builders
+// Market command builders: from the request types to the market's commands
 
-fn submit_report(_: &Caller, v: Value, _: &Params) -> Result<(Command, Option<String>), ApiError> {
-    Ok((Command::SubmitReport { report: typed(v)? }, None))
-}
-fn correct_report(_: &Caller, v: Value, _: &Params) -> Result<(Command, Option<String>), ApiError> {
-    build(v, "correct_report", None, &[])
-}
-fn verify_report(c: &Caller, v: Value, _: &Params) -> Result<(Command, Option<String>), ApiError> {
-    let mut m = object(v)?;
-    // The verifier signs with its own name; the regulator may record on a verifier's behalf.
-    if c.role != Some(Role::Regulator) || !m.contains_key("verifier") {
-        m.insert("verifier".into(), json!(c.user.clone().unwrap_or_default()));
+fn fuel(f: FuelBody) -> FuelUse {
+    FuelUse {
+        fuel: f.fuel.0,
+        consumption: f.consumption.0,
+        ncv_gj: f.ncv_gj.map(|d| d.0),
+        carbon_content_tc_per_gj: f.carbon_content_tc_per_gj.map(|d| d.0),
+        elemental_carbon: f.elemental_carbon.map(|d| d.0),
+        oxidation_rate: f.oxidation_rate.map(|d| d.0),
     }
+}
+
+fn activity(a: ActivityBody) -> UnitActivity {
+    UnitActivity {
+        unit: a.unit.0,
+        year: a.year.u16(),
+        fuels: a.fuels.0.into_iter().map(fuel).collect(),
+        purchased_electricity_mwh: a.purchased_electricity_mwh.0,
+        power_supplied_mwh: a.power_supplied_mwh.0,
+        heat_supplied_gj: a.heat_supplied_gj.0,
+        load_factor: a.load_factor.0,
+    }
+}
+
+fn report(r: ReportBody) -> ReportInput {
+    ReportInput {
+        company: r.company.0,
+        year: r.year.u16(),
+        units: r.units.0.into_iter().map(activity).collect(),
+    }
+}
+
+fn submit_report(_: &Caller, _: &Params, b: ReportBody) -> Built {
+    Ok((Command::SubmitReport { report: report(b) }, None))
+}
+fn correct_report(_: &Caller, _: &Params, b: Correction) -> Built {
+    let reason = b.reason.0;
+    Ok((
+        Command::CorrectReport {
+            report: report(b.report),
+            reason: reason.clone(),
+        },
+        Some(reason),
+    ))
+}
+fn verify_report(c: &Caller, _: &Params, b: Verification) -> Built {
+    // The verifier signs with its own name; the regulator may record on a verifier's behalf.
+    let own = c.user.clone().unwrap_or_default();
+    let verifier = match b.verifier {
+        Some(v) if c.role == Some(Role::Regulator) => v.0,
+        Some(v) if v.0 != own => {
+            return Err(ApiError::forbidden(
+                "only the regulator may record a verification on another verifier's behalf",
+            )
+            .at("verifier"));
+        }
+        _ => own,
+    };
     Ok((
         Command::VerifyReport {
-            verification: typed(Value::Object(m))?,
+            verification: ets_types::VerificationInput {
+                company: b.company.0,
+                year: b.year.u16(),
+                verifier,
+                units: b.units.map(|u| u.0.into_iter().map(activity).collect()),
+                findings: b.findings.0.into_iter().map(|f| f.0).collect(),
+            },
         },
         None,
     ))
 }
-fn accept_report(_: &Caller, v: Value, _: &Params) -> Result<(Command, Option<String>), ApiError> {
-    build(v, "accept_report", None, &[])
+fn accept_report(_: &Caller, _: &Params, b: Acceptance) -> Built {
+    Ok((
+        Command::AcceptReport {
+            company: b.company.0,
+            year: b.year.u16(),
+        },
+        None,
+    ))
 }
 /// A shipped file by id, or a file's text.
 fn file_body(
-    v: Value,
+    b: FileBody,
     builtin: fn(&str) -> Option<&'static str>,
 ) -> Result<(String, String), ApiError> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct FileBody {
-        builtin: Option<String>,
-        source: Option<String>,
-        toml: Option<String>,
-    }
-    let b: FileBody = typed(v)?;
     match (b.builtin, b.toml) {
-        (Some(id), None) => {
-            let text = builtin(&id)
-                .ok_or_else(|| ApiError::not_found(format!("no shipped file {id:?}")))?;
-            Ok((format!("builtin:{id}"), text.to_string()))
+        (Some(id), None) if b.source.is_none() => {
+            let text = builtin(&id.0).ok_or_else(|| {
+                ApiError::not_found(format!("no shipped file {:?}", id.0))
+                    .at("builtin")
+                    .with("value", id.0.clone())
+            })?;
+            Ok((format!("builtin:{}", id.0), text.to_string()))
         }
-        (None, Some(toml)) => Ok((b.source.unwrap_or_else(|| "api".into()), toml)),
+        (None, Some(toml)) => Ok((b.source.map_or_else(|| "api".into(), |s| s.0), toml.0)),
         _ => Err(bad(
-            "malformed",
-            "give either builtin (a shipped id) or toml (the file's text)",
+            "file_choice",
+            "give either builtin (a shipped id) or toml (the file's text, with an optional source)",
             Some("builtin"),
         )),
     }
 }
-fn adopt_plan(_: &Caller, v: Value, _: &Params) -> Result<(Command, Option<String>), ApiError> {
-    let (source, toml) = file_body(v, ets_policy::Plan::builtin_text)?;
+fn adopt_plan(_: &Caller, _: &Params, b: FileBody) -> Built {
+    let (source, toml) = file_body(b, ets_policy::Plan::builtin_text)?;
     Ok((Command::AdoptPlan { source, toml }, None))
 }
-fn open_exchange(_: &Caller, v: Value, _: &Params) -> Result<(Command, Option<String>), ApiError> {
-    let (source, toml) = file_body(v, |id| {
+fn open_exchange(_: &Caller, _: &Params, b: FileBody) -> Built {
+    let (source, toml) = file_body(b, |id| {
         (id == "cn-seee").then(ets_market::trading::config::MarketRules::builtin_text)
     })?;
     Ok((Command::OpenExchange { source, toml }, None))
 }
-fn allocate(_: &Caller, v: Value, _: &Params) -> Result<(Command, Option<String>), ApiError> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct B {
-        plan: String,
-        company: CompanyId,
-        stage: Stage,
-    }
-    let b: B = typed(v)?;
+fn allocate(_: &Caller, _: &Params, b: AllocationBody) -> Built {
+    let (plan, company) = (b.plan.0, b.company.0);
     let command = match b.stage {
-        Stage::Pre => Command::PreAllocate {
-            plan: b.plan,
-            company: b.company,
-        },
-        Stage::Final => Command::TrueUp {
-            plan: b.plan,
-            company: b.company,
-        },
+        Stage::Pre => Command::PreAllocate { plan, company },
+        Stage::Final => Command::TrueUp { plan, company },
     };
     Ok((command, None))
 }
-fn register_project(
-    _: &Caller,
-    v: Value,
-    _: &Params,
-) -> Result<(Command, Option<String>), ApiError> {
-    build(v, "register_project", None, &[])
+fn register_project(_: &Caller, _: &Params, b: NewProject) -> Built {
+    Ok((
+        Command::RegisterProject {
+            project: b.project.0,
+            name: b.name.0,
+            province: b.province.0,
+            kind: b.kind.0,
+        },
+        None,
+    ))
 }
-fn issue_offsets(_: &Caller, v: Value, _: &Params) -> Result<(Command, Option<String>), ApiError> {
-    build(v, "issue_offsets", None, &[])
+fn issue_offsets(_: &Caller, _: &Params, b: Issuance) -> Built {
+    Ok((
+        Command::IssueOffsets {
+            project: b.project.0,
+            vintage: b.vintage.u16(),
+            quantity: b.quantity.u64(),
+        },
+        None,
+    ))
 }
-fn exempt(_: &Caller, v: Value, p: &Params) -> Result<(Command, Option<String>), ApiError> {
-    build(v, "exempt_company", None, &[("plan", json!(p["plan"]))])
+fn exempt(_: &Caller, p: &Params, b: Exemption) -> Built {
+    let reason = b.reason.0;
+    Ok((
+        Command::ExemptCompany {
+            plan: path_plan(p)?,
+            company: b.company.0,
+            reason: reason.clone(),
+        },
+        Some(reason),
+    ))
 }
-fn assess(_: &Caller, v: Value, p: &Params) -> Result<(Command, Option<String>), ApiError> {
-    build(v, "assess_cycle", None, &[("plan", json!(p["plan"]))])
+fn assess(_: &Caller, p: &Params, _: Empty) -> Built {
+    Ok((
+        Command::AssessCycle {
+            plan: path_plan(p)?,
+        },
+        None,
+    ))
 }
-fn raw_command(_: &Caller, v: Value, _: &Params) -> Result<(Command, Option<String>), ApiError> {
-    let mut m = object(v)?;
-    let command = m
-        .remove("command")
-        .and_then(|c| c.as_str().map(str::to_string))
-        .ok_or_else(|| {
-            bad(
-                "malformed",
-                "name the command in the field `command`",
-                Some("command"),
-            )
-        })?;
-    let op = m.remove("op").and_then(|c| c.as_str().map(str::to_string));
-    build(Value::Object(m), &command, op.as_deref(), &[])
+fn raw_command(_: &Caller, _: &Params, b: RawCommand) -> Built {
+    let command = match b {
+        RawCommand::Transfer(t) => Command::Transfer {
+            class: t.class.0,
+            quantity: t.quantity.u64(),
+            from: t.from.0,
+            to: t.to.0,
+        },
+        RawCommand::Surrender(s) => Command::Surrender {
+            plan: s.plan.0,
+            company: s.company.0,
+            class: s.class.0,
+            quantity: s.quantity.u64(),
+        },
+        RawCommand::Cancel(c) => Command::Cancel {
+            holder: c.holder.0,
+            class: c.class.0,
+            quantity: c.quantity.u64(),
+        },
+        RawCommand::SetAccountStatus(s) => Command::SetAccountStatus {
+            holder: s.holder.0,
+            status: s.status,
+        },
+        RawCommand::RegisterHolder(h) => Command::RegisterHolder { holder: h.holder.0 },
+    };
+    Ok((command, None))
 }
-fn exchange_op(
-    v: Value,
-    op: &str,
-    c: &Caller,
-    extra: &[(&str, Value)],
-) -> Result<(Command, Option<String>), ApiError> {
-    let (_, minute) = crate::clock::beijing(c.at);
-    let mut all = vec![("minute", json!(minute))];
-    all.extend_from_slice(extra);
-    build(v, "exchange", Some(op), &all)
+fn exchange(e: ExchangeCommand) -> Built {
+    Ok((Command::Exchange(e), None))
 }
-fn open_day(_: &Caller, v: Value, _: &Params) -> Result<(Command, Option<String>), ApiError> {
-    object(v)?;
-    Ok((Command::Exchange(ExchangeCommand::OpenDay), None))
+/// The minute of the day of the request, Beijing time (the exchange's sessions are by it).
+fn minute(c: &Caller) -> u16 {
+    crate::clock::beijing(c.at).1
 }
-fn close_day(_: &Caller, v: Value, _: &Params) -> Result<(Command, Option<String>), ApiError> {
-    object(v)?;
-    Ok((Command::Exchange(ExchangeCommand::CloseDay), None))
+fn open_day(_: &Caller, _: &Params, _: Empty) -> Built {
+    exchange(ExchangeCommand::OpenDay)
 }
-fn deposit(_: &Caller, v: Value, _: &Params) -> Result<(Command, Option<String>), ApiError> {
-    build(v, "exchange", Some("deposit"), &[])
+fn close_day(_: &Caller, _: &Params, _: Empty) -> Built {
+    exchange(ExchangeCommand::CloseDay)
 }
-fn withdraw(_: &Caller, v: Value, _: &Params) -> Result<(Command, Option<String>), ApiError> {
-    build(v, "exchange", Some("withdraw"), &[])
+fn deposit(_: &Caller, _: &Params, b: Funds) -> Built {
+    exchange(ExchangeCommand::Deposit {
+        holder: b.holder.0,
+        fen: b.fen.u64(),
+    })
 }
-fn order(c: &Caller, v: Value, _: &Params) -> Result<(Command, Option<String>), ApiError> {
-    let mut m = object(v)?;
-    m.entry("tif").or_insert(json!("day"));
-    exchange_op(Value::Object(m), "order", c, &[])
+fn withdraw(_: &Caller, _: &Params, b: Funds) -> Built {
+    exchange(ExchangeCommand::Withdraw {
+        holder: b.holder.0,
+        fen: b.fen.u64(),
+    })
 }
-fn path_id(p: &Params, name: &str) -> Result<Value, ApiError> {
-    Ok(json!(parse_id(p, name)?))
+fn order(c: &Caller, _: &Params, b: NewOrder) -> Built {
+    exchange(ExchangeCommand::Order {
+        holder: b.holder.0,
+        class: b.class.0,
+        side: b.side,
+        price: b.price.0,
+        qty: b.qty.u64(),
+        tif: b.tif.unwrap_or(ets_market::trading::exchange::Tif::Day),
+        minute: minute(c),
+    })
 }
-fn cancel_order(_: &Caller, v: Value, p: &Params) -> Result<(Command, Option<String>), ApiError> {
+fn cancel_order(_: &Caller, p: &Params, b: HolderBody) -> Built {
     // A cancel takes no minute: it is allowed outside the sessions too.
-    build(
-        v,
-        "exchange",
-        Some("cancel"),
-        &[("order", path_id(p, "id")?)],
-    )
+    exchange(ExchangeCommand::Cancel {
+        holder: b.holder.0,
+        order: parse_id(p, "id")?,
+    })
 }
-fn amend_order(c: &Caller, v: Value, p: &Params) -> Result<(Command, Option<String>), ApiError> {
-    exchange_op(v, "amend", c, &[("order", path_id(p, "id")?)])
+fn amend_order(c: &Caller, p: &Params, b: Amendment) -> Built {
+    exchange(ExchangeCommand::Amend {
+        holder: b.holder.0,
+        order: parse_id(p, "id")?,
+        price: b.price.0,
+        qty: b.qty.u64(),
+        minute: minute(c),
+    })
 }
-fn take_order(c: &Caller, v: Value, p: &Params) -> Result<(Command, Option<String>), ApiError> {
-    exchange_op(v, "take", c, &[("order", path_id(p, "id")?)])
+fn take_order(c: &Caller, p: &Params, b: TakeBody) -> Built {
+    exchange(ExchangeCommand::Take {
+        holder: b.holder.0,
+        order: parse_id(p, "id")?,
+        qty: b.qty.u64(),
+        minute: minute(c),
+    })
 }
-fn propose_block(c: &Caller, v: Value, _: &Params) -> Result<(Command, Option<String>), ApiError> {
-    exchange_op(v, "propose_block", c, &[])
+fn propose_block(c: &Caller, _: &Params, b: BlockProposal) -> Built {
+    exchange(ExchangeCommand::ProposeBlock {
+        holder: b.holder.0,
+        counterparty: b.counterparty.0,
+        class: b.class.0,
+        side: b.side,
+        price: b.price.0,
+        qty: b.qty.u64(),
+        minute: minute(c),
+    })
 }
-fn accept_block(c: &Caller, v: Value, p: &Params) -> Result<(Command, Option<String>), ApiError> {
-    exchange_op(v, "accept_block", c, &[("proposal", path_id(p, "id")?)])
+fn accept_block(c: &Caller, p: &Params, b: HolderBody) -> Built {
+    exchange(ExchangeCommand::AcceptBlock {
+        holder: b.holder.0,
+        proposal: parse_id(p, "id")?,
+        minute: minute(c),
+    })
 }
-fn announce(_: &Caller, v: Value, _: &Params) -> Result<(Command, Option<String>), ApiError> {
-    build(v, "exchange", Some("announce"), &[])
+fn announce(_: &Caller, _: &Params, b: NewAuction) -> Built {
+    exchange(ExchangeCommand::Announce {
+        holder: b.holder.0,
+        class: b.class.0,
+        side: b.side,
+        qty: b.qty.u64(),
+        limit: b.limit.0,
+        pay_as_bid: b.pay_as_bid,
+        open_minute: b.open_minute.u16(),
+        close_minute: b.close_minute.u16(),
+    })
 }
-fn bid(c: &Caller, v: Value, p: &Params) -> Result<(Command, Option<String>), ApiError> {
-    exchange_op(v, "bid", c, &[("auction", path_id(p, "id")?)])
+fn bid(c: &Caller, p: &Params, b: BidBody) -> Built {
+    exchange(ExchangeCommand::Bid {
+        holder: b.holder.0,
+        auction: parse_id(p, "id")?,
+        price: b.price.0,
+        qty: b.qty.u64(),
+        minute: minute(c),
+    })
 }
-fn close_auction(c: &Caller, v: Value, p: &Params) -> Result<(Command, Option<String>), ApiError> {
-    exchange_op(v, "close_auction", c, &[("auction", path_id(p, "id")?)])
+fn close_auction(c: &Caller, p: &Params, _: Empty) -> Built {
+    exchange(ExchangeCommand::CloseAuction {
+        auction: parse_id(p, "id")?,
+        minute: minute(c),
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1224,13 +1695,6 @@ async fn health(AxState(app): AxState<AppState>) -> JsonResult {
         "queued": app.progress.queued.load(std::sync::atomic::Ordering::Relaxed).max(0),
         "shed": app.shed.load(std::sync::atomic::Ordering::Relaxed),
     })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LoginBody {
-    username: String,
-    password: String,
 }
 
 /// Checks a password and opens a session; shared by the API and the dashboard's login form.
@@ -1293,11 +1757,11 @@ async fn login(
     uri: Uri,
     body: Bytes,
 ) -> Response {
-    let b: LoginBody = match serde_json::from_slice(&body) {
+    let b: Login = match decode(&body) {
         Ok(b) => b,
-        Err(e) => return ApiError::from_json(&e).into_response(),
+        Err(e) => return e.into_response(),
     };
-    match open_session(&app, &caller, uri.path(), b.username, b.password).await {
+    match open_session(&app, &caller, uri.path(), b.username.0, b.password.0).await {
         Err(e) => e.into_response(),
         Ok((session, mut reply)) => {
             if reply.status < 300 {
@@ -1365,19 +1829,13 @@ async fn me(AxState(app): AxState<AppState>, Extension(caller): Extension<Caller
 }
 
 async fn issue_token(w: Post) -> Response {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct B {
-        label: String,
-    }
     let token = random_token();
     let digest = sha256_hex(token.as_bytes());
     let resp = w
-        .write(|v| {
-            let b: B = typed(v)?;
+        .write(|b: NewToken| {
             Ok(Op::IssueToken {
                 token_sha256: digest,
-                label: b.label,
+                label: b.label.0,
             })
         })
         .await;
@@ -1401,147 +1859,111 @@ async fn list_users(
     Ok(Json(json!({ "users": users })))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewUser {
-    name: String,
-    display: String,
-    password: String,
-    role: Role,
-    province: Option<String>,
-    company: Option<CompanyId>,
-    holder: Option<String>,
-}
-
 async fn create_user(w: Post) -> Response {
-    let parsed: Result<NewUser, ApiError> =
-        serde_json::from_slice(&w.body).map_err(|e| ApiError::from_json(&e));
     // Hash outside the writer: Argon2 takes tens of milliseconds by design.
-    let hashed = match parsed {
+    let op = match decode::<NewUser>(&w.body) {
         Ok(u) => {
-            let pw = u.password.clone();
+            let pw = u.password.0.clone();
             match blocking(move || hash_password(&pw)).await {
-                Ok(Ok(h)) => Ok((u, h)),
+                Ok(Ok(password)) => Ok(Op::CreateUser {
+                    user: User {
+                        name: u.name.0,
+                        display: u.display.0,
+                        role: u.role,
+                        province: u.province.map(|p| p.0),
+                        company: u.company.map(|c| c.0),
+                        holder: u.holder.map(|h| h.0),
+                        password,
+                        active: true,
+                    },
+                }),
                 Ok(Err(e)) | Err(e) => Err(e),
             }
         }
         Err(e) => Err(e),
     };
-    w.write(move |_| {
-        let (u, password) = hashed?;
-        Ok(Op::CreateUser {
-            user: User {
-                name: u.name,
-                display: u.display,
-                role: u.role,
-                province: u.province,
-                company: u.company,
-                holder: u.holder,
-                password,
-                active: true,
-            },
-        })
-    })
-    .await
+    w.send(op).await
 }
 
-async fn deactivate_user(w: Post) -> Response {
-    w.write(|v| {
-        object(v)?;
-        Ok(Op::DeactivateUser {
-            name: w.params["name"].clone(),
-        })
+fn deactivate_user(_: &Caller, p: &Params, _: Empty) -> Result<Op, ApiError> {
+    Ok(Op::DeactivateUser {
+        name: p.get("name").cloned().unwrap_or_default(),
     })
-    .await
 }
 
-async fn assign_verifier(w: Post) -> Response {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct B {
-        company: CompanyId,
-    }
-    w.write(|v| {
-        let b: B = typed(v)?;
-        Ok(Op::AssignVerifier {
-            verifier: w.params["name"].clone(),
-            company: b.company,
-        })
+fn assign_verifier(_: &Caller, p: &Params, b: Assignment) -> Result<Op, ApiError> {
+    Ok(Op::AssignVerifier {
+        verifier: p.get("name").cloned().unwrap_or_default(),
+        company: b.company.0,
     })
-    .await
 }
 
 // ---------------------------------------------------------------------------------------------
 // Account opening
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewRequest {
-    applicant: Applicant,
-    documents: Vec<NewDocument>,
-    representatives: Vec<NewRep>,
-}
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewDocument {
-    name: String,
-    media_type: String,
-    content_base64: String,
-}
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewRep {
-    name: String,
-    display: String,
-    password: String,
-}
-
 async fn request_account(w: Post) -> Response {
-    let prepared: Result<AccountRequest, ApiError> = async {
-        let r: NewRequest = serde_json::from_slice(&w.body).map_err(|e| ApiError::from_json(&e))?;
-        let mut documents = Vec::new();
-        for (i, d) in r.documents.into_iter().enumerate() {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(d.content_base64.as_bytes())
-                .map_err(|e| {
-                    bad(
-                        "malformed",
-                        format!("documents[{i}].content_base64: {e}"),
-                        Some("documents"),
-                    )
-                })?;
-            documents.push(Document {
-                name: d.name,
-                media_type: d.media_type,
-                sha256: sha256_hex(&bytes),
-                bytes: bytes.len() as u64,
-                content_base64: d.content_base64,
-            });
-        }
+    let prepared: Result<Op, ApiError> = async {
+        let r: NewAccountRequest = decode(&w.body)?;
+        let applicant = match r.applicant {
+            requests::Applicant::Company(c) => Applicant::Company {
+                company: Company {
+                    id: c.company.id.0,
+                    name: c.company.name.0,
+                    province: c.company.province.0,
+                },
+                units: c
+                    .units
+                    .0
+                    .into_iter()
+                    .map(|u| GeneratingUnit {
+                        id: u.id.0,
+                        company: u.company.0,
+                        category: u.category,
+                        capacity_mw: u32::try_from(u.capacity_mw.0).unwrap_or(u32::MAX),
+                        cooling: u.cooling,
+                    })
+                    .collect(),
+            },
+            requests::Applicant::Holder(h) => Applicant::Holder { holder: h.holder.0 },
+        };
+        let documents = r
+            .documents
+            .0
+            .into_iter()
+            .map(|d| Document {
+                name: d.name.0,
+                media_type: d.media_type.0,
+                sha256: sha256_hex(&d.content_base64.0),
+                bytes: d.content_base64.0.len() as u64,
+                content_base64: base64::engine::general_purpose::STANDARD
+                    .encode(&d.content_base64.0),
+            })
+            .collect();
         let mut representatives = Vec::new();
-        for rep in r.representatives {
-            let pw = rep.password;
+        for rep in r.representatives.0 {
+            let pw = rep.password.0;
             let password = blocking(move || hash_password(&pw)).await??;
             representatives.push(Representative {
-                name: rep.name,
-                display: rep.display,
+                name: rep.name.0,
+                display: rep.display.0,
                 password,
             });
         }
-        Ok(AccountRequest {
-            id: 0,
-            applicant: r.applicant,
-            documents,
-            representatives,
-            submitted_at: 0,
-            status: RequestStatus::Pending,
-            decided_by: None,
-            reason: None,
+        Ok(Op::RequestAccount {
+            request: AccountRequest {
+                id: 0,
+                applicant,
+                documents,
+                representatives,
+                submitted_at: 0,
+                status: RequestStatus::Pending,
+                decided_by: None,
+                reason: None,
+            },
         })
     }
     .await;
-    w.write(move |_| Ok(Op::RequestAccount { request: prepared? }))
-        .await
+    w.send(prepared).await
 }
 
 fn request_summary(r: &AccountRequest) -> Value {
@@ -1586,33 +2008,20 @@ async fn show_request(
     Ok(Json(v))
 }
 
-async fn approve_request(w: Post) -> Response {
-    w.write(|v| {
-        object(v)?;
-        Ok(Op::DecideAccountRequest {
-            id: w.id()?,
-            approve: true,
-            reason: None,
-        })
+fn approve_request(_: &Caller, p: &Params, _: Empty) -> Result<Op, ApiError> {
+    Ok(Op::DecideAccountRequest {
+        id: parse_id(p, "id")?,
+        approve: true,
+        reason: None,
     })
-    .await
 }
 
-async fn reject_request(w: Post) -> Response {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct B {
-        reason: String,
-    }
-    w.write(|v| {
-        let b: B = typed(v)?;
-        Ok(Op::DecideAccountRequest {
-            id: w.id()?,
-            approve: false,
-            reason: Some(b.reason),
-        })
+fn reject_request(_: &Caller, p: &Params, b: Reason) -> Result<Op, ApiError> {
+    Ok(Op::DecideAccountRequest {
+        id: parse_id(p, "id")?,
+        approve: false,
+        reason: Some(b.reason.0),
     })
-    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1705,7 +2114,7 @@ async fn show_account(
     Extension(caller): Extension<Caller>,
     Path(p): Path<Params>,
 ) -> JsonResult {
-    let id = parse_account(&p["account"], "account")?;
+    let id = parse_account(p.get("account").map_or("", String::as_str), "account")?;
     let st = app.read();
     st.check(caller.user.as_deref(), Action::ReadAccount(id))?;
     Ok(Json(account_detail(&st, id)?))
@@ -1729,7 +2138,7 @@ async fn account_transactions(
     Path(p): Path<Params>,
     Query(q): Query<Params>,
 ) -> JsonResult {
-    let id = parse_account(&p["account"], "account")?;
+    let id = parse_account(p.get("account").map_or("", String::as_str), "account")?;
     let n = limit(&q, 100)?;
     let st = app.read();
     st.check(caller.user.as_deref(), Action::ReadAccount(id))?;
@@ -1796,52 +2205,39 @@ async fn show_transaction(
 // ---------------------------------------------------------------------------------------------
 // Four eyes
 
-async fn propose_instruction(w: Post) -> Response {
-    w.write(|v| {
-        let mut m = object(v)?;
-        let company: CompanyId =
-            typed(m.remove("company").unwrap_or(Value::Null)).map_err(|e| ApiError {
-                field: Some("company".into()),
-                ..e
-            })?;
-        let kind = m
-            .remove("kind")
-            .and_then(|k| k.as_str().map(str::to_string))
-            .unwrap_or_default();
-        let instruction = match kind.as_str() {
-            "transfer" => {
-                m.insert("from".into(), json!(company.to_string()));
-                let (command, _) = build(Value::Object(m), "transfer", None, &[])?;
-                Instruction::Command { command }
-            }
-            "surrender" => {
-                m.insert("company".into(), json!(company.to_string()));
-                let (command, _) = build(Value::Object(m), "surrender", None, &[])?;
-                Instruction::Command { command }
-            }
-            "trust" => {
-                let account = m
-                    .get("account")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| bad("malformed", "account: CN-000123", Some("account")))?;
-                Instruction::Trust {
-                    account: parse_account(account, "account")?,
-                }
-            }
-            other => {
-                return Err(bad(
-                    "malformed",
-                    format!("kind {other:?}: transfer, surrender or trust"),
-                    Some("kind"),
-                ));
-            }
-        };
-        Ok(Op::ProposeInstruction {
-            company,
-            instruction,
-        })
+fn propose_instruction(_: &Caller, _: &Params, b: NewInstruction) -> Result<Op, ApiError> {
+    let (company, instruction) = match b {
+        NewInstruction::Transfer(t) => {
+            let company = t.company.0;
+            let command = Command::Transfer {
+                class: t.class.0,
+                quantity: t.quantity.u64(),
+                from: company.to_string(),
+                to: t.to.0,
+            };
+            (company, Instruction::Command { command })
+        }
+        NewInstruction::Surrender(s) => {
+            let company = s.company.0;
+            let command = Command::Surrender {
+                plan: s.plan.0,
+                company: company.clone(),
+                class: s.class.0,
+                quantity: s.quantity.u64(),
+            };
+            (company, Instruction::Command { command })
+        }
+        NewInstruction::Trust(t) => (
+            t.company.0,
+            Instruction::Trust {
+                account: t.account.0,
+            },
+        ),
+    };
+    Ok(Op::ProposeInstruction {
+        company,
+        instruction,
     })
-    .await
 }
 
 async fn list_instructions(
@@ -1874,23 +2270,18 @@ async fn list_instructions(
     Ok(Json(json!({ "instructions": list })))
 }
 
-async fn decide_instruction(w: Post, approve: bool) -> Response {
-    w.write(|v| {
-        object(v)?;
-        Ok(Op::DecideInstruction {
-            id: w.id()?,
-            approve,
-        })
+fn approve_instruction(_: &Caller, p: &Params, _: Empty) -> Result<Op, ApiError> {
+    Ok(Op::DecideInstruction {
+        id: parse_id(p, "id")?,
+        approve: true,
     })
-    .await
 }
 
-async fn approve_instruction(w: Post) -> Response {
-    decide_instruction(w, true).await
-}
-
-async fn reject_instruction(w: Post) -> Response {
-    decide_instruction(w, false).await
+fn reject_instruction(_: &Caller, p: &Params, _: Empty) -> Result<Op, ApiError> {
+    Ok(Op::DecideInstruction {
+        id: parse_id(p, "id")?,
+        approve: false,
+    })
 }
 
 async fn list_trusted(
@@ -1898,8 +2289,7 @@ async fn list_trusted(
     Extension(caller): Extension<Caller>,
     Path(p): Path<Params>,
 ) -> JsonResult {
-    let company =
-        CompanyId::parse(&p["id"]).map_err(|e| bad("malformed", e.to_string(), Some("id")))?;
+    let company = path_company(&p, "id")?;
     let st = app.read();
     if st
         .check(caller.user.as_deref(), Action::Instruct(&company))
@@ -1917,17 +2307,11 @@ async fn list_trusted(
     Ok(Json(json!({ "company": company, "trusted": list })))
 }
 
-async fn remove_trusted(w: Post) -> Response {
-    w.write(|v| {
-        object(v)?;
-        let company = CompanyId::parse(&w.params["id"])
-            .map_err(|e| bad("malformed", e.to_string(), Some("id")))?;
-        Ok(Op::RemoveTrusted {
-            company,
-            account: parse_account(&w.params["account"], "account")?,
-        })
+fn remove_trusted(_: &Caller, p: &Params, _: Empty) -> Result<Op, ApiError> {
+    Ok(Op::RemoveTrusted {
+        company: path_company(p, "id")?,
+        account: parse_account(p.get("account").map_or("", String::as_str), "account")?,
     })
-    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2022,7 +2406,7 @@ async fn show_company(
     Extension(caller): Extension<Caller>,
     Path(p): Path<Params>,
 ) -> JsonResult {
-    let id = CompanyId::parse(&p["id"]).map_err(|e| bad("malformed", e.to_string(), Some("id")))?;
+    let id = path_company(&p, "id")?;
     Ok(Json(company_detail(&app.read(), &caller, &id)?))
 }
 

@@ -1061,7 +1061,7 @@ fn validate_instruction(
         .ok_or_else(|| ApiError::not_found(format!("no company {company}")))?;
     let resolve = |party: &str, field: &'static str| {
         st.market.resolve_account(party).ok_or_else(|| {
-            ApiError::unprocessable(
+            ApiError::of(
                 "unknown_account",
                 format!("no account {party}"),
                 Some(field),
@@ -1071,7 +1071,7 @@ fn validate_instruction(
     match instruction {
         Instruction::Trust { account } => {
             if st.market.registry().account(*account).is_none() {
-                return Err(ApiError::unprocessable(
+                return Err(ApiError::of(
                     "unknown_account",
                     format!("no account {account}"),
                     Some("account"),

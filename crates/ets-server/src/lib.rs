@@ -488,6 +488,39 @@ fn with_retry_after(mut resp: Response) -> Response {
     resp
 }
 
+/// Refusals made outside our handlers (axum's extractors, the router's 405, the timeout) as our
+/// JSON errors with a code; our own refusals and the dashboard's pages pass unchanged.
+async fn json_errors(resp: Response) -> Response {
+    let status = resp.status().as_u16();
+    // Pages and JSON bodies are ours (the writer's replies carry their code in the body).
+    let ours = resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes().starts_with(b"text/html") || v.as_bytes().starts_with(b"application/json")
+    });
+    if status < 400 || ours || resp.extensions().get::<ErrorCode>().is_some() {
+        return resp;
+    }
+    let code = match status {
+        404 => "no_route",
+        405 => "method_not_allowed",
+        408 => "timeout",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        s if s >= 500 => "internal",
+        _ => "malformed",
+    };
+    let text = axum::body::to_bytes(resp.into_body(), 4096)
+        .await
+        .ok()
+        .and_then(|b| String::from_utf8(b.to_vec()).ok())
+        .filter(|t| !t.trim().is_empty());
+    let message = text.unwrap_or_else(|| match code {
+        "method_not_allowed" => "the route does not take this method; see /openapi.json".into(),
+        "timeout" => "not answered in time; a write may still take effect: retry with the same Idempotency-Key".into(),
+        _ => format!("refused with status {status}"),
+    });
+    ApiError::of(code, message, None).into_response()
+}
+
 /// The error code of a refusal, for the audit entry.
 #[derive(Clone)]
 pub struct ErrorCode(pub String);
@@ -508,6 +541,8 @@ pub fn router(app: Arc<App>) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             limits.timeout + Duration::from_secs(5),
         ))
+        // Inside the gate, so that the audit records the code it gives.
+        .layer(axum::middleware::map_response(json_errors))
         .layer(axum::middleware::from_fn_with_state(app.clone(), gate))
         .layer(axum::extract::DefaultBodyLimit::max(limits.body_bytes))
         .with_state(app)

@@ -2,8 +2,9 @@
 //! market that has a week of trading and a compliance cycle under way, then
 //! `tests/browser/dashboard.mjs` drives headless Chromium through it (playwright-core, Debian's
 //! `/usr/bin/chromium`): the market page, login as a company representative, its holdings, an
-//! order through the form, the book showing it, the language switch, screenshots under
-//! `target/test-artifacts/`.
+//! order through the form, the book showing it, an order the market refuses (its message in
+//! Chinese, by code and figures), the compliance table with 山西 and 广东, the language switch,
+//! screenshots of the Chinese and English pages under `target/test-artifacts/`.
 //!
 //! Needs Chromium and the script's node_modules. Without them the test fails under CI=true and
 //! is skipped elsewhere, saying how to install them (.ci/run does).
@@ -79,6 +80,53 @@ async fn trade(h: &Harness, m: &Market, price: i64, takes: &[u64]) {
 /// a transfer awaiting the second representative, a report awaiting verification.
 async fn seed(h: &Harness) -> Market {
     let m = setup(h).await;
+    // A Guangdong company through the whole cycle, so that the tables have a second province.
+    let (s, v) = h
+        .post(
+            "/api/account-requests",
+            None,
+            request_json(company_json("GD0001", "Guangdong"), &["gd-a", "gd-b"]),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_u64().unwrap();
+    h.ok(
+        &format!("/api/account-requests/{id}/approve"),
+        &m.regulator,
+        json!({}),
+    )
+    .await;
+    h.ok(
+        "/api/verifiers/verifier-1/companies",
+        &m.regulator,
+        json!({"company": "GD0001"}),
+    )
+    .await;
+    let gd = h.token("gd-a").await;
+    for year in [2018, 2019, 2020] {
+        h.ok("/api/reports", &gd, report_json("GD0001", year, "1300000"))
+            .await;
+        h.ok(
+            "/api/reports/verifications",
+            &m.verifier,
+            json!({"company": "GD0001", "year": year, "units": null, "findings": []}),
+        )
+        .await;
+        h.ok(
+            "/api/reports/acceptances",
+            &m.regulator,
+            json!({"company": "GD0001", "year": year}),
+        )
+        .await;
+    }
+    for stage in ["pre", "final"] {
+        h.ok(
+            "/api/allocations",
+            &m.regulator,
+            json!({"plan": PLAN, "company": "GD0001", "stage": stage}),
+        )
+        .await;
+    }
     for year in [2019, 2020] {
         for (company, rep, coal) in [
             ("SX0001", &m.rep_a, "1150000"),
@@ -200,7 +248,16 @@ async fn dashboard_in_headless_chromium() {
     let dir = artifacts();
     std::fs::create_dir_all(&dir).unwrap();
     let shot = dir.join("dashboard.png");
-    let _ = std::fs::remove_file(&shot);
+    for suffix in [
+        "",
+        "-zh",
+        "-compliance",
+        "-compliance-zh",
+        "-refusal-zh",
+        "-refusal-en",
+    ] {
+        let _ = std::fs::remove_file(dir.join(format!("dashboard{suffix}.png")));
+    }
     let script = script_dir().join("dashboard.mjs");
     let base = format!("http://{addr}");
     let (script2, shot2) = (script.clone(), shot.clone());
@@ -227,10 +284,20 @@ async fn dashboard_in_headless_chromium() {
         script.display(),
         out.status
     );
-    let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
-    assert!(
-        size > 10_000,
-        "the screenshot {} was written ({size} bytes)",
-        shot.display()
-    );
+    for suffix in [
+        "",
+        "-zh",
+        "-compliance",
+        "-compliance-zh",
+        "-refusal-zh",
+        "-refusal-en",
+    ] {
+        let file = dir.join(format!("dashboard{suffix}.png"));
+        let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+        assert!(
+            size > 10_000,
+            "the screenshot {} was written ({size} bytes)",
+            file.display()
+        );
+    }
 }

@@ -213,7 +213,7 @@ async fn documented_examples_are_well_formed() {
     let h = Harness::new(Kind::Embedded, "examples").unwrap();
     let reg = h.bootstrap("regulator").await;
     for r in ets_server::api::routes() {
-        let Some(example) = r.example.clone() else {
+        let Some(example) = r.body.as_ref().map(|b| b.example.clone()) else {
             continue;
         };
         let path = r

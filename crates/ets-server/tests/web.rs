@@ -56,6 +56,12 @@ async fn send(h: &Harness, method: &str, path: &str, cookies: &[&str], form: Opt
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    common::check_response(
+        method,
+        path.split('?').next().unwrap_or(path),
+        status,
+        &bytes,
+    );
     Page {
         status,
         headers,
@@ -130,6 +136,11 @@ async fn public_pages_render_in_both_languages() {
     let bad = get(&h, "/?class=XYZ", &["lang=en"]).await;
     assert_eq!(bad.status, 400);
     assert!(bad.body.contains("Bad request"));
+    // In Chinese, by the refusal's code: no English words on the page.
+    let bad = get(&h, "/?class=XYZ", &[]).await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("品种无效：XYZ"), "{}", bad.body);
+    assert!(!bad.body.contains("expected CEA"), "{}", bad.body);
 
     // The switch sets the cookie and goes back, only ever to a path of this site.
     let p = get(&h, "/lang/en?back=%2Fcompliance%3Fplan%3Dx", &[]).await;

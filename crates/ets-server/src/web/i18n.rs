@@ -1,6 +1,7 @@
-//! Every string the dashboard shows, in Chinese and English: one table, one function.
-//! Names from the data (companies, provinces, unit classes) and the writer's messages are shown
-//! as they are.
+//! Every string the dashboard shows, in Chinese and English: one table, one function ([`t`]).
+//! Refusals are translated by their stable `code` with their `params` ([`message`], from
+//! [`MESSAGES`]); provinces by [`PROVINCES`]; statuses by keys of [`TABLE`]. Names of companies
+//! and unit classes are shown as they are.
 
 /// The language of a page: the `lang` cookie, Chinese by default.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -61,6 +62,787 @@ pub fn t(lang: Lang, key: &str) -> &'static str {
         }
     }
 }
+
+/// The 31 mainland provincial-level divisions: the English name the data uses (ets-sim's
+/// `cn-power.toml`, company records) and the Chinese name the pages show.
+pub const PROVINCES: &[(&str, &str)] = &[
+    ("Beijing", "北京"),
+    ("Tianjin", "天津"),
+    ("Hebei", "河北"),
+    ("Shanxi", "山西"),
+    ("Inner Mongolia", "内蒙古"),
+    ("Liaoning", "辽宁"),
+    ("Jilin", "吉林"),
+    ("Heilongjiang", "黑龙江"),
+    ("Shanghai", "上海"),
+    ("Jiangsu", "江苏"),
+    ("Zhejiang", "浙江"),
+    ("Anhui", "安徽"),
+    ("Fujian", "福建"),
+    ("Jiangxi", "江西"),
+    ("Shandong", "山东"),
+    ("Henan", "河南"),
+    ("Hubei", "湖北"),
+    ("Hunan", "湖南"),
+    ("Guangdong", "广东"),
+    ("Guangxi", "广西"),
+    ("Hainan", "海南"),
+    ("Chongqing", "重庆"),
+    ("Sichuan", "四川"),
+    ("Guizhou", "贵州"),
+    ("Yunnan", "云南"),
+    ("Tibet", "西藏"),
+    ("Shaanxi", "陕西"),
+    ("Gansu", "甘肃"),
+    ("Qinghai", "青海"),
+    ("Ningxia", "宁夏"),
+    ("Xinjiang", "新疆"),
+];
+
+/// A province's name in `lang` (a name not in the table is shown as it is).
+pub fn province(lang: Lang, name: &str) -> String {
+    match (lang, PROVINCES.iter().find(|p| p.0 == name)) {
+        (Lang::Zh, Some(p)) => p.1.to_string(),
+        _ => name.to_string(),
+    }
+}
+
+/// A refusal in `lang`: the Chinese template of its code with its field and params filled in;
+/// in English the server's own message (which already carries the figures). A code without a
+/// template falls back to a generic sentence with the code (a test keeps every listed code
+/// translated).
+pub fn message(
+    lang: Lang,
+    code: &str,
+    field: Option<&str>,
+    params: &serde_json::Map<String, serde_json::Value>,
+    english: &str,
+) -> String {
+    match lang {
+        Lang::En if !english.is_empty() => english.to_string(),
+        _ => match MESSAGES.iter().find(|(c, _, _)| *c == code) {
+            Some((_, zh, en)) => fill(if lang == Lang::Zh { zh } else { en }, field, params),
+            None => match lang {
+                Lang::Zh => format!("请求未被执行（代码 {code}）"),
+                Lang::En => format!("refused ({code})"),
+            },
+        },
+    }
+}
+
+/// The message of an error body (`{code, message, field, params}`) in `lang`.
+pub fn body_message(lang: Lang, body: &serde_json::Value) -> String {
+    let empty = serde_json::Map::new();
+    message(
+        lang,
+        body["code"].as_str().unwrap_or("internal"),
+        body["field"].as_str(),
+        body["params"].as_object().unwrap_or(&empty),
+        body["message"].as_str().unwrap_or(""),
+    )
+}
+
+/// Fills `{field}` and `{name}` placeholders from the field and the params (a province param is
+/// shown in Chinese too).
+pub fn fill(
+    template: &str,
+    field: Option<&str>,
+    params: &serde_json::Map<String, serde_json::Value>,
+) -> String {
+    let mut out = String::with_capacity(template.len() + 16);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('}') else {
+            out.push_str(&rest[open..]);
+            return out;
+        };
+        let (name, yuan) = match rest[open + 1..open + close].split_once(':') {
+            Some((n, "yuan")) => (n, true),
+            _ => (&rest[open + 1..open + close], false),
+        };
+        let value = match name {
+            // Money figures are fen; the pages speak yuan (exactly, by integer arithmetic).
+            _ if yuan && params.get(name).is_some_and(serde_json::Value::is_i64) => {
+                crate::web::yuan(params[name].as_i64().unwrap_or(0))
+            }
+            "field" => field.unwrap_or("—").to_string(),
+            _ => match params.get(name) {
+                Some(serde_json::Value::String(v)) if name == "province" => province(Lang::Zh, v),
+                Some(serde_json::Value::String(v)) => v.clone(),
+                Some(serde_json::Value::Number(n)) => n
+                    .as_u64()
+                    .map_or_else(|| n.to_string(), ets_types::thousands),
+                Some(serde_json::Value::Array(a)) => a
+                    .iter()
+                    .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+                    .collect::<Vec<_>>()
+                    .join("、"),
+                Some(other) => other.to_string(),
+                None => "—".to_string(),
+            },
+        };
+        out.push_str(&value);
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// (code, Chinese template, English template) of every refusal the API lists; `{field}` is the
+/// field at fault, `{name}` a param of the refusal.
+pub const MESSAGES: &[(&str, &str, &str)] = &[
+    (
+        "malformed",
+        "请求格式有误（{field}）",
+        "malformed request ({field})",
+    ),
+    ("missing_field", "缺少字段 {field}", "missing field {field}"),
+    (
+        "unknown_field",
+        "不接受字段 {field}",
+        "unknown field {field}",
+    ),
+    (
+        "invalid_enum",
+        "{field} 的取值无效，可选：{allowed}",
+        "{field}: one of {allowed}",
+    ),
+    (
+        "invalid_id",
+        "{field} 的编号无效：{value}（1–64 位字母、数字、-、_、.）",
+        "{field}: invalid id {value}",
+    ),
+    (
+        "invalid_class",
+        "品种无效：{value}（应为 CEA-年度 或 CCER-P项目-年度）",
+        "invalid unit class {value}",
+    ),
+    (
+        "invalid_account",
+        "账户号无效：{value}（应为 CN-000123）",
+        "invalid account {value}",
+    ),
+    (
+        "invalid_decimal",
+        "{field} 应为非负小数（如 \"21.5\"）：{value}",
+        "{field}: not a decimal: {value}",
+    ),
+    (
+        "invalid_base64",
+        "{field} 不是有效的 base64 编码",
+        "{field}: not base64",
+    ),
+    (
+        "out_of_range",
+        "{field} 超出范围：应在 {min} 至 {max} 之间",
+        "{field}: between {min} and {max}",
+    ),
+    (
+        "too_long",
+        "{field} 过长：最多 {max}",
+        "{field}: at most {max}",
+    ),
+    (
+        "invalid_text",
+        "{field} 不能为空，也不能含控制字符",
+        "{field}: empty or control characters",
+    ),
+    (
+        "idempotency_key_required",
+        "缺少幂等键（Idempotency-Key），请刷新页面后重试",
+        "missing Idempotency-Key",
+    ),
+    (
+        "invalid_idempotency_key",
+        "幂等键无效（1–128 个可见 ASCII 字符）",
+        "invalid Idempotency-Key",
+    ),
+    ("no_session", "没有可退出的登录会话", "no session to end"),
+    (
+        "invalid_name",
+        "用户名无效（1–64 位字母、数字、-、_、.、@）",
+        "invalid user name",
+    ),
+    (
+        "missing_scope",
+        "该角色的用户须指定其范围（省份、企业或账户持有人）：{field}",
+        "missing scope {field}",
+    ),
+    (
+        "not_a_regulator",
+        "此方式只能创建主管部门用户",
+        "only regulators are created this way",
+    ),
+    (
+        "duplicate_representative",
+        "同一授权代表重复出现",
+        "duplicate representative",
+    ),
+    (
+        "not_an_instruction",
+        "该指令不是双人复核指令",
+        "not a four-eyes instruction",
+    ),
+    (
+        "file_choice",
+        "请只提供 builtin（内置文件编号）或 toml（文件内容）之一",
+        "give builtin or toml",
+    ),
+    ("unauthenticated", "请先登录", "please log in"),
+    (
+        "bad_credentials",
+        "用户名或密码错误",
+        "wrong user name or password",
+    ),
+    ("forbidden", "无权执行此操作", "not allowed"),
+    (
+        "csrf",
+        "表单已失效或不是从本站提交的（CSRF 校验失败），请刷新页面后重试",
+        "CSRF check failed",
+    ),
+    (
+        "four_eyes",
+        "指令须由发起人以外的另一位代表批准",
+        "another representative must approve",
+    ),
+    (
+        "not_own_account",
+        "不能从其他企业的账户划出",
+        "not the company's own account",
+    ),
+    ("not_found", "未找到：{value}", "not found: {value}"),
+    ("no_route", "没有这个接口", "no such route"),
+    (
+        "method_not_allowed",
+        "该接口不支持此请求方法",
+        "method not allowed",
+    ),
+    (
+        "timeout",
+        "请求超时，操作可能仍会生效：请用同一幂等键重试",
+        "timed out",
+    ),
+    ("payload_too_large", "请求内容过大", "request too large"),
+    (
+        "unsupported_media_type",
+        "请求内容应为 JSON",
+        "the body must be JSON",
+    ),
+    (
+        "idempotency_key_reused",
+        "该幂等键已用于另一请求",
+        "idempotency key reused",
+    ),
+    ("already_decided", "已经处理过", "already decided"),
+    ("already_inactive", "该用户已停用", "already deactivated"),
+    (
+        "last_regulator",
+        "不能停用最后一位主管部门用户",
+        "the last regulator stays",
+    ),
+    ("user_exists", "用户名已存在", "user exists"),
+    ("company_exists", "该企业已登记或已申请", "company exists"),
+    (
+        "holder_exists",
+        "该账户持有人已登记或已申请",
+        "holder exists",
+    ),
+    (
+        "weak_password",
+        "密码至少需要 12 个字符",
+        "passwords need 12 characters",
+    ),
+    ("not_a_verifier", "只能给核查机构分配企业", "not a verifier"),
+    (
+        "too_few_representatives",
+        "开户申请至少需要规定数量的授权代表",
+        "too few representatives",
+    ),
+    (
+        "documents_required",
+        "开户申请须附材料",
+        "documents required",
+    ),
+    ("unknown_account", "没有该账户", "no such account"),
+    (
+        "own_account",
+        "本企业账户无需加入信任列表",
+        "own account needs no trust",
+    ),
+    (
+        "untrusted_account",
+        "转入账户不在本企业的信任账户列表中，或尚未生效",
+        "account not trusted (yet)",
+    ),
+    (
+        "rate_limited",
+        "请求过于频繁，请稍后再试",
+        "too many requests",
+    ),
+    ("internal", "服务器内部错误，请求未完成", "internal error"),
+    (
+        "queue_full",
+        "系统繁忙（写入队列已满），请稍后用同一幂等键重试",
+        "busy: retry later",
+    ),
+    (
+        "unavailable",
+        "服务暂不可用，请稍后用同一幂等键重试",
+        "unavailable: retry later",
+    ),
+    // The market's refusals (ets_market::rejection_codes); in English the market's own message
+    // (its Display) is shown, so the English column is left empty.
+    ("zero_quantity", "数量不能为零", ""),
+    (
+        "account_frozen",
+        "账户 {account} 已冻结，不能转入或转出",
+        "",
+    ),
+    ("account_closed", "账户 {account} 已关闭", ""),
+    (
+        "insufficient_holdings",
+        "账户 {account} 的 {class} 持有量不足：可用 {available} 吨，需要 {requested} 吨",
+        "",
+    ),
+    (
+        "wrong_account_kind",
+        "账户 {account} 的类型不允许此操作",
+        "",
+    ),
+    ("wrong_unit_class", "品种 {class} 不允许此操作", ""),
+    ("same_account", "转出与转入是同一账户 {account}", ""),
+    ("unknown_transaction", "没有登记交易 {original}", ""),
+    (
+        "not_correctable",
+        "只有分配交易可以更正（交易 {original}）",
+        "",
+    ),
+    (
+        "correction_exceeds_original",
+        "更正量 {requested} 吨超过该分配剩余的 {remaining} 吨",
+        "",
+    ),
+    ("account_not_empty", "账户 {account} 仍有持仓，不能关闭", ""),
+    ("registry_overflow", "数量超出登记簿的计数范围", ""),
+    (
+        "account_has_live_business",
+        "账户 {account} 仍有未了结的交易业务",
+        "",
+    ),
+    (
+        "ineligible_vintage",
+        "{class} 的年度不能用于本履约周期（可用年度：{eligible}）",
+        "",
+    ),
+    (
+        "ineligible_offset_vintage",
+        "核证减排量年度 {vintage} 过早（最早 {min}）",
+        "",
+    ),
+    (
+        "offset_limit_exceeded",
+        "超过抵销比例上限：上限 {limit_t} 吨，已用 {used_t} 吨，本次 {requested_t} 吨",
+        "",
+    ),
+    (
+        "exceeds_obligation",
+        "清缴量 {requested_t} 吨超过尚需清缴的 {remaining_t} 吨",
+        "",
+    ),
+    (
+        "obligation_unknown",
+        "履约义务尚未确定（没有已审定的排放报告）",
+        "",
+    ),
+    (
+        "unknown_fuel",
+        "{company} 机组 {unit} 的燃料 {fuel} 不在方案的燃料列表中",
+        "",
+    ),
+    (
+        "negative_activity_value",
+        "{company} 机组 {unit} 的活动数据 {field} 为负数：{value}",
+        "",
+    ),
+    (
+        "oxidation_above_one",
+        "{company} 机组 {unit} 燃料 {fuel} 的碳氧化率大于 1：{value}",
+        "",
+    ),
+    (
+        "emissions_overflow",
+        "{company} 机组 {unit} {year} 年的排放量超出计算范围",
+        "",
+    ),
+    (
+        "report_without_units",
+        "{company} {year} 年的报告没有机组",
+        "",
+    ),
+    (
+        "report_duplicate_unit",
+        "{company} {year} 年的报告重复列出机组 {unit}",
+        "",
+    ),
+    (
+        "report_wrong_year",
+        "机组 {unit} 的数据是 {unit_year} 年的，报告是 {year} 年",
+        "",
+    ),
+    ("no_report", "{company} 没有 {year} 年的排放报告", ""),
+    (
+        "invalid_report_transition",
+        "{company} {year} 年的报告当前状态不允许此操作",
+        "",
+    ),
+    (
+        "verification_units_differ",
+        "核查的机组与报告不一致（未核查：{not_verified}；未报告：{not_reported}）",
+        "",
+    ),
+    (
+        "report_date_order",
+        "{company} {year} 年报告的日期 {date} 早于上一步骤的 {previous}",
+        "",
+    ),
+    (
+        "report_field_blank",
+        "{company} {year} 年报告的必填项为空：{what}",
+        "",
+    ),
+    (
+        "report_not_verified",
+        "{company} {year} 年报告第 {version} 版尚未核查",
+        "",
+    ),
+    (
+        "activity_unit_mismatch",
+        "活动数据属于机组 {activity_unit}，不是 {unit}",
+        "",
+    ),
+    (
+        "activity_year_mismatch",
+        "机组 {unit} 的活动数据是 {activity_year} 年的，应为 {expected} 年",
+        "",
+    ),
+    (
+        "no_benchmark",
+        "方案没有 {category} 类机组 {year} 年的基准值（机组 {unit}）",
+        "",
+    ),
+    (
+        "no_cooling_factor",
+        "方案没有 {category} 类机组的冷却方式修正系数（机组 {unit}）",
+        "",
+    ),
+    (
+        "no_heat_coefficient",
+        "方案没有 {category} 类机组的供热量修正系数（机组 {unit}）",
+        "",
+    ),
+    (
+        "negative_allocation_input",
+        "机组 {unit} 的分配输入 {field} 为负数：{value}",
+        "",
+    ),
+    (
+        "load_factor_out_of_range",
+        "{company} 的负荷率 {value} 不在 0 到 1 之间",
+        "",
+    ),
+    (
+        "unit_load_factor_out_of_range",
+        "机组 {unit} 的负荷率 {value} 不在 0 到 1 之间",
+        "",
+    ),
+    (
+        "no_load_factor_band",
+        "方案没有包含负荷率 {value} 的修正区间",
+        "",
+    ),
+    (
+        "load_factor_overflow",
+        "负荷率修正超出计算范围（{company}）",
+        "",
+    ),
+    ("allocation_overflow", "机组 {unit} 的配额超出计算范围", ""),
+    (
+        "unit_of_other_company",
+        "机组 {unit} 属于 {unit_company}，不属于 {company}",
+        "",
+    ),
+    ("missing_activity", "机组 {unit} 没有活动数据", ""),
+    (
+        "activity_for_unknown_unit",
+        "活动数据中的机组 {unit} 不属于 {company}",
+        "",
+    ),
+    (
+        "allocation_duplicate_unit",
+        "机组 {unit} 在分配中重复出现",
+        "",
+    ),
+    (
+        "allocation_without_units",
+        "{company} 没有可分配配额的机组",
+        "",
+    ),
+    (
+        "true_up_mismatch",
+        "预分配属于 {other_company} {other_year} 年，不是 {company} {year} 年",
+        "",
+    ),
+    ("plan_file_invalid", "方案文件 {file} 有误：{path}", ""),
+    ("unknown_company", "没有企业 {company}", ""),
+    ("unknown_unit", "没有机组 {unit}", ""),
+    ("unknown_project", "没有减排项目 {project}", ""),
+    ("unknown_plan", "没有已通过的分配方案 {plan}", ""),
+    ("unknown_holder", "没有账户持有人 {holder}", ""),
+    ("unit_exists", "机组 {id} 已登记", ""),
+    ("project_exists", "减排项目 {id} 已登记", ""),
+    ("plan_exists", "分配方案 {plan} 已通过", ""),
+    (
+        "unit_owner_mismatch",
+        "机组 {unit} 属于 {owner}，不属于 {company}",
+        "",
+    ),
+    (
+        "no_accepted_report",
+        "{company} 没有已审定的 {year} 年排放报告",
+        "",
+    ),
+    ("company_without_units", "{company} 没有机组", ""),
+    (
+        "already_pre_allocated",
+        "方案 {plan} 下 {company} {year} 年的预分配已完成",
+        "",
+    ),
+    (
+        "already_finally_allocated",
+        "方案 {plan} 下 {company} {year} 年的核定分配已完成",
+        "",
+    ),
+    (
+        "not_pre_allocated",
+        "方案 {plan} 下 {company} {year} 年没有可核定的预分配",
+        "",
+    ),
+    (
+        "not_finally_allocated",
+        "方案 {plan} 下 {company} {year} 年尚未核定分配",
+        "",
+    ),
+    (
+        "true_up_short",
+        "{company} {year} 年核定须收回 {to_return_t} 吨，但账户仅持有 {held_t} 吨",
+        "",
+    ),
+    (
+        "surrendered_before_exemption",
+        "{company} 已在方案 {plan} 下清缴，不能豁免",
+        "",
+    ),
+    ("company_exempted", "{company} 已豁免于方案 {plan}", ""),
+    (
+        "already_assessed",
+        "方案 {plan} 已完成履约评估，结果为最终结果",
+        "",
+    ),
+    (
+        "before_deadline",
+        "方案 {plan} 的履约截止日为 {deadline}，{on} 尚不能评估",
+        "",
+    ),
+    (
+        "cycle_closed",
+        "方案 {plan} 已于 {assessed_on} 评估，不能再清缴或豁免",
+        "",
+    ),
+    ("market_file_invalid", "交易规则文件 {file} 有误：{key}", ""),
+    ("exchange_exists", "交易所已开业", ""),
+    (
+        "reserved_key",
+        "幂等键 {key} 以 trade- 开头，为成交结算保留",
+        "",
+    ),
+    (
+        "account_cannot_trade",
+        "账户 {account} 的类型不能在交易所交易",
+        "",
+    ),
+    (
+        "replay_account_mismatch",
+        "回放：{holder} 的账户号 {got} 与日志中的 {journal} 不一致",
+        "",
+    ),
+    (
+        "replay_plan_id_mismatch",
+        "回放：方案文件 {file} 的编号 {found} 与日志中的 {journal} 不一致",
+        "",
+    ),
+    (
+        "replay_allocation_sum",
+        "回放：{company} {year} 年的分配记录合计不符",
+        "",
+    ),
+    (
+        "replay_registry_seq",
+        "回放：登记簿序号 {got} 与 {seq} 不一致",
+        "",
+    ),
+    (
+        "replay_surrender_company",
+        "回放：清缴记录的企业编号无效：{company}",
+        "",
+    ),
+    (
+        "replay_trades_differ",
+        "回放：交易指令 {op} 的成交与日志不一致",
+        "",
+    ),
+    ("internal_error", "系统内部错误（{step}），请联系运营方", ""),
+    ("exchange_not_open", "交易所尚未开业", ""),
+    ("not_trading_day", "{date} 不是交易日", ""),
+    ("day_not_open", "{date} 的交易日尚未开市", ""),
+    ("day_still_open", "上一交易日 {open} 尚未收市", ""),
+    (
+        "outside_listed_session",
+        "{minute} 不在挂牌协议交易时段内",
+        "",
+    ),
+    (
+        "outside_block_session",
+        "{minute} 不在大宗协议交易时段内",
+        "",
+    ),
+    (
+        "outside_bidding_window",
+        "{minute} 不在竞价 {auction} 的报价时段（{open}–{close}）内",
+        "",
+    ),
+    (
+        "auction_still_open",
+        "竞价 {auction} 的报价时段尚未结束（{close} 结束）",
+        "",
+    ),
+    ("unknown_instrument", "品种 {class} 不在本交易所交易", ""),
+    ("listed_not_allowed", "品种 {class} 不能挂牌协议交易", ""),
+    ("block_not_allowed", "品种 {class} 不能大宗协议交易", ""),
+    ("one_way_not_allowed", "品种 {class} 不能单向竞价", ""),
+    (
+        "listed_size_limit",
+        "挂牌申报数量 {qty} 吨超过上限 {limit} 吨",
+        "",
+    ),
+    (
+        "block_size_limit",
+        "大宗申报数量 {qty} 吨低于下限 {limit} 吨",
+        "",
+    ),
+    ("order_quantity_zero", "申报数量不能为零", ""),
+    ("lot_size", "申报数量 {qty} 吨须为 {lot} 吨的整数倍", ""),
+    (
+        "tick_size",
+        "价格 {price:yuan} 元须为 {tick:yuan} 元的整数倍",
+        "",
+    ),
+    (
+        "outside_band",
+        "价格 {price:yuan} 元超出涨跌幅限制（{low:yuan}–{high:yuan} 元）",
+        "",
+    ),
+    (
+        "insufficient_funds",
+        "可用资金不足：需要 {needed:yuan} 元，可用 {available:yuan} 元",
+        "",
+    ),
+    (
+        "insufficient_units",
+        "可交易数量不足：需要 {requested} 吨，可交易 {tradable} 吨",
+        "",
+    ),
+    (
+        "position_limit",
+        "超过持仓限额：限额 {limit} 吨，现有 {position} 吨，本次 {qty} 吨",
+        "",
+    ),
+    ("unknown_order", "没有委托 {id}", ""),
+    ("not_order_owner", "委托 {id} 不属于该账户", ""),
+    ("order_pending_settlement", "委托 {id} 正在结算中", ""),
+    (
+        "take_exceeds_open",
+        "摘牌数量 {qty} 吨超过委托 {id} 未成交的 {open} 吨",
+        "",
+    ),
+    (
+        "not_in_best_levels",
+        "委托 {id} 不在最优 {levels} 档内，不能摘牌",
+        "",
+    ),
+    ("take_needs_click_to_trade", "摘牌只适用于点选成交模式", ""),
+    ("tif_needs_continuous", "{tif} 委托只适用于连续竞价模式", ""),
+    (
+        "fok_not_fillable",
+        "全额成交否则撤销：只能成交 {fillable} 吨，申报 {qty} 吨",
+        "",
+    ),
+    ("self_trade", "不能与自己的委托成交", ""),
+    ("unknown_proposal", "没有大宗交易申报 {id}", ""),
+    (
+        "not_counterparty",
+        "该账户不是大宗交易申报 {id} 的对手方",
+        "",
+    ),
+    ("unknown_auction", "没有单向竞价 {id}", ""),
+    (
+        "below_auction_floor",
+        "报价 {price:yuan} 元低于竞价底价 {floor:yuan} 元",
+        "",
+    ),
+    (
+        "above_auction_ceiling",
+        "报价 {price:yuan} 元高于竞价顶价 {ceiling:yuan} 元",
+        "",
+    ),
+    (
+        "bidding_window_empty",
+        "竞价时段无效：开始 {open}，结束 {close}",
+        "",
+    ),
+    (
+        "deposit_too_large",
+        "入金 {fen:yuan} 元超过上限 {max_fen:yuan} 元",
+        "",
+    ),
+    ("balance_overflow", "资金余额超出范围（{fen:yuan} 元）", ""),
+    ("zero_amount", "金额不能为零", ""),
+    ("order_value_overflow", "委托金额超出范围", ""),
+    (
+        "exchange_internal_error",
+        "交易所内部错误（{step}），请联系运营方",
+        "",
+    ),
+    ("book_duplicate_order_id", "委托编号重复", ""),
+    ("book_exceeds_open_quantity", "数量超过委托未成交量", ""),
+    (
+        "book_fok_not_fillable",
+        "全额成交否则撤销的委托无法全额成交",
+        "",
+    ),
+    ("book_not_owner", "委托不属于该账户", ""),
+    ("book_not_within_best_levels", "委托不在最优档位内", ""),
+    ("book_outside_price_band", "价格超出涨跌幅限制", ""),
+    ("book_price_not_on_tick", "价格不符合最小变动价位", ""),
+    ("book_price_not_positive", "价格必须为正", ""),
+    ("book_price_out_of_range", "价格超出范围", ""),
+    ("book_quantity_out_of_range", "数量超出范围", ""),
+    ("book_self_trade", "不能与自己的委托成交", ""),
+    ("book_unknown_order", "没有该委托", ""),
+    ("book_unsupported_in_mode", "当前交易模式不支持此操作", ""),
+    ("book_wrong_side", "买卖方向不符", ""),
+    ("book_zero_quantity", "数量不能为零", ""),
+];
 
 /// (key, Chinese, English).
 pub const TABLE: &[(&str, &str, &str)] = &[
@@ -245,6 +1027,9 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     ),
     ("compliance.status", "状态", "Status"),
     ("status.complied", "已足额清缴", "Complied"),
+    ("account.open", "正常", "Open"),
+    ("account.frozen", "已冻结", "Frozen"),
+    ("account.closed", "已关闭", "Closed"),
     ("status.partly", "部分清缴", "Partly"),
     ("status.not_at_all", "未清缴", "Not at all"),
     // Regulator
@@ -583,6 +1368,75 @@ mod tests {
             }
         }
         assert!(used > 100, "found only {used} uses");
+    }
+
+    /// Every code an API client may see (the server's and the market's) has a Chinese message,
+    /// every message is of a listed code, and a template names only the field and figures.
+    #[test]
+    fn every_code_has_a_chinese_message() {
+        let listed: std::collections::BTreeSet<&str> =
+            crate::error::all_codes().iter().map(|c| c.code).collect();
+        let chinese = |s: &str| s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+        let mut seen = std::collections::BTreeSet::new();
+        for (code, zh, _) in MESSAGES {
+            assert!(seen.insert(*code), "{code} twice");
+            assert!(listed.contains(code), "{code} is translated but not listed");
+            assert!(chinese(zh), "{code}: {zh}");
+            assert_eq!(zh.matches('{').count(), zh.matches('}').count(), "{code}");
+        }
+        for code in &listed {
+            assert!(seen.contains(code), "{code} has no Chinese message");
+        }
+        let mut params = serde_json::Map::new();
+        params.insert("available".into(), serde_json::json!(5));
+        params.insert("requested".into(), serde_json::json!(1200));
+        params.insert("account".into(), serde_json::json!("CN-000007"));
+        params.insert("class".into(), serde_json::json!("CEA-2019"));
+        assert_eq!(
+            message(
+                Lang::Zh,
+                "insufficient_holdings",
+                None,
+                &params,
+                "insufficient"
+            ),
+            "账户 CN-000007 的 CEA-2019 持有量不足：可用 5 吨，需要 1,200 吨"
+        );
+        assert_eq!(
+            message(
+                Lang::En,
+                "insufficient_holdings",
+                None,
+                &params,
+                "the market's words"
+            ),
+            "the market's words"
+        );
+        assert_eq!(
+            message(Lang::Zh, "missing_field", Some("qty"), &params, ""),
+            "缺少字段 qty"
+        );
+    }
+
+    /// The provinces are the 31 names ets-sim generates companies in, each with its Chinese name.
+    #[test]
+    fn provinces_are_the_simulators_31() {
+        let toml = include_str!("../../../ets-sim/cn-power.toml");
+        let names: Vec<&str> = toml
+            .lines()
+            .filter(|l| l.trim_start().starts_with("{ name = \""))
+            .filter_map(|l| l.split('"').nth(1))
+            .collect();
+        assert_eq!(names.len(), 31, "{names:?}");
+        let ours: Vec<&str> = PROVINCES.iter().map(|p| p.0).collect();
+        assert_eq!(ours, names);
+        let zh: std::collections::BTreeSet<&str> = PROVINCES.iter().map(|p| p.1).collect();
+        assert_eq!(zh.len(), 31);
+        assert_eq!(province(Lang::Zh, "Shanxi"), "山西");
+        assert_eq!(province(Lang::Zh, "Shaanxi"), "陕西");
+        assert_eq!(province(Lang::Zh, "Guangdong"), "广东");
+        assert_eq!(province(Lang::En, "Guangdong"), "Guangdong");
+        assert_eq!(province(Lang::Zh, "Atlantis"), "Atlantis");
     }
 
     #[test]

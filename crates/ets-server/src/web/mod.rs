@@ -35,7 +35,7 @@ pub mod i18n;
 mod public;
 mod roles;
 
-pub use i18n::{Lang, t};
+pub use i18n::{Lang, province, t};
 
 type Params = HashMap<String, String>;
 
@@ -114,6 +114,20 @@ impl Ctx {
     }
     pub fn user(&self) -> Option<&str> {
         self.caller.user.as_deref()
+    }
+    /// A refusal in the page's language, by its code.
+    pub fn message(&self, e: &ApiError) -> String {
+        i18n::message(
+            self.lang,
+            &e.code,
+            e.field.as_deref(),
+            &e.params,
+            &e.message,
+        )
+    }
+    /// A province in the page's language.
+    pub fn province(&self, name: &str) -> String {
+        province(self.lang, name)
     }
 }
 
@@ -320,7 +334,7 @@ pub fn deny(ctx: &Ctx, e: &ApiError) -> Response {
     if e.status == StatusCode::UNAUTHORIZED || ctx.caller.user.is_none() {
         return to_login(ctx);
     }
-    error_page(ctx, e.status, &e.message)
+    error_page(ctx, e.status, &ctx.message(e))
 }
 
 /// Sends the browser to the login page, to come back here afterwards.
@@ -457,7 +471,7 @@ pub fn finish(ctx: &Ctx, reply: &Reply, ok_text: String, back: &str) -> Response
     let mut resp = if reply.status < 300 {
         flash_redirect(true, ok_text, back)
     } else {
-        let message = reply.body["message"].as_str().unwrap_or("refused");
+        let message = i18n::body_message(ctx.lang, &reply.body);
         flash_redirect(
             false,
             format!("{}: {message}", ctx.t("flash.refused")),
@@ -696,13 +710,10 @@ async fn login(AxState(app): AxState<Arc<App>>, ctx: Ctx, body: Bytes) -> Respon
             resp.extensions_mut().insert(ErrorCode(e.code));
             resp
         }
-        Err(e) => error_page(&ctx, e.status, &e.message),
+        Err(e) => error_page(&ctx, e.status, &ctx.message(&e)),
         Ok((session, reply)) => {
             if reply.status >= 300 {
-                let message = reply.body["message"]
-                    .as_str()
-                    .unwrap_or("refused")
-                    .to_string();
+                let message = i18n::body_message(ctx.lang, &reply.body);
                 let status =
                     StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 let mut resp = login_page(&ctx, status, &next, &username, Some(&message));

@@ -48,9 +48,13 @@ pub fn default_class(ex: &Exchange) -> Option<UnitClass> {
 }
 
 /// The `class` of the query, or the default; `Err` is the message of a malformed one.
-pub fn chosen_class(q: &Params, ex: Option<&Exchange>) -> Result<Option<UnitClass>, String> {
+pub fn chosen_class(
+    ctx: &Ctx,
+    q: &Params,
+    ex: Option<&Exchange>,
+) -> Result<Option<UnitClass>, String> {
     match q.get("class").map(|c| c.trim()).filter(|c| !c.is_empty()) {
-        Some(c) => api::parse_class(c).map(Some).map_err(|e| e.message),
+        Some(c) => api::parse_class(c).map(Some).map_err(|e| ctx.message(&e)),
         None => Ok(ex.and_then(default_class)),
     }
 }
@@ -172,7 +176,7 @@ pub async fn market(
         };
         return page(&ctx, StatusCode::OK, title, body);
     };
-    let class = match chosen_class(&q, Some(ex)) {
+    let class = match chosen_class(&ctx, &q, Some(ex)) {
         Ok(Some(c)) => c,
         Ok(None) => UnitClass::Cea {
             vintage: crate::clock::beijing(ctx.caller.at).0.year(),
@@ -282,7 +286,7 @@ pub fn completion_chart(
         total: true,
     }];
     bars.extend(provinces.iter().map(|p| Bar {
-        label: p.name.clone(),
+        label: ctx.province(&p.name),
         num: p.completion_volume.num,
         den: p.completion_volume.den,
         total: false,
@@ -330,7 +334,7 @@ pub fn totals_table(
             } }
             tbody {
                 (row(national, ctx.t("compliance.national"), true))
-                @for p in provinces { (row(p, &p.name, false)) }
+                @for p in provinces { (row(p, &ctx.province(&p.name), false)) }
             }
         }
     }
@@ -399,7 +403,7 @@ pub async fn compliance(
                     tbody {
                         @for c in &report.companies {
                             tr {
-                                td { (c.company.to_string()) } td { (c.province) }
+                                td { (c.company.to_string()) } td { (ctx.province(&c.province)) }
                                 td.n { (group(c.obligation_t)) } td.n { (group(c.surrendered_t)) }
                                 td.n { (group(c.shortfall_t)) } td { (status_tag(&ctx, c.status)) }
                             }

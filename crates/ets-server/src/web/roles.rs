@@ -102,7 +102,7 @@ pub async fn regulator(
             p.sub { (ctx.t("regulator.read_only")) }
         }
         @if let Some(p) = &province {
-            p.sub { (ctx.t("regulator.province_only")) " " (p) }
+            p.sub { (ctx.t("regulator.province_only")) " " (ctx.province(p)) }
         }
         @match (&plan, &report) {
             (Some(plan), Some(report)) => {
@@ -179,7 +179,7 @@ fn progress(
                             tr {
                                 td { (c.company.to_string()) }
                                 td { (st.market.company(&c.company).map_or("", |x| x.name.as_str())) }
-                                td { (c.province) }
+                                td { (ctx.province(&c.province)) }
                                 td.n { (group(c.obligation_t)) }
                                 td.n { (group(c.surrendered_t)) }
                                 td.n { b { (group(c.shortfall_t)) } }
@@ -345,7 +345,7 @@ fn account_requests(ctx: &Ctx, st: &State) -> Markup {
                                 @match &r.applicant {
                                     Applicant::Company { company, units } => {
                                         td { (company.id.to_string()) " " (company.name) " · " (units.len()) " " (ctx.t("request.units")) }
-                                        td { (company.province) }
+                                        td { (ctx.province(&company.province)) }
                                     }
                                     Applicant::Holder { holder } => {
                                         td { (holder) " · " (ctx.t("request.holder")) }
@@ -505,9 +505,14 @@ fn trading(ctx: &Ctx, st: &State, account: &Value, class: Option<UnitClass>) -> 
 
 /// The class a trading page shows: the asked one, else the first allowance held, else the
 /// market's default.
-fn trading_class(q: &Params, st: &State, account: &Value) -> Result<Option<UnitClass>, String> {
+fn trading_class(
+    ctx: &Ctx,
+    q: &Params,
+    st: &State,
+    account: &Value,
+) -> Result<Option<UnitClass>, String> {
     if q.get("class").is_some_and(|c| !c.trim().is_empty()) {
-        return chosen_class(q, st.market.exchange());
+        return chosen_class(ctx, q, st.market.exchange());
     }
     let held = account["holdings"]
         .as_array()
@@ -548,7 +553,7 @@ pub async fn company(
         _ => None,
     }
     .unwrap_or(Value::Null);
-    let class = match trading_class(&q, &st, &account) {
+    let class = match trading_class(&ctx, &q, &st, &account) {
         Ok(c) => c,
         Err(m) => return error_page(&ctx, StatusCode::BAD_REQUEST, &m),
     };
@@ -570,7 +575,7 @@ pub async fn company(
             div.stats {
                 div { span { (ctx.t("company.id")) } b { (c["id"].as_str().unwrap_or("")) } }
                 div { span { (ctx.t("company.name")) } b { (c["name"].as_str().unwrap_or("")) } }
-                div { span { (ctx.t("company.province")) } b { (c["province"].as_str().unwrap_or("")) } }
+                div { span { (ctx.t("company.province")) } b #province { (ctx.province(c["province"].as_str().unwrap_or(""))) } }
                 div { span { (ctx.t("company.account")) } b #account { (detail["account"].as_str().unwrap_or("—")) } }
                 div { span { (ctx.t("company.units")) } b { (detail["units"].as_array().map_or(0, Vec::len)) } }
             }
@@ -950,7 +955,7 @@ pub async fn place_order(AxState(app): AxState<Arc<App>>, ctx: Ctx, body: Bytes)
     };
     let class = match api::parse_class(p.field("class")) {
         Ok(c) => c,
-        Err(e) => return flash_redirect(false, e.message, home),
+        Err(e) => return flash_redirect(false, ctx.message(&e), home),
     };
     let back = format!("{home}?class={}", pct_encode(&class.to_string()));
     let side = match p.field("side") {
@@ -1072,7 +1077,7 @@ pub async fn member(
         Ok(v) => v,
         Err(e) => return deny(&ctx, &e),
     };
-    let class = match trading_class(&q, &st, &account) {
+    let class = match trading_class(&ctx, &q, &st, &account) {
         Ok(c) => c,
         Err(m) => return error_page(&ctx, StatusCode::BAD_REQUEST, &m),
     };
@@ -1082,7 +1087,7 @@ pub async fn member(
             div.stats {
                 div { span { (ctx.t("member.holder")) } b { (holder) } }
                 div { span { (ctx.t("company.account")) } b #account { (AccountId::to_string(&id)) } }
-                div { span { (ctx.t("member.status")) } b { (account["status"].as_str().unwrap_or("")) } }
+                div { span { (ctx.t("member.status")) } b { (account_status(&ctx, account["status"].as_str().unwrap_or(""))) } }
             }
         }
         section.card {
@@ -1215,4 +1220,14 @@ pub async fn verify(AxState(app): AxState<Arc<App>>, ctx: Ctx, body: Bytes) -> R
         format!("{company} {year}: {}", ctx.t("flash.verified")),
         "/verifier",
     )
+}
+
+/// An account's status in the page's language.
+fn account_status(ctx: &Ctx, status: &str) -> String {
+    match status {
+        "open" => ctx.t("account.open").to_string(),
+        "frozen" => ctx.t("account.frozen").to_string(),
+        "closed" => ctx.t("account.closed").to_string(),
+        other => other.to_string(),
+    }
 }

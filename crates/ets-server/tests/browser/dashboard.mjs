@@ -52,6 +52,14 @@ try {
   check((await page.locator('#trades tbody tr').count()) > 0, 'recent trades are listed');
   await page.screenshot({ path: variant('market'), fullPage: true });
 
+  // The published compliance table in Chinese: provinces by their Chinese names.
+  await page.goto(`${base}/compliance`);
+  const totalsZh = await text(page.locator('#totals'));
+  check(/山西/.test(totalsZh) && /广东/.test(totalsZh), `the Chinese table names 山西 and 广东 (${totalsZh.slice(0, 80)})`);
+  check(!/Shanxi|Guangdong/.test(totalsZh), 'and not their English names');
+  await page.screenshot({ path: variant('compliance-zh'), fullPage: true });
+  await page.goto(`${base}/?class=CEA-2019`);
+
   // Log in as a company representative.
   await page.click('header a[href="/login"]');
   await page.fill('input[name=username]', 'rep-a');
@@ -77,14 +85,33 @@ try {
   const ask = page.locator('#book tr.ask', { hasText: '55.00' });
   check((await ask.count()) === 1 && /1,500/.test(await text(ask)), 'the book shows the order at 55.00 for 1,500 t');
   check(/55\.00/.test(await text(page.locator('#open-orders'))), 'the order is among the open orders');
+  check((await text(page.locator('#province'))) === '山西', 'the company page shows its province as 山西');
   await page.screenshot({ path: variant('zh'), fullPage: true });
+
+  // An order outside the price band: the refusal reads in Chinese, by its code and figures.
+  const refuse = async () => {
+    await page.selectOption('#order-form select[name=class]', 'CEA-2019');
+    await page.selectOption('#order-form select[name=side]', 'sell');
+    await page.fill('#order-form input[name=price]', '99.00');
+    await page.fill('#order-form input[name=qty]', '10');
+    await Promise.all([page.waitForNavigation(), page.click('#order-form button[type=submit]')]);
+    return text(page.locator('.flash.err'));
+  };
+  const refusalZh = await refuse();
+  check(/超出涨跌幅限制/.test(refusalZh) && /99\.00/.test(refusalZh), `the refusal is in Chinese with its figures (${refusalZh})`);
+  check(!/[A-Za-z]{4,}/.test(refusalZh.replace(/CEA-\d+|CN-\d+/g, '')), `and has no English words (${refusalZh})`);
+  await page.screenshot({ path: variant('refusal-zh'), fullPage: true });
 
   // Switch to English: the same page, in English.
   await Promise.all([page.waitForURL(/\/company\?class=CEA-2019$/), page.click('#lang-switch')]);
   check((await page.getAttribute('html', 'lang')) === 'en', 'the page is now English');
   check((await text(page.locator('#holdings-title'))) === 'Holdings', '持仓 became Holdings');
   check((await text(page.locator('#lang-switch'))) === '中文', 'the switch now offers 中文');
+  check((await text(page.locator('#province'))) === 'Shanxi', 'the province is Shanxi in English');
   await page.screenshot({ path: shot, fullPage: true });
+  const refusalEn = await refuse();
+  check(/band/.test(refusalEn), `the refusal is in English in English (${refusalEn})`);
+  await page.screenshot({ path: variant('refusal-en'), fullPage: true });
 
   // The public book shows the order too, still in English.
   await page.goto(`${base}/?class=CEA-2019`);
@@ -94,7 +121,8 @@ try {
   // The published compliance table, and the regulator's page.
   await page.goto(`${base}/compliance`);
   check((await page.locator('svg.chart rect').count()) > 0, 'the compliance chart draws bars');
-  check(/Shanxi/.test(await text(page.locator('#totals'))), 'the table has the provinces');
+  const totalsEn = await text(page.locator('#totals'));
+  check(/Shanxi/.test(totalsEn) && /Guangdong/.test(totalsEn), 'the English table has the provinces in English');
   await page.screenshot({ path: variant('compliance'), fullPage: true });
   await Promise.all([page.waitForURL(/\/$/), page.click('header button[type=submit]')]);
   await page.goto(`${base}/login`);
@@ -107,7 +135,7 @@ try {
 
   check(foreign.length === 0, `no request left the server (${foreign.join(', ')})`);
   check(errors.length === 0, `no script errors (${errors.join('; ')})`);
-  console.log(`screenshots: ${shot} and beside it -zh, -market, -compliance, -regulator`);
+  console.log(`screenshots: ${shot} and beside it -zh, -market, -compliance, -compliance-zh, -refusal-zh, -refusal-en, -regulator`);
 } finally {
   await browser.close();
 }

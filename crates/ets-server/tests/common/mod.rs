@@ -179,9 +179,11 @@ impl Harness {
     }
 
     pub async fn raw(&self, req: Request<Body>) -> (u16, Value) {
+        let (method, path) = (req.method().to_string(), req.uri().path().to_string());
         let resp = self.router.clone().oneshot(req).await.unwrap();
         let status = resp.status().as_u16();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        check_response(&method, &path, status, &bytes);
         let v = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&bytes)}));
         (status, v)
@@ -189,9 +191,11 @@ impl Harness {
 
     /// Status and body text (for pages).
     pub async fn raw_response(&self, req: Request<Body>) -> (u16, String) {
+        let (method, path) = (req.method().to_string(), req.uri().path().to_string());
         let resp = self.router.clone().oneshot(req).await.unwrap();
         let status = resp.status().as_u16();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        check_response(&method, &path, status, &bytes);
         (status, String::from_utf8_lossy(&bytes).into_owned())
     }
 
@@ -277,6 +281,108 @@ fn drop_schema(url: &str, schema: &str) {
             let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"));
         }
     });
+}
+
+/// The OpenAPI document, once per test binary.
+pub fn openapi() -> &'static Value {
+    static DOC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    DOC.get_or_init(ets_server::api::openapi)
+}
+
+/// Rust `Debug` output in a response: `Some(`, a struct dump `Book { detail: `, a variant with
+/// fields `UnknownCompany(` or `Trade(Book…`, an id's Debug `CompanyId("…")`.
+pub fn debug_artefact(text: &str) -> Option<String> {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(concat!(
+            r#"Some\(|\bNone\b|"#,
+            r#"\b[A-Z][A-Za-z0-9]* \{ [a-z_]+: |"#,
+            r#"\b[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]+)+ ?[({]|"#,
+            r#"\b[A-Z][a-z]+\((?:\\?"|[A-Z])"#
+        ))
+        .unwrap()
+    });
+    re.find(text).map(|m| {
+        let start = text[..m.start()]
+            .char_indices()
+            .rev()
+            .nth(40)
+            .map_or(0, |(i, _)| i);
+        let end = (m.end() + 40).min(text.len());
+        let end = (end..=text.len())
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(text.len());
+        text[start..end].to_string()
+    })
+}
+
+/// The codes a documented operation lists, and its template path (None: no route matches).
+pub fn documented_codes(method: &str, path: &str) -> Option<(String, Vec<String>)> {
+    let doc = openapi();
+    let method = method.to_lowercase();
+    let segments: Vec<&str> = path.split('/').collect();
+    let (template, item) = doc["paths"].as_object().unwrap().iter().find(|(t, item)| {
+        let ts: Vec<&str> = t.split('/').collect();
+        item.get(&method).is_some()
+            && ts.len() == segments.len()
+            && ts
+                .iter()
+                .zip(&segments)
+                .all(|(t, s)| t == s || (t.starts_with('{') && t.ends_with('}')))
+    })?;
+    let mut codes = Vec::new();
+    for (_, response) in item[&method]["responses"].as_object().unwrap() {
+        if let Some(list) =
+            response.pointer("/content/application~1json/schema/allOf/1/properties/code/enum")
+        {
+            codes.extend(
+                list.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.as_str().unwrap().to_string()),
+            );
+        }
+    }
+    Some((template.clone(), codes))
+}
+
+/// Checks every response a test receives: no Rust `Debug` text anywhere; every refusal of the
+/// API is JSON with a `code` listed in /openapi.json with that status, and listed for the route
+/// that answered.
+pub fn check_response(method: &str, path: &str, status: u16, bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    if let Some(found) = debug_artefact(&text) {
+        panic!("{method} {path} answered {status} with Debug text: …{found}…");
+    }
+    if status < 400 || !path.starts_with("/api/") {
+        return;
+    }
+    let v: Value = serde_json::from_slice(bytes)
+        .unwrap_or_else(|_| panic!("{method} {path} answered {status} without JSON: {text}"));
+    let code = v["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{method} {path} answered {status} without a code: {v}"));
+    let listed = openapi()["x-codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["code"] == code)
+        .unwrap_or_else(|| panic!("{method} {path}: code {code} is not in /openapi.json: {v}"));
+    assert_eq!(
+        listed["status"].as_u64(),
+        Some(u64::from(status)),
+        "{method} {path}: code {code} is documented with another status: {v}"
+    );
+    assert_eq!(v["status"].as_u64(), Some(u64::from(status)), "{v}");
+    for key in ["message", "field", "params"] {
+        assert!(v.get(key).is_some(), "{method} {path}: no {key}: {v}");
+    }
+    if let Some((template, codes)) = documented_codes(method, path) {
+        assert!(
+            codes.iter().any(|c| c == code),
+            "{method} {template} answered {code}, which its document does not list ({codes:?}): {v}"
+        );
+    }
 }
 
 /// Runs each of the named `async fn(Harness)` on both stores.
