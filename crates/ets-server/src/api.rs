@@ -670,9 +670,10 @@ pub fn routes() -> Vec<Route> {
             "allocation",
             "Each unit's pre-allocation and final allocation with its inputs and correction factors (?plan=&company=, or pages of companies: ?after=&limit=)",
             "own company, its bureau, regulator, auditor",
-            None,
+            Roles::Only(&[Role::Regulator, Role::Auditor, Role::Bureau, Role::Company]),
             get(crate::allocation_api::list),
-        ),
+        )
+        .codes(&["not_found", "invalid_id", "out_of_range"]),
         route(
             "post",
             "/api/projects",
