@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use ets_market::Command;
+use ets_market::{Command, Market};
 use ets_types::{AccountId, Company, CompanyId, GeneratingUnit};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -294,6 +294,17 @@ pub struct Access {
     trusted: BTreeMap<CompanyId, Vec<Trusted>>,
 }
 
+/// What [`Access::check_invariants`] counted.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct AccessSummary {
+    pub users: usize,
+    pub active: usize,
+    pub tokens: usize,
+    pub sessions: usize,
+    pub requests: usize,
+    pub instructions: usize,
+}
+
 /// Why an access event cannot apply (a replay of a journal this build does not understand).
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
 #[error("{0}")]
@@ -453,6 +464,91 @@ impl Access {
 
     /// Drops sessions that expired before `now` (memory hygiene; not journaled, since an
     /// expired session is refused anyway).
+    /// Checks that the access state agrees with itself and with the market: every token and
+    /// session belongs to a user, every user's scope names something that exists (a company,
+    /// an account holder), verifiers are assigned only existing companies, instructions and
+    /// trusted lists belong to existing companies and trusted accounts exist, and request and
+    /// instruction ids are their keys. Run after every replay (`ets verify` prints the counts).
+    pub fn check_invariants(&self, market: &Market) -> Result<AccessSummary, String> {
+        let user = |name: &str, what: &str| {
+            self.users
+                .get(name)
+                .map(|_| ())
+                .ok_or_else(|| format!("{what} belongs to {name:?}, who is not a user"))
+        };
+        let company = |c: &CompanyId, what: &str| {
+            market
+                .company(c)
+                .map(|_| ())
+                .ok_or_else(|| format!("{what} names company {c}, which is not registered"))
+        };
+        for (name, u) in &self.users {
+            if *name != u.name {
+                return Err(format!("user {name:?} is filed under another name"));
+            }
+            match u.role {
+                Role::Company => match &u.company {
+                    Some(c) => company(c, &format!("user {name}"))?,
+                    None => return Err(format!("company user {name} has no company")),
+                },
+                Role::Member => match &u.holder {
+                    Some(h) if market.resolve_account(h).is_some() => {}
+                    Some(h) => {
+                        return Err(format!("member {name} trades for {h:?}, who has no account"));
+                    }
+                    None => return Err(format!("member {name} has no account holder")),
+                },
+                Role::Bureau if u.province.is_none() => {
+                    return Err(format!("bureau user {name} has no province"));
+                }
+                _ => {}
+            }
+        }
+        for (verifier, companies) in &self.assignments {
+            user(verifier, "a verifier assignment")?;
+            for c in companies {
+                company(c, &format!("the assignment of verifier {verifier}"))?;
+            }
+        }
+        for info in self.tokens.values() {
+            user(&info.user, &format!("API token {:?}", info.label))?;
+        }
+        for info in self.sessions.values() {
+            user(&info.user, "a session")?;
+        }
+        for (id, r) in &self.requests {
+            if *id != r.id {
+                return Err(format!("account request {id} is filed under another id"));
+            }
+        }
+        for (id, i) in &self.instructions {
+            if *id != i.id {
+                return Err(format!("instruction {id} is filed under another id"));
+            }
+            company(&i.company, &format!("instruction {id}"))?;
+            user(&i.initiated_by, &format!("instruction {id}"))?;
+        }
+        for (c, list) in &self.trusted {
+            company(c, "a trusted-account list")?;
+            for t in list {
+                if market.registry().account(t.account).is_none() {
+                    return Err(format!(
+                        "the trusted list of {c} names account {}, which does not exist",
+                        t.account
+                    ));
+                }
+            }
+        }
+        Ok(AccessSummary {
+            users: self.users.len(),
+            active: self.users.values().filter(|u| u.active).count(),
+            tokens: self.tokens.len(),
+            sessions: self.sessions.len(),
+            requests: self.requests.len(),
+            instructions: self.instructions.len(),
+        })
+    }
+
     pub fn sweep_sessions(&mut self, now: i64) {
         self.sessions.retain(|_, s| s.expires_at > now);
     }

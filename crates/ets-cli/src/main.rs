@@ -16,6 +16,7 @@ use ets_types::Date;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod allocation_report;
 mod demo;
 mod output;
 mod serve;
@@ -31,6 +32,10 @@ struct Cli {
     /// Data directory (the journal lives here).
     #[arg(long, global = true, env = "ETS_DATA", default_value = "./ets-data")]
     data: PathBuf,
+    /// The PostgreSQL store instead of the embedded one in --data:
+    /// postgres://user@host:port/database[#schema] (default schema `ets`).
+    #[arg(long, global = true, env = "ETS_DB")]
+    db: Option<String>,
     /// Business date of the command (YYYY-MM-DD); default: today (UTC).
     #[arg(long, global = true, value_parser = parse_date)]
     date: Option<Date>,
@@ -202,6 +207,17 @@ enum ReportCmd {
     },
     /// The exchange's daily figures: open, high, low, close (VWAP of listed trades), volume, turnover.
     Market {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Each generating unit's pre-allocation and final allocation, with its inputs and factors.
+    Allocation {
+        /// Plan (default: every adopted plan).
+        #[arg(long)]
+        plan: Option<String>,
+        /// Only this company.
+        #[arg(long)]
+        company: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -383,15 +399,16 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     let date = cli.date.unwrap_or_else(today);
+    let location = ets_store::Location::parse(cli.db.as_deref(), &cli.data)?;
     let ctx = steps::Ctx {
-        data: cli.data.clone(),
+        location: location.clone(),
         date,
         initiator: cli.initiator.clone(),
     };
     match cli.command {
         Cmd::Demo { seed, quiet } => demo::run(&cli.data, seed, quiet),
-        Cmd::Serve(args) => serve::serve(&cli.data, args),
-        Cmd::Admin { cmd } => serve::admin(&cli.data, cmd),
+        Cmd::Serve(args) => serve::serve(&location, args),
+        Cmd::Admin { cmd } => serve::admin(&location, cmd),
         Cmd::Plan {
             cmd: PlanCmd::Adopt { plan },
         } => steps::adopt_plan(&ctx, &plan),
@@ -460,6 +477,14 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Report {
             what: ReportCmd::Market { json },
         } => steps::report_market(&ctx, json),
+        Cmd::Report {
+            what:
+                ReportCmd::Allocation {
+                    plan,
+                    company,
+                    json,
+                },
+        } => allocation_report::report_allocation(&ctx, plan.as_deref(), company.as_deref(), json),
         Cmd::Exchange { cmd } => exchange_cmd(&ctx, cmd),
         Cmd::Holdings { holder } => steps::holdings(&ctx, &holder),
         Cmd::Verify => steps::verify(&ctx),

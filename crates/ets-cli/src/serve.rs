@@ -1,6 +1,5 @@
 //! `ets serve` and `ets admin`: the HTTP server over the store, and creating regulators.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,9 +15,6 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
-    /// PostgreSQL store instead of the embedded one: postgres://user@host:port/db[#schema].
-    #[arg(long, env = "ETS_DB")]
-    db: Option<String>,
     /// Simulation clock: start at this Beijing time (YYYY-MM-DDTHH:MM) and run from there.
     #[arg(long)]
     clock: Option<String>,
@@ -37,6 +33,9 @@ pub struct ServeArgs {
     /// Milliseconds before an unanswered request gets 503.
     #[arg(long, default_value_t = 10_000)]
     timeout_ms: u64,
+    /// Requests that may wait for the writer; beyond that, 503 `queue_full` with Retry-After.
+    #[arg(long, default_value_t = 4096)]
+    queue: usize,
 }
 
 #[derive(Subcommand)]
@@ -50,9 +49,6 @@ pub enum AdminCmd {
         /// The password (at least 12 characters); better from the environment.
         #[arg(long, env = "ETS_ADMIN_PASSWORD", hide_env_values = true)]
         password: String,
-        /// PostgreSQL store instead of the embedded one.
-        #[arg(long, env = "ETS_DB")]
-        db: Option<String>,
     },
 }
 
@@ -65,8 +61,7 @@ fn clock_of(start: Option<&str>) -> Result<Arc<dyn Clock>> {
     })
 }
 
-pub fn serve(data: &Path, args: ServeArgs) -> Result<()> {
-    let location = Location::parse(args.db.as_deref(), data)?;
+pub fn serve(location: &Location, args: ServeArgs) -> Result<()> {
     let clock = clock_of(args.clock.as_deref())?;
     let (genesis, _) = clock::beijing(clock.now_ms());
     let policy = Policy {
@@ -78,8 +73,9 @@ pub fn serve(data: &Path, args: ServeArgs) -> Result<()> {
         rate_per_second: args.rate_limit,
         burst: args.burst,
         timeout: Duration::from_millis(args.timeout_ms),
+        queue: args.queue,
     };
-    let app = App::open(&location, genesis, policy, clock, limits)
+    let app = App::open(location, genesis, policy, clock, limits)
         .with_context(|| format!("opening the {}", location.describe()))?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
@@ -102,20 +98,18 @@ pub fn serve(data: &Path, args: ServeArgs) -> Result<()> {
     })
 }
 
-pub fn admin(data: &Path, cmd: AdminCmd) -> Result<()> {
+pub fn admin(location: &Location, cmd: AdminCmd) -> Result<()> {
     match cmd {
         AdminCmd::CreateRegulator {
             name,
             display,
             password,
-            db,
         } => {
-            let location = Location::parse(db.as_deref(), data)?;
             let now = SystemClock.now_ms();
             let (genesis, _) = clock::beijing(now);
             let display = display.unwrap_or_else(|| name.clone());
             if let Err(e) =
-                ets_server::create_regulator(&location, genesis, &name, &display, &password, now)
+                ets_server::create_regulator(location, genesis, &name, &display, &password, now)
             {
                 bail!(
                     "creating regulator {name} in the {}: {e}",

@@ -1,18 +1,19 @@
 //! One regulator step per function: read a file, check all of it, submit it as one atomic
 //! journal batch, print what happened. A bad file changes nothing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use ets_journal::JournalOptions;
 use ets_market::{Command, Envelope, Market};
-use ets_store::{Store, StoreError};
+use ets_store::{Location, ReadReport, State, Store, StoreError};
 use ets_types::{CompanyId, Date, ProjectId, UnitClass, Year};
 
 use crate::output;
 
 pub struct Ctx {
-    pub data: PathBuf,
+    /// Where the journal is: `--data` or `--db postgres://…`.
+    pub location: Location,
     pub date: Date,
     pub initiator: String,
 }
@@ -53,9 +54,10 @@ pub struct OneMovement {
     pub key: Option<String>,
 }
 
+/// Opens the store for writing (its single-writer lock is taken).
 pub fn open(ctx: &Ctx) -> Result<Store> {
-    let (store, report) = Store::open(&ctx.data, ctx.date, JournalOptions::default())
-        .with_context(|| format!("opening the data directory {}", ctx.data.display()))?;
+    let (store, report) = Store::open_at(&ctx.location, ctx.date, JournalOptions::default())
+        .with_context(|| format!("opening the {}", ctx.location.describe()))?;
     if let Some(t) = report.torn_tail {
         eprintln!(
             "journal: cut a torn tail of {} bytes at offset {} ({}): an incomplete batch that was never acknowledged; last record is {}",
@@ -63,6 +65,26 @@ pub fn open(ctx: &Ctx) -> Result<Store> {
         );
     }
     Ok(store)
+}
+
+/// What a read-only command sees: the durable prefix of the journal, replayed without the
+/// writer's lock, so that reports run beside a server that is writing.
+pub struct Snapshot {
+    pub state: State,
+    pub report: ReadReport,
+}
+
+impl Snapshot {
+    pub fn market(&self) -> &Market {
+        &self.state.market
+    }
+}
+
+/// Reads the store without taking its lock (see [`Snapshot`]).
+pub fn snapshot(ctx: &Ctx) -> Result<Snapshot> {
+    let (state, report) = ets_store::read(&ctx.location)
+        .with_context(|| format!("reading the {}", ctx.location.describe()))?;
+    Ok(Snapshot { state, report })
 }
 
 fn read(file: &Path) -> Result<(String, String)> {
@@ -137,8 +159,12 @@ pub fn adopt_plan(ctx: &Ctx, plan: &str) -> Result<()> {
 
 pub fn list_plans(ctx: &Ctx) -> Result<()> {
     println!("shipped: {}", ets_policy::Plan::builtin_ids().join(", "));
-    if ctx.data.join("journal.log").exists() {
-        let store = open(ctx)?;
+    let exists = match &ctx.location {
+        Location::Dir(dir) => dir.join("journal.log").exists(),
+        Location::Postgres { .. } => true,
+    };
+    if exists {
+        let store = snapshot(ctx)?;
         let adopted: Vec<&str> = store.market().plan_ids().collect();
         println!(
             "adopted: {}",
@@ -528,7 +554,7 @@ pub fn report_compliance(
     province: Option<&str>,
     json: bool,
 ) -> Result<()> {
-    let store = open(ctx)?;
+    let store = snapshot(ctx)?;
     let m = store.market();
     let plan = match plan {
         Some(p) => p.to_string(),
@@ -557,7 +583,7 @@ pub fn report_compliance(
 }
 
 pub fn holdings(ctx: &Ctx, holder: &str) -> Result<()> {
-    let store = open(ctx)?;
+    let store = snapshot(ctx)?;
     let m = store.market();
     let account = m
         .resolve_account(holder)
@@ -585,25 +611,59 @@ pub fn holdings(ctx: &Ctx, holder: &str) -> Result<()> {
 }
 
 pub fn verify(ctx: &Ctx) -> Result<()> {
-    let dir = &ctx.data;
-    let (journal, records) = ets_journal::read(dir)
-        .with_context(|| format!("verifying the journal in {}", dir.display()))?;
-    println!(
-        "journal: {} records in {} batches ({} bytes); hash chain intact from genesis to record {} ({}); HEAD anchor at record {}",
-        journal.records,
-        journal.frames,
-        journal.bytes,
-        journal.last_seq,
-        &journal.last_hash_hex[..16],
-        journal.head_seq
-    );
+    // Replay checks the hash chain, applies every market and access event, and checks the
+    // market's invariants; it reads beside a running writer and takes no lock.
+    let Snapshot { state, report } = snapshot(ctx)?;
+    let journal = &report;
+    match (journal.frames, journal.bytes) {
+        (Some(frames), Some(bytes)) => println!(
+            "journal: {} records in {} batches ({} bytes); hash chain intact from genesis to record {} ({}); HEAD anchor at record {}",
+            journal.records,
+            frames,
+            bytes,
+            journal.last_seq,
+            &journal.last_hash_hex[..16],
+            journal.durable_seq
+        ),
+        _ => println!(
+            "journal ({}): {} records; hash chain intact from genesis to record {} ({}); head at record {}",
+            ctx.location.describe(),
+            journal.records,
+            journal.last_seq,
+            &journal.last_hash_hex[..16],
+            journal.durable_seq
+        ),
+    }
     if let Some(t) = &journal.torn_tail {
         println!(
-            "journal: torn tail of {} bytes at offset {} ({}): a batch that was never acknowledged; it will be cut when the store is next opened for writing",
+            "journal: torn tail of {} bytes at offset {} ({}): a batch being written or never acknowledged; it will be cut when the store is next opened for writing if it is still incomplete",
             t.bytes_cut, t.offset, t.reason
         );
     }
-    let (market, events) = ets_store::replay(records.iter().map(|r| (r.seq, &r.payload[..])))?;
+    if journal.last_seq > journal.durable_seq {
+        println!(
+            "journal: records {}..={} are written but not yet anchored as durable (a writer is at work); checked up to {}",
+            journal.durable_seq + 1,
+            journal.last_seq,
+            journal.durable_seq
+        );
+    }
+    let events = journal.events;
+    let market = &state.market;
+    let access = state
+        .access
+        .check_invariants(market)
+        .map_err(|e| anyhow!("access invariant violated: {e}"))?;
+    println!(
+        "access: {} users ({} active), {} tokens and {} sessions of existing users, {} account requests, {} instructions of existing companies; {} audit entries replayed",
+        access.users,
+        access.active,
+        access.tokens,
+        access.sessions,
+        access.requests,
+        access.instructions,
+        state.audit_count
+    );
     let s = market
         .check_invariants()
         .map_err(|e| anyhow!("invariant violated: {e}"))?;
@@ -697,13 +757,13 @@ pub fn class_for(ctx: &Ctx, unit: &str, vintage: Year) -> Result<UnitClass> {
     if unit.eq_ignore_ascii_case("CEA") {
         return Ok(UnitClass::Cea { vintage });
     }
-    let store = open(ctx)?;
+    let store = snapshot(ctx)?;
     class_of(store.market(), unit, vintage)
 }
 
 pub fn book(ctx: &Ctx, unit: &str, vintage: Year) -> Result<()> {
     let class = class_for(ctx, unit, vintage)?;
-    let store = open(ctx)?;
+    let store = snapshot(ctx)?;
     let ex = store
         .market()
         .exchange()
@@ -742,7 +802,7 @@ pub fn book(ctx: &Ctx, unit: &str, vintage: Year) -> Result<()> {
 }
 
 pub fn report_market(ctx: &Ctx, json: bool) -> Result<()> {
-    let store = open(ctx)?;
+    let store = snapshot(ctx)?;
     let ex = store
         .market()
         .exchange()

@@ -22,12 +22,14 @@ use ets_types::{
 };
 use serde::{Deserialize, Serialize};
 
+mod allocation_report;
 mod apply;
 mod codes;
 mod execute;
 mod queries;
 pub mod trading;
 
+pub use allocation_report::{CompanyYearAllocation, StageFigures, UnitAllocationFigures};
 pub use codes::{ErrorKind, rejection_codes};
 pub use execute::{
     Command, Envelope, ExchangeCommand, ReportInput, TransferParty, VerificationInput,

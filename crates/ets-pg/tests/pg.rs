@@ -465,11 +465,11 @@ fn a_market_replayed_from_postgres_equals_the_embedded_store() {
 
     let (_, records) = s.open().unwrap();
     assert_eq!(records, embedded);
-    let (market, events) =
+    let (state, events) =
         ets_store::replay(records.iter().map(|r| (r.seq, &r.payload[..]))).unwrap();
     assert!(events > 0);
     assert!(
-        market == *store.market(),
+        state.market == *store.market(),
         "the market replayed from PostgreSQL differs"
     );
 }

@@ -665,6 +665,16 @@ pub fn routes() -> Vec<Route> {
         .body::<AllocationBody>(json!({"plan": "cn-power-2021-2022", "company": "SX0001", "stage": "pre"}))
         .market(),
         route(
+            "get",
+            "/api/allocations",
+            "allocation",
+            "Each unit's pre-allocation and final allocation with its inputs and correction factors (?plan=&company=, or pages of companies: ?after=&limit=)",
+            "own company, its bureau, regulator, auditor",
+            Roles::Only(&[Role::Regulator, Role::Auditor, Role::Bureau, Role::Company]),
+            get(crate::allocation_api::list),
+        )
+        .codes(&["not_found", "invalid_id", "out_of_range"]),
+        route(
             "post",
             "/api/projects",
             "offsets",
@@ -1685,6 +1695,8 @@ async fn health(AxState(app): AxState<AppState>) -> JsonResult {
         "store": st.store_name,
         "audit_entries": st.audit_count,
         "registry_transactions": st.market.registry().transactions().len(),
+        "queued": app.progress.queued.load(std::sync::atomic::Ordering::Relaxed).max(0),
+        "shed": app.shed.load(std::sync::atomic::Ordering::Relaxed),
     })))
 }
 

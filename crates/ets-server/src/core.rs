@@ -1,7 +1,7 @@
 //! The server's state and its single writer.
 //!
-//! [`State`] is the market, the access state, the idempotency table and the recent audit trail,
-//! behind one `RwLock`. Reads take the read lock; every change goes through the writer thread,
+//! [`State`] is the store's state (`ets_store::State`: the market, the access state, the
+//! idempotency answers and the recent audit trail) with the server's rules, behind one `RwLock`. Reads take the read lock; every change goes through the writer thread,
 //! which drains the queue of [`Job`]s, performs each one under the write lock (authorising,
 //! checking idempotency, executing), journals all their records as one batch (group commit:
 //! one fsync or one PostgreSQL transaction for many requests), and only then answers them.
@@ -11,45 +11,28 @@
 //! failed append poisons the server: memory is then ahead of the journal, so it answers 503 to
 //! everything until restarted, and restart replays the journal, which is the truth.
 
-use std::collections::{HashMap, VecDeque};
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{RwLock, RwLockWriteGuard};
 
-use ets_market::{Command, Envelope, Event, Market, MarketError};
+use ets_market::{Command, Envelope, Event};
 use ets_types::{AccountId, CompanyId, Date};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 pub use crate::access::Audit;
 use crate::access::{
-    Access, AccessEvent, AccountRequest, Applicant, Digest, Instruction, InstructionStatus,
+    AccessEvent, AccountRequest, Applicant, Digest, Instruction, InstructionStatus,
     PendingInstruction, RequestStatus, Role, SessionInfo, TokenInfo, Trusted, User,
 };
 use crate::authz::{self, Action, Denied};
 use crate::error::ApiError;
-use crate::pg_tables::Marks;
-use crate::store::{Backend, RECORD_VERSION, Record};
+use ets_store::{RECORD_VERSION, Record, Writer};
 
-/// How many audit entries the server keeps in memory for `/api/audit` (all are in the journal).
-const AUDIT_TAIL: usize = 10_000;
-/// Idempotency keys held before the first sweep of expired ones.
-const IDEMPOTENCY_SWEEP: usize = 100_000;
 /// Jobs performed per journal batch at most.
 const BATCH_MAX: usize = 512;
-
-/// A remembered answer to a request with an idempotency key.
-#[derive(Clone, Debug)]
-struct Remembered {
-    body_sha256: Option<Digest>,
-    path: String,
-    status: u16,
-    /// As JSON text: a quarter of the memory of the parsed tree.
-    response: Box<str>,
-    at: i64,
-}
 
 /// Settings of the rules the server adds around the market.
 #[derive(Clone, Debug)]
@@ -75,65 +58,40 @@ impl Default for Policy {
     }
 }
 
+/// The store's state (market, access, idempotency answers, audit tail: `ets_store::State`,
+/// reached through `Deref`) and what only the server adds: its rules and whether the journal
+/// failed.
 pub struct State {
-    pub market: Market,
-    pub access: Access,
-    idempotency: HashMap<(String, String), Remembered>,
-    /// Size of the idempotency table at which expired keys are swept next.
-    sweep_at: usize,
-    audit_tail: VecDeque<Audit>,
-    pub audit_count: u64,
+    pub store: ets_store::State,
     pub policy: Policy,
     /// Set when a journal append failed.
     pub poisoned: bool,
+    /// `embedded` or `postgres`.
     pub store_name: String,
 }
 
+impl Deref for State {
+    type Target = ets_store::State;
+    fn deref(&self) -> &ets_store::State {
+        &self.store
+    }
+}
+
+impl DerefMut for State {
+    fn deref_mut(&mut self) -> &mut ets_store::State {
+        &mut self.store
+    }
+}
+
 impl State {
-    pub fn new(market: Market, access: Access, policy: Policy, store_name: String) -> State {
+    pub fn new(mut store: ets_store::State, policy: Policy, store_name: String) -> State {
+        store.set_idempotency_ttl(policy.idempotency_ttl_ms);
         State {
-            market,
-            access,
-            idempotency: HashMap::new(),
-            sweep_at: IDEMPOTENCY_SWEEP,
-            audit_tail: VecDeque::new(),
-            audit_count: 0,
+            store,
             policy,
             poisoned: false,
             store_name,
         }
-    }
-
-    /// Takes in an audit entry (performed now, or replayed from the journal).
-    pub fn remember(&mut self, mut audit: Audit) {
-        if let (Some(key), Some(response)) = (&audit.key, audit.response.take()) {
-            self.idempotency.insert(
-                (audit.who.clone(), key.clone()),
-                Remembered {
-                    body_sha256: audit.body_sha256.clone(),
-                    path: audit.path.clone(),
-                    status: audit.status,
-                    response: response.to_string().into_boxed_str(),
-                    at: audit.at,
-                },
-            );
-            if self.idempotency.len() >= self.sweep_at {
-                // Amortised: a sweep at most every doubling of the table.
-                let horizon = audit.at - self.policy.idempotency_ttl_ms;
-                self.idempotency.retain(|_, r| r.at >= horizon);
-                self.sweep_at = (self.idempotency.len() * 2).max(IDEMPOTENCY_SWEEP);
-            }
-        }
-        if self.audit_tail.len() == AUDIT_TAIL {
-            self.audit_tail.pop_front();
-        }
-        self.audit_tail.push_back(audit);
-        self.audit_count += 1;
-    }
-
-    /// The latest audit entries, newest first.
-    pub fn recent_audit(&self, limit: usize) -> impl Iterator<Item = &Audit> {
-        self.audit_tail.iter().rev().take(limit)
     }
 
     pub fn user(&self, name: Option<&str>) -> Option<&User> {
@@ -298,6 +256,9 @@ impl Done {
 /// A read that may have seen batch `n` is answered only once `durable >= n` (see `lib.rs`, `gate`).
 #[derive(Default)]
 pub struct Progress {
+    /// Jobs handed to the writer and not yet taken by it (may dip below zero for a moment:
+    /// the writer can take a job before its sender counts it).
+    pub queued: std::sync::atomic::AtomicI64,
     pub applied: AtomicU64,
     pub durable: AtomicU64,
     /// Set when a journal write failed: what was applied will never be durable.
@@ -333,11 +294,10 @@ impl Progress {
 pub fn run_writer(
     state: Arc<RwLock<State>>,
     progress: Arc<Progress>,
-    mut backend: Backend,
+    mut writer: Writer,
     rx: std::sync::mpsc::Receiver<Job>,
 ) {
     let mut jobs: Vec<Job> = Vec::with_capacity(BATCH_MAX);
-    let mut payloads: Vec<Vec<u8>> = Vec::with_capacity(BATCH_MAX);
     let mut replies: Vec<(Option<oneshot::Sender<Reply>>, Reply)> = Vec::with_capacity(BATCH_MAX);
     while let Ok(first) = rx.recv() {
         jobs.push(first);
@@ -347,10 +307,11 @@ pub fn run_writer(
                 Err(_) => break,
             }
         }
+        progress
+            .queued
+            .fetch_sub(jobs.len() as i64, Ordering::Relaxed);
         let mut st = state.write();
-        let from = Marks::of(&st.market);
-        let keep_audits = backend.keeps_audits();
-        let mut audits = Vec::new();
+        writer.begin(&st.market);
         for job in jobs.drain(..) {
             if st.poisoned {
                 let e = ApiError::unavailable(
@@ -386,25 +347,15 @@ pub fn run_writer(
                 access: done.access,
                 audit: Some(audit),
             };
-            payloads.push(serde_json::to_vec(&record).expect("records serialize"));
-            // The audit moves into the record and then into the state, so that its response
-            // (a JSON tree, the largest part) is not copied again; the PostgreSQL read tables
-            // get a copy without it.
-            let audit = record.audit.expect("set above");
-            if keep_audits {
-                audits.push(audit.clone_head());
-            }
-            st.remember(audit);
+            // The audit entry moves into the state once the record is encoded, so that its
+            // response (a JSON tree, the largest part) is not copied again.
+            writer.push(&mut st.store, record);
             replies.push((job.reply, done.reply));
         }
         let batch = progress.applied.load(Ordering::Relaxed) + 1;
         progress.applied.store(batch, Ordering::Release);
         let st = RwLockWriteGuard::downgrade(st);
-        let failed = if payloads.is_empty() {
-            None
-        } else {
-            backend.append(&payloads, &st.market, from, &audits).err()
-        };
+        let failed = writer.commit(&st.market).err();
         drop(st);
         if let Some(e) = failed {
             // Memory is now ahead of the journal: refuse everything from here on, and do not
@@ -420,7 +371,6 @@ pub fn run_writer(
             progress.durable.store(batch, Ordering::Release);
             progress.notify.notify_waiters();
         }
-        payloads.clear();
         for (tx, reply) in replies.drain(..) {
             if let Some(tx) = tx {
                 let _ = tx.send(reply);
@@ -440,11 +390,7 @@ fn perform(st: &mut State, ctx: &RequestCtx, op: Op) -> Done {
     }
     if let Some(key) = &ctx.key {
         let who = ctx.user.clone().unwrap_or_else(|| "public".into());
-        if let Some(r) = st
-            .idempotency
-            .get(&(who, key.clone()))
-            .filter(|r| r.at >= ctx.at - st.policy.idempotency_ttl_ms)
-        {
+        if let Some(r) = st.remembered(&who, key, ctx.at) {
             if r.body_sha256 != ctx.body_sha256 || r.path != ctx.path {
                 return Done::error(ApiError::conflict(
                     "idempotency_key_reused",

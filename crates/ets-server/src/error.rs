@@ -370,6 +370,15 @@ impl ApiError {
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(503, "unavailable", message, None)
     }
+    /// The writer's queue is full: back-pressure, retry after the `Retry-After` seconds.
+    pub fn queue_full(capacity: usize) -> Self {
+        Self::new(
+            503,
+            "queue_full",
+            format!("the server has {capacity} requests waiting to be written; retry shortly"),
+            None,
+        )
+    }
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(500, "internal", message, None)
     }

@@ -7,7 +7,8 @@
 //! - [`authz`]: the one function that decides who may do what.
 //! - [`core`]: the state behind one lock and the single writer (group commit, idempotency,
 //!   audit record per request).
-//! - [`store`]: the embedded and PostgreSQL journals, replay; [`pg_tables`]: the read tables.
+//! - [`store`]: the store is `ets_store` (one record format, the embedded or the PostgreSQL
+//!   journal, replay, the single writer's batches); the server adds nothing to it.
 //! - [`api`]: the JSON routes and the OpenAPI document made from the same table;
 //!   [`web`]: the server-rendered dashboard in Chinese and English.
 //! - this file: configuration, authentication, rate limits and the audit of every request (one
@@ -15,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use parking_lot::RwLock;
@@ -29,12 +31,12 @@ use sha2::{Digest as _, Sha256};
 
 /// Users, roles and the audit entry: the `ets-access` crate, journaled by the store.
 pub use ets_access as access;
+pub mod allocation_api;
 pub mod api;
 pub mod authz;
 pub mod clock;
 pub mod core;
 pub mod error;
-pub mod pg_tables;
 pub mod store;
 pub mod web;
 
@@ -42,7 +44,11 @@ use crate::access::{Role, User};
 use crate::clock::Clock;
 use crate::core::{Job, Op, Policy, Progress, Reply, RequestCtx, State};
 use crate::error::ApiError;
-use crate::store::{Backend, Location, StoreError};
+use ets_store::Writer;
+
+/// The exit status of `ets serve` when its writer panicked (EX_SOFTWARE): restart it.
+pub const WRITER_PANIC_EXIT: i32 = 70;
+use crate::store::{Location, StoreError};
 
 /// Limits around every request.
 #[derive(Clone, Debug)]
@@ -55,6 +61,9 @@ pub struct Limits {
     pub burst: u32,
     /// How long a request may take before it is answered 503.
     pub timeout: Duration,
+    /// Jobs that may wait for the writer; beyond that requests are refused at once with 503
+    /// `queue_full` and `Retry-After` instead of waiting (back-pressure).
+    pub queue: usize,
 }
 
 impl Default for Limits {
@@ -64,6 +73,7 @@ impl Default for Limits {
             rate_per_second: 200,
             burst: 400,
             timeout: Duration::from_secs(10),
+            queue: 4096,
         }
     }
 }
@@ -72,7 +82,10 @@ pub struct App {
     pub state: Arc<RwLock<State>>,
     /// Batches applied and durable: reads wait for what they may have seen to be durable.
     pub progress: Arc<Progress>,
-    jobs: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
+    jobs: Mutex<Option<std::sync::mpsc::SyncSender<Job>>>,
+    /// Requests refused because the writer's queue was full (not journaled: their record would
+    /// need the very queue that is full); reported by `/api/health`.
+    pub shed: std::sync::atomic::AtomicU64,
     pub clock: Arc<dyn Clock>,
     pub limits: Limits,
     buckets: Mutex<HashMap<String, Bucket>>,
@@ -148,24 +161,51 @@ impl App {
         clock: Arc<dyn Clock>,
         limits: Limits,
     ) -> Result<Arc<App>, StoreError> {
-        let (backend, state) = Backend::open(location, genesis, policy)?;
-        Ok(App::start(backend, state, clock, limits))
+        let (store, writer, _) =
+            ets_store::open(location, genesis, ets_journal::JournalOptions::default())?;
+        let name = writer.kind().to_string();
+        Ok(App::start(
+            writer,
+            State::new(store, policy, name),
+            clock,
+            limits,
+        ))
     }
 
-    fn start(backend: Backend, state: State, clock: Arc<dyn Clock>, limits: Limits) -> Arc<App> {
+    fn start(writer: Writer, state: State, clock: Arc<dyn Clock>, limits: Limits) -> Arc<App> {
         let state = Arc::new(RwLock::new(state));
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, rx) = std::sync::mpsc::sync_channel(limits.queue.max(1));
         let writer_state = state.clone();
         let progress = Arc::new(Progress::default());
         let writer_progress = progress.clone();
         let handle = std::thread::Builder::new()
             .name("ets-writer".into())
-            .spawn(move || core::run_writer(writer_state, writer_progress, backend, rx))
+            .spawn(move || {
+                let run = std::panic::AssertUnwindSafe(|| {
+                    core::run_writer(writer_state, writer_progress, writer, rx)
+                });
+                if let Err(panic) = std::panic::catch_unwind(run) {
+                    // A bug, and the state in memory may be half-changed: nothing of the batch
+                    // being performed was journaled or answered, so the journal is the truth.
+                    // Exit non-zero so that a supervisor restarts the server, which replays it,
+                    // rather than serving 503 forever.
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown".into());
+                    eprintln!(
+                        "ets serve: the writer panicked ({what}); exiting with status {WRITER_PANIC_EXIT} so that a supervisor restarts it (the journal holds everything acknowledged)"
+                    );
+                    std::process::exit(WRITER_PANIC_EXIT);
+                }
+            })
             .expect("spawn the writer");
         Arc::new(App {
             state,
             progress,
             jobs: Mutex::new(Some(tx)),
+            shed: std::sync::atomic::AtomicU64::new(0),
             clock,
             limits,
             buckets: Mutex::new(HashMap::new()),
@@ -185,8 +225,14 @@ impl App {
         self.state.read()
     }
 
-    fn sender(&self) -> Option<std::sync::mpsc::Sender<Job>> {
+    fn sender(&self) -> Option<std::sync::mpsc::SyncSender<Job>> {
         self.jobs.lock().expect("jobs lock").clone()
+    }
+
+    /// The answer to a request refused because the writer's queue is full.
+    fn queue_full(&self) -> Reply {
+        self.shed.fetch_add(1, Ordering::Relaxed);
+        Reply::from_error(&ApiError::queue_full(self.limits.queue))
     }
 
     /// Hands a job to the writer and waits for its answer.
@@ -195,15 +241,18 @@ impl App {
         let Some(jobs) = self.sender() else {
             return Reply::from_error(&ApiError::unavailable("the server is shutting down"));
         };
-        if jobs
-            .send(Job {
-                ctx,
-                op,
-                reply: Some(tx),
-            })
-            .is_err()
-        {
-            return Reply::from_error(&ApiError::unavailable("the writer has stopped"));
+        match jobs.try_send(Job {
+            ctx,
+            op,
+            reply: Some(tx),
+        }) {
+            Ok(()) => {
+                self.progress.queued.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(std::sync::mpsc::TrySendError::Full(_)) => return self.queue_full(),
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                return Reply::from_error(&ApiError::unavailable("the writer has stopped"));
+            }
         }
         match tokio::time::timeout(self.limits.timeout, rx).await {
             Ok(Ok(reply)) => reply,
@@ -218,12 +267,35 @@ impl App {
     /// Records the audit entry of a request answered without the writer (reads, refusals).
     pub fn audit(&self, ctx: RequestCtx, status: u16, code: Option<String>) {
         if let Some(jobs) = self.sender() {
-            let _ = jobs.send(Job {
+            let job = Job {
                 ctx,
                 op: Op::Audit { status, code },
                 reply: None,
-            });
+            };
+            // The request was answered already; its record waits for room in the queue on a
+            // blocking thread rather than being dropped (the gate refuses new requests while
+            // the queue is full, so these are few).
+            match jobs.try_send(job) {
+                Ok(()) => {
+                    self.progress.queued.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(std::sync::mpsc::TrySendError::Full(job)) => {
+                    let progress = self.progress.clone();
+                    tokio::task::spawn_blocking(move || {
+                        if jobs.send(job).is_ok() {
+                            progress.queued.fetch_add(1, Ordering::Relaxed);
+                        }
+                    });
+                }
+                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {}
+            }
         }
+    }
+
+    /// Whether the writer's queue has room for one more job now.
+    pub fn has_room(&self) -> bool {
+        // A SyncSender cannot report its length, so the senders and the writer count.
+        self.progress.queued.load(Ordering::Relaxed) < self.limits.queue as i64
     }
 
     /// Finds who is calling: an API token, a browser session, or nobody.
@@ -355,6 +427,12 @@ async fn gate(AxState(app): AxState<Arc<App>>, mut req: Request, next: Next) -> 
         );
         return refuse(&caller, e);
     }
+    // Back-pressure: with the writer's queue full, refuse at once (cheaply, before any body is
+    // read) rather than queue more; the refusal is counted, not journaled.
+    if !app.has_room() {
+        app.shed.fetch_add(1, Ordering::Relaxed);
+        return with_retry_after(ApiError::queue_full(app.limits.queue).into_response());
+    }
     // Browser sessions must prove the request comes from our own pages: JSON calls carry the
     // token in a header; the dashboard's forms carry it in a field, checked by their handlers.
     let unsafe_method = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
@@ -394,6 +472,18 @@ async fn gate(AxState(app): AxState<Arc<App>>, mut req: Request, next: Next) -> 
             resp.status().as_u16(),
             code,
         );
+    }
+    with_retry_after(resp)
+}
+
+/// Every 503 says when to come back (the writer's queue drains in milliseconds; a poisoned or
+/// stopping server will not recover by itself, but a restarted one will soon answer).
+fn with_retry_after(mut resp: Response) -> Response {
+    if resp.status() == axum::http::StatusCode::SERVICE_UNAVAILABLE
+        && !resp.headers().contains_key(header::RETRY_AFTER)
+    {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
     }
     resp
 }
@@ -480,11 +570,13 @@ pub fn create_regulator(
     password: &str,
     now_ms: i64,
 ) -> Result<(), String> {
-    let (backend, state) =
-        Backend::open(location, genesis, Policy::default()).map_err(|e| e.to_string())?;
+    let (store, writer, _) =
+        ets_store::open(location, genesis, ets_journal::JournalOptions::default())
+            .map_err(|e| e.to_string())?;
+    let kind = writer.kind().to_string();
     let app = App::start(
-        backend,
-        state,
+        writer,
+        State::new(store, Policy::default(), kind),
         Arc::new(clock::ManualClock::at(now_ms)),
         Limits::default(),
     );

@@ -628,6 +628,10 @@ pub async fn company(
             h2 { (ctx.t("allocation.title")) }
             (allocations(&ctx, &detail["plans"]))
         }
+        section.card #unit-allocation {
+            h2 { (ctx.t("unit_allocation.title")) }
+            (unit_allocations(&ctx, crate::allocation_api::of_company(&st, &ctx.caller, None, &id)))
+        }
         section.card #reports {
             h2 { (ctx.t("reports.title")) }
             (reports_table(&ctx, &detail["reports"]))
@@ -733,6 +737,89 @@ fn allocations(ctx: &Ctx, plans: &Value) -> Markup {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Each unit's pre-allocation and final allocation with its inputs and factors
+/// (`GET /api/allocations`), one row per unit and stage, and the recorded totals per year.
+fn unit_allocations(
+    ctx: &Ctx,
+    sheets: Result<Vec<ets_market::CompanyYearAllocation>, ApiError>,
+) -> Markup {
+    let sheets = match sheets {
+        Ok(s) => s,
+        Err(e) => return html! { p.sub { (e.message) } },
+    };
+    let category = |c: ets_types::UnitCategory| match c {
+        ets_types::UnitCategory::CoalAbove300 => ctx.t("unit_allocation.coal_above_300"),
+        ets_types::UnitCategory::CoalUpTo300 => ctx.t("unit_allocation.coal_up_to_300"),
+        ets_types::UnitCategory::CoalUnconventional => ctx.t("unit_allocation.coal_unconventional"),
+        ets_types::UnitCategory::Gas => ctx.t("unit_allocation.gas"),
+    };
+    let cooling = |c: ets_types::Cooling| match c {
+        ets_types::Cooling::Water => ctx.t("unit_allocation.water"),
+        ets_types::Cooling::Air => ctx.t("unit_allocation.air"),
+    };
+    let differs = sheets
+        .iter()
+        .flat_map(|s| &s.units)
+        .flat_map(|u| [&u.pre_allocation, &u.final_allocation])
+        .flatten()
+        .any(|f| !f.reproduced);
+    html! {
+        @if sheets.is_empty() {
+            p.sub { (ctx.t("unit_allocation.none")) }
+        } @else {
+            p.sub { (ctx.t("unit_allocation.note")) }
+            table #unit-allocation-table {
+                thead { tr {
+                    th { (ctx.t("allocation.plan")) } th { (ctx.t("allocation.year")) }
+                    th { (ctx.t("unit_allocation.unit")) } th { (ctx.t("unit_allocation.category")) }
+                    th { (ctx.t("unit_allocation.stage")) } th { (ctx.t("unit_allocation.data_year")) }
+                    th.n { (ctx.t("unit_allocation.power")) } th.n { (ctx.t("unit_allocation.heat")) }
+                    th.n { (ctx.t("unit_allocation.load_factor")) }
+                    th.n { (ctx.t("unit_allocation.supply_benchmark")) } th.n { (ctx.t("unit_allocation.heat_benchmark")) }
+                    th.n { (ctx.t("unit_allocation.share")) } th.n { (ctx.t("unit_allocation.cooling")) }
+                    th.n { (ctx.t("unit_allocation.heat_factor")) } th.n { (ctx.t("unit_allocation.load_factor_factor")) }
+                    th.n { (ctx.t("unit_allocation.allocated")) }
+                } }
+                tbody {
+                    @for s in &sheets {
+                        @for u in &s.units {
+                            @for (stage, f) in [("unit_allocation.pre", &u.pre_allocation), ("unit_allocation.final", &u.final_allocation)] {
+                                @if let Some(f) = f {
+                                    tr {
+                                        td { (s.plan) } td { (s.year) }
+                                        td { (u.unit.as_str()) }
+                                        td { (category(u.category)) " · " (cooling(u.cooling)) }
+                                        td { (ctx.t(stage)) } td { (f.activity_year) }
+                                        td.n { (f.power_supplied_mwh) } td.n { (f.heat_supplied_gj) } td.n { (f.load_factor) }
+                                        td.n { (f.supply_benchmark_t_per_mwh) } td.n { (f.heat_benchmark_t_per_gj) }
+                                        td.n { (f.share) } td.n { (f.cooling_factor) } td.n { (f.heat_factor) }
+                                        td.n { (f.load_factor_factor) }
+                                        td.n { (group(f.allocated_t)) @if !f.reproduced { " *" } }
+                                    }
+                                }
+                            }
+                        }
+                        tr.total {
+                            td { (s.plan) } td { (s.year) }
+                            td colspan="14" {
+                                (ctx.t("unit_allocation.total")) " · " (ctx.t("unit_allocation.pre")) " "
+                                (s.pre_t.map_or_else(|| "—".to_string(), group)) " · " (ctx.t("unit_allocation.final")) " "
+                                (s.final_t.map_or_else(|| "—".to_string(), group))
+                                @if s.deduction_t > 0 {
+                                    " · " (ctx.t("unit_allocation.deduction")) " " (group(s.deduction_t))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if differs {
+                p.sub { (ctx.t("unit_allocation.differs")) }
             }
         }
     }

@@ -11,7 +11,7 @@ use ets_market::Market;
 use ets_pg::quote;
 use postgres::{Client, Transaction};
 
-use crate::core::{Audit, State};
+use ets_access::Audit;
 
 /// Where the market stood before a batch; the read tables take in what came after.
 #[derive(Clone, Copy, Debug)]
@@ -75,13 +75,13 @@ fn tag<T: serde::Serialize>(value: &T) -> String {
 
 /// Empties the tables and fills them from the state (the audit table from the journal's tail
 /// held in memory is not rebuilt: its rows stay, keyed by journal sequence number).
-pub fn rebuild(client: &mut Client, schema: &str, state: &State) -> Result<(), postgres::Error> {
+pub fn rebuild(client: &mut Client, schema: &str, market: &Market) -> Result<(), postgres::Error> {
     let q = quote(schema);
     let mut tx = client.transaction()?;
     tx.batch_execute(&format!(
         "TRUNCATE {q}.accounts, {q}.holdings, {q}.transactions, {q}.trades"
     ))?;
-    project(&mut tx, schema, &state.market, Marks::START, &[], 0)?;
+    project(&mut tx, schema, market, Marks::START, &[], 0)?;
     tx.commit()
 }
 
@@ -93,7 +93,7 @@ pub fn project(
     schema: &str,
     market: &Market,
     from: Marks,
-    audits: &[Audit],
+    audits: &[(u64, Audit)],
     first_seq: u64,
 ) -> Result<(), postgres::Error> {
     let q = quote(schema);
@@ -195,9 +195,11 @@ pub fn project(
     }
 
     if !audits.is_empty() {
-        let seq: Vec<i64> = (0..audits.len())
-            .map(|i| (first_seq + i as u64) as i64)
+        let seq: Vec<i64> = audits
+            .iter()
+            .map(|(i, _)| (first_seq + i) as i64)
             .collect();
+        let audits: Vec<&Audit> = audits.iter().map(|(_, a)| a).collect();
         let at: Vec<i64> = audits.iter().map(|a| a.at).collect();
         let who: Vec<&str> = audits.iter().map(|a| a.who.as_str()).collect();
         let role: Vec<Option<&str>> = audits.iter().map(|a| a.role.map(|r| r.as_str())).collect();

@@ -1,0 +1,179 @@
+//! What replaying a journal rebuilds: the market, the access state (users, tokens, sessions,
+//! requests, instructions), the remembered answers to requests with an idempotency key, and
+//! the recent audit trail. The same [`State`] is held by the CLI's [`crate::Store`], by the
+//! server behind its lock, and by read-only readers beside a writer.
+
+use std::collections::{HashMap, VecDeque};
+
+use ets_access::{Access, Audit, Digest};
+use ets_market::Market;
+
+use crate::StoreError;
+use crate::record::{GENESIS, RECORD_VERSION, Record};
+
+/// How many audit entries are kept in memory (all are in the journal).
+const AUDIT_TAIL: usize = 10_000;
+/// Idempotency keys held before the first sweep of expired ones.
+const IDEMPOTENCY_SWEEP: usize = 100_000;
+
+/// How long an idempotency key is remembered by default (a retry after that is a new request).
+pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
+
+/// A remembered answer to a request with an idempotency key.
+#[derive(Clone, Debug)]
+pub struct Remembered {
+    pub body_sha256: Option<Digest>,
+    pub path: String,
+    pub status: u16,
+    /// As JSON text: a quarter of the memory of the parsed tree.
+    pub response: Box<str>,
+    pub at: i64,
+}
+
+pub struct State {
+    pub market: Market,
+    pub access: Access,
+    /// (who, key) → the answer given.
+    idempotency: HashMap<(String, String), Remembered>,
+    /// Size of the idempotency table at which expired keys are swept next.
+    sweep_at: usize,
+    idempotency_ttl_ms: i64,
+    audit_tail: VecDeque<Audit>,
+    /// Audit entries taken in since the journal began.
+    pub audit_count: u64,
+}
+
+impl State {
+    pub fn new(market: Market) -> State {
+        State {
+            market,
+            access: Access::default(),
+            idempotency: HashMap::new(),
+            sweep_at: IDEMPOTENCY_SWEEP,
+            idempotency_ttl_ms: IDEMPOTENCY_TTL_MS,
+            audit_tail: VecDeque::new(),
+            audit_count: 0,
+        }
+    }
+
+    /// Sets how long idempotency keys are remembered.
+    pub fn set_idempotency_ttl(&mut self, ttl_ms: i64) {
+        self.idempotency_ttl_ms = ttl_ms;
+    }
+    pub fn idempotency_ttl_ms(&self) -> i64 {
+        self.idempotency_ttl_ms
+    }
+
+    /// Takes in an audit entry (performed now, or replayed from the journal); an entry with an
+    /// idempotency key and a response is remembered for retries.
+    pub fn remember(&mut self, mut audit: Audit) {
+        if let (Some(key), Some(response)) = (&audit.key, audit.response.take()) {
+            self.idempotency.insert(
+                (audit.who.clone(), key.clone()),
+                Remembered {
+                    body_sha256: audit.body_sha256.clone(),
+                    path: audit.path.clone(),
+                    status: audit.status,
+                    response: response.to_string().into_boxed_str(),
+                    at: audit.at,
+                },
+            );
+            if self.idempotency.len() >= self.sweep_at {
+                // Amortised: a sweep at most every doubling of the table.
+                let horizon = audit.at - self.idempotency_ttl_ms;
+                self.idempotency.retain(|_, r| r.at >= horizon);
+                self.sweep_at = (self.idempotency.len() * 2).max(IDEMPOTENCY_SWEEP);
+            }
+        }
+        if self.audit_tail.len() == AUDIT_TAIL {
+            self.audit_tail.pop_front();
+        }
+        self.audit_tail.push_back(audit);
+        self.audit_count += 1;
+    }
+
+    /// The answer given to `who`'s request with `key`, if it is still remembered at `now`.
+    pub fn remembered(&self, who: &str, key: &str, now: i64) -> Option<&Remembered> {
+        self.idempotency
+            .get(&(who.to_string(), key.to_string()))
+            .filter(|r| r.at >= now - self.idempotency_ttl_ms)
+    }
+
+    /// The latest audit entries, newest first.
+    pub fn recent_audit(&self, limit: usize) -> impl Iterator<Item = &Audit> {
+        self.audit_tail.iter().rev().take(limit)
+    }
+
+    /// Applies one replayed record: its market events, its access events, its audit entry.
+    fn apply(&mut self, seq: u64, record: Record) -> Result<u64, StoreError> {
+        let err = |detail: String| StoreError::Replay { seq, detail };
+        if record.command == GENESIS {
+            return Err(err("a second genesis record".into()));
+        }
+        for event in &record.events {
+            self.market.apply(event).map_err(|e| err(e.to_string()))?;
+        }
+        for event in &record.access {
+            self.access.apply(event).map_err(|e| err(e.0))?;
+        }
+        if let Some(audit) = record.audit {
+            self.remember(audit);
+        }
+        Ok(record.events.len() as u64)
+    }
+}
+
+/// Decodes one record, naming its sequence number when it is not one this build reads.
+fn decode(seq: u64, payload: &[u8]) -> Result<Record, StoreError> {
+    let record: Record = serde_json::from_slice(payload).map_err(|e| StoreError::Replay {
+        seq,
+        detail: format!("not a journal record: {e}"),
+    })?;
+    if record.v != RECORD_VERSION {
+        return Err(StoreError::Replay {
+            seq,
+            detail: format!(
+                "record version {} (this build reads {RECORD_VERSION})",
+                record.v
+            ),
+        });
+    }
+    Ok(record)
+}
+
+/// Rebuilds the state from journal records `(seq, payload)`, the first of which must be the
+/// genesis record; returns it and the number of market events applied. The market's and the
+/// access state's invariants are checked at the end: a journal whose replay breaks one is
+/// refused, naming the invariant.
+pub fn replay<'a>(
+    records: impl IntoIterator<Item = (u64, &'a [u8])>,
+) -> Result<(State, u64), StoreError> {
+    let mut records = records.into_iter();
+    let Some((seq, payload)) = records.next() else {
+        return Err(StoreError::Replay {
+            seq: 0,
+            detail: "the journal is empty".into(),
+        });
+    };
+    let first = decode(seq, payload)?;
+    if first.command != GENESIS {
+        return Err(StoreError::Replay {
+            seq,
+            detail: format!("first record is {:?}, expected genesis", first.command),
+        });
+    }
+    let mut state = State::new(Market::new(first.date));
+    let mut events = 0;
+    for (seq, payload) in records {
+        events += state.apply(seq, decode(seq, payload)?)?;
+    }
+    state
+        .market
+        .check_invariants()
+        .map_err(StoreError::Invariant)?;
+    state
+        .access
+        .check_invariants(&state.market)
+        .map_err(StoreError::Invariant)?;
+    Ok((state, events))
+}
