@@ -669,11 +669,20 @@ pub fn routes() -> Vec<Route> {
             "/api/allocations",
             "allocation",
             "Each unit's pre-allocation and final allocation with its inputs and correction factors (?plan=&company=, or pages of companies: ?after=&limit=)",
-            "own company, its bureau, regulator, auditor",
-            Roles::Only(&[Role::Regulator, Role::Auditor, Role::Bureau, Role::Company]),
+            "any logged-in user; each sees the companies it may read (own company, its bureau's province, regulator, auditor; none for others)",
+            Roles::LoggedIn,
             get(crate::allocation_api::list),
         )
-        .codes(&["not_found", "invalid_id", "out_of_range"]),
+        // allocation_api answers `malformed` for a bad company id or limit, and the market's
+        // `unknown_company` / `unknown_plan`.
+        .codes(&["malformed", "not_found", "invalid_id", "out_of_range"])
+        .query(&[
+            ("plan", false, QueryParam::Company),
+            ("company", false, QueryParam::Company),
+            ("after", false, QueryParam::Company),
+            ("limit", false, QueryParam::Limit),
+        ])
+        .market(),
         route(
             "post",
             "/api/projects",

@@ -482,8 +482,10 @@ fn with_retry_after(mut resp: Response) -> Response {
     if resp.status() == axum::http::StatusCode::SERVICE_UNAVAILABLE
         && !resp.headers().contains_key(header::RETRY_AFTER)
     {
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        resp.headers_mut().insert(
+            header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
     }
     resp
 }

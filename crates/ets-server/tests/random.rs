@@ -29,14 +29,7 @@ fn pick<'a, T>(rng: &mut StdRng, items: &'a [T]) -> &'a T {
     &items[rng.random_range(0..items.len())]
 }
 
-const HOLDERS: &[&str] = &[
-    "trader-1",
-    "SX0001",
-    "HB0001",
-    "NOBODY",
-    "CN-999999",
-    "",
-];
+const HOLDERS: &[&str] = &["trader-1", "SX0001", "HB0001", "NOBODY", "CN-999999", ""];
 const CLASSES: &[&str] = &[
     "CEA-2019",
     "CEA-2020",
@@ -176,11 +169,19 @@ async fn campaign(h: Harness) {
             match rng.random_range(0..20) {
                 0 => {
                     let _ = h
-                        .post("/api/exchange/days/close", Some(&market.regulator), json!({}))
+                        .post(
+                            "/api/exchange/days/close",
+                            Some(&market.regulator),
+                            json!({}),
+                        )
                         .await;
                     h.clock.advance(24 * 3600 * 1000);
                     let _ = h
-                        .post("/api/exchange/days/open", Some(&market.regulator), json!({}))
+                        .post(
+                            "/api/exchange/days/open",
+                            Some(&market.regulator),
+                            json!({}),
+                        )
                         .await;
                 }
                 1..=4 => h.clock.advance(rng.random_range(1..90) * 60 * 1000),

@@ -15,7 +15,10 @@ use ets_server::{App, Limits};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-async fn send(router: &axum::Router, path: &str) -> (StatusCode, Option<String>, serde_json::Value) {
+async fn send(
+    router: &axum::Router,
+    path: &str,
+) -> (StatusCode, Option<String>, serde_json::Value) {
     let req = Request::post(path)
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from("{}"))
@@ -27,7 +30,11 @@ async fn send(router: &axum::Router, path: &str) -> (StatusCode, Option<String>,
         .get(header::RETRY_AFTER)
         .map(|v| v.to_str().unwrap().to_string());
     let body = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, retry, serde_json::from_slice(&body).unwrap_or_default())
+    (
+        status,
+        retry,
+        serde_json::from_slice(&body).unwrap_or_default(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,14 +66,21 @@ async fn a_full_queue_is_refused_with_retry_after_and_drains() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let deadline = Instant::now() + Duration::from_secs(10);
     while app.progress.queued.load(Ordering::Relaxed) > 0 {
-        assert!(Instant::now() < deadline, "the writer never took the first job");
+        assert!(
+            Instant::now() < deadline,
+            "the writer never took the first job"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     for _ in 0..2 {
         let (status, _, _) = send(&router, "/api/no-such-route").await;
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
-    assert_eq!(app.progress.queued.load(Ordering::Relaxed), 2, "two jobs wait");
+    assert_eq!(
+        app.progress.queued.load(Ordering::Relaxed),
+        2,
+        "two jobs wait"
+    );
 
     // Full: refused at once, before anything else is looked at, with when to come back.
     let (status, retry, body) = send(&router, "/api/no-such-route").await;
