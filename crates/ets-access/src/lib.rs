@@ -494,7 +494,9 @@ impl Access {
                 Role::Member => match &u.holder {
                     Some(h) if market.resolve_account(h).is_some() => {}
                     Some(h) => {
-                        return Err(format!("member {name} trades for {h:?}, who has no account"));
+                        return Err(format!(
+                            "member {name} trades for {h:?}, who has no account"
+                        ));
                     }
                     None => return Err(format!("member {name} has no account holder")),
                 },

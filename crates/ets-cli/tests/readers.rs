@@ -97,7 +97,13 @@ fn worked_example_served(data: &Path, db: Option<&str>) -> Server {
         "ets admin create-regulator",
     );
     let mut child = ets(data, db)
-        .args(["serve", "--listen", "127.0.0.1:0", "--clock", "2022-01-05T10:00"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--clock",
+            "2022-01-05T10:00",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -117,7 +123,11 @@ fn worked_example_served(data: &Path, db: Option<&str>) -> Server {
 
 /// A client that keeps writing until told to stop: new holders (market events) and API tokens
 /// (access events), each with its own idempotency key. Returns how many were acknowledged.
-fn writer(addr: String, stop: Arc<AtomicBool>, written: Arc<AtomicU64>) -> std::thread::JoinHandle<()> {
+fn writer(
+    addr: String,
+    stop: Arc<AtomicBool>,
+    written: Arc<AtomicU64>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let login = post(
             &addr,
@@ -203,14 +213,23 @@ fn readers_beside_the_writer(data: &Path, db: Option<&str>) {
         holders_seen.push(users);
     }
     stop.store(true, Ordering::Relaxed);
-    client.join().expect("the writing client saw only successes");
+    client
+        .join()
+        .expect("the writing client saw only successes");
     // Each later reader saw more of the journal: the tokens kept coming.
     assert_ne!(holders_seen[0], holders_seen[2], "{holders_seen:?}");
     drop(server);
     // After the server stops, a writer opens it again (the lock was only the server's).
     ok(
         ets(data, db)
-            .args(["--date", "2022-01-06", "exchange", "deposit", "GD0001", "1.00"])
+            .args([
+                "--date",
+                "2022-01-06",
+                "exchange",
+                "deposit",
+                "GD0001",
+                "1.00",
+            ])
             .output()
             .unwrap(),
         "a write after the server stopped",

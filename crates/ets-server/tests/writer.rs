@@ -37,6 +37,9 @@ async fn send(
     )
 }
 
+// The write guard is held across awaits on purpose: it stalls the writer thread (not this
+// task's runtime, whose requests take no lock) so that the queue fills.
+#[allow(clippy::await_holding_lock)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_is_refused_with_retry_after_and_drains() {
     let dir = tempfile::tempdir().unwrap();

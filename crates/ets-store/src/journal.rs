@@ -136,10 +136,13 @@ impl Journal for PostgresJournal {
     }
 }
 
+/// Journal records as `(seq, payload)`.
+pub(crate) type Records = Vec<(u64, Vec<u8>)>;
+
 /// A journal opened for writing, with the records it holds.
 pub(crate) struct Opened {
     pub journal: Box<dyn Journal>,
-    pub records: Vec<(u64, Vec<u8>)>,
+    pub records: Records,
     pub torn_tail: Option<TornTail>,
 }
 
@@ -194,14 +197,12 @@ pub struct ReadReport {
 /// returns the durable records: those up to the HEAD anchor (embedded; a running writer moves
 /// it only after the batch is fsynced and before acknowledging it) or those committed
 /// (PostgreSQL, one read-only snapshot).
-pub(crate) fn read_durable(
-    location: &Location,
-) -> Result<(ReadReport, Vec<(u64, Vec<u8>)>), StoreError> {
+pub(crate) fn read_durable(location: &Location) -> Result<(ReadReport, Records), StoreError> {
     match location {
         Location::Dir(dir) => {
             let (report, records) = ets_journal::read(dir)?;
             let durable = report.head_seq;
-            let records: Vec<(u64, Vec<u8>)> = records
+            let records: Records = records
                 .into_iter()
                 .filter(|r| r.seq <= durable)
                 .map(|r| (r.seq, r.payload))

@@ -195,10 +195,7 @@ pub fn project(
     }
 
     if !audits.is_empty() {
-        let seq: Vec<i64> = audits
-            .iter()
-            .map(|(i, _)| (first_seq + i) as i64)
-            .collect();
+        let seq: Vec<i64> = audits.iter().map(|(i, _)| (first_seq + i) as i64).collect();
         let audits: Vec<&Audit> = audits.iter().map(|(_, a)| a).collect();
         let at: Vec<i64> = audits.iter().map(|a| a.at).collect();
         let who: Vec<&str> = audits.iter().map(|a| a.who.as_str()).collect();

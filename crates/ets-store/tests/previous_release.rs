@@ -50,7 +50,9 @@ fn an_embedded_store_of_the_previous_release_opens_and_takes_writes() {
         assert!(m.company(&CompanyId::parse(c).unwrap()).is_some(), "{c}");
     }
     assert_eq!(m.plan_ids().collect::<Vec<_>>(), ["cn-power-2019-2020"]);
-    let exchange = m.exchange().expect("the worked example opened the exchange");
+    let exchange = m
+        .exchange()
+        .expect("the worked example opened the exchange");
     assert!(!exchange.trades().is_empty());
     // The server's records: users, a token, every request's audit entry, the deposit.
     assert!(state.access.user("admin").is_some());
@@ -66,7 +68,10 @@ fn an_embedded_store_of_the_previous_release_opens_and_takes_writes() {
     let (mut store, opened) =
         Store::open_at(&location, date("2022-01-06"), JournalOptions::default()).unwrap();
     assert_eq!(opened.records, 69);
-    assert!(store.market() == m, "the 69th record is an audit entry only");
+    assert!(
+        store.market() == m,
+        "the 69th record is an audit entry only"
+    );
     store.submit(&register("trader-new")).unwrap();
     let live = store.market().clone();
     drop(store);

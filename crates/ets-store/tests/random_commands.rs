@@ -115,11 +115,17 @@ fn case(
     let live = store.market().clone();
     // A reader beside the writer sees the same market (its durable prefix is everything).
     let (read, _) = ets_store::read(&location).unwrap();
-    prop_assert!(read.market == live, "the reader's replay differs from the live market");
+    prop_assert!(
+        read.market == live,
+        "the reader's replay differs from the live market"
+    );
     drop(store);
     let (reopened, _) =
         Store::open_at(&location, random::genesis(), JournalOptions::default()).unwrap();
-    prop_assert!(*reopened.market() == live, "the replayed journal differs from the live market");
+    prop_assert!(
+        *reopened.market() == live,
+        "the replayed journal differs from the live market"
+    );
     Ok(())
 }
 
