@@ -1,5 +1,5 @@
-//! Readers beside the writer: with `ets serve` writing (a client thread keeps sending market
-//! commands and token requests), `ets report compliance --json`, `ets holdings` and
+//! Readers beside the writer: with `ets serve` writing (a client thread keeps placing and
+//! cancelling orders and asking for API tokens), `ets report compliance --json`, `ets holdings` and
 //! `ets verify` run at the same time and succeed, on the embedded store and on PostgreSQL.
 //!
 //! The PostgreSQL run talks to the real server at `ETS_PG_URL` (default
@@ -102,7 +102,7 @@ fn worked_example_served(data: &Path, db: Option<&str>) -> Server {
             "--listen",
             "127.0.0.1:0",
             "--clock",
-            "2022-01-05T10:00",
+            "2022-01-06T10:00",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -121,8 +121,9 @@ fn worked_example_served(data: &Path, db: Option<&str>) -> Server {
     Server { child, addr }
 }
 
-/// A client that keeps writing until told to stop: new holders (market events) and API tokens
-/// (access events), each with its own idempotency key. Returns how many were acknowledged.
+/// A client that keeps writing until told to stop: orders and their cancellations (market
+/// events) and API tokens (access events), each with its own idempotency key; counts what was
+/// acknowledged.
 fn writer(
     addr: String,
     stop: Arc<AtomicBool>,
@@ -152,16 +153,35 @@ fn writer(
         );
         let token = json_body(&token)["token"].as_str().unwrap().to_string();
         let bearer = format!("Authorization: Bearer {token}\r\n");
+        // The worked example closed 2022-01-05 at 48.00 CNY/t; the server's clock is 10:00 on
+        // the next trading day, which the regulator opens.
+        let r = post(
+            &addr,
+            "/api/exchange/days/open",
+            &format!("{bearer}Idempotency-Key: open-day\r\n"),
+            "{}",
+        );
+        assert!(r.starts_with("HTTP/1.1 201"), "open the day: {r}");
         let mut n = 0u64;
         while !stop.load(Ordering::Relaxed) {
             n += 1;
+            // An order of GD0001 (funded in the example), then its cancellation: each a market
+            // command with events (freezes and their release).
             let r = post(
                 &addr,
-                "/api/commands",
-                &format!("{bearer}Idempotency-Key: holder-{n}\r\n"),
-                &format!(r#"{{"command":"register_holder","holder":"trader-{n:05}"}}"#),
+                "/api/orders",
+                &format!("{bearer}Idempotency-Key: order-{n}\r\n"),
+                r#"{"holder":"GD0001","class":"CEA-2020","side":"buy","price":4700,"qty":100,"tif":"day"}"#,
             );
-            assert!(r.starts_with("HTTP/1.1 201"), "write {n}: {r}");
+            assert!(r.starts_with("HTTP/1.1 201"), "order {n}: {r}");
+            let id = json_body(&r)["id"].as_u64().unwrap_or_else(|| panic!("no order id: {r}"));
+            let r = post(
+                &addr,
+                &format!("/api/orders/{id}/cancel"),
+                &format!("{bearer}Idempotency-Key: cancel-{n}\r\n"),
+                r#"{"holder":"GD0001"}"#,
+            );
+            assert!(r.starts_with("HTTP/1.1 201"), "cancel {n}: {r}");
             let r = post(
                 &addr,
                 "/api/tokens",
@@ -169,7 +189,7 @@ fn writer(
                 &format!(r#"{{"label":"robot {n}"}}"#),
             );
             assert!(r.starts_with("HTTP/1.1 201"), "token {n}: {r}");
-            written.fetch_add(2, Ordering::Relaxed);
+            written.fetch_add(3, Ordering::Relaxed);
         }
     })
 }
