@@ -980,6 +980,10 @@ pub fn routes() -> Vec<Route> {
 pub fn router() -> Router<AppState> {
     routes().into_iter().fold(Router::new(), |r, route| {
         let roles = route.roles;
+        if matches!(roles, Roles::Anyone) {
+            // Nobody to refuse: public routes (market data, login) skip the layer's cost.
+            return r.route(route.path, route.handler);
+        }
         let handler = route.handler.route_layer(axum::middleware::from_fn(
             move |req: axum::extract::Request, next: Next| async move {
                 let role = req.extensions().get::<Caller>().and_then(|c| c.role);
