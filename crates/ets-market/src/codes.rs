@@ -129,6 +129,11 @@ static CODES: &[(&str, ErrorKind, &str)] = &[
     // The exchange (TradeRejection).
     ("exchange_not_open", Conflict, "no market configuration is adopted yet"),
     ("not_trading_day", Rule, "the date is a weekend day or a holiday of the market"),
+    (
+        "beyond_calendar",
+        Rule,
+        "the date's year is after the last year whose public holidays the market file lists",
+    ),
     ("day_not_open", Conflict, "the trading day of the date is not open"),
     ("day_still_open", Conflict, "the previous trading day is still open"),
     ("outside_listed_session", Rule, "the time is outside the listed trading sessions"),
@@ -413,6 +418,7 @@ impl TradeRejection {
         match self {
             TradeRejection::NoExchange => "exchange_not_open",
             TradeRejection::NotTradingDay { .. } => "not_trading_day",
+            TradeRejection::BeyondCalendar { .. } => "beyond_calendar",
             TradeRejection::DayNotOpen { .. } => "day_not_open",
             TradeRejection::DayStillOpen { .. } => "day_still_open",
             TradeRejection::OutsideSession { window, .. } => match window {
@@ -478,6 +484,9 @@ impl TradeRejection {
                 json!({ "date": date.to_string() })
             }
             TradeRejection::DayStillOpen { open } => json!({ "open": open.to_string() }),
+            TradeRejection::BeyondCalendar { date, last_year } => {
+                json!({ "date": date.to_string(), "year": date.year(), "last_year": last_year })
+            }
             TradeRejection::OutsideSession { window, minute } => {
                 let mut v = json!({ "minute": hhmm(*minute) });
                 match *window {
@@ -863,6 +872,7 @@ mod tests {
         match t {
             TradeRejection::NoExchange
             | TradeRejection::NotTradingDay { .. }
+            | TradeRejection::BeyondCalendar { .. }
             | TradeRejection::DayNotOpen { .. }
             | TradeRejection::DayStillOpen { .. }
             | TradeRejection::OutsideSession { .. }
@@ -904,6 +914,10 @@ mod tests {
             TradeRejection::NoExchange,
             TradeRejection::NotTradingDay {
                 date: d("2021-07-17"),
+            },
+            TradeRejection::BeyondCalendar {
+                date: d("2027-01-04"),
+                last_year: 2026,
             },
             TradeRejection::DayNotOpen { date: day },
             TradeRejection::DayStillOpen { open: day },

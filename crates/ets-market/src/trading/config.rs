@@ -39,6 +39,9 @@ pub struct MarketRules {
     /// Trading days (open weekdays less holidays) and the listed and block sessions, minutes
     /// of the day in Beijing time, `[start, end)`.
     pub calendar: TradingCalendar,
+    /// The last year the calendar covers (`calendar.published_through`); days after it are
+    /// refused with `beyond_calendar`. `None` in files adopted before the key existed.
+    pub calendar_through: Option<u16>,
     pub instruments: Vec<InstrumentRules>,
 }
 
@@ -128,6 +131,10 @@ struct CalendarSection {
     listed_sessions: Vec<String>,
     block_sessions: Vec<String>,
     holidays: Vec<toml::value::Datetime>,
+    /// The last year whose public holidays `holidays` lists (the latest State Council notice);
+    /// a day after it is refused. Absent in market files adopted before it existed: no limit.
+    #[serde(default)]
+    published_through: Option<u16>,
 }
 
 #[derive(Deserialize)]
@@ -316,6 +323,15 @@ impl MarketRules {
             holidays.push(d);
         }
         holidays.sort();
+        let calendar_through = f.calendar.published_through;
+        if let (Some(last), Some(h)) = (calendar_through, holidays.last())
+            && h.year() > last
+        {
+            return Err(err(
+                "calendar.holidays",
+                format!("{h} is after calendar.published_through = {last}"),
+            ));
+        }
         let calendar = TradingCalendar::new(
             holidays,
             weekdays,
@@ -428,6 +444,7 @@ impl MarketRules {
             compliance_margin_t: f.position_limits.compliance_margin_t,
             others_cap_t: f.position_limits.others_cap_t,
             calendar,
+            calendar_through,
             instruments,
         })
     }

@@ -704,6 +704,11 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("internal_error", "系统内部错误（{step}），请联系运营方", ""),
     ("exchange_not_open", "交易所尚未开业", ""),
     ("not_trading_day", "{date} 不是交易日", ""),
+    (
+        "beyond_calendar",
+        "{date} 超出交易日历：市场文件只列到 {last_year} 年的法定节假日，请先加入 {year} 年的节假日",
+        "",
+    ),
     ("day_not_open", "{date} 的交易日尚未开市", ""),
     ("day_still_open", "上一交易日 {open} 尚未收市", ""),
     (

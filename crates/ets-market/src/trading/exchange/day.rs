@@ -10,6 +10,13 @@ impl Exchange {
         if let Some(open) = self.day {
             return Err(TradeRejection::DayStillOpen { open });
         }
+        // A year whose holidays the market file does not list is refused, never opened blindly:
+        // its weekdays are not all trading days.
+        if let Some(last_year) = self.rules.calendar_through
+            && date.year() > last_year
+        {
+            return Err(TradeRejection::BeyondCalendar { date, last_year });
+        }
         if !self.is_trading_day(date) {
             return Err(TradeRejection::NotTradingDay { date });
         }

@@ -13,6 +13,11 @@ pub enum TradeRejection {
     NoExchange,
     #[error("{date} is not a trading day")]
     NotTradingDay { date: Date },
+    #[error(
+        "{date} is beyond the market's calendar, which lists the public holidays through {last_year}: add those of {} to the market file first",
+        date.year()
+    )]
+    BeyondCalendar { date: Date, last_year: u16 },
     #[error("the trading day {date} is not open")]
     DayNotOpen { date: Date },
     #[error("the trading day {open} is still open; close it first")]
