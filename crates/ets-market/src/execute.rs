@@ -1375,14 +1375,9 @@ impl Market {
                 _ => {}
             }
         }
-        let class = match &input {
-            ExchangeInput::Order { class, .. } => Some(*class),
-            ExchangeInput::Take { target, .. } => ex.order_class(*target),
-            _ => None,
-        };
-        ex.check(&self.registry, &input, |a| {
-            class.map_or(0, |c| self.position_limit(a, c))
-        })?;
+        // Every way of acquiring units (orders, takes, block trades, one-way bids) asks the
+        // buyer's limit in the class it acquires.
+        ex.check(&self.registry, &input, |a, c| self.position_limit(a, c))?;
         let trades = match self.apply_exchange(&input) {
             Ok(t) => t,
             // See `execute`: a half-applied input leaves nothing consistent to return to.

@@ -610,6 +610,72 @@ fn one_way_bidding_end_of_day_settlement_and_position_limits() {
             ..
         }
     ));
+    // Every way of acquiring units counts (issue 13: a block once gave a holder 1,000,001 t
+    // against a 1,000,000 t cap): a buying block proposal, the acceptance of a selling one,
+    // and a bid in a selling one-way auction are refused alike.
+    let block = |holder: &str, counterparty: &str, side| ExchangeCommand::ProposeBlock {
+        holder: holder.into(),
+        counterparty: counterparty.into(),
+        class: UnitClass::Cea { vintage: 2019 },
+        side,
+        price: 4700,
+        qty: 100_000,
+        minute: 800,
+    };
+    assert!(matches!(
+        rejected(store.submit(&x("2021-07-19", block("TRADER1", "HB0001", OrderSide::Buy)))),
+        TradeRejection::PositionLimit { limit: 1_000_000, .. }
+    ));
+    let events = store
+        .submit(&x("2021-07-19", block("HB0001", "TRADER1", OrderSide::Sell)))
+        .expect("the seller may propose: its own position does not grow");
+    let proposal = events
+        .iter()
+        .find_map(|e| match e {
+            ets_market::Event::Exchange { input, .. } => input.id(),
+            _ => None,
+        })
+        .unwrap();
+    assert!(matches!(
+        rejected(store.submit(&x(
+            "2021-07-19",
+            ExchangeCommand::AcceptBlock {
+                holder: "TRADER1".into(),
+                proposal,
+                minute: 801,
+            }
+        ))),
+        TradeRejection::PositionLimit { limit: 1_000_000, .. }
+    ));
+    let auction = store.market().exchange().unwrap().next_id();
+    store
+        .submit(&x(
+            "2021-07-19",
+            ExchangeCommand::Announce {
+                holder: "HB0001".into(),
+                class: UnitClass::Cea { vintage: 2019 },
+                side: OrderSide::Sell,
+                qty: 100_000,
+                limit: 4500,
+                pay_as_bid: false,
+                open_minute: 810,
+                close_minute: 840,
+            },
+        ))
+        .unwrap();
+    assert!(matches!(
+        rejected(store.submit(&x(
+            "2021-07-19",
+            ExchangeCommand::Bid {
+                holder: "TRADER1".into(),
+                auction,
+                price: 4700,
+                qty: 100_000,
+                minute: 815,
+            }
+        ))),
+        TradeRejection::PositionLimit { limit: 1_000_000, .. }
+    ));
     store
         .submit(&x("2021-07-19", ExchangeCommand::CloseDay))
         .unwrap();

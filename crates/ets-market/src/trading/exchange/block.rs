@@ -12,6 +12,7 @@ impl Exchange {
     pub(super) fn check_propose_block(
         &self,
         registry: &Registry,
+        position_limit: &dyn Fn(AccountId, UnitClass) -> Tonnes,
         account: AccountId,
         counterparty: AccountId,
         class: UnitClass,
@@ -34,7 +35,11 @@ impl Exchange {
         self.in_session(TradingWindow::Block, minute)?;
         self.check_price_qty(class, price, qty, true)?;
         match side {
-            OrderSide::Buy => self.check_buy(account, price, qty, 0).map(|_| ()),
+            OrderSide::Buy => {
+                // Every way of acquiring units counts against the position limit.
+                self.check_position(registry, account, class, qty, position_limit(account, class))?;
+                self.check_buy(account, price, qty, 0).map(|_| ())
+            }
             OrderSide::Sell => self.check_sell(registry, account, class, qty, 0),
         }
     }
@@ -70,6 +75,7 @@ impl Exchange {
     pub(super) fn check_accept_block(
         &self,
         registry: &Registry,
+        position_limit: &dyn Fn(AccountId, UnitClass) -> Tonnes,
         proposal: u64,
         account: AccountId,
         date: Date,
@@ -84,6 +90,13 @@ impl Exchange {
         }
         self.check_day(date)?;
         self.in_session(TradingWindow::Block, minute)?;
+        // The buyer's position limit, checked again when the trade happens: the acceptor buying
+        // from a sell proposal, or the proposer of a buy proposal (whose holdings may have grown).
+        let buyer = match p.side {
+            OrderSide::Sell => account,
+            OrderSide::Buy => p.account,
+        };
+        self.check_position(registry, buyer, p.class, p.qty, position_limit(buyer, p.class))?;
         match p.side {
             OrderSide::Sell => self.check_buy(account, p.price, p.qty, 0).map(|_| ()),
             OrderSide::Buy => self.check_sell(registry, account, p.class, p.qty, 0),

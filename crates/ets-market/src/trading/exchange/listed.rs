@@ -13,7 +13,7 @@ impl Exchange {
     pub(super) fn check_order(
         &self,
         registry: &Registry,
-        position_limit: &dyn Fn(AccountId) -> Tonnes,
+        position_limit: &dyn Fn(AccountId, UnitClass) -> Tonnes,
         account: AccountId,
         class: UnitClass,
         side: OrderSide,
@@ -38,7 +38,7 @@ impl Exchange {
         match side {
             OrderSide::Buy => {
                 self.check_buy(account, price, qty, 0)?;
-                self.check_position(registry, account, class, qty, position_limit(account))
+                self.check_position(registry, account, class, qty, position_limit(account, class))
             }
             OrderSide::Sell => self.check_sell(registry, account, class, qty, 0),
         }
@@ -190,7 +190,7 @@ impl Exchange {
     pub(super) fn check_take(
         &self,
         registry: &Registry,
-        position_limit: &dyn Fn(AccountId) -> Tonnes,
+        position_limit: &dyn Fn(AccountId, UnitClass) -> Tonnes,
         account: AccountId,
         target: u64,
         qty: Tonnes,
@@ -239,7 +239,7 @@ impl Exchange {
             // The taker buys from a listed sell order.
             OrderSide::Sell => {
                 self.check_buy(account, o.price, qty, 0)?;
-                self.check_position(registry, account, o.class, qty, position_limit(account))
+                self.check_position(registry, account, o.class, qty, position_limit(account, o.class))
             }
             OrderSide::Buy => self.check_sell(registry, account, o.class, qty, 0),
         }

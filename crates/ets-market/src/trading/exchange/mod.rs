@@ -713,8 +713,10 @@ impl Exchange {
         &self,
         registry: &Registry,
         input: &ExchangeInput,
-        limit: impl Fn(AccountId) -> Tonnes,
+        limit: impl Fn(AccountId, UnitClass) -> Tonnes,
     ) -> Result<(), TradeRejection> {
+        // Named apart: the announcement's price `limit` shadows it in one arm below.
+        let position_limit: &dyn Fn(AccountId, UnitClass) -> Tonnes = &limit;
         match *input {
             ExchangeInput::Deposit { account, fen } => self.check_deposit(account, fen),
             ExchangeInput::Withdraw { account, fen } => self.check_withdraw(account, fen),
@@ -762,6 +764,7 @@ impl Exchange {
                 ..
             } => self.check_propose_block(
                 registry,
+                &limit,
                 account,
                 counterparty,
                 class,
@@ -777,7 +780,7 @@ impl Exchange {
                 date,
                 minute,
                 ..
-            } => self.check_accept_block(registry, proposal, account, date, minute),
+            } => self.check_accept_block(registry, &limit, proposal, account, date, minute),
             ExchangeInput::Announce {
                 account,
                 class,
@@ -790,6 +793,7 @@ impl Exchange {
                 ..
             } => self.check_announce(
                 registry,
+                position_limit,
                 account,
                 class,
                 side,
@@ -807,7 +811,7 @@ impl Exchange {
                 date,
                 minute,
                 ..
-            } => self.check_bid(registry, auction, account, price, qty, date, minute),
+            } => self.check_bid(registry, &limit, auction, account, price, qty, date, minute),
             ExchangeInput::CloseAuction {
                 auction,
                 date,

@@ -12,6 +12,7 @@ impl Exchange {
     pub(super) fn check_announce(
         &self,
         registry: &Registry,
+        position_limit: &dyn Fn(AccountId, UnitClass) -> Tonnes,
         account: AccountId,
         class: UnitClass,
         side: OrderSide,
@@ -56,7 +57,11 @@ impl Exchange {
             return Err(TradeRejection::ZeroQuantity);
         }
         match side {
-            OrderSide::Buy => self.check_buy(account, limit, qty, 0).map(|_| ()),
+            OrderSide::Buy => {
+                // A buying announcement may acquire all of `qty`: the position limit applies.
+                self.check_position(registry, account, class, qty, position_limit(account, class))?;
+                self.check_buy(account, limit, qty, 0).map(|_| ())
+            }
             OrderSide::Sell => self.check_sell(registry, account, class, qty, 0),
         }
     }
@@ -97,6 +102,7 @@ impl Exchange {
     pub(super) fn check_bid(
         &self,
         registry: &Registry,
+        position_limit: &dyn Fn(AccountId, UnitClass) -> Tonnes,
         auction: u64,
         account: AccountId,
         price: i64,
@@ -152,7 +158,23 @@ impl Exchange {
         }
         match a.side {
             // Bidders buy what the announcer sells, and sell what it buys.
-            OrderSide::Sell => self.check_buy(account, price, qty, 0).map(|_| ()),
+            OrderSide::Sell => {
+                // Every way of acquiring units counts against the position limit: the bidder's
+                // holding, open listed buys and its other bids in this auction, plus this bid.
+                let bid_already = a
+                    .bids
+                    .iter()
+                    .filter(|b| b.1 == account)
+                    .fold(0u64, |sum, b| sum.saturating_add(b.3));
+                self.check_position(
+                    registry,
+                    account,
+                    a.class,
+                    qty.saturating_add(bid_already),
+                    position_limit(account, a.class),
+                )?;
+                self.check_buy(account, price, qty, 0).map(|_| ())
+            }
             OrderSide::Buy => self.check_sell(registry, account, a.class, qty, 0),
         }
     }
