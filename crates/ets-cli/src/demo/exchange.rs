@@ -271,6 +271,16 @@ pub fn run_year(
             if s_idx == sellers.len() {
                 break;
             }
+            // A buyer does not agree a block its position limit would refuse at acceptance
+            // (the proposal would stay open, its units frozen).
+            let m = run.store.market();
+            let class = sell_class(run, &sellers[s_idx].name);
+            let within_limit = m.resolve_account(&buyers[k].name).is_some_and(|a| {
+                m.registry().holding(a, class).saturating_add(chunk) <= m.position_limit(a, class)
+            });
+            if !within_limit {
+                continue;
+            }
             proposals.push((k, s_idx, chunk));
             reserved[s_idx] += chunk;
             *nb = nb.saturating_sub(chunk);
