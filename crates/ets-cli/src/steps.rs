@@ -762,8 +762,8 @@ pub fn class_for(ctx: &Ctx, unit: &str, vintage: Year) -> Result<UnitClass> {
 }
 
 pub fn book(ctx: &Ctx, unit: &str, vintage: Year) -> Result<()> {
-    let class = class_for(ctx, unit, vintage)?;
     let store = snapshot(ctx)?;
+    let class = class_of(store.market(), unit, vintage)?;
     let ex = store
         .market()
         .exchange()

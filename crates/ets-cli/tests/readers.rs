@@ -174,7 +174,9 @@ fn writer(
                 r#"{"holder":"GD0001","class":"CEA-2020","side":"buy","price":4700,"qty":100,"tif":"day"}"#,
             );
             assert!(r.starts_with("HTTP/1.1 201"), "order {n}: {r}");
-            let id = json_body(&r)["id"].as_u64().unwrap_or_else(|| panic!("no order id: {r}"));
+            let id = json_body(&r)["id"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no order id: {r}"));
             let r = post(
                 &addr,
                 &format!("/api/orders/{id}/cancel"),

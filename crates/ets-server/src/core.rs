@@ -1,8 +1,8 @@
 //! The server's state and its single writer.
 //!
 //! [`State`] is the store's state (`ets_store::State`: the market, the access state, the
-//! idempotency answers and the recent audit trail) with the server's rules, behind one `RwLock`. Reads take the read lock; every change goes through the writer thread,
-//! which drains the queue of [`Job`]s, performs each one under the write lock (authorising,
+//! idempotency answers and the recent audit trail) with the server's rules, behind one
+//! `RwLock`. Reads take the read lock; every change goes through the writer thread, which drains the queue of [`Job`]s, performs each one under the write lock (authorising,
 //! checking idempotency, executing), journals all their records as one batch (group commit:
 //! one fsync or one PostgreSQL transaction for many requests), and only then answers them.
 //!

@@ -44,11 +44,11 @@ use crate::access::{Role, User};
 use crate::clock::Clock;
 use crate::core::{Job, Op, Policy, Progress, Reply, RequestCtx, State};
 use crate::error::ApiError;
+use crate::store::{Location, StoreError};
 use ets_store::Writer;
 
 /// The exit status of `ets serve` when its writer panicked (EX_SOFTWARE): restart it.
 pub const WRITER_PANIC_EXIT: i32 = 70;
-use crate::store::{Location, StoreError};
 
 /// Limits around every request.
 #[derive(Clone, Debug)]
@@ -229,10 +229,10 @@ impl App {
         self.jobs.lock().expect("jobs lock").clone()
     }
 
-    /// The answer to a request refused because the writer's queue is full.
-    fn queue_full(&self) -> Reply {
+    /// The refusal of a request because the writer's queue is full, counted as shed.
+    fn shed(&self) -> ApiError {
         self.shed.fetch_add(1, Ordering::Relaxed);
-        Reply::from_error(&ApiError::queue_full(self.limits.queue))
+        ApiError::queue_full(self.limits.queue)
     }
 
     /// Hands a job to the writer and waits for its answer.
@@ -249,7 +249,9 @@ impl App {
             Ok(()) => {
                 self.progress.queued.fetch_add(1, Ordering::Relaxed);
             }
-            Err(std::sync::mpsc::TrySendError::Full(_)) => return self.queue_full(),
+            Err(std::sync::mpsc::TrySendError::Full(_)) => {
+                return Reply::from_error(&self.shed());
+            }
             Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
                 return Reply::from_error(&ApiError::unavailable("the writer has stopped"));
             }
@@ -430,8 +432,7 @@ async fn gate(AxState(app): AxState<Arc<App>>, mut req: Request, next: Next) -> 
     // Back-pressure: with the writer's queue full, refuse at once (cheaply, before any body is
     // read) rather than queue more; the refusal is counted, not journaled.
     if !app.has_room() {
-        app.shed.fetch_add(1, Ordering::Relaxed);
-        return with_retry_after(ApiError::queue_full(app.limits.queue).into_response());
+        return app.shed().into_response();
     }
     // Browser sessions must prove the request comes from our own pages: JSON calls carry the
     // token in a header; the dashboard's forms carry it in a field, checked by their handlers.
@@ -572,16 +573,14 @@ pub fn create_regulator(
     password: &str,
     now_ms: i64,
 ) -> Result<(), String> {
-    let (store, writer, _) =
-        ets_store::open(location, genesis, ets_journal::JournalOptions::default())
-            .map_err(|e| e.to_string())?;
-    let kind = writer.kind().to_string();
-    let app = App::start(
-        writer,
-        State::new(store, Policy::default(), kind),
+    let app = App::open(
+        location,
+        genesis,
+        Policy::default(),
         Arc::new(clock::ManualClock::at(now_ms)),
         Limits::default(),
-    );
+    )
+    .map_err(|e| e.to_string())?;
     let user = User {
         name: name.to_string(),
         display: display.to_string(),

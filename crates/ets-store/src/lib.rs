@@ -88,8 +88,8 @@ pub fn open(
     let mut writer = Writer::new(opened.journal);
     if opened.records.is_empty() {
         let mut state = State::new(Market::new(genesis));
-        writer.begin(&Market::new(genesis));
         // Marks from the start: the genesis batch projects the (empty) market whole.
+        writer.begin(&state.market);
         writer.push(&mut state, Record::genesis(genesis));
         writer.commit(&state.market)?;
         report.created = true;

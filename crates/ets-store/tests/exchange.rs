@@ -624,10 +624,16 @@ fn one_way_bidding_end_of_day_settlement_and_position_limits() {
     };
     assert!(matches!(
         rejected(store.submit(&x("2021-07-19", block("TRADER1", "HB0001", OrderSide::Buy)))),
-        TradeRejection::PositionLimit { limit: 1_000_000, .. }
+        TradeRejection::PositionLimit {
+            limit: 1_000_000,
+            ..
+        }
     ));
     let events = store
-        .submit(&x("2021-07-19", block("HB0001", "TRADER1", OrderSide::Sell)))
+        .submit(&x(
+            "2021-07-19",
+            block("HB0001", "TRADER1", OrderSide::Sell),
+        ))
         .expect("the seller may propose: its own position does not grow");
     let proposal = events
         .iter()
@@ -645,7 +651,10 @@ fn one_way_bidding_end_of_day_settlement_and_position_limits() {
                 minute: 801,
             }
         ))),
-        TradeRejection::PositionLimit { limit: 1_000_000, .. }
+        TradeRejection::PositionLimit {
+            limit: 1_000_000,
+            ..
+        }
     ));
     let auction = store.market().exchange().unwrap().next_id();
     store
@@ -674,7 +683,10 @@ fn one_way_bidding_end_of_day_settlement_and_position_limits() {
                 minute: 815,
             }
         ))),
-        TradeRejection::PositionLimit { limit: 1_000_000, .. }
+        TradeRejection::PositionLimit {
+            limit: 1_000_000,
+            ..
+        }
     ));
     store
         .submit(&x("2021-07-19", ExchangeCommand::CloseDay))
