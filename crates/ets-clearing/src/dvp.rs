@@ -71,10 +71,19 @@ pub enum SettlementError {
     ZeroQuantity { trade: TradeId },
     #[error("trade {trade}: price must be at least 1 fen per tonne")]
     ZeroPrice { trade: TradeId },
-    #[error("trade {trade}: price {price_fen_per_t} fen/t is above the buy order's limit of {limit_fen_per_t} fen/t")]
-    PriceAboveLimit { trade: TradeId, price_fen_per_t: Fen, limit_fen_per_t: Fen },
+    #[error(
+        "trade {trade}: price {price_fen_per_t} fen/t is above the buy order's limit of {limit_fen_per_t} fen/t"
+    )]
+    PriceAboveLimit {
+        trade: TradeId,
+        price_fen_per_t: Fen,
+        limit_fen_per_t: Fen,
+    },
     #[error("trade {trade}: {participant} is on both sides")]
-    SelfTrade { trade: TradeId, participant: ParticipantId },
+    SelfTrade {
+        trade: TradeId,
+        participant: ParticipantId,
+    },
     #[error("trade {trade} was already settled (registry transaction {seq})")]
     AlreadySettled { trade: TradeId, seq: u64 },
     #[error("trade {trade}: fees cannot be computed")]
@@ -141,7 +150,10 @@ impl Trade {
             });
         }
         if self.buyer == self.seller {
-            return Err(SettlementError::SelfTrade { trade, participant: self.buyer });
+            return Err(SettlementError::SelfTrade {
+                trade,
+                participant: self.buyer,
+            });
         }
         Ok(())
     }
@@ -149,7 +161,12 @@ impl Trade {
     /// The registry transfer that delivers the units.
     pub fn transfer_request(&self) -> Request {
         Request {
-            op: Op::Transfer { class: self.class, quantity: self.quantity, from: self.seller_account, to: self.buyer_account },
+            op: Op::Transfer {
+                class: self.class,
+                quantity: self.quantity,
+                from: self.seller_account,
+                to: self.buyer_account,
+            },
             date: self.date,
             initiator: "exchange".to_string(),
             reason: format!("settlement of exchange trade {}", self.id),
@@ -191,17 +208,30 @@ pub fn settle(
 ) -> Result<Settlement, SettlementError> {
     let plan = plan(&trade, registry, funds, units, fees)?;
 
-    let outcome = registry.execute(plan.transfer).expect("registry leg was checked");
+    let outcome = registry
+        .execute(plan.transfer)
+        .expect("registry leg was checked");
     let Outcome::Done(registry_seq) = outcome else {
-        panic!("trade {}: a checked, unused key replayed a transfer", trade.id);
+        panic!(
+            "trade {}: a checked, unused key replayed a transfer",
+            trade.id
+        );
     };
     let mut funds_entries = vec![funds.apply(plan.payment).expect("payment was checked")];
     if let Some(release) = plan.release {
-        funds_entries.push(funds.apply(release).expect("the release fits in what the payment left"));
+        funds_entries.push(
+            funds
+                .apply(release)
+                .expect("the release fits in what the payment left"),
+        );
     }
     let unit_entries = vec![
-        units.apply(registry, plan.consume).expect("delivery was checked"),
-        units.apply(registry, plan.bought).expect("purchase was checked"),
+        units
+            .apply(registry, plan.consume)
+            .expect("delivery was checked"),
+        units
+            .apply(registry, plan.bought)
+            .expect("purchase was checked"),
     ];
     Ok(Settlement {
         trade: trade.id,
@@ -215,7 +245,13 @@ pub fn settle(
     })
 }
 
-fn plan(trade: &Trade, registry: &Registry, funds: &Funds, units: &UnitFreezes, fees: &FeeSchedule) -> Result<Plan, SettlementError> {
+fn plan(
+    trade: &Trade,
+    registry: &Registry,
+    funds: &Funds,
+    units: &UnitFreezes,
+    fees: &FeeSchedule,
+) -> Result<Plan, SettlementError> {
     let id = trade.id;
     trade.check_shape()?;
     let fee_error = |source| SettlementError::Fees { trade: id, source };
@@ -223,20 +259,37 @@ fn plan(trade: &Trade, registry: &Registry, funds: &Funds, units: &UnitFreezes, 
     let value_fen = trade_value_fen(trade.price_fen_per_t, trade.quantity).map_err(fee_error)?;
     let buyer_fee_fen = fees.buyer_fee(value_fen).map_err(fee_error)?;
     let seller_fee_fen = fees.seller_fee(value_fen).map_err(fee_error)?;
-    let owned_fen = fees.buy_freeze_fen(trade.buy_limit_fen_per_t, trade.quantity).map_err(fee_error)?;
+    let owned_fen = fees
+        .buy_freeze_fen(trade.buy_limit_fen_per_t, trade.quantity)
+        .map_err(fee_error)?;
 
     // A retry of a settled trade must not pay twice: the registry would only replay its leg.
     if let Some(seq) = registry.key_seq(&trade_key(id)) {
         return Err(SettlementError::AlreadySettled { trade: id, seq });
     }
 
-    let consume = UnitOp::Consume { order: trade.sell_order, account: trade.seller_account, class: trade.class, quantity: trade.quantity };
-    units.check(registry, &consume).map_err(|source| SettlementError::Units { trade: id, source })?;
-    let bought = UnitOp::Bought { account: trade.buyer_account, class: trade.class, quantity: trade.quantity };
-    units.check(registry, &bought).map_err(|source| SettlementError::Units { trade: id, source })?;
+    let consume = UnitOp::Consume {
+        order: trade.sell_order,
+        account: trade.seller_account,
+        class: trade.class,
+        quantity: trade.quantity,
+    };
+    units
+        .check(registry, &consume)
+        .map_err(|source| SettlementError::Units { trade: id, source })?;
+    let bought = UnitOp::Bought {
+        account: trade.buyer_account,
+        class: trade.class,
+        quantity: trade.quantity,
+    };
+    units
+        .check(registry, &bought)
+        .map_err(|source| SettlementError::Units { trade: id, source })?;
 
     let transfer = trade.transfer_request();
-    registry.check(&transfer).map_err(|source| SettlementError::Registry { trade: id, source })?;
+    registry
+        .check(&transfer)
+        .map_err(|source| SettlementError::Registry { trade: id, source })?;
 
     let payment = FundsOp::SettlePayment {
         buyer: trade.buyer,
@@ -246,16 +299,41 @@ fn plan(trade: &Trade, registry: &Registry, funds: &Funds, units: &UnitFreezes, 
         buyer_fee_fen,
         seller_fee_fen,
     };
-    funds.check(&payment).map_err(|source| SettlementError::Funds { trade: id, source })?;
+    funds
+        .check(&payment)
+        .map_err(|source| SettlementError::Funds { trade: id, source })?;
 
     // The payment check passed, so the freeze exists and covers the cost.
-    let frozen_fen = funds.order_freeze(trade.buy_order).expect("payment was checked").fen;
+    let frozen_fen = funds
+        .order_freeze(trade.buy_order)
+        .expect("payment was checked")
+        .fen;
     let cost_fen = value_fen + buyer_fee_fen;
     // Fees grow with the value and price ≤ limit, so the fill owned at least its cost.
-    assert!(owned_fen >= cost_fen, "trade {id}: a fill at or below the limit costs at most what it reserved");
-    assert!(frozen_fen >= cost_fen, "trade {id}: the payment check covers the cost");
+    assert!(
+        owned_fen >= cost_fen,
+        "trade {id}: a fill at or below the limit costs at most what it reserved"
+    );
+    assert!(
+        frozen_fen >= cost_fen,
+        "trade {id}: the payment check covers the cost"
+    );
     let released_fen = owned_fen.min(frozen_fen) - cost_fen;
-    let release = (released_fen > 0).then_some(FundsOp::Release { participant: trade.buyer, order: trade.buy_order, fen: released_fen });
+    let release = (released_fen > 0).then_some(FundsOp::Release {
+        participant: trade.buyer,
+        order: trade.buy_order,
+        fen: released_fen,
+    });
 
-    Ok(Plan { transfer, payment, release, consume, bought, value_fen, buyer_fee_fen, seller_fee_fen, released_fen })
+    Ok(Plan {
+        transfer,
+        payment,
+        release,
+        consume,
+        bought,
+        value_fen,
+        buyer_fee_fen,
+        seller_fee_fen,
+        released_fen,
+    })
 }

@@ -36,7 +36,11 @@ pub enum FeeError {
 
 impl FeeSchedule {
     /// No fees at all.
-    pub const FREE: FeeSchedule = FeeSchedule { buyer_bps: 0, seller_bps: 0, min_fen: 0 };
+    pub const FREE: FeeSchedule = FeeSchedule {
+        buyer_bps: 0,
+        seller_bps: 0,
+        min_fen: 0,
+    };
 
     /// Refuses rates above the whole value: such a schedule is a data error, not a policy.
     ///
@@ -45,7 +49,10 @@ impl FeeSchedule {
     pub fn check(&self) -> Result<(), FeeError> {
         for (side, bps) in [("buyer", self.buyer_bps), ("seller", self.seller_bps)] {
             if bps > BPS_PER_UNIT {
-                return Err(FeeError::RateTooHigh { side: side.to_string(), bps });
+                return Err(FeeError::RateTooHigh {
+                    side: side.to_string(),
+                    bps,
+                });
             }
         }
         Ok(())
@@ -76,7 +83,9 @@ impl FeeSchedule {
     pub fn buy_freeze_fen(&self, price_fen_per_t: Fen, quantity: Tonnes) -> Result<Fen, FeeError> {
         let value = trade_value_fen(price_fen_per_t, quantity)?;
         let fee = self.buyer_fee(value)?;
-        value.checked_add(fee).ok_or_else(|| FeeError::Overflow { what: "value plus buyer fee".to_string() })
+        value.checked_add(fee).ok_or_else(|| FeeError::Overflow {
+            what: "value plus buyer fee".to_string(),
+        })
     }
 }
 
@@ -86,7 +95,9 @@ impl FeeSchedule {
 /// [`FeeError::Overflow`] if the product does not fit in [`Fen`].
 pub fn trade_value_fen(price_fen_per_t: Fen, quantity: Tonnes) -> Result<Fen, FeeError> {
     let value = i128::from(price_fen_per_t) * i128::from(quantity);
-    Fen::try_from(value).map_err(|_| FeeError::Overflow { what: "trade value".to_string() })
+    Fen::try_from(value).map_err(|_| FeeError::Overflow {
+        what: "trade value".to_string(),
+    })
 }
 
 /// `max(round_half_up(value × bps / 10 000), min)`.
@@ -95,6 +106,8 @@ fn fee(value_fen: Fen, bps: u32, min_fen: Fen) -> Result<Fen, FeeError> {
     // Adding half the divisor before the floor division rounds half up; all terms are
     // non-negative, so floor and truncation agree.
     let rounded = (i128::from(value_fen) * i128::from(bps) + whole / 2) / whole;
-    let fee = Fen::try_from(rounded).map_err(|_| FeeError::Overflow { what: "fee".to_string() })?;
+    let fee = Fen::try_from(rounded).map_err(|_| FeeError::Overflow {
+        what: "fee".to_string(),
+    })?;
     Ok(fee.max(min_fen))
 }

@@ -36,13 +36,27 @@ pub enum FundsOp {
     /// Opens an empty funds account.
     Open { participant: ParticipantId },
     /// Money paid in from outside (a bank transfer): the only way money enters.
-    Deposit { participant: ParticipantId, fen: Fen },
+    Deposit {
+        participant: ParticipantId,
+        fen: Fen,
+    },
     /// Money paid out, from available funds only: the only way money leaves.
-    Withdraw { participant: ParticipantId, fen: Fen },
+    Withdraw {
+        participant: ParticipantId,
+        fen: Fen,
+    },
     /// Available → frozen for an open buy order (price × quantity + fees).
-    Freeze { participant: ParticipantId, order: OrderRef, fen: Fen },
+    Freeze {
+        participant: ParticipantId,
+        order: OrderRef,
+        fen: Fen,
+    },
     /// Frozen → available: the order was cancelled or expired, or filled at a better price.
-    Release { participant: ParticipantId, order: OrderRef, fen: Fen },
+    Release {
+        participant: ParticipantId,
+        order: OrderRef,
+        fen: Fen,
+    },
     /// Pays for a trade from the buy order's freeze: `amount + buyer_fee` leaves the buyer's
     /// frozen funds, `amount − seller_fee` reaches the seller's available funds, both fees reach
     /// [`FEE_ACCOUNT`].
@@ -87,15 +101,27 @@ pub enum FundsRejection {
     #[error("{participant} already has a funds account")]
     AccountExists { participant: ParticipantId },
     #[error("{participant} has {available} fen available, {requested} fen requested")]
-    InsufficientAvailable { participant: ParticipantId, available: Fen, requested: Fen },
+    InsufficientAvailable {
+        participant: ParticipantId,
+        available: Fen,
+        requested: Fen,
+    },
     #[error("{order} already has a funds freeze")]
     OrderExists { order: OrderRef },
     #[error("{order} has no funds freeze")]
     UnknownOrder { order: OrderRef },
     #[error("{order} is frozen for {owner}, not for {participant}")]
-    NotOrderOwner { order: OrderRef, owner: ParticipantId, participant: ParticipantId },
+    NotOrderOwner {
+        order: OrderRef,
+        owner: ParticipantId,
+        participant: ParticipantId,
+    },
     #[error("{order} has {frozen} fen frozen, {requested} fen requested")]
-    ExceedsFreeze { order: OrderRef, frozen: Fen, requested: Fen },
+    ExceedsFreeze {
+        order: OrderRef,
+        frozen: Fen,
+        requested: Fen,
+    },
     #[error("the fee account cannot {op}")]
     FeeAccountNotTrading { op: String },
     #[error("{participant} cannot trade with itself")]
@@ -136,10 +162,19 @@ pub struct FundsReport {
 pub enum FundsViolation {
     #[error("balances add up to {held} fen but deposits − withdrawals are {expected} fen")]
     NotConserved { held: u128, expected: i128 },
-    #[error("{participant} has {frozen} fen frozen but its order freezes add up to {by_orders} fen")]
-    FrozenMismatch { participant: ParticipantId, frozen: Fen, by_orders: u128 },
+    #[error(
+        "{participant} has {frozen} fen frozen but its order freezes add up to {by_orders} fen"
+    )]
+    FrozenMismatch {
+        participant: ParticipantId,
+        frozen: Fen,
+        by_orders: u128,
+    },
     #[error("{order} is frozen for {participant}, who has no funds account")]
-    OrphanFreeze { order: OrderRef, participant: ParticipantId },
+    OrphanFreeze {
+        order: OrderRef,
+        participant: ParticipantId,
+    },
     #[error("{order} has an empty freeze that should have been removed")]
     EmptyFreeze { order: OrderRef },
     #[error("the fee account is missing or has money frozen")]
@@ -181,7 +216,13 @@ impl Funds {
     pub fn new() -> Funds {
         let mut balances = BTreeMap::new();
         balances.insert(FEE_ACCOUNT, Balance::default());
-        Funds { balances, freezes: BTreeMap::new(), deposited_fen: 0, withdrawn_fen: 0, entries: Vec::new() }
+        Funds {
+            balances,
+            freezes: BTreeMap::new(),
+            deposited_fen: 0,
+            withdrawn_fen: 0,
+            entries: Vec::new(),
+        }
     }
 
     /// Rebuilds a ledger from its journal entries.
@@ -193,9 +234,17 @@ impl Funds {
         for entry in entries {
             let expected = funds.next_seq();
             if entry.seq != expected {
-                return Err(FundsReplayError::OutOfSequence { expected, found: entry.seq });
+                return Err(FundsReplayError::OutOfSequence {
+                    expected,
+                    found: entry.seq,
+                });
             }
-            funds.apply(entry.op.clone()).map_err(|source| FundsReplayError::Refused { seq: entry.seq, source })?;
+            funds
+                .apply(entry.op.clone())
+                .map_err(|source| FundsReplayError::Refused {
+                    seq: entry.seq,
+                    source,
+                })?;
         }
         Ok(funds)
     }
@@ -209,24 +258,50 @@ impl Funds {
     }
     /// # Errors
     /// Zero amount, unknown participant, overflow.
-    pub fn deposit(&mut self, participant: ParticipantId, fen: Fen) -> Result<FundsEntry, FundsRejection> {
+    pub fn deposit(
+        &mut self,
+        participant: ParticipantId,
+        fen: Fen,
+    ) -> Result<FundsEntry, FundsRejection> {
         self.apply(FundsOp::Deposit { participant, fen })
     }
     /// # Errors
     /// Zero amount, unknown participant, more than available.
-    pub fn withdraw(&mut self, participant: ParticipantId, fen: Fen) -> Result<FundsEntry, FundsRejection> {
+    pub fn withdraw(
+        &mut self,
+        participant: ParticipantId,
+        fen: Fen,
+    ) -> Result<FundsEntry, FundsRejection> {
         self.apply(FundsOp::Withdraw { participant, fen })
     }
     /// # Errors
     /// Zero amount, unknown participant, the fee account, an order already frozen, more than
     /// available.
-    pub fn freeze(&mut self, participant: ParticipantId, fen: Fen, order: OrderRef) -> Result<FundsEntry, FundsRejection> {
-        self.apply(FundsOp::Freeze { participant, order, fen })
+    pub fn freeze(
+        &mut self,
+        participant: ParticipantId,
+        fen: Fen,
+        order: OrderRef,
+    ) -> Result<FundsEntry, FundsRejection> {
+        self.apply(FundsOp::Freeze {
+            participant,
+            order,
+            fen,
+        })
     }
     /// # Errors
     /// Zero amount, unknown order, another participant's order, more than the order's freeze.
-    pub fn release(&mut self, participant: ParticipantId, order: OrderRef, fen: Fen) -> Result<FundsEntry, FundsRejection> {
-        self.apply(FundsOp::Release { participant, order, fen })
+    pub fn release(
+        &mut self,
+        participant: ParticipantId,
+        order: OrderRef,
+        fen: Fen,
+    ) -> Result<FundsEntry, FundsRejection> {
+        self.apply(FundsOp::Release {
+            participant,
+            order,
+            fen,
+        })
     }
     /// # Errors
     /// See [`FundsOp::SettlePayment`]: zero amount, self-trade, the fee account as a party,
@@ -241,7 +316,14 @@ impl Funds {
         buyer_fee_fen: Fen,
         seller_fee_fen: Fen,
     ) -> Result<FundsEntry, FundsRejection> {
-        self.apply(FundsOp::SettlePayment { buyer, seller, order, amount_fen, buyer_fee_fen, seller_fee_fen })
+        self.apply(FundsOp::SettlePayment {
+            buyer,
+            seller,
+            order,
+            amount_fen,
+            buyer_fee_fen,
+            seller_fee_fen,
+        })
     }
 
     /// Checks an operation against the current state without changing anything.
@@ -283,38 +365,65 @@ impl Funds {
             "{} changed the money in the ledger",
             op.name()
         );
-        let entry = FundsEntry { seq: self.next_seq(), op };
+        let entry = FundsEntry {
+            seq: self.next_seq(),
+            op,
+        };
         self.entries.push(entry.clone());
         Ok(entry)
     }
 
     fn plan(&self, op: &FundsOp) -> Result<Plan, FundsRejection> {
         let name = op.name();
-        let overflow = || FundsRejection::Overflow { op: name.to_string() };
-        let nothing = Plan { balances: Vec::new(), freeze: None, deposited_fen: 0, withdrawn_fen: 0 };
+        let overflow = || FundsRejection::Overflow {
+            op: name.to_string(),
+        };
+        let nothing = Plan {
+            balances: Vec::new(),
+            freeze: None,
+            deposited_fen: 0,
+            withdrawn_fen: 0,
+        };
         match *op {
             FundsOp::Open { participant } => {
                 if self.balances.contains_key(&participant) {
                     return Err(FundsRejection::AccountExists { participant });
                 }
-                Ok(Plan { balances: vec![(participant, Balance::default())], ..nothing })
+                Ok(Plan {
+                    balances: vec![(participant, Balance::default())],
+                    ..nothing
+                })
             }
             FundsOp::Deposit { participant, fen } => {
                 nonzero(name, fen)?;
                 let mut b = self.balance_of(participant)?;
                 b.available = b.available.checked_add(fen).ok_or_else(overflow)?;
-                Ok(Plan { balances: vec![(participant, b)], deposited_fen: fen, ..nothing })
+                Ok(Plan {
+                    balances: vec![(participant, b)],
+                    deposited_fen: fen,
+                    ..nothing
+                })
             }
             FundsOp::Withdraw { participant, fen } => {
                 nonzero(name, fen)?;
                 let mut b = self.balance_of(participant)?;
                 b.available = take(participant, b.available, fen)?;
-                Ok(Plan { balances: vec![(participant, b)], withdrawn_fen: fen, ..nothing })
+                Ok(Plan {
+                    balances: vec![(participant, b)],
+                    withdrawn_fen: fen,
+                    ..nothing
+                })
             }
-            FundsOp::Freeze { participant, order, fen } => {
+            FundsOp::Freeze {
+                participant,
+                order,
+                fen,
+            } => {
                 nonzero(name, fen)?;
                 if participant == FEE_ACCOUNT {
-                    return Err(FundsRejection::FeeAccountNotTrading { op: "freeze funds for an order".to_string() });
+                    return Err(FundsRejection::FeeAccountNotTrading {
+                        op: "freeze funds for an order".to_string(),
+                    });
                 }
                 let mut b = self.balance_of(participant)?;
                 if self.freezes.contains_key(&order) {
@@ -322,54 +431,119 @@ impl Funds {
                 }
                 b.available = take(participant, b.available, fen)?;
                 b.frozen = b.frozen.checked_add(fen).ok_or_else(overflow)?;
-                Ok(Plan { balances: vec![(participant, b)], freeze: Some((order, Some(MoneyFreeze { participant, fen }))), ..nothing })
+                Ok(Plan {
+                    balances: vec![(participant, b)],
+                    freeze: Some((order, Some(MoneyFreeze { participant, fen }))),
+                    ..nothing
+                })
             }
-            FundsOp::Release { participant, order, fen } => {
+            FundsOp::Release {
+                participant,
+                order,
+                fen,
+            } => {
                 nonzero(name, fen)?;
                 let mut b = self.balance_of(participant)?;
                 let left = self.take_from_order(participant, order, fen)?;
-                b.frozen = b.frozen.checked_sub(fen).expect("an account's frozen funds cover each of its order freezes");
+                b.frozen = b
+                    .frozen
+                    .checked_sub(fen)
+                    .expect("an account's frozen funds cover each of its order freezes");
                 b.available = b.available.checked_add(fen).ok_or_else(overflow)?;
-                Ok(Plan { balances: vec![(participant, b)], freeze: Some((order, left)), ..nothing })
+                Ok(Plan {
+                    balances: vec![(participant, b)],
+                    freeze: Some((order, left)),
+                    ..nothing
+                })
             }
-            FundsOp::SettlePayment { buyer, seller, order, amount_fen, buyer_fee_fen, seller_fee_fen } => {
+            FundsOp::SettlePayment {
+                buyer,
+                seller,
+                order,
+                amount_fen,
+                buyer_fee_fen,
+                seller_fee_fen,
+            } => {
                 nonzero(name, amount_fen)?;
                 if buyer == seller {
                     return Err(FundsRejection::SelfTrade { participant: buyer });
                 }
                 if buyer == FEE_ACCOUNT || seller == FEE_ACCOUNT {
-                    return Err(FundsRejection::FeeAccountNotTrading { op: "buy or sell".to_string() });
+                    return Err(FundsRejection::FeeAccountNotTrading {
+                        op: "buy or sell".to_string(),
+                    });
                 }
                 let mut b = self.balance_of(buyer)?;
                 let mut s = self.balance_of(seller)?;
                 let mut f = self.balance_of(FEE_ACCOUNT)?;
                 let debit = amount_fen.checked_add(buyer_fee_fen).ok_or_else(overflow)?;
                 let left = self.take_from_order(buyer, order, debit)?;
-                let proceeds = amount_fen
-                    .checked_sub(seller_fee_fen)
-                    .ok_or(FundsRejection::FeeExceedsProceeds { amount: amount_fen, seller_fee: seller_fee_fen })?;
-                let fees = buyer_fee_fen.checked_add(seller_fee_fen).ok_or_else(overflow)?;
-                b.frozen = b.frozen.checked_sub(debit).expect("an account's frozen funds cover each of its order freezes");
+                let proceeds = amount_fen.checked_sub(seller_fee_fen).ok_or(
+                    FundsRejection::FeeExceedsProceeds {
+                        amount: amount_fen,
+                        seller_fee: seller_fee_fen,
+                    },
+                )?;
+                let fees = buyer_fee_fen
+                    .checked_add(seller_fee_fen)
+                    .ok_or_else(overflow)?;
+                b.frozen = b
+                    .frozen
+                    .checked_sub(debit)
+                    .expect("an account's frozen funds cover each of its order freezes");
                 s.available = s.available.checked_add(proceeds).ok_or_else(overflow)?;
                 f.available = f.available.checked_add(fees).ok_or_else(overflow)?;
-                assert_eq!(u128::from(debit), u128::from(proceeds) + u128::from(fees), "payment legs balance");
-                Ok(Plan { balances: vec![(buyer, b), (seller, s), (FEE_ACCOUNT, f)], freeze: Some((order, left)), ..nothing })
+                assert_eq!(
+                    u128::from(debit),
+                    u128::from(proceeds) + u128::from(fees),
+                    "payment legs balance"
+                );
+                Ok(Plan {
+                    balances: vec![(buyer, b), (seller, s), (FEE_ACCOUNT, f)],
+                    freeze: Some((order, left)),
+                    ..nothing
+                })
             }
         }
     }
 
     fn balance_of(&self, participant: ParticipantId) -> Result<Balance, FundsRejection> {
-        self.balances.get(&participant).copied().ok_or(FundsRejection::UnknownParticipant { participant })
+        self.balances
+            .get(&participant)
+            .copied()
+            .ok_or(FundsRejection::UnknownParticipant { participant })
     }
 
     /// The order's freeze after taking `fen` from it (`None` once empty).
-    fn take_from_order(&self, participant: ParticipantId, order: OrderRef, fen: Fen) -> Result<Option<MoneyFreeze>, FundsRejection> {
-        let freeze = self.freezes.get(&order).ok_or(FundsRejection::UnknownOrder { order })?;
+    fn take_from_order(
+        &self,
+        participant: ParticipantId,
+        order: OrderRef,
+        fen: Fen,
+    ) -> Result<Option<MoneyFreeze>, FundsRejection> {
+        let freeze = self
+            .freezes
+            .get(&order)
+            .ok_or(FundsRejection::UnknownOrder { order })?;
         if freeze.participant != participant {
-            return Err(FundsRejection::NotOrderOwner { order, owner: freeze.participant, participant });
+            return Err(FundsRejection::NotOrderOwner {
+                order,
+                owner: freeze.participant,
+                participant,
+            });
         }
-        let left = freeze.fen.checked_sub(fen).ok_or(FundsRejection::ExceedsFreeze { order, frozen: freeze.fen, requested: fen })?;
-        Ok((left > 0).then_some(MoneyFreeze { participant, fen: left }))
+        let left = freeze
+            .fen
+            .checked_sub(fen)
+            .ok_or(FundsRejection::ExceedsFreeze {
+                order,
+                frozen: freeze.fen,
+                requested: fen,
+            })?;
+        Ok((left > 0).then_some(MoneyFreeze {
+            participant,
+            fen: left,
+        }))
     }
 
     /// A participant's balance, if the account is open.
@@ -398,7 +572,10 @@ impl Funds {
     }
     /// Sum of every account's available + frozen.
     pub fn total_fen(&self) -> u128 {
-        self.balances.values().map(|b| u128::from(b.available) + u128::from(b.frozen)).sum()
+        self.balances
+            .values()
+            .map(|b| u128::from(b.available) + u128::from(b.frozen))
+            .sum()
     }
     pub fn deposited_fen(&self) -> u128 {
         self.deposited_fen
@@ -432,22 +609,36 @@ impl Funds {
                 return Err(FundsViolation::EmptyFreeze { order: *order });
             }
             if !self.balances.contains_key(&f.participant) {
-                return Err(FundsViolation::OrphanFreeze { order: *order, participant: f.participant });
+                return Err(FundsViolation::OrphanFreeze {
+                    order: *order,
+                    participant: f.participant,
+                });
             }
             *by_owner.entry(f.participant).or_insert(0) += u128::from(f.fen);
         }
         for (participant, b) in &self.balances {
             let by_orders = by_owner.get(participant).copied().unwrap_or(0);
             if u128::from(b.frozen) != by_orders {
-                return Err(FundsViolation::FrozenMismatch { participant: *participant, frozen: b.frozen, by_orders });
+                return Err(FundsViolation::FrozenMismatch {
+                    participant: *participant,
+                    frozen: b.frozen,
+                    by_orders,
+                });
             }
         }
-        if self.balances.get(&FEE_ACCOUNT).is_none_or(|b| b.frozen != 0) {
+        if self
+            .balances
+            .get(&FEE_ACCOUNT)
+            .is_none_or(|b| b.frozen != 0)
+        {
             return Err(FundsViolation::FeeAccount);
         }
         for (i, e) in self.entries.iter().enumerate() {
             if e.seq != i as u64 + 1 {
-                return Err(FundsViolation::Sequence { index: i as u64 + 1, found: e.seq });
+                return Err(FundsViolation::Sequence {
+                    index: i as u64 + 1,
+                    found: e.seq,
+                });
             }
         }
         Ok(FundsReport {
@@ -462,9 +653,19 @@ impl Funds {
 }
 
 fn nonzero(op: &str, fen: Fen) -> Result<(), FundsRejection> {
-    if fen == 0 { Err(FundsRejection::ZeroAmount { op: op.to_string() }) } else { Ok(()) }
+    if fen == 0 {
+        Err(FundsRejection::ZeroAmount { op: op.to_string() })
+    } else {
+        Ok(())
+    }
 }
 
 fn take(participant: ParticipantId, available: Fen, fen: Fen) -> Result<Fen, FundsRejection> {
-    available.checked_sub(fen).ok_or(FundsRejection::InsufficientAvailable { participant, available, requested: fen })
+    available
+        .checked_sub(fen)
+        .ok_or(FundsRejection::InsufficientAvailable {
+            participant,
+            available,
+            requested: fen,
+        })
 }

@@ -38,9 +38,17 @@ mod units;
 
 pub use dvp::{Settlement, SettlementError, Trade, settle, trade_key};
 pub use fees::{BPS_PER_UNIT, FeeError, FeeSchedule, trade_value_fen};
-pub use funds::{Balance, Funds, FundsEntry, FundsOp, FundsRejection, FundsReplayError, FundsReport, FundsViolation, MoneyFreeze};
-pub use timing::{Clearing, EndOfDayReport, FailedSettlement, PendingSettlements, QueueRejection, SettlementMode, SubmitError, Submitted};
-pub use units::{UnitEntry, UnitFreeze, UnitFreezes, UnitOp, UnitRejection, UnitsReport, UnitsViolation};
+pub use funds::{
+    Balance, Funds, FundsEntry, FundsOp, FundsRejection, FundsReplayError, FundsReport,
+    FundsViolation, MoneyFreeze,
+};
+pub use timing::{
+    Clearing, EndOfDayReport, FailedSettlement, PendingSettlements, QueueRejection, SettlementMode,
+    SubmitError, Submitted,
+};
+pub use units::{
+    UnitEntry, UnitFreeze, UnitFreezes, UnitOp, UnitRejection, UnitsReport, UnitsViolation,
+};
 
 /// Money in fen (分), the smallest unit of the renminbi: 1 CNY = 100 fen.
 pub type Fen = u64;
@@ -56,7 +64,11 @@ pub const FEE_ACCOUNT: ParticipantId = ParticipantId(0);
 
 impl fmt::Display for ParticipantId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if *self == FEE_ACCOUNT { f.write_str("fee account") } else { write!(f, "participant {}", self.0) }
+        if *self == FEE_ACCOUNT {
+            f.write_str("fee account")
+        } else {
+            write!(f, "participant {}", self.0)
+        }
     }
 }
 

@@ -12,11 +12,11 @@ use std::collections::VecDeque;
 use ets_registry::Registry;
 use serde::{Deserialize, Serialize};
 
+use crate::TradeId;
 use crate::dvp::{Settlement, SettlementError, Trade, settle};
 use crate::fees::{FeeError, FeeSchedule};
 use crate::funds::Funds;
 use crate::units::{UnitEntry, UnitFreezes};
-use crate::TradeId;
 
 /// When a trade settles.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -33,7 +33,9 @@ pub enum SettlementMode {
 pub enum QueueRejection {
     #[error("the settlement queue is full ({trades_max} trades)")]
     Full { trades_max: usize },
-    #[error("trade {trade} arrives after trade {last}: trades must be queued in increasing id order")]
+    #[error(
+        "trade {trade} arrives after trade {last}: trades must be queued in increasing id order"
+    )]
     OutOfOrder { trade: TradeId, last: TradeId },
     #[error("trade {trade} cannot be queued")]
     Invalid {
@@ -70,8 +72,15 @@ pub struct EndOfDayReport {
 
 impl PendingSettlements {
     pub fn new(trades_max: usize) -> PendingSettlements {
-        assert!(trades_max > 0, "a settlement queue holds at least one trade");
-        PendingSettlements { trades: VecDeque::new(), trades_max, last: None }
+        assert!(
+            trades_max > 0,
+            "a settlement queue holds at least one trade"
+        );
+        PendingSettlements {
+            trades: VecDeque::new(),
+            trades_max,
+            last: None,
+        }
     }
 
     /// Queues a trade; ids must increase, so the queue is in trade order.
@@ -81,14 +90,24 @@ impl PendingSettlements {
     /// [`Trade::check_shape`] (it could never settle).
     pub fn push(&mut self, trade: Trade) -> Result<(), QueueRejection> {
         if self.trades.len() >= self.trades_max {
-            return Err(QueueRejection::Full { trades_max: self.trades_max });
+            return Err(QueueRejection::Full {
+                trades_max: self.trades_max,
+            });
         }
         if let Some(last) = self.last
             && trade.id <= last
         {
-            return Err(QueueRejection::OutOfOrder { trade: trade.id, last });
+            return Err(QueueRejection::OutOfOrder {
+                trade: trade.id,
+                last,
+            });
         }
-        trade.check_shape().map_err(|source| QueueRejection::Invalid { trade: trade.id, source })?;
+        trade
+            .check_shape()
+            .map_err(|source| QueueRejection::Invalid {
+                trade: trade.id,
+                source,
+            })?;
         self.trades.push_back(trade);
         self.last = Some(trade.id);
         Ok(())
@@ -117,7 +136,10 @@ impl PendingSettlements {
         let mut failed = Vec::new();
         let mut previous: Option<TradeId> = None;
         while let Some(trade) = self.trades.pop_front() {
-            assert!(previous.is_none_or(|p| p < trade.id), "the queue is in trade order");
+            assert!(
+                previous.is_none_or(|p| p < trade.id),
+                "the queue is in trade order"
+            );
             previous = Some(trade.id);
             match settle(trade, registry, funds, units, fees) {
                 Ok(s) => settled.push(s),
@@ -157,9 +179,17 @@ pub struct Clearing {
 impl Clearing {
     /// # Errors
     /// A fee schedule with a rate above 100 %.
-    pub fn new(mode: SettlementMode, fees: FeeSchedule, pending_trades_max: usize) -> Result<Clearing, FeeError> {
+    pub fn new(
+        mode: SettlementMode,
+        fees: FeeSchedule,
+        pending_trades_max: usize,
+    ) -> Result<Clearing, FeeError> {
         fees.check()?;
-        Ok(Clearing { mode, fees, pending: PendingSettlements::new(pending_trades_max) })
+        Ok(Clearing {
+            mode,
+            fees,
+            pending: PendingSettlements::new(pending_trades_max),
+        })
     }
 
     pub fn mode(&self) -> SettlementMode {
@@ -185,7 +215,9 @@ impl Clearing {
         units: &mut UnitFreezes,
     ) -> Result<Submitted, SubmitError> {
         match self.mode {
-            SettlementMode::Immediate => Ok(Submitted::Settled(settle(trade, registry, funds, units, &self.fees)?)),
+            SettlementMode::Immediate => Ok(Submitted::Settled(settle(
+                trade, registry, funds, units, &self.fees,
+            )?)),
             SettlementMode::EndOfDay => {
                 self.pending.push(trade)?;
                 Ok(Submitted::Queued)
@@ -196,10 +228,22 @@ impl Clearing {
     /// Closes the day: settles the queued trades in trade order (each atomic, failures
     /// reported), then rolls off today's purchases. The order matters: trades settled tonight
     /// were bought today, and become tradable tomorrow like any other purchase of today.
-    pub fn end_of_day(&mut self, registry: &mut Registry, funds: &mut Funds, units: &mut UnitFreezes) -> EndOfDayReport {
+    pub fn end_of_day(
+        &mut self,
+        registry: &mut Registry,
+        funds: &mut Funds,
+        units: &mut UnitFreezes,
+    ) -> EndOfDayReport {
         let (settled, failed) = self.pending.settle_all(registry, funds, units, &self.fees);
-        assert!(self.pending.is_empty(), "the end of the day empties the queue");
+        assert!(
+            self.pending.is_empty(),
+            "the end of the day empties the queue"
+        );
         let roll_off = units.end_of_day();
-        EndOfDayReport { settled, failed, roll_off }
+        EndOfDayReport {
+            settled,
+            failed,
+            roll_off,
+        }
     }
 }

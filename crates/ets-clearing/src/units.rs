@@ -33,13 +33,31 @@ pub struct UnitFreeze {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum UnitOp {
     /// A sell order promises `quantity` of the account's tradable units.
-    Freeze { order: OrderRef, account: AccountId, class: UnitClass, quantity: Tonnes },
+    Freeze {
+        order: OrderRef,
+        account: AccountId,
+        class: UnitClass,
+        quantity: Tonnes,
+    },
     /// The order was cancelled or expired (in whole or in part).
-    Release { order: OrderRef, account: AccountId, quantity: Tonnes },
+    Release {
+        order: OrderRef,
+        account: AccountId,
+        quantity: Tonnes,
+    },
     /// Settlement delivered `quantity` of the order's frozen units to a buyer.
-    Consume { order: OrderRef, account: AccountId, class: UnitClass, quantity: Tonnes },
+    Consume {
+        order: OrderRef,
+        account: AccountId,
+        class: UnitClass,
+        quantity: Tonnes,
+    },
     /// Settlement credited `quantity` to a buyer today: not for resale before the next day.
-    Bought { account: AccountId, class: UnitClass, quantity: Tonnes },
+    Bought {
+        account: AccountId,
+        class: UnitClass,
+        quantity: Tonnes,
+    },
     /// The trading day is over: today's purchases become tradable.
     EndOfDay,
 }
@@ -74,11 +92,26 @@ pub enum UnitRejection {
     #[error("{order} has no unit freeze")]
     UnknownOrder { order: OrderRef },
     #[error("{order} freezes units of {owner} in {class}, not of {account} in {requested_class}")]
-    OrderMismatch { order: OrderRef, owner: AccountId, class: UnitClass, account: AccountId, requested_class: UnitClass },
+    OrderMismatch {
+        order: OrderRef,
+        owner: AccountId,
+        class: UnitClass,
+        account: AccountId,
+        requested_class: UnitClass,
+    },
     #[error("{account} has {tradable} t of {class} tradable, {requested} t requested")]
-    ExceedsTradable { account: AccountId, class: UnitClass, tradable: Tonnes, requested: Tonnes },
+    ExceedsTradable {
+        account: AccountId,
+        class: UnitClass,
+        tradable: Tonnes,
+        requested: Tonnes,
+    },
     #[error("{order} has {frozen} t frozen, {requested} t requested")]
-    ExceedsFreeze { order: OrderRef, frozen: Tonnes, requested: Tonnes },
+    ExceedsFreeze {
+        order: OrderRef,
+        frozen: Tonnes,
+        requested: Tonnes,
+    },
     #[error("{op} overflows the unit counters")]
     Overflow { op: String },
 }
@@ -96,9 +129,21 @@ pub struct UnitsReport {
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
 pub enum UnitsViolation {
     #[error("{account} {class}: {frozen} t frozen but its order freezes add up to {by_orders} t")]
-    FrozenMismatch { account: AccountId, class: UnitClass, frozen: Tonnes, by_orders: u128 },
-    #[error("{account} {class}: {frozen} t frozen for sale but only {holding} t held in the registry")]
-    FrozenBeyondHolding { account: AccountId, class: UnitClass, frozen: Tonnes, holding: Tonnes },
+    FrozenMismatch {
+        account: AccountId,
+        class: UnitClass,
+        frozen: Tonnes,
+        by_orders: u128,
+    },
+    #[error(
+        "{account} {class}: {frozen} t frozen for sale but only {holding} t held in the registry"
+    )]
+    FrozenBeyondHolding {
+        account: AccountId,
+        class: UnitClass,
+        frozen: Tonnes,
+        holding: Tonnes,
+    },
     #[error("an empty entry was kept ({what})")]
     Empty { what: String },
     #[error("entry {index}: sequence numbers must run 1, 2, 3, ... (found {found})")]
@@ -133,7 +178,11 @@ impl UnitFreezes {
 
     /// What the account may still offer for sale, given its registry `holding` of the class.
     pub fn tradable(&self, account: AccountId, class: UnitClass, holding: Tonnes) -> Tonnes {
-        tradable(holding, self.frozen(account, class), self.bought_today(account, class))
+        tradable(
+            holding,
+            self.frozen(account, class),
+            self.bought_today(account, class),
+        )
     }
 
     /// [`UnitFreezes::tradable`] with the holding read from the registry.
@@ -147,7 +196,10 @@ impl UnitFreezes {
     }
     /// Units of the class the account bought today.
     pub fn bought_today(&self, account: AccountId, class: UnitClass) -> Tonnes {
-        self.bought_today.get(&(account, class)).copied().unwrap_or(0)
+        self.bought_today
+            .get(&(account, class))
+            .copied()
+            .unwrap_or(0)
     }
     /// The open freeze of a sell order; `None` once released or delivered in full.
     pub fn order_freeze(&self, order: OrderRef) -> Option<UnitFreeze> {
@@ -175,21 +227,39 @@ impl UnitFreezes {
         class: UnitClass,
         quantity: Tonnes,
     ) -> Result<UnitEntry, UnitRejection> {
-        self.apply(registry, UnitOp::Freeze { order, account, class, quantity })
+        self.apply(
+            registry,
+            UnitOp::Freeze {
+                order,
+                account,
+                class,
+                quantity,
+            },
+        )
     }
 
     /// Releases units of a sell order (cancel, expiry, or the unfilled rest).
     ///
     /// # Errors
     /// Zero quantity, unknown order, another account's order, more than frozen.
-    pub fn release(&mut self, order: OrderRef, account: AccountId, quantity: Tonnes) -> Result<UnitEntry, UnitRejection> {
+    pub fn release(
+        &mut self,
+        order: OrderRef,
+        account: AccountId,
+        quantity: Tonnes,
+    ) -> Result<UnitEntry, UnitRejection> {
         // A release never reads holdings, so it needs no registry.
-        self.apply_state_only(UnitOp::Release { order, account, quantity })
+        self.apply_state_only(UnitOp::Release {
+            order,
+            account,
+            quantity,
+        })
     }
 
     /// Rolls off today's purchases: they become tradable on the next trading day.
     pub fn end_of_day(&mut self) -> UnitEntry {
-        self.apply_state_only(UnitOp::EndOfDay).expect("end of day is always accepted")
+        self.apply_state_only(UnitOp::EndOfDay)
+            .expect("end of day is always accepted")
     }
 
     /// Checks an operation against the current state (and the registry's holdings, for a
@@ -213,71 +283,161 @@ impl UnitFreezes {
     }
 
     fn apply_state_only(&mut self, op: UnitOp) -> Result<UnitEntry, UnitRejection> {
-        assert!(!matches!(op, UnitOp::Freeze { .. }), "a freeze needs the registry's holding");
+        assert!(
+            !matches!(op, UnitOp::Freeze { .. }),
+            "a freeze needs the registry's holding"
+        );
         let plan = self.plan(None, &op)?;
         Ok(self.commit(plan, op))
     }
 
     fn plan(&self, registry: Option<&Registry>, op: &UnitOp) -> Result<UnitPlan, UnitRejection> {
         let name = op.name();
-        let overflow = || UnitRejection::Overflow { op: name.to_string() };
+        let overflow = || UnitRejection::Overflow {
+            op: name.to_string(),
+        };
         match *op {
-            UnitOp::Freeze { order, account, class, quantity } => {
+            UnitOp::Freeze {
+                order,
+                account,
+                class,
+                quantity,
+            } => {
                 nonzero(name, quantity)?;
                 if self.orders.contains_key(&order) {
                     return Err(UnitRejection::OrderExists { order });
                 }
-                let holding = registry.expect("a freeze is planned with the registry").holding(account, class);
+                let holding = registry
+                    .expect("a freeze is planned with the registry")
+                    .holding(account, class);
                 let tradable = self.tradable(account, class, holding);
                 if quantity > tradable {
-                    return Err(UnitRejection::ExceedsTradable { account, class, tradable, requested: quantity });
+                    return Err(UnitRejection::ExceedsTradable {
+                        account,
+                        class,
+                        tradable,
+                        requested: quantity,
+                    });
                 }
-                let frozen = self.frozen(account, class).checked_add(quantity).ok_or_else(overflow)?;
-                assert!(frozen <= holding, "a freeze within the tradable quantity stays within the holding");
-                Ok(UnitPlan::Order { order, freeze: Some(UnitFreeze { account, class, quantity }), key: (account, class), frozen })
+                let frozen = self
+                    .frozen(account, class)
+                    .checked_add(quantity)
+                    .ok_or_else(overflow)?;
+                assert!(
+                    frozen <= holding,
+                    "a freeze within the tradable quantity stays within the holding"
+                );
+                Ok(UnitPlan::Order {
+                    order,
+                    freeze: Some(UnitFreeze {
+                        account,
+                        class,
+                        quantity,
+                    }),
+                    key: (account, class),
+                    frozen,
+                })
             }
-            UnitOp::Release { order, account, quantity } => {
+            UnitOp::Release {
+                order,
+                account,
+                quantity,
+            } => {
                 nonzero(name, quantity)?;
                 let f = self.order(order, account, None)?;
                 self.take_from_order(order, f, quantity)
             }
-            UnitOp::Consume { order, account, class, quantity } => {
+            UnitOp::Consume {
+                order,
+                account,
+                class,
+                quantity,
+            } => {
                 nonzero(name, quantity)?;
                 let f = self.order(order, account, Some(class))?;
                 self.take_from_order(order, f, quantity)
             }
-            UnitOp::Bought { account, class, quantity } => {
+            UnitOp::Bought {
+                account,
+                class,
+                quantity,
+            } => {
                 nonzero(name, quantity)?;
-                let bought = self.bought_today(account, class).checked_add(quantity).ok_or_else(overflow)?;
-                Ok(UnitPlan::Bought { key: (account, class), bought })
+                let bought = self
+                    .bought_today(account, class)
+                    .checked_add(quantity)
+                    .ok_or_else(overflow)?;
+                Ok(UnitPlan::Bought {
+                    key: (account, class),
+                    bought,
+                })
             }
             UnitOp::EndOfDay => Ok(UnitPlan::EndOfDay),
         }
     }
 
-    fn order(&self, order: OrderRef, account: AccountId, class: Option<UnitClass>) -> Result<UnitFreeze, UnitRejection> {
-        let f = *self.orders.get(&order).ok_or(UnitRejection::UnknownOrder { order })?;
+    fn order(
+        &self,
+        order: OrderRef,
+        account: AccountId,
+        class: Option<UnitClass>,
+    ) -> Result<UnitFreeze, UnitRejection> {
+        let f = *self
+            .orders
+            .get(&order)
+            .ok_or(UnitRejection::UnknownOrder { order })?;
         let requested_class = class.unwrap_or(f.class);
         if f.account != account || f.class != requested_class {
-            return Err(UnitRejection::OrderMismatch { order, owner: f.account, class: f.class, account, requested_class });
+            return Err(UnitRejection::OrderMismatch {
+                order,
+                owner: f.account,
+                class: f.class,
+                account,
+                requested_class,
+            });
         }
         Ok(f)
     }
 
-    fn take_from_order(&self, order: OrderRef, f: UnitFreeze, quantity: Tonnes) -> Result<UnitPlan, UnitRejection> {
+    fn take_from_order(
+        &self,
+        order: OrderRef,
+        f: UnitFreeze,
+        quantity: Tonnes,
+    ) -> Result<UnitPlan, UnitRejection> {
         let left = f
             .quantity
             .checked_sub(quantity)
-            .ok_or(UnitRejection::ExceedsFreeze { order, frozen: f.quantity, requested: quantity })?;
+            .ok_or(UnitRejection::ExceedsFreeze {
+                order,
+                frozen: f.quantity,
+                requested: quantity,
+            })?;
         let key = (f.account, f.class);
-        let frozen = self.frozen(f.account, f.class).checked_sub(quantity).expect("the per-account sum covers each order freeze");
-        let freeze = (left > 0).then_some(UnitFreeze { quantity: left, ..f });
-        Ok(UnitPlan::Order { order, freeze, key, frozen })
+        let frozen = self
+            .frozen(f.account, f.class)
+            .checked_sub(quantity)
+            .expect("the per-account sum covers each order freeze");
+        let freeze = (left > 0).then_some(UnitFreeze {
+            quantity: left,
+            ..f
+        });
+        Ok(UnitPlan::Order {
+            order,
+            freeze,
+            key,
+            frozen,
+        })
     }
 
     fn commit(&mut self, plan: UnitPlan, op: UnitOp) -> UnitEntry {
         match plan {
-            UnitPlan::Order { order, freeze, key, frozen } => {
+            UnitPlan::Order {
+                order,
+                freeze,
+                key,
+                frozen,
+            } => {
                 match freeze {
                     Some(f) => self.orders.insert(order, f),
                     None => self.orders.remove(&order),
@@ -287,7 +447,10 @@ impl UnitFreezes {
             UnitPlan::Bought { key, bought } => set_or_remove(&mut self.bought_today, key, bought),
             UnitPlan::EndOfDay => self.bought_today.clear(),
         }
-        let entry = UnitEntry { seq: self.next_seq(), op };
+        let entry = UnitEntry {
+            seq: self.next_seq(),
+            op,
+        };
         self.entries.push(entry.clone());
         entry
     }
@@ -301,28 +464,51 @@ impl UnitFreezes {
         let mut by_key: BTreeMap<(AccountId, UnitClass), u128> = BTreeMap::new();
         for (order, f) in &self.orders {
             if f.quantity == 0 {
-                return Err(UnitsViolation::Empty { what: order.to_string() });
+                return Err(UnitsViolation::Empty {
+                    what: order.to_string(),
+                });
             }
             *by_key.entry((f.account, f.class)).or_insert(0) += u128::from(f.quantity);
         }
-        let keys: std::collections::BTreeSet<_> = by_key.keys().chain(self.frozen.keys()).copied().collect();
+        let keys: std::collections::BTreeSet<_> =
+            by_key.keys().chain(self.frozen.keys()).copied().collect();
         for (account, class) in keys {
             let frozen = self.frozen(account, class);
             let by_orders = by_key.get(&(account, class)).copied().unwrap_or(0);
             if u128::from(frozen) != by_orders {
-                return Err(UnitsViolation::FrozenMismatch { account, class, frozen, by_orders });
+                return Err(UnitsViolation::FrozenMismatch {
+                    account,
+                    class,
+                    frozen,
+                    by_orders,
+                });
             }
             let holding = registry.holding(account, class);
             if frozen > holding {
-                return Err(UnitsViolation::FrozenBeyondHolding { account, class, frozen, holding });
+                return Err(UnitsViolation::FrozenBeyondHolding {
+                    account,
+                    class,
+                    frozen,
+                    holding,
+                });
             }
         }
-        if let Some(((account, class), _)) = self.frozen.iter().chain(&self.bought_today).find(|(_, q)| **q == 0) {
-            return Err(UnitsViolation::Empty { what: format!("{account} {class}") });
+        if let Some(((account, class), _)) = self
+            .frozen
+            .iter()
+            .chain(&self.bought_today)
+            .find(|(_, q)| **q == 0)
+        {
+            return Err(UnitsViolation::Empty {
+                what: format!("{account} {class}"),
+            });
         }
         for (i, e) in self.entries.iter().enumerate() {
             if e.seq != i as u64 + 1 {
-                return Err(UnitsViolation::Sequence { index: i as u64 + 1, found: e.seq });
+                return Err(UnitsViolation::Sequence {
+                    index: i as u64 + 1,
+                    found: e.seq,
+                });
             }
         }
         Ok(UnitsReport {
@@ -336,13 +522,25 @@ impl UnitFreezes {
 
 /// The writes an operation will make, every check already passed.
 enum UnitPlan {
-    Order { order: OrderRef, freeze: Option<UnitFreeze>, key: (AccountId, UnitClass), frozen: Tonnes },
-    Bought { key: (AccountId, UnitClass), bought: Tonnes },
+    Order {
+        order: OrderRef,
+        freeze: Option<UnitFreeze>,
+        key: (AccountId, UnitClass),
+        frozen: Tonnes,
+    },
+    Bought {
+        key: (AccountId, UnitClass),
+        bought: Tonnes,
+    },
     EndOfDay,
 }
 
 /// Keeps the maps free of zero entries, so equal states compare equal.
-fn set_or_remove(map: &mut BTreeMap<(AccountId, UnitClass), Tonnes>, key: (AccountId, UnitClass), quantity: Tonnes) {
+fn set_or_remove(
+    map: &mut BTreeMap<(AccountId, UnitClass), Tonnes>,
+    key: (AccountId, UnitClass),
+    quantity: Tonnes,
+) {
     if quantity == 0 {
         map.remove(&key);
     } else {
@@ -351,5 +549,9 @@ fn set_or_remove(map: &mut BTreeMap<(AccountId, UnitClass), Tonnes>, key: (Accou
 }
 
 fn nonzero(op: &str, quantity: Tonnes) -> Result<(), UnitRejection> {
-    if quantity == 0 { Err(UnitRejection::ZeroQuantity { op: op.to_string() }) } else { Ok(()) }
+    if quantity == 0 {
+        Err(UnitRejection::ZeroQuantity { op: op.to_string() })
+    } else {
+        Ok(())
+    }
 }

@@ -229,7 +229,7 @@ enum ExchangeCmd {
     Open { file: Option<PathBuf> },
     /// Open the trading day given by --date.
     OpenDay,
-    /// Close the trading day: open orders expire, the close is fixed, settlement runs if end-of-day.
+    /// Close the trading day: open orders expire, proposals and auctions end as the market file says, settlement runs if end-of-day; prints what it released.
     CloseDay,
     /// Pay money into a holder's funds account (CNY, up to 2 decimals).
     Deposit { holder: String, cny: String },
@@ -291,6 +291,8 @@ enum ExchangeCmd {
         #[arg(long, default_value = "13:30")]
         time: String,
     },
+    /// Withdraw a block proposal nobody has accepted (its proposer), releasing what it froze.
+    WithdrawBlock { holder: String, proposal: u64 },
     /// One-way bidding: announce a quantity to sell (floor) or buy (ceiling) with a bidding window.
     Announce {
         holder: String,
@@ -630,6 +632,7 @@ fn exchange_cmd(ctx: &steps::Ctx, cmd: ExchangeCmd) -> Result<()> {
             proposal,
             minute: time(&t)?,
         },
+        ExchangeCmd::WithdrawBlock { holder, proposal } => X::WithdrawBlock { holder, proposal },
     };
     steps::exchange(ctx, c)
 }

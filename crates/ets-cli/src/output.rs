@@ -314,3 +314,31 @@ mod tests {
         assert_eq!(super::t(4_512_345_678), "4,512,345,678");
     }
 }
+
+/// One release of the day's close, as a line: what held it and what it let go.
+pub fn release(r: &ets_market::trading::exchange::Release) -> String {
+    use ets_market::trading::exchange::Held;
+    let what = match r.held {
+        Held::ListedOrder => "listed order",
+        Held::BlockProposal => "block proposal",
+        Held::OneWayAuction => "one-way auction",
+        Held::OneWayBid => "one-way bid",
+        Held::Settled => "settled order",
+    };
+    let mut parts = Vec::new();
+    if r.fen > 0 {
+        parts.push(format!(
+            "{} CNY",
+            cny(i64::try_from(r.fen).unwrap_or(i64::MAX))
+        ));
+    }
+    if let Some((class, qty)) = r.units {
+        parts.push(format!("{} t of {class}", t(qty)));
+    }
+    format!(
+        "released at the close: {what} {} of {}: {}",
+        r.id,
+        r.account,
+        parts.join(" and ")
+    )
+}

@@ -725,11 +725,19 @@ pub fn exchange(ctx: &Ctx, c: ets_market::ExchangeCommand) -> Result<()> {
     let mut store = open(ctx)?;
     let events = store.submit(&ctx.envelope("exchange", Command::Exchange(c)))?;
     for e in &events {
-        if let ets_market::Event::Exchange { input, trades } = e {
+        if let ets_market::Event::Exchange {
+            input,
+            trades,
+            released,
+        } = e
+        {
             if let Some(id) = input.id() {
                 println!("accepted as order {id}");
             } else {
                 println!("done");
+            }
+            for r in released.iter().flatten() {
+                println!("{}", output::release(r));
             }
             for t in trades {
                 println!(

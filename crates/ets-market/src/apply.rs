@@ -314,7 +314,11 @@ impl Market {
                     .map_err(crate::market_file_error)?;
                 self.exchange = Some(crate::trading::exchange::Exchange::new(rules)?);
             }
-            Event::Exchange { input, trades } => {
+            Event::Exchange {
+                input,
+                trades,
+                released,
+            } => {
                 let got = self.apply_exchange(input)?;
                 if got != *trades {
                     return Err(replay(ReplayMismatch::Trades {
@@ -322,6 +326,15 @@ impl Market {
                         got: got.len(),
                         journal: trades.len(),
                     }));
+                }
+                if let Some(journal) = released {
+                    let got = self.exchange.as_ref().map_or(&[][..], |e| e.last_close());
+                    if got != journal.as_slice() {
+                        return Err(replay(ReplayMismatch::Releases {
+                            got: got.len(),
+                            journal: journal.len(),
+                        }));
+                    }
                 }
             }
             Event::CycleAssessed { plan, on, results } => {

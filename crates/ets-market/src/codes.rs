@@ -125,6 +125,7 @@ static CODES: &[(&str, ErrorKind, &str)] = &[
     ("replay_registry_seq", Conflict, "replay: a registry sequence number differs"),
     ("replay_surrender_company", Conflict, "replay: a surrender names no valid company id"),
     ("replay_trades_differ", Conflict, "replay: an exchange input gave other trades"),
+    ("replay_releases_differ", Conflict, "replay: a close of day released other holds"),
     ("internal_error", Conflict, "a bug: a checked command failed; the operator must look"),
     // The exchange (TradeRejection).
     ("exchange_not_open", Conflict, "no market configuration is adopted yet"),
@@ -160,6 +161,12 @@ static CODES: &[(&str, ErrorKind, &str)] = &[
     ("unknown_proposal", NotFound, "no open block proposal has this id"),
     ("not_counterparty", Rule, "the block proposal is addressed to another participant"),
     ("unknown_auction", NotFound, "no open auction has this id"),
+    ("not_proposer", Rule, "only the proposer of a block proposal may withdraw it"),
+    (
+        "participant_not_admitted",
+        Rule,
+        "the market admits only covered companies (key emitting units) to trading in this phase",
+    ),
     ("self_trade", Rule, "a participant cannot trade with itself"),
     ("zero_amount", Rule, "an amount of zero fen"),
     ("deposit_too_large", Rule, "the deposit exceeds the exchange's limit per deposit"),
@@ -172,6 +179,11 @@ static CODES: &[(&str, ErrorKind, &str)] = &[
     ("not_in_best_levels", Rule, "the order is not within the best price levels of its side"),
     ("take_exceeds_open", Rule, "the quantity taken exceeds the order's open quantity"),
     ("bidding_window_empty", Rule, "the bidding window must close after it opens"),
+    (
+        "bidding_window_after_close",
+        Rule,
+        "the bidding window must close by the end of the day's last listed session",
+    ),
     ("account_has_live_business", Conflict, "the account has open orders or unsettled trades"),
     ("exchange_internal_error", Conflict, "a bug in the exchange; the operator must look"),
     // The order book (ets_exchange::RejectReason), if a check ever lets one through.
@@ -253,6 +265,7 @@ impl MarketError {
                 ReplayMismatch::RegistrySeq { .. } => "replay_registry_seq",
                 ReplayMismatch::SurrenderCompany { .. } => "replay_surrender_company",
                 ReplayMismatch::Trades { .. } => "replay_trades_differ",
+                ReplayMismatch::Releases { .. } => "replay_releases_differ",
             },
             MarketError::Internal { .. } => "internal_error",
         }
@@ -391,6 +404,9 @@ impl MarketError {
                 ReplayMismatch::Trades { op, got, journal } => {
                     json!({ "op": op, "got": got, "journal": journal })
                 }
+                ReplayMismatch::Releases { got, journal } => {
+                    json!({ "got": got, "journal": journal })
+                }
             },
             MarketError::Internal { step, .. } => json!({ "step": step }),
             MarketError::ExchangeExists
@@ -453,6 +469,9 @@ impl TradeRejection {
             TradeRejection::UnknownProposal { .. } => "unknown_proposal",
             TradeRejection::NotCounterparty { .. } => "not_counterparty",
             TradeRejection::UnknownAuction { .. } => "unknown_auction",
+            TradeRejection::NotProposer { .. } => "not_proposer",
+            TradeRejection::NotAdmitted { .. } => "participant_not_admitted",
+            TradeRejection::WindowAfterClose { .. } => "bidding_window_after_close",
             TradeRejection::SelfTrade => "self_trade",
             TradeRejection::ZeroAmount => "zero_amount",
             TradeRejection::DepositTooLarge { .. } => "deposit_too_large",
@@ -548,7 +567,12 @@ impl TradeRejection {
             | TradeRejection::UnknownProposal { id }
             | TradeRejection::NotCounterparty { id }
             | TradeRejection::UnknownAuction { id }
+            | TradeRejection::NotProposer { id }
             | TradeRejection::PendingSettlement { id } => json!({ "id": id }),
+            TradeRejection::NotAdmitted { account } => json!({ "account": account.to_string() }),
+            TradeRejection::WindowAfterClose { close, day_end } => {
+                json!({ "close": hhmm(*close), "day_end": hhmm(*day_end) })
+            }
             TradeRejection::DepositTooLarge { fen, max_fen } => {
                 json!({ "fen": fen, "max_fen": max_fen })
             }
@@ -891,6 +915,9 @@ mod tests {
             | TradeRejection::UnknownProposal { .. }
             | TradeRejection::NotCounterparty { .. }
             | TradeRejection::UnknownAuction { .. }
+            | TradeRejection::NotProposer { .. }
+            | TradeRejection::NotAdmitted { .. }
+            | TradeRejection::WindowAfterClose { .. }
             | TradeRejection::SelfTrade
             | TradeRejection::ZeroAmount
             | TradeRejection::DepositTooLarge { .. }
@@ -947,6 +974,14 @@ mod tests {
             TradeRejection::NotOwner { id: 31 },
             TradeRejection::UnknownProposal { id: 32 },
             TradeRejection::NotCounterparty { id: 32 },
+            TradeRejection::NotProposer { id: 32 },
+            TradeRejection::NotAdmitted {
+                account: AccountId(7),
+            },
+            TradeRejection::WindowAfterClose {
+                close: 960,
+                day_end: 900,
+            },
             TradeRejection::UnknownAuction { id: 33 },
             TradeRejection::SelfTrade,
             TradeRejection::ZeroAmount,
@@ -1043,7 +1078,8 @@ mod tests {
                 | ReplayMismatch::AllocationSum { .. }
                 | ReplayMismatch::RegistrySeq { .. }
                 | ReplayMismatch::SurrenderCompany { .. }
-                | ReplayMismatch::Trades { .. } => {}
+                | ReplayMismatch::Trades { .. }
+                | ReplayMismatch::Releases { .. } => {}
             },
             MarketError::PlanFile { .. }
             | MarketError::UnknownCompany(_)
@@ -1205,6 +1241,7 @@ mod tests {
                 got: 2,
                 journal: 1,
             }),
+            MarketError::Replay(ReplayMismatch::Releases { got: 2, journal: 1 }),
             MarketError::Internal {
                 step: "plan events",
                 cause: "an event failed".into(),

@@ -204,6 +204,11 @@ pub enum ExchangeCommand {
         auction: u64,
         minute: u16,
     },
+    /// The proposer takes back a block proposal nobody has accepted.
+    WithdrawBlock {
+        holder: TransferParty,
+        proposal: u64,
+    },
 }
 
 impl Command {
@@ -243,6 +248,7 @@ impl Command {
                 ExchangeCommand::Announce { .. } => "announce_auction",
                 ExchangeCommand::Bid { .. } => "bid",
                 ExchangeCommand::CloseAuction { .. } => "close_auction",
+                ExchangeCommand::WithdrawBlock { .. } => "withdraw_block",
             },
         }
     }
@@ -1319,6 +1325,10 @@ impl Market {
                 date,
                 minute: *minute,
             },
+            ExchangeCommand::WithdrawBlock { holder, proposal } => ExchangeInput::WithdrawBlock {
+                proposal: *proposal,
+                account: self.account_of(holder)?,
+            },
             ExchangeCommand::CloseAuction { auction, minute } => ExchangeInput::CloseAuction {
                 auction: *auction,
                 date,
@@ -1337,20 +1347,7 @@ impl Market {
         let input = self.resolve_exchange(env, c)?;
         let ex = self.exchange.as_ref().ok_or(TradeRejection::NoExchange)?;
         // Participants trade from their own registry account.
-        let account = match input {
-            ExchangeInput::Deposit { account, .. }
-            | ExchangeInput::Withdraw { account, .. }
-            | ExchangeInput::Order { account, .. }
-            | ExchangeInput::Cancel { account, .. }
-            | ExchangeInput::Amend { account, .. }
-            | ExchangeInput::Take { account, .. }
-            | ExchangeInput::ProposeBlock { account, .. }
-            | ExchangeInput::AcceptBlock { account, .. }
-            | ExchangeInput::Announce { account, .. }
-            | ExchangeInput::Bid { account, .. } => Some(account),
-            _ => None,
-        };
-        if let Some(a) = account {
+        if let Some(a) = input.account() {
             let kind = self
                 .registry
                 .account(a)
@@ -1387,6 +1384,16 @@ impl Market {
                 e.code()
             ),
         };
-        Ok(vec![Event::Exchange { input, trades }])
+        let released = match input {
+            ExchangeInput::CloseDay { .. } => {
+                self.exchange.as_ref().map(|e| e.last_close().to_vec())
+            }
+            _ => None,
+        };
+        Ok(vec![Event::Exchange {
+            input,
+            trades,
+            released,
+        }])
     }
 }

@@ -127,6 +127,11 @@ pub enum Event {
     Exchange {
         input: trading::exchange::ExchangeInput,
         trades: Vec<trading::exchange::TradeRecord>,
+        /// For the close of a day: what it released (expired orders, lapsed proposals,
+        /// allocated auctions, remainders after settlement). Absent in journals written before
+        /// the close reported it, whose replay then does not compare it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        released: Option<Vec<trading::exchange::Release>>,
     },
     /// The regulator's assessment at the deadline: statuses, penalties and deductions are fixed.
     CycleAssessed {
@@ -335,6 +340,8 @@ pub enum ReplayMismatch {
         got: usize,
         journal: usize,
     },
+    #[error("a close of day released {got} holds, the journal records {journal} (or they differ)")]
+    Releases { got: usize, journal: usize },
 }
 
 #[derive(Clone, PartialEq, Eq, Debug)]

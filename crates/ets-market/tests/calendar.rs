@@ -67,7 +67,13 @@ fn the_exchange_opens_on_1_october_2024_and_1_january_2025_only_after_the_holida
         let e = trade_day(&mut m, closed).unwrap_err();
         assert_eq!(e.code(), "not_trading_day", "{closed}: {e}");
     }
-    for open in ["2024-09-30", "2024-10-08", "2025-01-02", "2025-02-05", "2026-12-31"] {
+    for open in [
+        "2024-09-30",
+        "2024-10-08",
+        "2025-01-02",
+        "2025-02-05",
+        "2026-12-31",
+    ] {
         trade_day(&mut m, open).unwrap_or_else(|e| panic!("{open}: {e}"));
     }
 }

@@ -140,7 +140,9 @@ pub enum PgJournalError {
     },
     #[error("head anchor of journal schema {schema} is invalid: {what}")]
     Anchor { schema: String, what: String },
-    #[error("journal schema {schema}: the writes alongside the batch failed ({what}); batch rolled back")]
+    #[error(
+        "journal schema {schema}: the writes alongside the batch failed ({what}); batch rolled back"
+    )]
     Alongside { schema: String, what: String },
     #[error("batch of {bytes} bytes exceeds the batch limit of {max} bytes")]
     BatchTooLarge { bytes: u64, max: u64 },

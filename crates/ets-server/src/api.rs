@@ -895,6 +895,17 @@ pub fn routes() -> Vec<Route> {
         .market(),
         route(
             "post",
+            "/api/blocks/{id}/withdraw",
+            "exchange",
+            "Withdraw a block proposal not yet accepted (its proposer), releasing what it froze",
+            "the proposer",
+            TRADERS,
+            command(withdraw_block),
+        )
+        .body::<HolderBody>(json!({"holder": "trader-0001"}))
+        .market(),
+        route(
+            "post",
             "/api/auctions",
             "exchange",
             "Announce a one-way auction (floor or ceiling price, bidding window)",
@@ -1629,6 +1640,12 @@ fn accept_block(c: &Caller, p: &Params, b: HolderBody) -> Built {
         holder: b.holder.0,
         proposal: parse_id(p, "id")?,
         minute: minute(c),
+    })
+}
+fn withdraw_block(_: &Caller, p: &Params, b: HolderBody) -> Built {
+    exchange(ExchangeCommand::WithdrawBlock {
+        holder: b.holder.0,
+        proposal: parse_id(p, "id")?,
     })
 }
 fn announce(_: &Caller, _: &Params, b: NewAuction) -> Built {

@@ -165,6 +165,7 @@ fn command_allowed(
             | ExchangeCommand::Take { holder, .. }
             | ExchangeCommand::ProposeBlock { holder, .. }
             | ExchangeCommand::AcceptBlock { holder, .. }
+            | ExchangeCommand::WithdrawBlock { holder, .. }
             | ExchangeCommand::Announce { holder, .. }
             | ExchangeCommand::Bid { holder, .. } => holder_is_own(holder),
             ExchangeCommand::Deposit { .. }

@@ -471,11 +471,18 @@ pub fn command_body(command: &Command, events: &[Event]) -> Value {
     }
     for e in events {
         match e {
-            Event::Exchange { input, trades } => {
+            Event::Exchange {
+                input,
+                trades,
+                released,
+            } => {
                 if let Some(id) = input.id() {
                     body["id"] = json!(id);
                 }
                 body["trades"] = json!(trades);
+                if let Some(released) = released {
+                    body["released"] = json!(released);
+                }
             }
             Event::ProjectRegistered {
                 number, account, ..

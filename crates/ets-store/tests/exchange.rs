@@ -14,6 +14,28 @@ use common::*;
 const CEA19: UnitClass = UnitClass::Cea { vintage: 2019 };
 const MARKET: &str = include_str!("../../../markets/cn-seee.toml");
 
+/// The shipped market file with one setting changed, checking that the setting is there.
+fn with(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "the market file no longer says {from}");
+    text.replace(from, to)
+}
+
+/// The shipped rules, with holders other than covered companies admitted (these tests trade
+/// with TRADER1) and trades settled as `settlement` says. The shipped file's own admission and
+/// settlement have tests of their own (`the_shipped_file_*`).
+fn rules(settlement: &str) -> String {
+    let admitting = with(
+        MARKET,
+        "admit_non_covered = false",
+        "admit_non_covered = true",
+    );
+    with(
+        &admitting,
+        "settlement = \"end_of_day\"",
+        &format!("settlement = \"{settlement}\""),
+    )
+}
+
 fn x(date: &str, c: ExchangeCommand) -> ets_market::Envelope {
     env(date, Command::Exchange(c))
 }
@@ -61,7 +83,11 @@ fn market(toml: &str) -> (tempfile::TempDir, Store) {
             },
         ))
         .unwrap();
+    let admitted = store.market().exchange().unwrap().rules.admit_non_covered;
     for h in ["HB0001", "TRADER1", "SX0001"] {
+        if h == "TRADER1" && !admitted {
+            continue;
+        }
         store
             .submit(&x(
                 "2021-07-15",
@@ -93,7 +119,7 @@ fn funds(store: &Store, holder: &str) -> (u64, u64) {
 
 #[test]
 fn click_to_trade_bands_sessions_resale_block_trades_and_the_close() {
-    let (dir, mut store) = market(MARKET);
+    let (dir, mut store) = market(&rules("immediate"));
     let day1 = "2021-07-16";
     // The band of the first day is ±10 % of the 48.00 opening reference: 43.20..=52.80.
     assert!(matches!(
@@ -361,7 +387,11 @@ fn click_to_trade_bands_sessions_resale_block_trades_and_the_close() {
 
 #[test]
 fn continuous_matching_price_time_ioc_fok_and_amend() {
-    let toml = MARKET.replace("matching = \"click_to_trade\"", "matching = \"continuous\"");
+    let toml = with(
+        &rules("immediate"),
+        "matching = \"click_to_trade\"",
+        "matching = \"continuous\"",
+    );
     let (dir, mut store) = market(&toml);
     let day = "2021-07-16";
     store
@@ -473,7 +503,7 @@ fn continuous_matching_price_time_ioc_fok_and_amend() {
 
 #[test]
 fn one_way_bidding_end_of_day_settlement_and_position_limits() {
-    let toml = MARKET.replace("settlement = \"immediate\"", "settlement = \"end_of_day\"");
+    let toml = rules("end_of_day");
     let (dir, mut store) = market(&toml);
     let day = "2021-07-16";
     for h in ["TRADER1", "HB0001"] {
@@ -701,7 +731,7 @@ fn one_way_bidding_end_of_day_settlement_and_position_limits() {
 
 #[test]
 fn offset_credits_trade_as_their_own_instrument() {
-    let (dir, mut store) = market(MARKET);
+    let (dir, mut store) = market(&rules("immediate"));
     let day = "2021-07-16";
     let project = ProjectId::parse("CCER-SX-F001").unwrap();
     let register = Command::RegisterProject {
@@ -786,4 +816,427 @@ fn offset_credits_trade_as_their_own_instrument() {
     let (reopened, _) =
         Store::open(dir.path(), d("2030-01-01"), JournalOptions::default()).unwrap();
     assert_eq!(reopened.market(), &live);
+}
+
+fn take(holder: &str, order: u64, qty: u64, minute: u16) -> ExchangeCommand {
+    ExchangeCommand::Take {
+        holder: holder.into(),
+        order,
+        qty,
+        minute,
+    }
+}
+
+fn propose(holder: &str, to: &str, price: i64, qty: u64, minute: u16) -> ExchangeCommand {
+    ExchangeCommand::ProposeBlock {
+        holder: holder.into(),
+        counterparty: to.into(),
+        class: CEA19,
+        side: OrderSide::Sell,
+        price,
+        qty,
+        minute,
+    }
+}
+
+/// The id an accepted command introduced, and what a close released.
+fn id_of(events: &[ets_market::Event]) -> u64 {
+    events
+        .iter()
+        .find_map(|e| match e {
+            ets_market::Event::Exchange { input, .. } => input.id(),
+            _ => None,
+        })
+        .unwrap()
+}
+
+fn close_day(
+    store: &mut Store,
+    date: &str,
+) -> (
+    Vec<ets_market::trading::exchange::TradeRecord>,
+    Vec<ets_market::trading::exchange::Release>,
+) {
+    let events = store.submit(&x(date, ExchangeCommand::CloseDay)).unwrap();
+    match &events[..] {
+        [
+            ets_market::Event::Exchange {
+                trades,
+                released: Some(released),
+                ..
+            },
+        ] => (trades.clone(), released.clone()),
+        other => panic!("a close records its trades and releases: {other:?}"),
+    }
+}
+
+fn frozen_units(store: &Store, holder: &str) -> u64 {
+    let m = store.market();
+    m.exchange()
+        .unwrap()
+        .freezes
+        .frozen(m.resolve_account(holder).unwrap(), CEA19)
+}
+
+/// DOMAIN.md §4 "Settlement": the registry settles after the close; §1.3: in the first phase
+/// only key emitting units trade. The shipped file says both (issue 13: it settled at the
+/// trade and admitted anyone).
+#[test]
+fn the_shipped_file_settles_after_the_close_and_admits_only_covered_companies() {
+    let (dir, mut store) = market(MARKET);
+    let day = "2021-07-16";
+    store
+        .submit(&env(
+            day,
+            Command::RegisterHolder {
+                holder: "TRADER2".into(),
+            },
+        ))
+        .unwrap();
+    assert!(matches!(
+        rejected(store.submit(&x(
+            day,
+            ExchangeCommand::Deposit {
+                holder: "TRADER2".into(),
+                fen: 1_000
+            }
+        ))),
+        TradeRejection::NotAdmitted { .. }
+    ));
+    let (sx, hb) = (holding(&store, "SX0001"), holding(&store, "HB0001"));
+    let ask = id_of(
+        &store
+            .submit(&x(day, order("SX0001", OrderSide::Sell, 4800, 1_000, 600)))
+            .unwrap(),
+    );
+    let events = store
+        .submit(&x(day, take("HB0001", ask, 1_000, 601)))
+        .unwrap();
+    let ets_market::Event::Exchange { trades, .. } = &events[0] else {
+        panic!()
+    };
+    assert_eq!(trades.len(), 1);
+    assert_eq!(
+        trades[0].registry_seq, None,
+        "nothing moves before the close"
+    );
+    assert_eq!(
+        (holding(&store, "SX0001"), holding(&store, "HB0001")),
+        (sx, hb)
+    );
+    close_day(&mut store, day);
+    assert_eq!(
+        (holding(&store, "SX0001"), holding(&store, "HB0001")),
+        (sx - 1_000, hb + 1_000),
+        "delivered at the close"
+    );
+    assert_eq!(frozen_units(&store, "SX0001"), 0);
+    store.market().check_invariants().unwrap();
+    drop(dir);
+}
+
+/// Issue 13: a proposal made on one day was accepted the next, outside that day's band, and
+/// nobody could withdraw it. Under the shipped file it lapses at the close, its proposer may
+/// withdraw it before, and the close says what it released.
+#[test]
+fn block_proposals_lapse_at_the_close_and_their_proposer_may_withdraw_them() {
+    let (dir, mut store) = market(MARKET);
+    let day = "2021-07-16";
+    let free = store.market().exchange().unwrap().tradable(
+        store.market().registry(),
+        store.market().resolve_account("SX0001").unwrap(),
+        CEA19,
+    );
+    let first = id_of(
+        &store
+            .submit(&x(day, propose("SX0001", "HB0001", 4800, 100_000, 810)))
+            .unwrap(),
+    );
+    assert_eq!(frozen_units(&store, "SX0001"), 100_000);
+    let withdraw = |holder: &str, proposal| ExchangeCommand::WithdrawBlock {
+        holder: holder.into(),
+        proposal,
+    };
+    assert_eq!(
+        rejected(store.submit(&x(day, withdraw("HB0001", first)))),
+        TradeRejection::NotProposer { id: first }
+    );
+    store.submit(&x(day, withdraw("SX0001", first))).unwrap();
+    assert_eq!(frozen_units(&store, "SX0001"), 0, "withdrawn, released");
+    assert_eq!(
+        rejected(store.submit(&x(
+            day,
+            ExchangeCommand::AcceptBlock {
+                holder: "HB0001".into(),
+                proposal: first,
+                minute: 811,
+            }
+        ))),
+        TradeRejection::UnknownProposal { id: first }
+    );
+    let second = id_of(
+        &store
+            .submit(&x(day, propose("SX0001", "HB0001", 4800, 100_000, 812)))
+            .unwrap(),
+    );
+    let (_, released) = close_day(&mut store, day);
+    let account = store.market().resolve_account("SX0001").unwrap();
+    assert_eq!(
+        released,
+        [ets_market::trading::exchange::Release {
+            id: second,
+            held: ets_market::trading::exchange::Held::BlockProposal,
+            account,
+            fen: 0,
+            units: Some((CEA19, 100_000)),
+        }]
+    );
+    assert_eq!(frozen_units(&store, "SX0001"), 0);
+    store
+        .submit(&x("2021-07-19", ExchangeCommand::OpenDay))
+        .unwrap();
+    assert_eq!(
+        rejected(store.submit(&x(
+            "2021-07-19",
+            ExchangeCommand::AcceptBlock {
+                holder: "HB0001".into(),
+                proposal: second,
+                minute: 800,
+            }
+        ))),
+        TradeRejection::UnknownProposal { id: second },
+        "lapsed at yesterday's close"
+    );
+    assert_eq!(
+        store
+            .market()
+            .exchange()
+            .unwrap()
+            .tradable(store.market().registry(), account, CEA19),
+        free
+    );
+    // The replay reproduces the close's releases (compared with the journal's record).
+    let live = store.market().clone();
+    drop(store);
+    let (reopened, _) =
+        Store::open(dir.path(), d("2030-01-01"), JournalOptions::default()).unwrap();
+    assert_eq!(reopened.market(), &live);
+}
+
+/// Where a market file carries proposals across days, the acceptance is checked against the
+/// day of the acceptance (issue 13: 33.60 accepted when that day's band was 33.74-62.64).
+#[test]
+fn carried_block_proposals_are_checked_again_against_the_day_they_are_accepted() {
+    let toml = with(
+        &rules("immediate"),
+        "block_proposal = \"day\"",
+        "block_proposal = \"carry\"",
+    );
+    let (_dir, mut store) = market(&toml);
+    let day = "2021-07-16";
+    // The block band of the first day: 48.00 ± 30 % = 33.60..=62.40.
+    let proposal = id_of(
+        &store
+            .submit(&x(day, propose("SX0001", "HB0001", 3360, 100_000, 810)))
+            .unwrap(),
+    );
+    // A listed trade at 52.80 makes the close 52.80: tomorrow's block band is 36.96..=68.64.
+    let ask = id_of(
+        &store
+            .submit(&x(day, order("SX0001", OrderSide::Sell, 5280, 1_000, 820)))
+            .unwrap(),
+    );
+    store
+        .submit(&x(day, take("HB0001", ask, 1_000, 821)))
+        .unwrap();
+    let (_, released) = close_day(&mut store, day);
+    assert!(
+        released.iter().all(|r| r.id != proposal),
+        "carried, not released"
+    );
+    assert_eq!(frozen_units(&store, "SX0001"), 100_000);
+    let day2 = "2021-07-19";
+    store.submit(&x(day2, ExchangeCommand::OpenDay)).unwrap();
+    let accept = |minute| ExchangeCommand::AcceptBlock {
+        holder: "HB0001".into(),
+        proposal,
+        minute,
+    };
+    assert!(
+        matches!(
+            rejected(store.submit(&x(day2, accept(600)))),
+            TradeRejection::OutsideSession { .. }
+        ),
+        "block session of the day of acceptance"
+    );
+    assert_eq!(
+        rejected(store.submit(&x(day2, accept(800)))),
+        TradeRejection::OutsideBand {
+            price: 3360,
+            low: 3696,
+            high: 6864,
+            band: ets_market::trading::exchange::Band::Block,
+        }
+    );
+    store
+        .submit(&x(
+            day2,
+            ExchangeCommand::WithdrawBlock {
+                holder: "SX0001".into(),
+                proposal,
+            },
+        ))
+        .unwrap();
+    assert_eq!(frozen_units(&store, "SX0001"), 0);
+    store.market().check_invariants().unwrap();
+}
+
+/// Issue 13: an auction not closed on its own day could never be closed, and the close did
+/// not release it. Under the shipped file its window ends by the close, which allocates it.
+#[test]
+fn one_way_auctions_end_with_their_day() {
+    let (_dir, mut store) = market(MARKET);
+    let day = "2021-07-16";
+    let announce = |close_minute| ExchangeCommand::Announce {
+        holder: "SX0001".into(),
+        class: CEA19,
+        side: OrderSide::Sell,
+        qty: 100_000,
+        limit: 4500,
+        pay_as_bid: false,
+        open_minute: 600,
+        close_minute,
+    };
+    assert_eq!(
+        rejected(store.submit(&x(day, announce(901)))),
+        TradeRejection::WindowAfterClose {
+            close: 901,
+            day_end: 900
+        }
+    );
+    let auction = id_of(&store.submit(&x(day, announce(630))).unwrap());
+    let bid = |price, qty, minute| ExchangeCommand::Bid {
+        holder: "HB0001".into(),
+        auction,
+        price,
+        qty,
+        minute,
+    };
+    store.submit(&x(day, bid(4600, 60_000, 605))).unwrap();
+    let second_bid = id_of(&store.submit(&x(day, bid(4500, 100_000, 606))).unwrap());
+    let (sx, hb) = (holding(&store, "SX0001"), holding(&store, "HB0001"));
+    // Nobody closes the auction: the day's close allocates it (60,000 + 40,000 t at the
+    // uniform 45.00) and settles it, and releases what the second bid did not win.
+    let (trades, released) = close_day(&mut store, day);
+    assert_eq!(
+        trades
+            .iter()
+            .map(|t| (t.kind, t.price, t.qty))
+            .collect::<Vec<_>>(),
+        [
+            (
+                ets_market::trading::exchange::TradeKindTag::OneWay,
+                4500,
+                60_000
+            ),
+            (
+                ets_market::trading::exchange::TradeKindTag::OneWay,
+                4500,
+                40_000
+            )
+        ]
+    );
+    assert!(
+        released.iter().any(|r| r.id == second_bid && r.fen > 0),
+        "the second bid's unfilled 60,000 t: {released:?}"
+    );
+    assert_eq!(
+        (holding(&store, "SX0001"), holding(&store, "HB0001")),
+        (sx - 100_000, hb + 100_000)
+    );
+    assert_eq!(
+        funds(&store, "HB0001").1,
+        0,
+        "nothing frozen after the close"
+    );
+    assert_eq!(frozen_units(&store, "SX0001"), 0);
+    store
+        .submit(&x("2021-07-19", ExchangeCommand::OpenDay))
+        .unwrap();
+    assert_eq!(
+        rejected(store.submit(&x(
+            "2021-07-19",
+            ExchangeCommand::CloseAuction {
+                auction,
+                minute: 600
+            }
+        ))),
+        TradeRejection::UnknownAuction { id: auction }
+    );
+    store.market().check_invariants().unwrap();
+}
+
+/// Where a market file carries auctions, one left open at its day's close can still be closed
+/// on a later trading day (before issue 13 it could not, and its freezes stayed for ever).
+#[test]
+fn a_carried_auction_can_be_closed_on_a_later_day() {
+    let toml = with(
+        &rules("immediate"),
+        "one_way_auction = \"day\"",
+        "one_way_auction = \"carry\"",
+    );
+    let (_dir, mut store) = market(&toml);
+    let day = "2021-07-16";
+    let auction = id_of(
+        &store
+            .submit(&x(
+                day,
+                ExchangeCommand::Announce {
+                    holder: "SX0001".into(),
+                    class: CEA19,
+                    side: OrderSide::Sell,
+                    qty: 100_000,
+                    limit: 4500,
+                    pay_as_bid: false,
+                    open_minute: 600,
+                    close_minute: 630,
+                },
+            ))
+            .unwrap(),
+    );
+    store
+        .submit(&x(
+            day,
+            ExchangeCommand::Bid {
+                holder: "HB0001".into(),
+                auction,
+                price: 4600,
+                qty: 100_000,
+                minute: 605,
+            },
+        ))
+        .unwrap();
+    close_day(&mut store, day);
+    assert_eq!(frozen_units(&store, "SX0001"), 100_000, "carried");
+    let close = ExchangeCommand::CloseAuction {
+        auction,
+        minute: 600,
+    };
+    assert_eq!(
+        rejected(store.submit(&x("2021-07-19", close.clone()))),
+        TradeRejection::DayNotOpen {
+            date: d("2021-07-19")
+        },
+        "a later day must be open"
+    );
+    store
+        .submit(&x("2021-07-19", ExchangeCommand::OpenDay))
+        .unwrap();
+    let events = store.submit(&x("2021-07-19", close)).unwrap();
+    let ets_market::Event::Exchange { trades, .. } = &events[0] else {
+        panic!()
+    };
+    assert_eq!(trades.len(), 1);
+    assert_eq!(frozen_units(&store, "SX0001"), 0);
+    store.market().check_invariants().unwrap();
 }

@@ -95,14 +95,16 @@ fn run(steps: Vec<Step>, continuous: bool, end_of_day: bool) -> Result<(), TestC
             },
         ))
         .unwrap();
-    let mut toml = if continuous {
-        MARKET.replace("matching = \"click_to_trade\"", "matching = \"continuous\"")
-    } else {
-        MARKET.to_string()
-    };
-    if end_of_day {
-        toml = toml.replace("settlement = \"immediate\"", "settlement = \"end_of_day\"");
+    // The streams trade with TRADER1: admitted here (the shipped file admits only covered
+    // companies, tested in `exchange.rs`).
+    let mut toml = MARKET.replace("admit_non_covered = false", "admit_non_covered = true");
+    if continuous {
+        toml = toml.replace("matching = \"click_to_trade\"", "matching = \"continuous\"");
     }
+    if !end_of_day {
+        toml = toml.replace("settlement = \"end_of_day\"", "settlement = \"immediate\"");
+    }
+    assert_ne!(toml, MARKET);
     store
         .submit(&env(
             "2021-07-01",

@@ -4,9 +4,21 @@ use ets_clearing::*;
 
 #[track_caller]
 fn check(value_fen: Fen, bps: u32, min_fen: Fen, expected: Fen) {
-    let fees = FeeSchedule { buyer_bps: bps, seller_bps: bps, min_fen };
-    assert_eq!(fees.buyer_fee(value_fen).unwrap(), expected, "buyer fee on {value_fen} fen at {bps} bps, min {min_fen}");
-    assert_eq!(fees.seller_fee(value_fen).unwrap(), expected, "seller fee on {value_fen} fen at {bps} bps, min {min_fen}");
+    let fees = FeeSchedule {
+        buyer_bps: bps,
+        seller_bps: bps,
+        min_fen,
+    };
+    assert_eq!(
+        fees.buyer_fee(value_fen).unwrap(),
+        expected,
+        "buyer fee on {value_fen} fen at {bps} bps, min {min_fen}"
+    );
+    assert_eq!(
+        fees.seller_fee(value_fen).unwrap(),
+        expected,
+        "seller fee on {value_fen} fen at {bps} bps, min {min_fen}"
+    );
 }
 
 #[test]
@@ -26,7 +38,11 @@ fn fee_rounds_half_up_and_respects_the_minimum() {
 
 #[test]
 fn buy_freeze_is_value_plus_buyer_fee() {
-    let fees = FeeSchedule { buyer_bps: 30, seller_bps: 25, min_fen: 100 };
+    let fees = FeeSchedule {
+        buyer_bps: 30,
+        seller_bps: 25,
+        min_fen: 100,
+    };
     // 100 t at 43.00 CNY: 430 000 fen + 1 290 fen.
     assert_eq!(fees.buy_freeze_fen(4_300, 100).unwrap(), 431_290);
     // 1 t at 0.10 CNY: 10 fen + the 100 fen minimum.
@@ -35,12 +51,32 @@ fn buy_freeze_is_value_plus_buyer_fee() {
 
 #[test]
 fn overflow_and_bad_rates_are_errors() {
-    assert!(matches!(trade_value_fen(u64::MAX, 2), Err(FeeError::Overflow { .. })));
+    assert!(matches!(
+        trade_value_fen(u64::MAX, 2),
+        Err(FeeError::Overflow { .. })
+    ));
     assert_eq!(trade_value_fen(u64::MAX, 1), Ok(u64::MAX));
-    let fees = FeeSchedule { buyer_bps: 0, seller_bps: 0, min_fen: 1 };
-    assert!(matches!(fees.buy_freeze_fen(u64::MAX, 1), Err(FeeError::Overflow { .. })));
-    let too_high = FeeSchedule { buyer_bps: 10_001, seller_bps: 0, min_fen: 0 };
-    assert_eq!(too_high.check(), Err(FeeError::RateTooHigh { side: "buyer".into(), bps: 10_001 }));
+    let fees = FeeSchedule {
+        buyer_bps: 0,
+        seller_bps: 0,
+        min_fen: 1,
+    };
+    assert!(matches!(
+        fees.buy_freeze_fen(u64::MAX, 1),
+        Err(FeeError::Overflow { .. })
+    ));
+    let too_high = FeeSchedule {
+        buyer_bps: 10_001,
+        seller_bps: 0,
+        min_fen: 0,
+    };
+    assert_eq!(
+        too_high.check(),
+        Err(FeeError::RateTooHigh {
+            side: "buyer".into(),
+            bps: 10_001
+        })
+    );
     assert!(Clearing::new(SettlementMode::Immediate, too_high, 10).is_err());
     assert_eq!(FeeSchedule::FREE.check(), Ok(()));
 }

@@ -25,14 +25,26 @@ fn deposit_freeze_release_pay_withdraw() {
     assert_eq!(balance(&f, A), (5_000, 5_000));
     f.release(A, OrderRef(8), 500).unwrap();
     assert_eq!(balance(&f, A), (5_500, 4_500));
-    assert_eq!(f.order_freeze(OrderRef(8)), Some(MoneyFreeze { participant: A, fen: 1_500 }));
+    assert_eq!(
+        f.order_freeze(OrderRef(8)),
+        Some(MoneyFreeze {
+            participant: A,
+            fen: 1_500
+        })
+    );
 
     // Order 7 pays 2 000 fen to B, with fees of 10 fen (buyer) and 20 fen (seller).
     f.settle_payment(A, B, OrderRef(7), 2_000, 10, 20).unwrap();
     assert_eq!(balance(&f, A), (5_500, 2_490));
     assert_eq!(balance(&f, B), (1_980, 0));
     assert_eq!(balance(&f, FEE_ACCOUNT), (30, 0));
-    assert_eq!(f.order_freeze(OrderRef(7)), Some(MoneyFreeze { participant: A, fen: 990 }));
+    assert_eq!(
+        f.order_freeze(OrderRef(7)),
+        Some(MoneyFreeze {
+            participant: A,
+            fen: 990
+        })
+    );
 
     // Releasing the rest of a freeze removes it.
     f.release(A, OrderRef(7), 990).unwrap();
@@ -41,7 +53,10 @@ fn deposit_freeze_release_pay_withdraw() {
     f.withdraw(FEE_ACCOUNT, 30).unwrap();
 
     let report = f.check_invariants().unwrap();
-    assert_eq!((report.deposited_fen, report.withdrawn_fen, report.total_fen), (10_000, 2_010, 7_990));
+    assert_eq!(
+        (report.deposited_fen, report.withdrawn_fen, report.total_fen),
+        (10_000, 2_010, 7_990)
+    );
     assert_eq!(report.open_freezes, 1);
     let seqs: Vec<u64> = f.entries().iter().map(|e| e.seq).collect();
     assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
@@ -53,56 +68,198 @@ fn rejections_change_nothing() {
     f.freeze(A, 1_000, OrderRef(1)).unwrap();
     let before = f.clone();
     let cases: Vec<(FundsOp, FundsRejection)> = vec![
-        (FundsOp::Open { participant: A }, FundsRejection::AccountExists { participant: A }),
-        (FundsOp::Open { participant: FEE_ACCOUNT }, FundsRejection::AccountExists { participant: FEE_ACCOUNT }),
-        (FundsOp::Deposit { participant: A, fen: 0 }, FundsRejection::ZeroAmount { op: "deposit".into() }),
-        (FundsOp::Deposit { participant: ParticipantId(9), fen: 1 }, FundsRejection::UnknownParticipant { participant: ParticipantId(9) }),
-        (FundsOp::Deposit { participant: A, fen: u64::MAX }, FundsRejection::Overflow { op: "deposit".into() }),
         (
-            FundsOp::Withdraw { participant: A, fen: 9_001 },
-            FundsRejection::InsufficientAvailable { participant: A, available: 9_000, requested: 9_001 },
+            FundsOp::Open { participant: A },
+            FundsRejection::AccountExists { participant: A },
         ),
         (
-            FundsOp::Freeze { participant: A, order: OrderRef(2), fen: 9_001 },
-            FundsRejection::InsufficientAvailable { participant: A, available: 9_000, requested: 9_001 },
-        ),
-        (FundsOp::Freeze { participant: A, order: OrderRef(1), fen: 1 }, FundsRejection::OrderExists { order: OrderRef(1) }),
-        (
-            FundsOp::Freeze { participant: FEE_ACCOUNT, order: OrderRef(2), fen: 1 },
-            FundsRejection::FeeAccountNotTrading { op: "freeze funds for an order".into() },
-        ),
-        (FundsOp::Release { participant: A, order: OrderRef(2), fen: 1 }, FundsRejection::UnknownOrder { order: OrderRef(2) }),
-        (
-            FundsOp::Release { participant: B, order: OrderRef(1), fen: 1 },
-            FundsRejection::NotOrderOwner { order: OrderRef(1), owner: A, participant: B },
+            FundsOp::Open {
+                participant: FEE_ACCOUNT,
+            },
+            FundsRejection::AccountExists {
+                participant: FEE_ACCOUNT,
+            },
         ),
         (
-            FundsOp::Release { participant: A, order: OrderRef(1), fen: 1_001 },
-            FundsRejection::ExceedsFreeze { order: OrderRef(1), frozen: 1_000, requested: 1_001 },
+            FundsOp::Deposit {
+                participant: A,
+                fen: 0,
+            },
+            FundsRejection::ZeroAmount {
+                op: "deposit".into(),
+            },
         ),
         (
-            FundsOp::SettlePayment { buyer: A, seller: B, order: OrderRef(1), amount_fen: 990, buyer_fee_fen: 11, seller_fee_fen: 0 },
-            FundsRejection::ExceedsFreeze { order: OrderRef(1), frozen: 1_000, requested: 1_001 },
+            FundsOp::Deposit {
+                participant: ParticipantId(9),
+                fen: 1,
+            },
+            FundsRejection::UnknownParticipant {
+                participant: ParticipantId(9),
+            },
         ),
         (
-            FundsOp::SettlePayment { buyer: A, seller: B, order: OrderRef(1), amount_fen: 10, buyer_fee_fen: 0, seller_fee_fen: 11 },
-            FundsRejection::FeeExceedsProceeds { amount: 10, seller_fee: 11 },
+            FundsOp::Deposit {
+                participant: A,
+                fen: u64::MAX,
+            },
+            FundsRejection::Overflow {
+                op: "deposit".into(),
+            },
         ),
         (
-            FundsOp::SettlePayment { buyer: A, seller: A, order: OrderRef(1), amount_fen: 10, buyer_fee_fen: 0, seller_fee_fen: 0 },
+            FundsOp::Withdraw {
+                participant: A,
+                fen: 9_001,
+            },
+            FundsRejection::InsufficientAvailable {
+                participant: A,
+                available: 9_000,
+                requested: 9_001,
+            },
+        ),
+        (
+            FundsOp::Freeze {
+                participant: A,
+                order: OrderRef(2),
+                fen: 9_001,
+            },
+            FundsRejection::InsufficientAvailable {
+                participant: A,
+                available: 9_000,
+                requested: 9_001,
+            },
+        ),
+        (
+            FundsOp::Freeze {
+                participant: A,
+                order: OrderRef(1),
+                fen: 1,
+            },
+            FundsRejection::OrderExists { order: OrderRef(1) },
+        ),
+        (
+            FundsOp::Freeze {
+                participant: FEE_ACCOUNT,
+                order: OrderRef(2),
+                fen: 1,
+            },
+            FundsRejection::FeeAccountNotTrading {
+                op: "freeze funds for an order".into(),
+            },
+        ),
+        (
+            FundsOp::Release {
+                participant: A,
+                order: OrderRef(2),
+                fen: 1,
+            },
+            FundsRejection::UnknownOrder { order: OrderRef(2) },
+        ),
+        (
+            FundsOp::Release {
+                participant: B,
+                order: OrderRef(1),
+                fen: 1,
+            },
+            FundsRejection::NotOrderOwner {
+                order: OrderRef(1),
+                owner: A,
+                participant: B,
+            },
+        ),
+        (
+            FundsOp::Release {
+                participant: A,
+                order: OrderRef(1),
+                fen: 1_001,
+            },
+            FundsRejection::ExceedsFreeze {
+                order: OrderRef(1),
+                frozen: 1_000,
+                requested: 1_001,
+            },
+        ),
+        (
+            FundsOp::SettlePayment {
+                buyer: A,
+                seller: B,
+                order: OrderRef(1),
+                amount_fen: 990,
+                buyer_fee_fen: 11,
+                seller_fee_fen: 0,
+            },
+            FundsRejection::ExceedsFreeze {
+                order: OrderRef(1),
+                frozen: 1_000,
+                requested: 1_001,
+            },
+        ),
+        (
+            FundsOp::SettlePayment {
+                buyer: A,
+                seller: B,
+                order: OrderRef(1),
+                amount_fen: 10,
+                buyer_fee_fen: 0,
+                seller_fee_fen: 11,
+            },
+            FundsRejection::FeeExceedsProceeds {
+                amount: 10,
+                seller_fee: 11,
+            },
+        ),
+        (
+            FundsOp::SettlePayment {
+                buyer: A,
+                seller: A,
+                order: OrderRef(1),
+                amount_fen: 10,
+                buyer_fee_fen: 0,
+                seller_fee_fen: 0,
+            },
             FundsRejection::SelfTrade { participant: A },
         ),
         (
-            FundsOp::SettlePayment { buyer: A, seller: FEE_ACCOUNT, order: OrderRef(1), amount_fen: 10, buyer_fee_fen: 0, seller_fee_fen: 0 },
-            FundsRejection::FeeAccountNotTrading { op: "buy or sell".into() },
+            FundsOp::SettlePayment {
+                buyer: A,
+                seller: FEE_ACCOUNT,
+                order: OrderRef(1),
+                amount_fen: 10,
+                buyer_fee_fen: 0,
+                seller_fee_fen: 0,
+            },
+            FundsRejection::FeeAccountNotTrading {
+                op: "buy or sell".into(),
+            },
         ),
         (
-            FundsOp::SettlePayment { buyer: B, seller: A, order: OrderRef(1), amount_fen: 10, buyer_fee_fen: 0, seller_fee_fen: 0 },
-            FundsRejection::NotOrderOwner { order: OrderRef(1), owner: A, participant: B },
+            FundsOp::SettlePayment {
+                buyer: B,
+                seller: A,
+                order: OrderRef(1),
+                amount_fen: 10,
+                buyer_fee_fen: 0,
+                seller_fee_fen: 0,
+            },
+            FundsRejection::NotOrderOwner {
+                order: OrderRef(1),
+                owner: A,
+                participant: B,
+            },
         ),
         (
-            FundsOp::SettlePayment { buyer: A, seller: B, order: OrderRef(1), amount_fen: 0, buyer_fee_fen: 0, seller_fee_fen: 0 },
-            FundsRejection::ZeroAmount { op: "payment".into() },
+            FundsOp::SettlePayment {
+                buyer: A,
+                seller: B,
+                order: OrderRef(1),
+                amount_fen: 0,
+                buyer_fee_fen: 0,
+                seller_fee_fen: 0,
+            },
+            FundsRejection::ZeroAmount {
+                op: "payment".into(),
+            },
         ),
     ];
     for (op, expected) in cases {
@@ -123,5 +280,11 @@ fn entries_replay_to_the_same_ledger() {
 
     let mut gap = f.entries().to_vec();
     gap.remove(2);
-    assert_eq!(Funds::replay(&gap), Err(FundsReplayError::OutOfSequence { expected: 3, found: 4 }));
+    assert_eq!(
+        Funds::replay(&gap),
+        Err(FundsReplayError::OutOfSequence {
+            expected: 3,
+            found: 4
+        })
+    );
 }

@@ -24,11 +24,21 @@ pub fn day() -> Date {
 }
 
 pub fn admin(op: Op) -> Request {
-    Request { op, date: day(), initiator: "test".into(), reason: "test".into(), key: None }
+    Request {
+        op,
+        date: day(),
+        initiator: "test".into(),
+        reason: "test".into(),
+        key: None,
+    }
 }
 
 /// Fees with both rounding and the minimum visible in hand-computed figures.
-pub const FEES: FeeSchedule = FeeSchedule { buyer_bps: 30, seller_bps: 25, min_fen: 100 };
+pub const FEES: FeeSchedule = FeeSchedule {
+    buyer_bps: 30,
+    seller_bps: 25,
+    min_fen: 100,
+};
 
 /// A registry with a seller holding 600 t of CEA and a buyer holding none; both participants
 /// have funds accounts and the buyer has 1 000 000 fen (10 000 CNY) available.
@@ -51,17 +61,42 @@ impl World {
         let mut registry = Registry::new(day());
         let seller_account = registry.open_account(AccountKind::CompanyHolding, "seller", day());
         let buyer_account = registry.open_account(AccountKind::CompanyHolding, "buyer", day());
-        registry.execute(admin(Op::Issue { class: CEA, quantity: 1000, to: NATIONAL_QUOTA })).unwrap();
-        registry.execute(admin(Op::Allocate { class: CEA, quantity: 600, from: NATIONAL_QUOTA, to: seller_account })).unwrap();
+        registry
+            .execute(admin(Op::Issue {
+                class: CEA,
+                quantity: 1000,
+                to: NATIONAL_QUOTA,
+            }))
+            .unwrap();
+        registry
+            .execute(admin(Op::Allocate {
+                class: CEA,
+                quantity: 600,
+                from: NATIONAL_QUOTA,
+                to: seller_account,
+            }))
+            .unwrap();
         let mut funds = Funds::new();
         funds.open(SELLER).unwrap();
         funds.open(BUYER).unwrap();
         funds.deposit(BUYER, 1_000_000).unwrap();
-        World { registry, funds, units: UnitFreezes::new(), seller_account, buyer_account }
+        World {
+            registry,
+            funds,
+            units: UnitFreezes::new(),
+            seller_account,
+            buyer_account,
+        }
     }
 
     /// A trade of the seller's order 2 against the buyer's order 1.
-    pub fn trade(&self, id: u64, quantity: u64, price_fen_per_t: u64, limit_fen_per_t: u64) -> Trade {
+    pub fn trade(
+        &self,
+        id: u64,
+        quantity: u64,
+        price_fen_per_t: u64,
+        limit_fen_per_t: u64,
+    ) -> Trade {
         Trade {
             id: TradeId(id),
             date: day(),
@@ -83,15 +118,33 @@ impl World {
     pub fn orders(&mut self, quantity: u64, limit_fen_per_t: u64) {
         let fen = FEES.buy_freeze_fen(limit_fen_per_t, quantity).unwrap();
         self.funds.freeze(BUYER, fen, OrderRef(1)).unwrap();
-        self.units.freeze(&self.registry, OrderRef(2), self.seller_account, CEA, quantity).unwrap();
+        self.units
+            .freeze(
+                &self.registry,
+                OrderRef(2),
+                self.seller_account,
+                CEA,
+                quantity,
+            )
+            .unwrap();
     }
 
     pub fn snapshot(&self) -> (Registry, Funds, UnitFreezes) {
-        (self.registry.clone(), self.funds.clone(), self.units.clone())
+        (
+            self.registry.clone(),
+            self.funds.clone(),
+            self.units.clone(),
+        )
     }
 
     pub fn settle(&mut self, trade: Trade) -> Result<Settlement, SettlementError> {
-        settle(trade, &mut self.registry, &mut self.funds, &mut self.units, &FEES)
+        settle(
+            trade,
+            &mut self.registry,
+            &mut self.funds,
+            &mut self.units,
+            &FEES,
+        )
     }
 
     /// Every invariant of the three ledgers.

@@ -28,17 +28,46 @@ fn pid(i: usize) -> ParticipantId {
 
 #[derive(Clone, Debug)]
 enum Step {
-    Deposit { p: usize, fen: u64 },
+    Deposit {
+        p: usize,
+        fen: u64,
+    },
     /// `p == N` withdraws from the fee account.
-    Withdraw { p: usize, fen: u64 },
-    FreezeBuy { p: usize, limit: u64, qty: u64 },
+    Withdraw {
+        p: usize,
+        fen: u64,
+    },
+    FreezeBuy {
+        p: usize,
+        limit: u64,
+        qty: u64,
+    },
     /// `fen == None` releases the whole freeze.
-    ReleaseBuy { pick: usize, p: usize, fen: Option<u64> },
-    FreezeSell { p: usize, qty: u64 },
-    ReleaseSell { pick: usize, p: usize, qty: Option<u64> },
+    ReleaseBuy {
+        pick: usize,
+        p: usize,
+        fen: Option<u64>,
+    },
+    FreezeSell {
+        p: usize,
+        qty: u64,
+    },
+    ReleaseSell {
+        pick: usize,
+        p: usize,
+        qty: Option<u64>,
+    },
     /// The price is `price_pct` % of the buy order's limit (at least 1 fen), above it for 101..
-    Trade { buy: usize, sell: usize, qty: u64, price_pct: u64 },
-    FreezeAccount { p: usize, frozen: bool },
+    Trade {
+        buy: usize,
+        sell: usize,
+        qty: u64,
+        price_pct: u64,
+    },
+    FreezeAccount {
+        p: usize,
+        frozen: bool,
+    },
     EndOfDay,
 }
 
@@ -86,10 +115,18 @@ fn model_fee(value: u64, bps: u32, min: u64) -> u64 {
 
 impl Model {
     fn frozen_fen(&self, i: usize) -> u64 {
-        self.buy.values().filter(|(p, _)| *p == i).map(|(_, f)| f).sum()
+        self.buy
+            .values()
+            .filter(|(p, _)| *p == i)
+            .map(|(_, f)| f)
+            .sum()
     }
     fn frozen_t(&self, i: usize) -> u64 {
-        self.sell.values().filter(|(p, _)| *p == i).map(|(_, q)| q).sum()
+        self.sell
+            .values()
+            .filter(|(p, _)| *p == i)
+            .map(|(_, q)| q)
+            .sum()
     }
 
     fn settle(&mut self, t: &Trade, fees: &FeeSchedule, accounts: &[AccountId; N]) -> Outcome {
@@ -98,7 +135,10 @@ impl Model {
         }
         let b = (t.buyer.0 - 1) as usize;
         let s = (t.seller.0 - 1) as usize;
-        assert_eq!((accounts[b], accounts[s]), (t.buyer_account, t.seller_account));
+        assert_eq!(
+            (accounts[b], accounts[s]),
+            (t.buyer_account, t.seller_account)
+        );
         let value = t.price_fen_per_t * t.quantity;
         let buyer_fee = model_fee(value, fees.buyer_bps, fees.min_fen);
         let seller_fee = model_fee(value, fees.seller_bps, fees.min_fen);
@@ -163,21 +203,40 @@ struct Real {
 
 impl Real {
     fn snapshot(&self) -> (Registry, Funds, UnitFreezes, Clearing) {
-        (self.registry.clone(), self.funds.clone(), self.units.clone(), self.clearing.clone())
+        (
+            self.registry.clone(),
+            self.funds.clone(),
+            self.units.clone(),
+            self.clearing.clone(),
+        )
     }
 }
 
 /// Runs one random history; panics (with the step) on the first disagreement.
 fn run(mode: SettlementMode, fees: FeeSchedule, allocations: [u64; N], steps: Vec<Step>) {
     let mut registry = Registry::new(day());
-    let accounts: [AccountId; N] =
-        std::array::from_fn(|i| registry.open_account(AccountKind::CompanyHolding, &format!("company {i}"), day()));
+    let accounts: [AccountId; N] = std::array::from_fn(|i| {
+        registry.open_account(AccountKind::CompanyHolding, &format!("company {i}"), day())
+    });
     let issued: u64 = 1_000;
-    registry.execute(admin(Op::Issue { class: CEA, quantity: issued, to: NATIONAL_QUOTA })).unwrap();
+    registry
+        .execute(admin(Op::Issue {
+            class: CEA,
+            quantity: issued,
+            to: NATIONAL_QUOTA,
+        }))
+        .unwrap();
     let mut m = Model::default();
     for i in 0..N {
         if allocations[i] > 0 {
-            registry.execute(admin(Op::Allocate { class: CEA, quantity: allocations[i], from: NATIONAL_QUOTA, to: accounts[i] })).unwrap();
+            registry
+                .execute(admin(Op::Allocate {
+                    class: CEA,
+                    quantity: allocations[i],
+                    from: NATIONAL_QUOTA,
+                    to: accounts[i],
+                }))
+                .unwrap();
         }
         m.holding[i] = allocations[i];
     }
@@ -186,7 +245,12 @@ fn run(mode: SettlementMode, fees: FeeSchedule, allocations: [u64; N], steps: Ve
         funds.open(pid(i)).unwrap();
     }
     let clearing = Clearing::new(mode, fees, 1_000).unwrap();
-    let mut real = Real { registry, funds, units: UnitFreezes::new(), clearing };
+    let mut real = Real {
+        registry,
+        funds,
+        units: UnitFreezes::new(),
+        clearing,
+    };
 
     let mut next_order = 1u64;
     let mut next_trade = 1u64;
@@ -204,11 +268,22 @@ fn run(mode: SettlementMode, fees: FeeSchedule, allocations: [u64; N], steps: Ve
                     m.available[p + 1] += fen;
                     m.deposited += u128::from(fen);
                 }
-                (e, r.funds.deposit(pid(p), fen).map(drop).map_err(|_| "funds"))
+                (
+                    e,
+                    r.funds.deposit(pid(p), fen).map(drop).map_err(|_| "funds"),
+                )
             }
             Step::Withdraw { p, fen } => {
-                let (who, slot) = if p == N { (FEE_ACCOUNT, 0) } else { (pid(p), p + 1) };
-                let e = if fen == 0 || fen > m.available[slot] { Err("funds") } else { Ok(()) };
+                let (who, slot) = if p == N {
+                    (FEE_ACCOUNT, 0)
+                } else {
+                    (pid(p), p + 1)
+                };
+                let e = if fen == 0 || fen > m.available[slot] {
+                    Err("funds")
+                } else {
+                    Ok(())
+                };
                 if e.is_ok() {
                     m.available[slot] -= fen;
                     m.withdrawn += u128::from(fen);
@@ -220,13 +295,23 @@ fn run(mode: SettlementMode, fees: FeeSchedule, allocations: [u64; N], steps: Ve
                 next_order += 1;
                 let fen = limit * qty + model_fee(limit * qty, fees.buyer_bps, fees.min_fen);
                 assert_eq!(fees.buy_freeze_fen(limit, qty), Ok(fen));
-                let e = if fen > m.available[p + 1] { Err("funds") } else { Ok(()) };
+                let e = if fen > m.available[p + 1] {
+                    Err("funds")
+                } else {
+                    Ok(())
+                };
                 if e.is_ok() {
                     m.available[p + 1] -= fen;
                     m.buy.insert(order, (p, fen));
                     buys.push((order, p, limit));
                 }
-                (e, r.funds.freeze(pid(p), fen, OrderRef(order)).map(drop).map_err(|_| "funds"))
+                (
+                    e,
+                    r.funds
+                        .freeze(pid(p), fen, OrderRef(order))
+                        .map(drop)
+                        .map_err(|_| "funds"),
+                )
             }
             Step::ReleaseBuy { pick, p, fen } => {
                 if buys.is_empty() {
@@ -241,22 +326,44 @@ fn run(mode: SettlementMode, fees: FeeSchedule, allocations: [u64; N], steps: Ve
                 };
                 if e.is_ok() {
                     let f = m.buy[&order].1 - fen;
-                    if f == 0 { m.buy.remove(&order) } else { m.buy.insert(order, (p, f)) };
+                    if f == 0 {
+                        m.buy.remove(&order)
+                    } else {
+                        m.buy.insert(order, (p, f))
+                    };
                     m.available[p + 1] += fen;
                 }
-                (e, r.funds.release(pid(p), OrderRef(order), fen).map(drop).map_err(|_| "funds"))
+                (
+                    e,
+                    r.funds
+                        .release(pid(p), OrderRef(order), fen)
+                        .map(drop)
+                        .map_err(|_| "funds"),
+                )
             }
             Step::FreezeSell { p, qty } => {
                 let order = next_order;
                 next_order += 1;
-                let tradable = m.holding[p].saturating_sub(m.frozen_t(p)).saturating_sub(m.bought[p]);
+                let tradable = m.holding[p]
+                    .saturating_sub(m.frozen_t(p))
+                    .saturating_sub(m.bought[p]);
                 assert_eq!(r.units.tradable_in(&r.registry, accounts[p], CEA), tradable);
-                let e = if qty == 0 || qty > tradable { Err("units") } else { Ok(()) };
+                let e = if qty == 0 || qty > tradable {
+                    Err("units")
+                } else {
+                    Ok(())
+                };
                 if e.is_ok() {
                     m.sell.insert(order, (p, qty));
                     sells.push((order, p));
                 }
-                (e, r.units.freeze(&r.registry, OrderRef(order), accounts[p], CEA, qty).map(drop).map_err(|_| "units"))
+                (
+                    e,
+                    r.units
+                        .freeze(&r.registry, OrderRef(order), accounts[p], CEA, qty)
+                        .map(drop)
+                        .map_err(|_| "units"),
+                )
             }
             Step::ReleaseSell { pick, p, qty } => {
                 if sells.is_empty() {
@@ -271,11 +378,26 @@ fn run(mode: SettlementMode, fees: FeeSchedule, allocations: [u64; N], steps: Ve
                 };
                 if e.is_ok() {
                     let q = m.sell[&order].1 - qty;
-                    if q == 0 { m.sell.remove(&order) } else { m.sell.insert(order, (p, q)) };
+                    if q == 0 {
+                        m.sell.remove(&order)
+                    } else {
+                        m.sell.insert(order, (p, q))
+                    };
                 }
-                (e, r.units.release(OrderRef(order), accounts[p], qty).map(drop).map_err(|_| "units"))
+                (
+                    e,
+                    r.units
+                        .release(OrderRef(order), accounts[p], qty)
+                        .map(drop)
+                        .map_err(|_| "units"),
+                )
             }
-            Step::Trade { buy, sell, qty, price_pct } => {
+            Step::Trade {
+                buy,
+                sell,
+                qty,
+                price_pct,
+            } => {
                 if buys.is_empty() || sells.is_empty() {
                     continue;
                 }
@@ -283,7 +405,9 @@ fn run(mode: SettlementMode, fees: FeeSchedule, allocations: [u64; N], steps: Ve
                 let mut sell_pick = sell % sells.len();
                 // Keep some self-trades (refused), but mostly look for a counterparty.
                 if sell % 4 != 0 {
-                    let other = (0..sells.len()).map(|k| (sell_pick + k) % sells.len()).find(|&k| sells[k].1 != b);
+                    let other = (0..sells.len())
+                        .map(|k| (sell_pick + k) % sells.len())
+                        .find(|&k| sells[k].1 != b);
                     sell_pick = other.unwrap_or(sell_pick);
                 }
                 let (sell_order, s) = sells[sell_pick];
@@ -303,7 +427,9 @@ fn run(mode: SettlementMode, fees: FeeSchedule, allocations: [u64; N], steps: Ve
                     sell_order: OrderRef(sell_order),
                 };
                 next_trade += 1;
-                let actual = r.clearing.submit(trade, &mut r.registry, &mut r.funds, &mut r.units);
+                let actual = r
+                    .clearing
+                    .submit(trade, &mut r.registry, &mut r.funds, &mut r.units);
                 match mode {
                     SettlementMode::Immediate => {
                         let e = m.settle(&trade, &fees, &accounts);
@@ -316,14 +442,20 @@ fn run(mode: SettlementMode, fees: FeeSchedule, allocations: [u64; N], steps: Ve
                         (e, a)
                     }
                     SettlementMode::EndOfDay => {
-                        let e = if price > limit || b == s { Err("shape") } else { Ok(()) };
+                        let e = if price > limit || b == s {
+                            Err("shape")
+                        } else {
+                            Ok(())
+                        };
                         if e.is_ok() {
                             m.pending.push(trade);
                         }
                         let a = match actual {
                             Ok(Submitted::Queued) => Ok(()),
                             Ok(Submitted::Settled(_)) => panic!("end-of-day mode settled at once"),
-                            Err(SubmitError::Queue(QueueRejection::Invalid { source, .. })) => Err(settlement_tag(&source)),
+                            Err(SubmitError::Queue(QueueRejection::Invalid { source, .. })) => {
+                                Err(settlement_tag(&source))
+                            }
                             Err(e) => panic!("unexpected queue error {e}"),
                         };
                         (e, a)
@@ -331,12 +463,23 @@ fn run(mode: SettlementMode, fees: FeeSchedule, allocations: [u64; N], steps: Ve
                 }
             }
             Step::FreezeAccount { p, frozen } => {
-                let status = if frozen { AccountStatus::Frozen } else { AccountStatus::Open };
+                let status = if frozen {
+                    AccountStatus::Frozen
+                } else {
+                    AccountStatus::Open
+                };
                 m.account_frozen[p] = frozen;
-                (Ok(()), r.registry.set_status(accounts[p], status).map_err(|_| "registry"))
+                (
+                    Ok(()),
+                    r.registry
+                        .set_status(accounts[p], status)
+                        .map_err(|_| "registry"),
+                )
             }
             Step::EndOfDay => {
-                let report = r.clearing.end_of_day(&mut r.registry, &mut r.funds, &mut r.units);
+                let report = r
+                    .clearing
+                    .end_of_day(&mut r.registry, &mut r.funds, &mut r.units);
                 let mut failed = Vec::new();
                 for t in std::mem::take(&mut m.pending) {
                     if let Err(tag) = m.settle(&t, &fees, &accounts) {
@@ -344,7 +487,11 @@ fn run(mode: SettlementMode, fees: FeeSchedule, allocations: [u64; N], steps: Ve
                     }
                 }
                 m.bought = [0; N];
-                let real_failed: Vec<_> = report.failed.iter().map(|f| (f.trade.id, settlement_tag(&f.error))).collect();
+                let real_failed: Vec<_> = report
+                    .failed
+                    .iter()
+                    .map(|f| (f.trade.id, settlement_tag(&f.error)))
+                    .collect();
                 assert_eq!(real_failed, failed, "step {n}: end-of-day failures");
                 (Ok(()), Ok(()))
             }
@@ -356,43 +503,105 @@ fn run(mode: SettlementMode, fees: FeeSchedule, allocations: [u64; N], steps: Ve
         }
         compare(n, &real, &m, &accounts, issued);
     }
-    assert_eq!(Funds::replay(real.funds.entries()).as_ref(), Ok(&real.funds), "the funds journal replays");
+    assert_eq!(
+        Funds::replay(real.funds.entries()).as_ref(),
+        Ok(&real.funds),
+        "the funds journal replays"
+    );
 }
 
 #[track_caller]
 fn compare(n: usize, r: &Real, m: &Model, accounts: &[AccountId; N], issued: u64) {
-    assert_eq!(r.funds.available(FEE_ACCOUNT), m.available[0], "step {n}: fee account");
+    assert_eq!(
+        r.funds.available(FEE_ACCOUNT),
+        m.available[0],
+        "step {n}: fee account"
+    );
     for (i, &a) in accounts.iter().enumerate() {
         let p = pid(i);
-        assert_eq!((r.funds.available(p), r.funds.frozen(p)), (m.available[i + 1], m.frozen_fen(i)), "step {n}: funds of {p}");
-        let (holding, frozen, bought) = (r.registry.holding(a, CEA), r.units.frozen(a, CEA), r.units.bought_today(a, CEA));
-        assert_eq!((holding, frozen, bought), (m.holding[i], m.frozen_t(i), m.bought[i]), "step {n}: units of {a}");
+        assert_eq!(
+            (r.funds.available(p), r.funds.frozen(p)),
+            (m.available[i + 1], m.frozen_fen(i)),
+            "step {n}: funds of {p}"
+        );
+        let (holding, frozen, bought) = (
+            r.registry.holding(a, CEA),
+            r.units.frozen(a, CEA),
+            r.units.bought_today(a, CEA),
+        );
+        assert_eq!(
+            (holding, frozen, bought),
+            (m.holding[i], m.frozen_t(i), m.bought[i]),
+            "step {n}: units of {a}"
+        );
         // The consistency that makes every sale a sale of tradable units.
-        assert!(frozen + bought <= holding, "step {n}: {a} has {frozen} t frozen and {bought} t bought today of {holding} t");
+        assert!(
+            frozen + bought <= holding,
+            "step {n}: {a} has {frozen} t frozen and {bought} t bought today of {holding} t"
+        );
     }
-    let buys: BTreeMap<u64, (usize, u64)> =
-        r.funds.freezes().map(|(o, f)| (o.0, ((f.participant.0 - 1) as usize, f.fen))).collect();
+    let buys: BTreeMap<u64, (usize, u64)> = r
+        .funds
+        .freezes()
+        .map(|(o, f)| (o.0, ((f.participant.0 - 1) as usize, f.fen)))
+        .collect();
     assert_eq!(buys, m.buy, "step {n}: buy freezes");
     let sells: BTreeMap<u64, (usize, u64)> = r
         .units
         .freezes()
-        .map(|(o, f)| (o.0, (accounts.iter().position(|a| *a == f.account).unwrap(), f.quantity)))
+        .map(|(o, f)| {
+            (
+                o.0,
+                (
+                    accounts.iter().position(|a| *a == f.account).unwrap(),
+                    f.quantity,
+                ),
+            )
+        })
         .collect();
     assert_eq!(sells, m.sell, "step {n}: sell freezes");
 
-    let report = r.funds.check_invariants().unwrap_or_else(|e| panic!("step {n}: {e}"));
-    assert_eq!((report.deposited_fen, report.withdrawn_fen), (m.deposited, m.withdrawn), "step {n}");
-    assert_eq!(report.total_fen, m.deposited - m.withdrawn, "step {n}: money conserved");
-    r.registry.check_invariants().unwrap_or_else(|e| panic!("step {n}: {e}"));
-    let held: u64 = accounts.iter().map(|a| r.registry.holding(*a, CEA)).sum::<u64>() + r.registry.holding(NATIONAL_QUOTA, CEA);
+    let report = r
+        .funds
+        .check_invariants()
+        .unwrap_or_else(|e| panic!("step {n}: {e}"));
+    assert_eq!(
+        (report.deposited_fen, report.withdrawn_fen),
+        (m.deposited, m.withdrawn),
+        "step {n}"
+    );
+    assert_eq!(
+        report.total_fen,
+        m.deposited - m.withdrawn,
+        "step {n}: money conserved"
+    );
+    r.registry
+        .check_invariants()
+        .unwrap_or_else(|e| panic!("step {n}: {e}"));
+    let held: u64 = accounts
+        .iter()
+        .map(|a| r.registry.holding(*a, CEA))
+        .sum::<u64>()
+        + r.registry.holding(NATIONAL_QUOTA, CEA);
     assert_eq!(held, issued, "step {n}: units conserved");
-    r.units.check_invariants(&r.registry).unwrap_or_else(|e| panic!("step {n}: {e}"));
-    assert_eq!(r.clearing.pending().len(), m.pending.len(), "step {n}: pending trades");
+    r.units
+        .check_invariants(&r.registry)
+        .unwrap_or_else(|e| panic!("step {n}: {e}"));
+    assert_eq!(
+        r.clearing.pending().len(),
+        m.pending.len(),
+        "step {n}: pending trades"
+    );
 }
 
 fn fee_schedule() -> impl Strategy<Value = FeeSchedule> {
-    (0..=200u32, 0..=200u32, prop_oneof![Just(0u64), 1..=30u64])
-        .prop_map(|(buyer_bps, seller_bps, min_fen)| FeeSchedule { buyer_bps, seller_bps, min_fen })
+    (0..=200u32, 0..=200u32, prop_oneof![Just(0u64), 1..=30u64]).prop_map(
+        |(buyer_bps, seller_bps, min_fen)| FeeSchedule {
+            buyer_bps,
+            seller_bps,
+            min_fen,
+        },
+    )
 }
 
 proptest! {

@@ -93,16 +93,25 @@ pub fn run_year(
 ) -> Result<()> {
     let d = |s: &str| Date::parse(s).expect("valid");
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x4558_4348);
+    let text = ets_market::trading::config::MarketRules::builtin_text();
+    let rules = ets_market::trading::config::MarketRules::from_toml_str(text, "cn-seee.toml")?;
+    // Traders join only when the market file admits holders other than covered companies
+    // (DOMAIN.md §1.3: not in the first phase, which the demo's year is).
+    let traders: Vec<&str> = if rules.admit_non_covered {
+        TRADERS.to_vec()
+    } else {
+        Vec::new()
+    };
     let mut setup = vec![run.env(
         "2021-06-22",
         "SEEE",
         "national market trading rules",
         Command::OpenExchange {
             source: "cn-seee.toml (shipped)".into(),
-            toml: ets_market::trading::config::MarketRules::builtin_text().to_string(),
+            toml: text.to_string(),
         },
     )];
-    for t in TRADERS {
+    for &t in &traders {
         setup.push(run.env(
             "2021-07-01",
             "SEEE",
@@ -124,7 +133,7 @@ pub fn run_year(
             },
         ));
     }
-    for t in TRADERS {
+    for &t in &traders {
         deposits.push(x(
             run,
             d("2021-07-15"),
@@ -167,7 +176,7 @@ pub fn run_year(
         .into_iter()
         .map(|(name, remaining)| Side { name, remaining })
         .collect();
-    let mut trader_pos: BTreeMap<&str, u64> = TRADERS.iter().map(|t| (*t, 0)).collect();
+    let mut trader_pos: BTreeMap<&str, u64> = traders.iter().map(|t| (*t, 0)).collect();
 
     let bar = run.bar("exchange, 114 trading days", days.len() as u64);
     for (i, &day) in days.iter().enumerate() {
@@ -232,7 +241,7 @@ pub fn run_year(
             ));
         }
         if last_days <= 15 {
-            for t in TRADERS {
+            for &t in &traders {
                 let q = trader_pos[t].min(99_999);
                 if q > 0 {
                     open.push(x(
@@ -359,7 +368,7 @@ pub fn run_year(
         }
         // When the market is long, traders buy what is left cheap (up to their cap).
         if supply > demand && last_days > 20 {
-            for t in TRADERS {
+            for &t in &traders {
                 while o < book.len() && trader_pos[t] < 600_000 {
                     let q = book[o].3.min(99_999).min(600_000 - trader_pos[t]);
                     take.push(x(
@@ -398,7 +407,7 @@ pub fn run_year(
                 }
             }
         }
-        for t in TRADERS {
+        for &t in &traders {
             // Positions reflect holdings (what a trader bought and has not yet sold).
             let account = m.resolve_account(t).expect("registered trader");
             *trader_pos.get_mut(t).expect("trader") = CLASSES

@@ -82,7 +82,10 @@ fn the_worked_example_reads() {
         let (f, t) = read(&format!("verifications-{year}.csv"));
         let v = parse_verifications_csv(&f, &t).unwrap();
         assert_eq!(v.len(), 3, "{f}");
-        assert!(v.iter().all(|v| v.year == year && v.units.is_none()), "{f}: short form");
+        assert!(
+            v.iter().all(|v| v.year == year && v.units.is_none()),
+            "{f}: short form"
+        );
     }
 
     let (f, t) = read("transfers.csv");

@@ -43,6 +43,29 @@ pub struct MarketRules {
     /// refused with `beyond_calendar`. `None` in files adopted before the key existed.
     pub calendar_through: Option<u16>,
     pub instruments: Vec<InstrumentRules>,
+    /// What the day's close does to block proposals and one-way auctions still open.
+    pub lifetimes: Lifetimes,
+    /// Whether holders other than covered companies (key emitting units) may trade (DOMAIN.md
+    /// §1.3: not in the first phase). `true` in files adopted before the key existed.
+    pub admit_non_covered: bool,
+}
+
+/// What the close of the trading day does to an instrument still open. Listed orders are day
+/// orders in every market file (they expire at the close); the other two are settings, whose
+/// absence (files adopted before they existed) keeps what those files did: carry.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Lifetimes {
+    pub block_proposal: Lifetime,
+    pub one_way_auction: Lifetime,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Lifetime {
+    /// Ends with the day: a block proposal lapses, a one-way auction is allocated from its bids;
+    /// either way what it froze is released at the close.
+    Day,
+    /// Stays open across closes until accepted, closed or withdrawn.
+    Carry,
 }
 
 /// One instrument of the market file: allowances (CEA) or offset credits (CCER) of the listed
@@ -79,6 +102,23 @@ struct File {
     position_limits: PositionSection,
     calendar: CalendarSection,
     instruments: Vec<InstrumentSection>,
+    #[serde(default)]
+    lifetimes: Option<LifetimesSection>,
+    #[serde(default)]
+    participants: Option<ParticipantsSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LifetimesSection {
+    block_proposal: String,
+    one_way_auction: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ParticipantsSection {
+    admit_non_covered: bool,
 }
 
 #[derive(Deserialize)]
@@ -425,6 +465,21 @@ impl MarketRules {
                 "at least one instrument must trade".into(),
             ));
         }
+        let lifetime = |key: &str, v: &str| match v {
+            "day" => Ok(Lifetime::Day),
+            "carry" => Ok(Lifetime::Carry),
+            other => Err(err(key, format!("{other}: expected day or carry"))),
+        };
+        let lifetimes = match &f.lifetimes {
+            Some(l) => Lifetimes {
+                block_proposal: lifetime("lifetimes.block_proposal", &l.block_proposal)?,
+                one_way_auction: lifetime("lifetimes.one_way_auction", &l.one_way_auction)?,
+            },
+            None => Lifetimes {
+                block_proposal: Lifetime::Carry,
+                one_way_auction: Lifetime::Carry,
+            },
+        };
         Ok(MarketRules {
             id: f.market.id,
             name: f.market.name,
@@ -446,6 +501,8 @@ impl MarketRules {
             calendar,
             calendar_through,
             instruments,
+            lifetimes,
+            admit_non_covered: f.participants.is_none_or(|p| p.admit_non_covered),
         })
     }
 

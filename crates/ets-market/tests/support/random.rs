@@ -192,7 +192,15 @@ pub fn setup_with(market_toml: &str) -> Vec<Envelope> {
             toml: market_toml.into(),
         },
     ));
+    // Holders other than covered companies get funds only where the market admits them; where
+    // it does not, their commands are drawn all the same and must be refused.
+    let admits = ets_market::trading::config::MarketRules::from_toml_str(market_toml, "market")
+        .expect("the test's market file parses")
+        .admit_non_covered;
     for h in ["SX0001", "HB0001", "GD0001", "TRADER1", "P001"] {
+        if !admits && matches!(h, "TRADER1" | "P001") {
+            continue;
+        }
         out.push(on(
             "2021-07-15",
             Command::Exchange(ExchangeCommand::Deposit {
@@ -333,6 +341,9 @@ fn exchange_command() -> impl Strategy<Value = ExchangeCommand> {
         ),
         4 => (holder(), id(), minute()).prop_map(
             |(holder, proposal, minute)| ExchangeCommand::AcceptBlock { holder, proposal, minute }
+        ),
+        2 => (holder(), id()).prop_map(
+            |(holder, proposal)| ExchangeCommand::WithdrawBlock { holder, proposal }
         ),
         3 => (holder(), class(), side(), qty(), price(), any::<bool>(), minute(), minute()).prop_map(
             |(holder, class, side, qty, limit, pay_as_bid, open_minute, close_minute)| {
@@ -486,6 +497,7 @@ fn drawn(c: &Command) {
             | ExchangeCommand::Take { .. }
             | ExchangeCommand::ProposeBlock { .. }
             | ExchangeCommand::AcceptBlock { .. }
+            | ExchangeCommand::WithdrawBlock { .. }
             | ExchangeCommand::Announce { .. }
             | ExchangeCommand::Bid { .. }
             | ExchangeCommand::CloseAuction { .. } => {}
@@ -528,9 +540,21 @@ pub fn step() -> impl Strategy<Value = Envelope> {
 
 /// The shipped market file with continuous price-time matching instead of click-to-trade,
 /// so that crossing orders trade (IOC and FOK are accepted there too).
+/// The other choices of every setting the shipped file makes: continuous matching, settlement
+/// at the trade, proposals and auctions carried across days, anyone admitted; so that the
+/// random runs cover both sides of each.
 pub fn continuous_market() -> String {
-    let text = MARKET.replace("matching = \"click_to_trade\"", "matching = \"continuous\"");
-    assert_ne!(text, MARKET, "the market file names its matching mode");
+    let mut text = MARKET.to_string();
+    for (from, to) in [
+        ("matching = \"click_to_trade\"", "matching = \"continuous\""),
+        ("settlement = \"end_of_day\"", "settlement = \"immediate\""),
+        ("block_proposal = \"day\"", "block_proposal = \"carry\""),
+        ("one_way_auction = \"day\"", "one_way_auction = \"carry\""),
+        ("admit_non_covered = false", "admit_non_covered = true"),
+    ] {
+        assert!(text.contains(from), "the market file says {from}");
+        text = text.replace(from, to);
+    }
     text
 }
 

@@ -701,6 +701,11 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
         "回放：交易指令 {op} 的成交与日志不一致",
         "",
     ),
+    (
+        "replay_releases_differ",
+        "回放：收市释放的冻结（{got} 笔）与日志（{journal} 笔）不一致",
+        "",
+    ),
     ("internal_error", "系统内部错误（{step}），请联系运营方", ""),
     ("exchange_not_open", "交易所尚未开业", ""),
     ("not_trading_day", "{date} 不是交易日", ""),
@@ -800,6 +805,21 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
         "",
     ),
     ("unknown_auction", "没有单向竞价 {id}", ""),
+    (
+        "not_proposer",
+        "大宗协议申报 {id} 不是本方提出的，只有申报方可以撤回",
+        "",
+    ),
+    (
+        "participant_not_admitted",
+        "账户 {account} 不属于重点排放单位：本阶段只有重点排放单位可以参与交易",
+        "",
+    ),
+    (
+        "bidding_window_after_close",
+        "竞价时段须在当日最后一个挂牌交易时段结束（{day_end}）前结束，申报为 {close}",
+        "",
+    ),
     (
         "below_auction_floor",
         "报价 {price:yuan} 元低于竞价底价 {floor:yuan} 元",

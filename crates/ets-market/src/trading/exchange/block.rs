@@ -1,5 +1,10 @@
-//! Block trades (大宗协议): a proposal to a named counterparty, and its acceptance, which
-//! settles at once.
+//! Block trades (大宗协议): a proposal to a named counterparty, its acceptance (which settles
+//! as the market file says: at once or after the close), and its withdrawal by the proposer.
+//!
+//! Lifetime: under `lifetimes.block_proposal = "day"` a proposal not accepted by the close
+//! lapses and the close releases what it froze (`day.rs`); under `"carry"` it stays open. Either
+//! way the acceptance is checked as the proposal was, against the day of the acceptance: its
+//! block band, its block session, the buyer's position limit, funds and tradable units.
 
 // Each input's check and apply take its fields by name, as the journaled `ExchangeInput`
 // spells them, rather than a struct per input that would be a second copy of the variant.
@@ -37,7 +42,13 @@ impl Exchange {
         match side {
             OrderSide::Buy => {
                 // Every way of acquiring units counts against the position limit.
-                self.check_position(registry, account, class, qty, position_limit(account, class))?;
+                self.check_position(
+                    registry,
+                    account,
+                    class,
+                    qty,
+                    position_limit(account, class),
+                )?;
                 self.check_buy(account, price, qty, 0).map(|_| ())
             }
             OrderSide::Sell => self.check_sell(registry, account, class, qty, 0),
@@ -90,13 +101,22 @@ impl Exchange {
         }
         self.check_day(date)?;
         self.in_session(TradingWindow::Block, minute)?;
+        // The price, size and mode again, against today's band: a proposal carried from an
+        // earlier day must still be a proposal one could make today.
+        self.check_price_qty(p.class, p.price, p.qty, true)?;
         // The buyer's position limit, checked again when the trade happens: the acceptor buying
         // from a sell proposal, or the proposer of a buy proposal (whose holdings may have grown).
         let buyer = match p.side {
             OrderSide::Sell => account,
             OrderSide::Buy => p.account,
         };
-        self.check_position(registry, buyer, p.class, p.qty, position_limit(buyer, p.class))?;
+        self.check_position(
+            registry,
+            buyer,
+            p.class,
+            p.qty,
+            position_limit(buyer, p.class),
+        )?;
         match p.side {
             OrderSide::Sell => self.check_buy(account, p.price, p.qty, 0).map(|_| ()),
             OrderSide::Buy => self.check_sell(registry, account, p.class, p.qty, 0),
@@ -143,5 +163,31 @@ impl Exchange {
         self.release_unless_pending(proposal)?;
         self.release_unless_pending(id)?;
         Ok(())
+    }
+}
+
+impl Exchange {
+    /// Withdrawing a block proposal: it is open and the withdrawer made it.
+    pub(super) fn check_withdraw_block(
+        &self,
+        proposal: u64,
+        account: AccountId,
+    ) -> Result<(), TradeRejection> {
+        let p = self
+            .blocks
+            .get(&proposal)
+            .ok_or(TradeRejection::UnknownProposal { id: proposal })?;
+        if p.account != account {
+            return Err(TradeRejection::NotProposer { id: proposal });
+        }
+        Ok(())
+    }
+
+    /// Withdraws a block proposal and releases what it froze.
+    pub(super) fn apply_withdraw_block(&mut self, proposal: u64) -> Result<(), TradeRejection> {
+        self.blocks
+            .remove(&proposal)
+            .ok_or(TradeRejection::UnknownProposal { id: proposal })?;
+        self.release_all(proposal)
     }
 }

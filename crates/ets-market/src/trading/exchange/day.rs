@@ -2,6 +2,7 @@
 //! and closing it (expiry of the day's orders, end-of-day settlement, the day's bars), and
 //! the market's daily figures.
 
+use super::super::config::Lifetime;
 use super::*;
 
 impl Exchange {
@@ -42,12 +43,17 @@ impl Exchange {
         self.check_day(date)
     }
 
-    /// Closes the day: expires the day's orders, settles what waits for the end of the day, releases what finished orders hold, and records each class's bar and close.
+    /// Closes the day: expires the day's orders; allocates the one-way auctions and lapses the
+    /// block proposals whose lifetime is the day; settles what waits for the end of the day;
+    /// releases what finished orders hold (recording each release in `last_close`); and records
+    /// each class's bar and close.
     pub(super) fn apply_close_day(
         &mut self,
         registry: &mut Registry,
+        trades: &mut Vec<TradeRecord>,
         date: Date,
     ) -> Result<(), TradeRejection> {
+        self.closing = Some((self.held_now(), Vec::new()));
         let vintages: Vec<UnitClass> = self.books.keys().copied().collect();
         for v in &vintages {
             let mut events = Vec::new();
@@ -65,6 +71,25 @@ impl Exchange {
                 .collect();
             for id in ids {
                 self.finish_if_gone(id)?;
+            }
+        }
+        // What the rules end with the day: an auction's window is over at the close, so it is
+        // allocated from the bids it has; a proposal nobody accepted lapses.
+        if self.rules.lifetimes.one_way_auction == Lifetime::Day {
+            let day_end = self.day_end().unwrap_or(u16::MAX);
+            let open: Vec<(u64, u16)> = self
+                .auctions
+                .iter()
+                .map(|(id, a)| (*id, a.close_minute.min(day_end)))
+                .collect();
+            for (id, minute) in open {
+                self.apply_close_auction(registry, trades, id, date, minute)?;
+            }
+        }
+        if self.rules.lifetimes.block_proposal == Lifetime::Day {
+            let open: Vec<u64> = self.blocks.keys().copied().collect();
+            for id in open {
+                self.apply_withdraw_block(id)?;
             }
         }
         let report = self
@@ -114,7 +139,37 @@ impl Exchange {
             self.prev_close.insert(v, close);
         }
         self.day = None;
+        self.last_close = self.closing.take().map(|(_, log)| log).unwrap_or_default();
         Ok(())
+    }
+
+    /// What every id holding money or units is now, for the close's account of its releases.
+    fn held_now(&self) -> BTreeMap<u64, Held> {
+        let mut held = BTreeMap::new();
+        for (id, o) in &self.orders {
+            let resting = self
+                .books
+                .get(&o.class)
+                .is_some_and(|b| b.0.order(*id).is_some());
+            held.insert(
+                *id,
+                if resting {
+                    Held::ListedOrder
+                } else {
+                    Held::Settled
+                },
+            );
+        }
+        for id in self.blocks.keys() {
+            held.insert(*id, Held::BlockProposal);
+        }
+        for (id, a) in &self.auctions {
+            held.insert(*id, Held::OneWayAuction);
+            for b in &a.bids {
+                held.insert(b.0, Held::OneWayBid);
+            }
+        }
+        held
     }
 }
 

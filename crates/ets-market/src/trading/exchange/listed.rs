@@ -38,7 +38,13 @@ impl Exchange {
         match side {
             OrderSide::Buy => {
                 self.check_buy(account, price, qty, 0)?;
-                self.check_position(registry, account, class, qty, position_limit(account, class))
+                self.check_position(
+                    registry,
+                    account,
+                    class,
+                    qty,
+                    position_limit(account, class),
+                )
             }
             OrderSide::Sell => self.check_sell(registry, account, class, qty, 0),
         }
@@ -239,7 +245,13 @@ impl Exchange {
             // The taker buys from a listed sell order.
             OrderSide::Sell => {
                 self.check_buy(account, o.price, qty, 0)?;
-                self.check_position(registry, account, o.class, qty, position_limit(account, o.class))
+                self.check_position(
+                    registry,
+                    account,
+                    o.class,
+                    qty,
+                    position_limit(account, o.class),
+                )
             }
             OrderSide::Buy => self.check_sell(registry, account, o.class, qty, 0),
         }

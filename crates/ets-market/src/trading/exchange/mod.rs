@@ -178,6 +178,11 @@ pub enum ExchangeInput {
         date: Date,
         minute: u16,
     },
+    /// The proposer takes back a block proposal not yet accepted, and what it froze.
+    WithdrawBlock {
+        proposal: u64,
+        account: AccountId,
+    },
 }
 
 impl ExchangeInput {
@@ -197,7 +202,45 @@ impl ExchangeInput {
             ExchangeInput::Announce { .. } => "announce_auction",
             ExchangeInput::Bid { .. } => "bid",
             ExchangeInput::CloseAuction { .. } => "close_auction",
+            ExchangeInput::WithdrawBlock { .. } => "withdraw_block",
         }
+    }
+
+    /// The participant whose account the input trades from, if any.
+    pub fn account(&self) -> Option<AccountId> {
+        match *self {
+            ExchangeInput::Deposit { account, .. }
+            | ExchangeInput::Withdraw { account, .. }
+            | ExchangeInput::Order { account, .. }
+            | ExchangeInput::Cancel { account, .. }
+            | ExchangeInput::Amend { account, .. }
+            | ExchangeInput::Take { account, .. }
+            | ExchangeInput::ProposeBlock { account, .. }
+            | ExchangeInput::AcceptBlock { account, .. }
+            | ExchangeInput::WithdrawBlock { account, .. }
+            | ExchangeInput::Announce { account, .. }
+            | ExchangeInput::Bid { account, .. } => Some(account),
+            ExchangeInput::OpenDay { .. }
+            | ExchangeInput::CloseDay { .. }
+            | ExchangeInput::CloseAuction { .. } => None,
+        }
+    }
+
+    /// Whether the input takes on new business (money in, an order, a proposal, a bid), which
+    /// only admitted participants may; taking business back (withdrawing funds, cancelling,
+    /// withdrawing a proposal) is always allowed.
+    fn opens_business(&self) -> bool {
+        matches!(
+            self,
+            ExchangeInput::Deposit { .. }
+                | ExchangeInput::Order { .. }
+                | ExchangeInput::Amend { .. }
+                | ExchangeInput::Take { .. }
+                | ExchangeInput::ProposeBlock { .. }
+                | ExchangeInput::AcceptBlock { .. }
+                | ExchangeInput::Announce { .. }
+                | ExchangeInput::Bid { .. }
+        )
     }
 
     /// The order (or proposal) id the input introduces, if any.
@@ -237,6 +280,41 @@ pub struct TradeRecord {
     pub kind: TradeKindTag,
     /// The registry transaction of the delivery (`None` while awaiting end-of-day settlement).
     pub registry_seq: Option<u64>,
+}
+
+/// What held money or units at the close.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Held {
+    /// A listed order that expired with the day.
+    ListedOrder,
+    /// A block proposal that lapsed with the day.
+    BlockProposal,
+    /// A one-way auction allocated at the close (what its announcer did not trade).
+    OneWayAuction,
+    /// A bid of such an auction (what it did not win).
+    OneWayBid,
+    /// An order that traded today, whose remainder waited for end-of-day settlement.
+    Settled,
+}
+
+/// What the day's close let go of one order, proposal, auction or bid: funds (a buyer's) or
+/// units (a seller's) frozen for it and no longer needed.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Release {
+    pub id: u64,
+    pub held: Held,
+    pub account: AccountId,
+    /// Funds released, fen.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub fen: u64,
+    /// Units released, with their class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub units: Option<(UnitClass, Tonnes)>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// One instrument's day.
@@ -323,6 +401,10 @@ pub struct Exchange {
     blocks: BTreeMap<u64, BlockProposal>,
     auctions: BTreeMap<u64, Auction>,
     next_id: u64,
+    /// While the day closes: what each live id was, and every release so far.
+    closing: Option<(BTreeMap<u64, Held>, Vec<Release>)>,
+    /// What the last close released (rebuilt by replay, compared with the journal's record).
+    last_close: Vec<Release>,
 }
 
 fn participant(a: AccountId) -> ParticipantId {
@@ -404,6 +486,8 @@ impl Exchange {
             blocks: BTreeMap::new(),
             auctions: BTreeMap::new(),
             next_id: 1,
+            closing: None,
+            last_close: Vec::new(),
         })
     }
 
@@ -419,6 +503,29 @@ impl Exchange {
     }
     pub fn trades(&self) -> &[TradeRecord] {
         &self.trades
+    }
+    /// What the last close of a trading day released, in the order it let go.
+    pub fn last_close(&self) -> &[Release] {
+        &self.last_close
+    }
+    /// Open block proposals: (id, proposer, counterparty, class, side, price, qty, date made).
+    pub fn open_proposals(
+        &self,
+    ) -> Vec<(u64, AccountId, AccountId, UnitClass, OrderSide, i64, Tonnes)> {
+        self.blocks
+            .iter()
+            .map(|(id, p)| {
+                (
+                    *id,
+                    p.account,
+                    p.counterparty,
+                    p.class,
+                    p.side,
+                    p.price,
+                    p.qty,
+                )
+            })
+            .collect()
     }
     pub fn prev_close(&self, class: UnitClass) -> Option<i64> {
         self.prev_close.get(&class).copied()
@@ -560,6 +667,17 @@ impl Exchange {
         }
         self.books.insert(class, BookCell(book));
         Ok(())
+    }
+
+    /// The end of the day's last listed session (the day's trading ends there).
+    fn day_end(&self) -> Option<u16> {
+        self.rules
+            .calendar
+            .sessions()
+            .listed
+            .iter()
+            .map(|w| w.end)
+            .max()
     }
 
     fn in_session(&self, window: TradingWindow, minute: u16) -> Result<(), TradeRejection> {
@@ -717,6 +835,15 @@ impl Exchange {
     ) -> Result<(), TradeRejection> {
         // Named apart: the announcement's price `limit` shadows it in one arm below.
         let position_limit: &dyn Fn(AccountId, UnitClass) -> Tonnes = &limit;
+        // DOMAIN.md §1.3: in the first phase only key emitting units (covered companies) trade.
+        if !self.rules.admit_non_covered
+            && input.opens_business()
+            && let Some(account) = input.account()
+            && registry.account(account).map(|a| a.kind)
+                != Some(ets_registry::AccountKind::CompanyHolding)
+        {
+            return Err(TradeRejection::NotAdmitted { account });
+        }
         match *input {
             ExchangeInput::Deposit { account, fen } => self.check_deposit(account, fen),
             ExchangeInput::Withdraw { account, fen } => self.check_withdraw(account, fen),
@@ -781,6 +908,9 @@ impl Exchange {
                 minute,
                 ..
             } => self.check_accept_block(registry, &limit, proposal, account, date, minute),
+            ExchangeInput::WithdrawBlock { proposal, account } => {
+                self.check_withdraw_block(proposal, account)
+            }
             ExchangeInput::Announce {
                 account,
                 class,
@@ -845,7 +975,9 @@ impl Exchange {
             ExchangeInput::Deposit { account, fen } => self.apply_deposit(account, fen)?,
             ExchangeInput::Withdraw { account, fen } => self.apply_withdraw(account, fen)?,
             ExchangeInput::OpenDay { date } => self.apply_open_day(date)?,
-            ExchangeInput::CloseDay { date } => self.apply_close_day(registry, date)?,
+            ExchangeInput::CloseDay { date } => {
+                self.apply_close_day(registry, &mut trades, date)?
+            }
             ExchangeInput::Order {
                 id,
                 account,
@@ -923,6 +1055,7 @@ impl Exchange {
             } => {
                 self.apply_accept_block(registry, &mut trades, id, proposal, account, date, minute)?
             }
+            ExchangeInput::WithdrawBlock { proposal, .. } => self.apply_withdraw_block(proposal)?,
             ExchangeInput::Announce {
                 id,
                 account,
@@ -972,6 +1105,34 @@ impl Exchange {
             .map_err(|e| e.to_string())?;
         for b in self.books.values() {
             b.0.check_invariants()?;
+        }
+        // Nothing stays frozen without a reason: every freeze of money or units belongs to a
+        // live order, proposal, auction or bid, or to a trade awaiting end-of-day settlement.
+        let mut live: std::collections::BTreeSet<u64> = self.orders.keys().copied().collect();
+        live.extend(self.blocks.keys().copied());
+        for (id, a) in &self.auctions {
+            live.insert(*id);
+            live.extend(a.bids.iter().map(|b| b.0));
+        }
+        for t in self.clearing.pending().trades() {
+            live.insert(t.buy_order.0);
+            live.insert(t.sell_order.0);
+        }
+        for (order, f) in self.funds.freezes() {
+            if !live.contains(&order.0) {
+                return Err(format!(
+                    "{} fen of participant {} frozen for order {}, which is neither live nor awaiting settlement",
+                    f.fen, f.participant.0, order.0
+                ));
+            }
+        }
+        for (order, f) in self.freezes.freezes() {
+            if !live.contains(&order.0) {
+                return Err(format!(
+                    "{} t of {} in account {} frozen for order {}, which is neither live nor awaiting settlement",
+                    f.quantity, f.class, f.account, order.0
+                ));
+            }
         }
         Ok(())
     }

@@ -1,5 +1,10 @@
 //! One-way bidding (单向竞价): an announcement with a floor (or ceiling) and a window, bids
 //! inside the window, and the close that allocates by price, then time, and settles.
+//!
+//! Lifetime: under `lifetimes.one_way_auction = "day"` the window must end by the end of the
+//! day's last listed session, and an auction nobody closed is allocated by the day's close
+//! (`day.rs`), which releases what it and its bids still hold. Under `"carry"` (files adopted
+//! before the key) it waits for a `close_auction`, which is allowed on any later day.
 
 // Each input's check and apply take its fields by name, as the journaled `ExchangeInput`
 // spells them, rather than a struct per input that would be a second copy of the variant.
@@ -36,6 +41,15 @@ impl Exchange {
                 close: close_minute,
             });
         }
+        if self.rules.lifetimes.one_way_auction == super::super::config::Lifetime::Day
+            && let Some(day_end) = self.day_end()
+            && close_minute > day_end
+        {
+            return Err(TradeRejection::WindowAfterClose {
+                close: close_minute,
+                day_end,
+            });
+        }
         // The floor (ceiling) keeps to the block band [R]: one-way bidding moves large lots.
         let inst = self.instrument(class)?;
         let (low, high) = self.band(class, inst.block_band_bps)?;
@@ -59,7 +73,13 @@ impl Exchange {
         match side {
             OrderSide::Buy => {
                 // A buying announcement may acquire all of `qty`: the position limit applies.
-                self.check_position(registry, account, class, qty, position_limit(account, class))?;
+                self.check_position(
+                    registry,
+                    account,
+                    class,
+                    qty,
+                    position_limit(account, class),
+                )?;
                 self.check_buy(account, limit, qty, 0).map(|_| ())
             }
             OrderSide::Sell => self.check_sell(registry, account, class, qty, 0),
@@ -210,7 +230,8 @@ impl Exchange {
         Ok(())
     }
 
-    /// Closing an auction at or after the end of its window, on its date.
+    /// Closing an auction at or after the end of its window: on its date from its close, or on
+    /// any later day (an auction carried past its day's close).
     pub(super) fn check_close_auction(
         &self,
         auction: u64,
@@ -221,7 +242,7 @@ impl Exchange {
             .auctions
             .get(&auction)
             .ok_or(TradeRejection::UnknownAuction { id: auction })?;
-        if date != a.date || minute < a.close_minute {
+        if date < a.date || (date == a.date && minute < a.close_minute) {
             return Err(TradeRejection::OutsideSession {
                 window: TradingWindow::AuctionClose {
                     auction,
@@ -230,6 +251,10 @@ impl Exchange {
                 },
                 minute,
             });
+        }
+        // A carried auction trades on a later trading day, which must be open.
+        if date > a.date {
+            self.check_day(date)?;
         }
         Ok(())
     }

@@ -67,6 +67,20 @@ pub enum TradeRejection {
     UnknownProposal { id: u64 },
     #[error("block proposal {id} is addressed to another participant")]
     NotCounterparty { id: u64 },
+    #[error(
+        "block proposal {id} was made by another participant; only its proposer may withdraw it"
+    )]
+    NotProposer { id: u64 },
+    #[error(
+        "account {account} is not a covered company's: this market admits only key emitting units to trading (market file, participants.admit_non_covered)"
+    )]
+    NotAdmitted { account: AccountId },
+    #[error(
+        "the bidding window must close by the end of the day's last listed session ({} ends at {})",
+        hhmm(*close),
+        hhmm(*day_end)
+    )]
+    WindowAfterClose { close: u16, day_end: u16 },
     #[error("unknown auction {id}")]
     UnknownAuction { id: u64 },
     #[error("a participant cannot trade with itself")]

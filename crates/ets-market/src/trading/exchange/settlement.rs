@@ -103,17 +103,35 @@ impl Exchange {
         Ok(())
     }
 
-    /// Releases whatever an order still holds frozen (money or units).
+    /// Releases whatever an order still holds frozen (money or units); during the close, notes
+    /// the release for the close's account of what it let go.
     pub(super) fn release_all(&mut self, id: u64) -> Result<(), TradeRejection> {
+        let mut release = Release {
+            id,
+            held: Held::Settled,
+            account: AccountId(0),
+            fen: 0,
+            units: None,
+        };
         if let Some(f) = self.funds.order_freeze(OrderRef(id)) {
             self.funds
                 .release(f.participant, OrderRef(id), f.fen)
                 .map_err(|e| internal("release funds", e))?;
+            release.account = AccountId(f.participant.0);
+            release.fen = f.fen;
         }
         if let Some(f) = self.freezes.order_freeze(OrderRef(id)) {
             self.freezes
                 .release(OrderRef(id), f.account, f.quantity)
                 .map_err(|e| internal("release units", e))?;
+            release.account = f.account;
+            release.units = Some((f.class, f.quantity));
+        }
+        if let Some((held, log)) = &mut self.closing
+            && (release.fen > 0 || release.units.is_some())
+        {
+            release.held = held.get(&id).copied().unwrap_or(Held::Settled);
+            log.push(release);
         }
         Ok(())
     }
