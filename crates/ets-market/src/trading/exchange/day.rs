@@ -103,6 +103,8 @@ impl Exchange {
         if let Some(f) = report.failed.first() {
             return Err(internal("end-of-day settlement", &f.error));
         }
+        // Delivered: what was bought today is now in the holdings.
+        self.pending_buy.clear();
         // Orders that traded but waited for tonight's settlement can now let go.
         let ids: Vec<u64> = self.orders.keys().copied().collect();
         for id in ids {

@@ -379,7 +379,51 @@ impl Exchange {
         self.open_buy.get(&(account, class)).copied().unwrap_or(0)
     }
 
-    /// A buy may not take the account's holding plus open bids in the class beyond its limit.
+    /// What an account holds or may come to hold in a class through business it already has on
+    /// the exchange: its holding, purchases awaiting end-of-day settlement, open listed buys,
+    /// its buying block proposals and buying announcements, and its bids in selling auctions.
+    pub(super) fn position(
+        &self,
+        registry: &Registry,
+        account: AccountId,
+        class: UnitClass,
+    ) -> Tonnes {
+        let proposals = self
+            .blocks
+            .values()
+            .filter(|p| p.account == account && p.class == class && p.side == OrderSide::Buy)
+            .fold(0u64, |sum, p| sum.saturating_add(p.qty));
+        let auctions = self
+            .auctions
+            .values()
+            .filter(|a| a.class == class)
+            .fold(0u64, |sum, a| {
+                let mine = match a.side {
+                    OrderSide::Buy if a.account == account => a.qty,
+                    OrderSide::Sell => a
+                        .bids
+                        .iter()
+                        .filter(|b| b.1 == account)
+                        .fold(0u64, |s, b| s.saturating_add(b.3)),
+                    OrderSide::Buy => 0,
+                };
+                sum.saturating_add(mine)
+            });
+        registry
+            .holding(account, class)
+            .saturating_add(
+                self.pending_buy
+                    .get(&(account, class))
+                    .copied()
+                    .unwrap_or(0),
+            )
+            .saturating_add(self.open_buys(account, class))
+            .saturating_add(proposals)
+            .saturating_add(auctions)
+    }
+
+    /// A buy may not take the account's position in the class (see [`Exchange::position`])
+    /// beyond its limit.
     pub(super) fn check_position(
         &self,
         registry: &Registry,
@@ -388,9 +432,7 @@ impl Exchange {
         qty: Tonnes,
         limit: Tonnes,
     ) -> Result<(), TradeRejection> {
-        let position = registry
-            .holding(account, class)
-            .saturating_add(self.open_buys(account, class));
+        let position = self.position(registry, account, class);
         if position.checked_add(qty).is_none_or(|p| p > limit) {
             return Err(TradeRejection::PositionLimit {
                 position,

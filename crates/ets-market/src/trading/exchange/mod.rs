@@ -390,6 +390,8 @@ pub struct Exchange {
     by_account: BTreeMap<AccountId, std::collections::BTreeSet<u64>>,
     /// (account, class) → open buy quantity, kept from the book's events, for position limits.
     open_buy: BTreeMap<(AccountId, UnitClass), Tonnes>,
+    /// (account, class) → bought today, awaiting end-of-day settlement (position limits).
+    pending_buy: BTreeMap<(AccountId, UnitClass), Tonnes>,
     pub funds: Funds,
     pub freezes: UnitFreezes,
     clearing: Clearing,
@@ -475,6 +477,7 @@ impl Exchange {
             orders: BTreeMap::new(),
             by_account: BTreeMap::new(),
             open_buy: BTreeMap::new(),
+            pending_buy: BTreeMap::new(),
             funds: Funds::new(),
             freezes: UnitFreezes::new(),
             clearing,

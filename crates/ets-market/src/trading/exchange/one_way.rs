@@ -180,17 +180,12 @@ impl Exchange {
             // Bidders buy what the announcer sells, and sell what it buys.
             OrderSide::Sell => {
                 // Every way of acquiring units counts against the position limit: the bidder's
-                // holding, open listed buys and its other bids in this auction, plus this bid.
-                let bid_already = a
-                    .bids
-                    .iter()
-                    .filter(|b| b.1 == account)
-                    .fold(0u64, |sum, b| sum.saturating_add(b.3));
+                // position (its bids in every auction included), plus this bid.
                 self.check_position(
                     registry,
                     account,
                     a.class,
-                    qty.saturating_add(bid_already),
+                    qty,
                     position_limit(account, a.class),
                 )?;
                 self.check_buy(account, price, qty, 0).map(|_| ())

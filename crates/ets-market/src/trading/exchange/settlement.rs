@@ -254,7 +254,11 @@ impl Exchange {
                 .submit(trade, registry, &mut self.funds, &mut self.freezes)
             {
                 Ok(Submitted::Settled(s)) => Some(s.registry_seq),
-                Ok(Submitted::Queued) => None,
+                Ok(Submitted::Queued) => {
+                    let bought = self.pending_buy.entry((buyer, class)).or_default();
+                    *bought = bought.saturating_add(qty);
+                    None
+                }
                 Err(e) => return Err(internal("settlement", e)),
             };
         let ets_kind = match kind {
