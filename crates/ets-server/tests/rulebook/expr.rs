@@ -110,6 +110,9 @@ pub enum Arg {
     Word(String),
 }
 
+/// What the runner adds at run time: a function (or, with no arguments, a name) it knows.
+pub type Runtime<'a> = dyn Fn(&str, &[Arg]) -> Option<Result<Num, String>> + 'a;
+
 /// The market file and its derived figures.
 pub struct Market {
     pub table: toml::Table,
@@ -243,11 +246,7 @@ impl Market {
     }
 
     /// Evaluates `expr`; `runtime` answers the functions and names the file does not know.
-    pub fn eval(
-        &self,
-        expr: &str,
-        runtime: &dyn Fn(&str, &[Arg]) -> Option<Result<Num, String>>,
-    ) -> Result<Num, String> {
+    pub fn eval(&self, expr: &str, runtime: &Runtime) -> Result<Num, String> {
         let tokens = tokenize(expr)?;
         let mut p = Parser {
             tokens: &tokens,
@@ -356,7 +355,7 @@ struct Parser<'a> {
     tokens: &'a [Token],
     at: usize,
     market: &'a Market,
-    runtime: &'a dyn Fn(&str, &[Arg]) -> Option<Result<Num, String>>,
+    runtime: &'a Runtime<'a>,
 }
 
 impl Parser<'_> {
