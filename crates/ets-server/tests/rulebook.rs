@@ -200,6 +200,13 @@ fn every_rule_has_an_inside_and_an_outside_case() {
             problems.push(format!("case {} has neither side", case_id(c)));
         }
     }
+    let doc_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/rulebook.md");
+    let doc = std::fs::read_to_string(&doc_path).unwrap_or_default();
+    for id in b.rules.keys() {
+        if !doc.contains(&format!("`{id}`")) {
+            problems.push(format!("docs/rulebook.md does not mention rule `{id}`"));
+        }
+    }
     match domain_rows() {
         Some(rows) => {
             for r in rows {
