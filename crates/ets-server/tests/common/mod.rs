@@ -583,3 +583,52 @@ pub async fn held(h: &Harness, token: &str, account: &str, class: &str) -> u64 {
         .find(|x| x["class"] == class)
         .map_or(0, |x| x["quantity_t"].as_u64().unwrap())
 }
+
+/// Many fresh servers from one set-up: [`Harness::freeze`] stops a server on the embedded
+/// store, and each [`Harness::fork`] opens a new server on a copy of that store, which replays
+/// it to the same market (a market reset to the snapshot), with a clock of its own.
+impl Harness {
+    /// Stops the server (the writer drains and exits), so that its store can be copied.
+    pub fn freeze(&self) {
+        let app = self.app.clone();
+        off_runtime(move || app.shutdown());
+    }
+
+    /// A new server on a copy of this frozen harness's embedded store, its clock at `at_ms`.
+    pub fn fork(&self, at_ms: i64) -> Harness {
+        let Location::Dir(from) = &self.location else {
+            panic!("fork copies an embedded store; this harness runs on PostgreSQL")
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        copy_dir(from, &store);
+        let clock = ManualClock::at(at_ms);
+        let location = Location::Dir(store);
+        let app = open(&location, &clock, &self.limits);
+        let router = ets_server::router(app.clone());
+        Harness {
+            kind: Kind::Embedded,
+            app,
+            router,
+            clock,
+            location,
+            limits: self.limits.clone(),
+            _dir: Some(dir),
+            schema: None,
+            counter: 0.into(),
+        }
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
