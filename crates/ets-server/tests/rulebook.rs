@@ -96,6 +96,10 @@ struct Case {
     outside: Option<Side>,
     #[serde(default)]
     pending: Option<String>,
+    /// Runs on the shipped file with `participants.admit_non_covered = true` (a later phase of
+    /// the market, §1.3), for rules about participants other than covered companies.
+    #[serde(default)]
+    admitting: bool,
 }
 
 fn yes() -> bool {
@@ -248,8 +252,12 @@ struct Cast {
 /// The set-up every case starts from: `common::setup` (companies SX0001 and HB0001 with their
 /// 2019 and 2020 pre-allocations, trader-1 funded with 10,000,000.00 CNY, the exchange under the
 /// shipped market file), a third company SX0002 with no allocation, and the day closed.
-async fn set_up(h: &Harness) -> Cast {
-    let m = common::setup(h).await;
+async fn set_up(h: &Harness, admitting: bool) -> Cast {
+    let m = if admitting {
+        common::setup_market(h, &common::admitting_market()).await
+    } else {
+        common::setup_market(h, ets_market::trading::config::MarketRules::builtin_text()).await
+    };
     let (s, v) = h
         .post(
             "/api/account-requests",
@@ -437,12 +445,28 @@ async fn rulebook() {
         ets_market::trading::config::MarketRules::builtin_text(),
         "the server's built-in cn-seee is the shipped market file"
     );
-    let base = Harness::new(Kind::Embedded, "rulebook").unwrap();
-    let cast = set_up(&base).await;
-    base.freeze();
     let only = std::env::var("RULEBOOK_ONLY").ok();
     let run_pending = std::env::var("RULEBOOK_PENDING").is_ok_and(|v| v == "1");
     let selected = |rule: &str| only.as_ref().is_none_or(|o| rule.starts_with(o.as_str()));
+    // One set-up per market the selected cases need: the shipped file, and (for rules about
+    // participants other than covered companies) the same file admitting them.
+    let mut bases = BTreeMap::new();
+    for admitting in [false, true] {
+        if b.case
+            .iter()
+            .any(|c| selected(&c.rule) && c.admitting == admitting)
+        {
+            let name = if admitting {
+                "rulebook-admitting"
+            } else {
+                "rulebook"
+            };
+            let base = Harness::new(Kind::Embedded, name).unwrap();
+            let cast = set_up(&base, admitting).await;
+            base.freeze();
+            bases.insert(admitting, (base, cast));
+        }
+    }
     let rules: Vec<Vec<String>> = b
         .rules
         .iter()
@@ -468,6 +492,7 @@ async fn rulebook() {
     for case in b.case.iter().filter(|c| selected(&c.rule)) {
         for (side_name, side) in [("inside", &case.inside), ("outside", &case.outside)] {
             let Some(side) = side else { continue };
+            let (base, cast) = &bases[&case.admitting];
             let plan = Plan {
                 case,
                 side_name,
@@ -479,7 +504,7 @@ async fn rulebook() {
                     (String::new(), "… pending".to_string())
                 }
                 Some(reason) => {
-                    let got = run(&base, &cast, &market, &plan).await;
+                    let got = run(base, cast, &market, &plan).await;
                     let verdict = if got.ok {
                         "passes now: enable it"
                     } else {
@@ -490,7 +515,7 @@ async fn rulebook() {
                 }
                 None => {
                     ran += 1;
-                    let got = run(&base, &cast, &market, &plan).await;
+                    let got = run(base, cast, &market, &plan).await;
                     if !got.ok {
                         failed.push(format!(
                             "{} ({}): expected {}, got {}{}",

@@ -460,6 +460,25 @@ pub struct Market {
 /// verified and accepted; pre-allocation made; the exchange open for the day with the trader
 /// funded.
 pub async fn setup(h: &Harness) -> Market {
+    setup_market(h, &admitting_market()).await
+}
+
+/// The shipped market file with holders other than covered companies admitted to trading
+/// (these tests trade as trader-1; the shipped file's first phase admits only covered
+/// companies, which the rulebook suite checks on the file as shipped).
+pub fn admitting_market() -> String {
+    let shipped = ets_market::trading::config::MarketRules::builtin_text();
+    let from = "admit_non_covered = false";
+    assert!(
+        shipped.contains(from),
+        "the shipped market file says {from}"
+    );
+    shipped.replace(from, "admit_non_covered = true")
+}
+
+/// As [`setup`], with the exchange under the market file `toml`; the trader is funded only
+/// where that file admits it.
+pub async fn setup_market(h: &Harness, toml: &str) -> Market {
     let reg = h.bootstrap("regulator").await;
     h.ok("/api/plans", &reg, json!({"builtin": PLAN})).await;
     let mut accounts = Vec::new();
@@ -557,16 +576,25 @@ pub async fn setup(h: &Harness) -> Market {
         )
         .await;
     }
-    h.ok("/api/exchange", &m.regulator, json!({"builtin": "cn-seee"}))
-        .await;
+    let body = if toml == ets_market::trading::config::MarketRules::builtin_text() {
+        json!({"builtin": "cn-seee"})
+    } else {
+        json!({"toml": toml, "source": "cn-seee.toml (tests: traders admitted)"})
+    };
+    h.ok("/api/exchange", &m.regulator, body).await;
     h.ok("/api/exchange/days/open", &m.regulator, json!({}))
         .await;
-    h.ok(
-        "/api/funds/deposits",
-        &m.regulator,
-        json!({"holder": "trader-1", "fen": 1_000_000_000u64}),
-    )
-    .await;
+    let admits = ets_market::trading::config::MarketRules::from_toml_str(toml, "market")
+        .expect("the tests' market file parses")
+        .admit_non_covered;
+    if admits {
+        h.ok(
+            "/api/funds/deposits",
+            &m.regulator,
+            json!({"holder": "trader-1", "fen": 1_000_000_000u64}),
+        )
+        .await;
+    }
     m
 }
 
