@@ -1029,24 +1029,51 @@ async fn trading_over_http(h: Harness) {
         )
         .await;
     assert_eq!(v["trades"][0]["qty"], json!(400), "{v}");
-    assert_eq!(
-        held(&h, &m.member, &m.trader_account, "CEA-2019").await,
-        400
-    );
+    // The shipped market settles after the close (DOMAIN.md §4): nothing has moved yet.
+    assert_eq!(v["trades"][0]["registry_seq"], json!(null), "{v}");
+    assert_eq!(held(&h, &m.member, &m.trader_account, "CEA-2019").await, 0);
     assert_eq!(
         held(&h, &m.rep_a, &m.sx_account, "CEA-2019").await,
-        sx_before - 400
+        sx_before
     );
     let (_, trades) = h.get("/api/market/trades?class=CEA-2019", None).await;
     assert_eq!(trades["trades"][0]["price"], json!(4800));
+    // An order with a trade awaiting settlement cannot be amended (cancel it and place anew).
+    let (s, v) = h
+        .post(
+            &format!("/api/orders/{ask}/amend"),
+            Some(&m.rep_a),
+            json!({"holder": "SX0001", "price": 4810, "qty": 500}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (409, Some("order_pending_settlement")),
+        "{v}"
+    );
+    let v = h.ok("/api/orders", &m.rep_a, json!({"holder": "SX0001", "class": "CEA-2019", "side": "sell", "price": 4800, "qty": 300})).await;
+    let second = v["id"].as_u64().unwrap();
     h.ok(
-        &format!("/api/orders/{ask}/amend"),
+        &format!("/api/orders/{second}/amend"),
         &m.rep_a,
         json!({"holder": "SX0001", "price": 4810, "qty": 500}),
     )
     .await;
     let (_, orders) = h.get("/api/orders?holder=SX0001", Some(&m.rep_a)).await;
-    assert_eq!(orders["orders"][0]["price"], json!(4810), "{orders}");
+    assert!(
+        orders["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["id"] == json!(second) && o["price"] == json!(4810)),
+        "{orders}"
+    );
+    h.ok(
+        &format!("/api/orders/{second}/cancel"),
+        &m.rep_a,
+        json!({"holder": "SX0001"}),
+    )
+    .await;
     let (s, _) = h
         .post(
             &format!("/api/orders/{ask}/cancel"),
@@ -1065,6 +1092,15 @@ async fn trading_over_http(h: Harness) {
     assert_eq!(book["asks"], json!([]));
     h.ok("/api/exchange/days/close", &m.regulator, json!({}))
         .await;
+    assert_eq!(
+        held(&h, &m.member, &m.trader_account, "CEA-2019").await,
+        400,
+        "delivered at the close"
+    );
+    assert_eq!(
+        held(&h, &m.rep_a, &m.sx_account, "CEA-2019").await,
+        sx_before - 400
+    );
     let (_, days) = h.get("/api/market/days?class=CEA-2019", None).await;
     assert_eq!(days["days"][0]["volume_t"], json!(400), "{days}");
     if let Some((url, schema)) = h.pg() {
