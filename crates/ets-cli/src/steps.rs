@@ -695,6 +695,13 @@ pub fn verify(ctx: &Ctx) -> Result<()> {
             ex.funds.withdrawn_fen(),
             ex.funds.total_fen()
         );
+        println!(
+            "exchange: {} funds freezes ({} fen) and {} unit freezes ({} t) each held for a live order, proposal, auction or bid, or a trade awaiting settlement; none orphaned",
+            ex.funds.freezes().count(),
+            ex.funds.freezes().map(|(_, f)| f.fen).sum::<u64>(),
+            ex.freezes.freezes().count(),
+            output::t(ex.freezes.freezes().map(|(_, f)| f.quantity).sum::<u64>())
+        );
     }
     println!("ok");
     Ok(())
