@@ -191,49 +191,19 @@ pub fn cny(fen: i64) -> String {
     format!("{}.{:02}", fen / 100, (fen % 100).abs())
 }
 
-fn cny_json(fen: i64) -> serde_json::Value {
-    serde_json::from_str(&cny(fen)).expect("a decimal is a JSON number")
-}
-
+/// The daily figures as `GET /api/market/days` serves them (the same document, fields as
+/// docs/exchange.md describes them: prices in fen per tonne, turnover in fen).
 pub fn write_market_json(
     ex: &ets_market::trading::exchange::Exchange,
     out: &mut impl Write,
 ) -> Result<()> {
-    let days: Vec<_> = ex
-        .market_days()
-        .iter()
-        .map(|d| {
-            json!({
-                "date": d.date.to_string(),
-                "open": cny_json(d.open),
-                "high": cny_json(d.high),
-                "low": cny_json(d.low),
-                "close": cny_json(d.close),
-                "volume_t": d.volume_t,
-                "block_volume_t": d.block_volume_t,
-                "turnover_cny": cny_json(d.turnover_fen as i64),
-                "trades": d.trades,
-            })
-        })
-        .collect();
-    let bars: Vec<_> = ex
-        .days()
-        .iter()
-        .map(|b| {
-            json!({
-                "date": b.date.to_string(), "instrument": b.class.to_string(), "open": cny_json(b.open), "high": cny_json(b.high),
-                "low": cny_json(b.low), "close": cny_json(b.close), "volume_t": b.volume_t,
-                "block_volume_t": b.block_volume_t, "turnover_cny": cny_json(b.turnover_fen),
-            })
-        })
-        .collect();
-    let doc = json!({ "market": ex.rules.id, "days": days, "instruments": bars });
-    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    serde_json::to_writer_pretty(&mut *out, &ex.daily_figures(None))?;
     writeln!(out)?;
     Ok(())
 }
 
-/// The price path by month and the totals of the market's trading.
+/// The price path by month and the totals of the market's trading: volume and turnover of
+/// listed, block and one-way trades and in total (the fields of docs/exchange.md, Daily figures).
 pub fn print_market(
     ex: &ets_market::trading::exchange::Exchange,
     out: &mut impl Write,
@@ -243,9 +213,12 @@ pub fn print_market(
         writeln!(out, "no trading day closed yet")?;
         return Ok(());
     }
-    let volume: u64 = days.iter().map(|d| d.volume_t).sum();
-    let block: u64 = days.iter().map(|d| d.block_volume_t).sum();
-    let turnover: u64 = days.iter().map(|d| d.turnover_fen).sum();
+    let sum = |m: &[ets_market::trading::exchange::MarketDay],
+               f: fn(&ets_market::trading::exchange::DayFigures) -> u64| {
+        m.iter().fold(0u64, |a, d| a.saturating_add(f(&d.figures)))
+    };
+    let volume = sum(&days, |f| f.volume_t);
+    let turnover = sum(&days, |f| f.turnover_fen);
     writeln!(
         out,
         "Market {}: {} trading days, {} to {}",
@@ -256,27 +229,45 @@ pub fn print_market(
     )?;
     writeln!(
         out,
-        "volume {} t (listed {} t, block {} t), turnover {} CNY, average {} CNY/t",
+        "volume {} t (listed {} t, block {} t, one-way {} t), turnover {} CNY, average {} CNY/t",
         t(volume),
-        t(volume - block),
-        t(block),
+        t(sum(&days, |f| f.listed_volume_t)),
+        t(sum(&days, |f| f.block_volume_t)),
+        t(sum(&days, |f| f.one_way_volume_t)),
         t(turnover / 100),
         cny((turnover / volume.max(1)) as i64)
     )?;
-    let lo = days.iter().map(|d| d.close).min().unwrap_or(0);
-    let hi = days.iter().map(|d| d.close).max().unwrap_or(0);
+    writeln!(
+        out,
+        "turnover: listed {} CNY, block {} CNY, one-way {} CNY",
+        t(sum(&days, |f| f.listed_turnover_fen) / 100),
+        t(sum(&days, |f| f.block_turnover_fen) / 100),
+        t(sum(&days, |f| f.one_way_turnover_fen) / 100),
+    )?;
+    let lo = days.iter().map(|d| d.figures.close).min().unwrap_or(0);
+    let hi = days.iter().map(|d| d.figures.close).max().unwrap_or(0);
     writeln!(
         out,
         "first open {} CNY/t, last close {} CNY/t, closes between {} and {}",
-        cny(days[0].open),
-        cny(days[days.len() - 1].close),
+        cny(days[0].figures.open),
+        cny(days[days.len() - 1].figures.close),
         cny(lo),
         cny(hi)
     )?;
     writeln!(
         out,
-        "{:<8} {:>5} {:>8} {:>8} {:>8} {:>8} {:>14} {:>16}",
-        "month", "days", "open", "high", "low", "close", "volume t", "turnover CNY"
+        "{:<8} {:>5} {:>8} {:>8} {:>8} {:>8} {:>12} {:>12} {:>12} {:>12} {:>16}",
+        "month",
+        "days",
+        "open",
+        "high",
+        "low",
+        "close",
+        "listed t",
+        "block t",
+        "one-way t",
+        "volume t",
+        "turnover CNY"
     )?;
     let mut i = 0;
     while i < days.len() {
@@ -288,16 +279,19 @@ pub fn print_market(
         let m = &days[i..j];
         writeln!(
             out,
-            "{:04}-{:02}  {:>5} {:>8} {:>8} {:>8} {:>8} {:>14} {:>16}",
+            "{:04}-{:02}  {:>5} {:>8} {:>8} {:>8} {:>8} {:>12} {:>12} {:>12} {:>12} {:>16}",
             month.0,
             month.1,
             m.len(),
-            cny(m[0].open),
-            cny(m.iter().map(|d| d.high).max().unwrap_or(0)),
-            cny(m.iter().map(|d| d.low).min().unwrap_or(0)),
-            cny(m[m.len() - 1].close),
-            t(m.iter().map(|d| d.volume_t).sum()),
-            t(m.iter().map(|d| d.turnover_fen).sum::<u64>() / 100)
+            cny(m[0].figures.open),
+            cny(m.iter().map(|d| d.figures.high).max().unwrap_or(0)),
+            cny(m.iter().map(|d| d.figures.low).min().unwrap_or(0)),
+            cny(m[m.len() - 1].figures.close),
+            t(sum(m, |f| f.listed_volume_t)),
+            t(sum(m, |f| f.block_volume_t)),
+            t(sum(m, |f| f.one_way_volume_t)),
+            t(sum(m, |f| f.volume_t)),
+            t(sum(m, |f| f.turnover_fen) / 100)
         )?;
         i = j;
     }

@@ -12,7 +12,8 @@
 //! - [`limits`]: price bands (`band`) and order size limits, parameters not constants.
 //! - [`calendar`]: [`TradingCalendar`] and [`Sessions`] built from data.
 //! - [`auction`]: one-way bidding (单向竞价) as a pure allocation function.
-//! - [`stats`]: [`DailyStats`], the open/high/low/close (VWAP) accumulator.
+//! - [`stats`]: [`DailyStats`], the open/high/low/close (VWAP) accumulator, with the volume,
+//!   turnover and number of trades of each [`StatsKind`] (listed, block, one-way).
 //!
 //! **Architecture Invariant:** no I/O, no clock, no randomness, no floats. Prices are integer
 //! fen (`i64`, tick 0.01 CNY = 1), quantities whole tonnes (`u64`); times arrive as arguments.
@@ -35,7 +36,7 @@ pub use book::{
 };
 pub use calendar::{SessionError, SessionKind, Sessions, TradeKind, TradingCalendar, Window};
 pub use limits::{LimitError, SizeLimits, band};
-pub use stats::{DailyStats, StatsError};
+pub use stats::{DailyStats, StatsError, StatsKind, Tally};
 
 /// A price in the smallest unit (fen for CEA: 0.01 CNY = 1). Signed so that differences and
 /// the LOBSTER sentinel prices fit; the book rejects prices ≤ 0.

@@ -1,8 +1,9 @@
 //! The day's market statistics (DOMAIN §4): open = first listed trade (else the previous
 //! close), high and low of listed trades, close = volume-weighted average price of the day's
-//! listed trades rounded half up to the tick (else the previous close). Block trades count
-//! in their own volume and turnover only. Sums are kept in 128-bit integers, so no trade
-//! sequence of a day can overflow them; reporting converts with a checked error.
+//! listed trades rounded half up to the tick (else the previous close). Block trades and
+//! one-way allocations count in their own volume, turnover and number of trades only, never in
+//! the prices. Sums are kept in 128-bit integers, so no trade sequence of a day can overflow
+//! them; reporting converts with a checked error.
 
 use crate::calendar::TradeKind;
 use crate::{Price, Qty};
@@ -16,6 +17,54 @@ pub enum StatsError {
     BadTick,
 }
 
+/// How a trade was made, as the day's statistics count it: listed trades set the prices; block
+/// trades and one-way allocations are counted apart and leave the prices alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StatsKind {
+    /// Listed agreement (挂牌协议).
+    Listed,
+    /// Block agreement (大宗协议).
+    Block,
+    /// Allocation in one-way bidding (单向竞价).
+    OneWay,
+}
+
+impl From<TradeKind> for StatsKind {
+    fn from(k: TradeKind) -> StatsKind {
+        match k {
+            TradeKind::Listed => StatsKind::Listed,
+            TradeKind::Block => StatsKind::Block,
+        }
+    }
+}
+
+/// The sums of one kind of trade (or of all) over the day.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Σ qty, t.
+    pub volume: u128,
+    /// Σ price × qty, fen.
+    pub turnover: i128,
+    /// Number of trades.
+    pub trades: u64,
+}
+
+impl Tally {
+    fn add(&mut self, price: Price, qty: Qty) {
+        self.volume += u128::from(qty);
+        self.turnover += i128::from(price) * i128::from(qty);
+        self.trades += 1;
+    }
+
+    fn plus(self, other: Tally) -> Tally {
+        Tally {
+            volume: self.volume + other.volume,
+            turnover: self.turnover + other.turnover,
+            trades: self.trades + other.trades,
+        }
+    }
+}
+
 /// Accumulates one day's trades of one instrument.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DailyStats {
@@ -24,13 +73,9 @@ pub struct DailyStats {
     open: Option<Price>,
     high: Option<Price>,
     low: Option<Price>,
-    listed_volume: u128,
-    /// Σ price × qty of listed trades, fen·t.
-    listed_turnover: i128,
-    listed_trades: u64,
-    block_volume: u128,
-    block_turnover: i128,
-    block_trades: u64,
+    listed: Tally,
+    block: Tally,
+    one_way: Tally,
 }
 
 impl DailyStats {
@@ -46,33 +91,39 @@ impl DailyStats {
             open: None,
             high: None,
             low: None,
-            listed_volume: 0,
-            listed_turnover: 0,
-            listed_trades: 0,
-            block_volume: 0,
-            block_turnover: 0,
-            block_trades: 0,
+            listed: Tally::default(),
+            block: Tally::default(),
+            one_way: Tally::default(),
         })
     }
 
-    /// Records one trade.
-    pub fn record(&mut self, kind: TradeKind, price: Price, qty: Qty) {
-        let value = i128::from(price) * i128::from(qty);
-        match kind {
-            TradeKind::Listed => {
+    /// Records one trade: a listed trade in the prices and the listed sums, a block trade or a
+    /// one-way allocation in its own sums only.
+    pub fn record(&mut self, kind: impl Into<StatsKind>, price: Price, qty: Qty) {
+        match kind.into() {
+            StatsKind::Listed => {
                 self.open.get_or_insert(price);
                 self.high = Some(self.high.map_or(price, |h| h.max(price)));
                 self.low = Some(self.low.map_or(price, |l| l.min(price)));
-                self.listed_volume += u128::from(qty);
-                self.listed_turnover += value;
-                self.listed_trades += 1;
+                self.listed.add(price, qty);
             }
-            TradeKind::Block => {
-                self.block_volume += u128::from(qty);
-                self.block_turnover += value;
-                self.block_trades += 1;
-            }
+            StatsKind::Block => self.block.add(price, qty),
+            StatsKind::OneWay => self.one_way.add(price, qty),
         }
+    }
+
+    /// The day's sums of one kind of trade.
+    pub fn tally(&self, kind: StatsKind) -> Tally {
+        match kind {
+            StatsKind::Listed => self.listed,
+            StatsKind::Block => self.block,
+            StatsKind::OneWay => self.one_way,
+        }
+    }
+
+    /// The day's sums of all trades: listed, block and one-way.
+    pub fn total(&self) -> Tally {
+        self.listed.plus(self.block).plus(self.one_way)
     }
 
     pub fn prev_close(&self) -> Price {
@@ -93,25 +144,24 @@ impl DailyStats {
     }
 
     pub fn listed_trades(&self) -> u64 {
-        self.listed_trades
+        self.listed.trades
     }
 
-    /// Trades recorded as block trades (block agreements, and whatever else the caller counts
-    /// outside the listed close, e.g. one-way bidding).
+    /// Block agreements (one-way allocations are counted apart).
     pub fn block_trades(&self) -> u64 {
-        self.block_trades
+        self.block.trades
     }
 
     /// VWAP of the listed trades rounded half up to the tick, or the previous close when
     /// there were none (or no volume).
     pub fn close(&self) -> Price {
-        if self.listed_volume == 0 {
+        if self.listed.volume == 0 {
             return self.prev_close;
         }
         // turnover ≥ 0 for positive prices; the rounding below is half up for that case.
-        let den = self.listed_volume as i128 * i128::from(self.tick);
-        let q = self.listed_turnover.div_euclid(den);
-        let r = self.listed_turnover.rem_euclid(den);
+        let den = self.listed.volume as i128 * i128::from(self.tick);
+        let q = self.listed.turnover.div_euclid(den);
+        let r = self.listed.turnover.rem_euclid(den);
         let ticks = if 2 * r >= den { q + 1 } else { q };
         i64::try_from(ticks * i128::from(self.tick)).unwrap_or(self.prev_close)
     }
@@ -121,7 +171,7 @@ impl DailyStats {
     /// # Errors
     /// `Overflow` beyond `u64`.
     pub fn listed_volume(&self) -> Result<u64, StatsError> {
-        u64::try_from(self.listed_volume).map_err(|_| StatsError::Overflow("listed volume"))
+        u64::try_from(self.listed.volume).map_err(|_| StatsError::Overflow("listed volume"))
     }
 
     /// Listed turnover in fen.
@@ -129,18 +179,18 @@ impl DailyStats {
     /// # Errors
     /// `Overflow` beyond `i64`.
     pub fn listed_turnover(&self) -> Result<i64, StatsError> {
-        i64::try_from(self.listed_turnover).map_err(|_| StatsError::Overflow("listed turnover"))
+        i64::try_from(self.listed.turnover).map_err(|_| StatsError::Overflow("listed turnover"))
     }
 
     /// # Errors
     /// `Overflow` beyond `u64`.
     pub fn block_volume(&self) -> Result<u64, StatsError> {
-        u64::try_from(self.block_volume).map_err(|_| StatsError::Overflow("block volume"))
+        u64::try_from(self.block.volume).map_err(|_| StatsError::Overflow("block volume"))
     }
 
     /// # Errors
     /// `Overflow` beyond `i64`.
     pub fn block_turnover(&self) -> Result<i64, StatsError> {
-        i64::try_from(self.block_turnover).map_err(|_| StatsError::Overflow("block turnover"))
+        i64::try_from(self.block.turnover).map_err(|_| StatsError::Overflow("block turnover"))
     }
 }

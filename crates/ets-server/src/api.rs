@@ -113,6 +113,9 @@ pub struct RouteBody {
     pub example: Value,
 }
 
+/// OpenAPI components by name, as a route's documented answer needs them.
+pub type Components = fn() -> Vec<(&'static str, Value)>;
+
 /// One route: method, path, documentation, who may call it, its body and handler.
 pub struct Route {
     pub method: &'static str,
@@ -131,6 +134,9 @@ pub struct Route {
     pub market: bool,
     /// Its query parameters: name, required, schema.
     pub query: &'static [(&'static str, bool, QueryParam)],
+    /// The documented schema of a success: the name of its component, and the components
+    /// (that one and those it refers to) by name. `None`: any object.
+    pub response: Option<(&'static str, Components)>,
     pub handler: MethodRouter<AppState>,
 }
 
@@ -185,6 +191,7 @@ fn route(
         extra: &[],
         market: false,
         query: &[],
+        response: None,
         handler,
     }
 }
@@ -207,6 +214,10 @@ impl Route {
     }
     fn query(mut self, query: &'static [(&'static str, bool, QueryParam)]) -> Route {
         self.query = query;
+        self
+    }
+    fn response(mut self, name: &'static str, schemas: Components) -> Route {
+        self.response = Some((name, schemas));
         self
     }
 
@@ -964,12 +975,13 @@ pub fn routes() -> Vec<Route> {
             "get",
             "/api/market/days",
             "market data",
-            "Daily bars (?class=)",
+            "Daily figures: each instrument's days (?class= for one) and the market's days, with listed, block and one-way volume, turnover and trades apart and in total",
             "anyone",
             Roles::Anyone,
             get(days),
         )
         .query(&[("class", false, QueryParam::Class)])
+        .response("DailyFigures", daily_figures_schemas)
         .codes(&["invalid_class"]),
         // Audit.
         route(
@@ -1022,9 +1034,16 @@ pub fn openapi() -> Value {
             "200"
         };
         let mut responses = Map::new();
+        let success_schema = match r.response {
+            Some((name, components)) => {
+                schemas.extend(components().into_iter().map(|(k, v)| (k.to_string(), v)));
+                json!({"$ref": format!("#/components/schemas/{name}")})
+            }
+            None => json!({"type": "object"}),
+        };
         responses.insert(
             success.into(),
-            json!({"description": "done", "content": {"application/json": {"schema": {"type": "object"}}}}),
+            json!({"description": "done", "content": {"application/json": {"schema": success_schema}}}),
         );
         let mut by_status: std::collections::BTreeMap<u16, Vec<&str>> = Default::default();
         for c in r.all_codes() {
@@ -2622,21 +2641,63 @@ async fn trades(AxState(app): AxState<AppState>, Query(q): Query<Params>) -> Jso
     Ok(Json(json!({ "trades": list })))
 }
 
+/// The schemas of `GET /api/market/days`: `DailyFigures` of `DayBar`s and `MarketDay`s, each
+/// field described by `DAY_FIELDS` (docs/exchange.md repeats the same text).
+fn daily_figures_schemas() -> Vec<(&'static str, Value)> {
+    use ets_market::trading::exchange::DAY_FIELDS;
+    let day = |with_class: bool, description: &str| {
+        let mut properties = Map::new();
+        let mut required = Vec::new();
+        for (name, meaning) in DAY_FIELDS {
+            let mut schema = match *name {
+                "date" => json!({"type": "string", "format": "date"}),
+                "class" if !with_class => continue,
+                "class" => json!({"type": "string", "pattern": CLASS_PATTERN}),
+                "open" | "high" | "low" | "close" => json!({"type": "integer"}),
+                _ => json!({"type": "integer", "minimum": 0}),
+            };
+            schema["description"] = json!(meaning);
+            properties.insert((*name).to_string(), schema);
+            required.push(*name);
+        }
+        json!({"type": "object", "description": description, "properties": properties,
+               "required": required, "additionalProperties": false})
+    };
+    vec![
+        (
+            "DailyFigures",
+            json!({"type": "object", "required": ["market", "days", "market_days"], "additionalProperties": false,
+            "properties": {
+                "market": {"type": ["string", "null"], "description": "The market file's id; null before the exchange opens."},
+                "days": {"type": "array", "items": {"$ref": "#/components/schemas/DayBar"},
+                         "description": "Each instrument's closed days, by date then instrument (only `?class=`'s when given)."},
+                "market_days": {"type": "array", "items": {"$ref": "#/components/schemas/MarketDay"},
+                                "description": "The market's closed days: all allowance vintages together (offset credits only in their instruments' days)."},
+            }}),
+        ),
+        (
+            "DayBar",
+            day(true, "One instrument's day, recorded at the close."),
+        ),
+        (
+            "MarketDay",
+            day(
+                false,
+                "The market's day: the trades of all allowance vintages, the prices from their listed trades.",
+            ),
+        ),
+    ]
+}
+
+/// The instruments' days (of `?class=` when given) and the market's days: the document
+/// `ets report market --json` prints, fields as `DAY_FIELDS` describes them.
 async fn days(AxState(app): AxState<AppState>, Query(q): Query<Params>) -> JsonResult {
     let class = class_query(&q)?;
     let st = app.read();
-    let list: Vec<Value> = st
-        .market
-        .exchange()
-        .map(|e| {
-            e.days()
-                .iter()
-                .filter(|d| class.is_none_or(|c| d.class == c))
-                .map(|d| serde_json::to_value(d).expect("bars serialize"))
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(Json(json!({ "days": list })))
+    Ok(Json(match st.market.exchange() {
+        Some(e) => serde_json::to_value(e.daily_figures(class)).expect("figures serialize"),
+        None => json!({"market": null, "days": [], "market_days": []}),
+    }))
 }
 
 async fn audit(

@@ -29,6 +29,7 @@ both!(
     restart_replays_everything,
     every_request_is_audited,
     trading_over_http,
+    daily_figures_count_each_kind_of_trade,
 );
 
 /// Every role tries what it may not do: 401 for nobody, 403 for the wrong someone.
@@ -1119,4 +1120,69 @@ async fn trading_over_http(h: Harness) {
             "{rows:?}"
         );
     }
+}
+
+/// Issue 13 item 3: a day with listed, block and one-way trades in one class. The instrument's
+/// day and the market's day show each kind's volume, turnover and trades and the totals, with
+/// the fields the OpenAPI document describes, one description each.
+async fn daily_figures_count_each_kind_of_trade(h: Harness) {
+    let m = setup(&h).await;
+    trade_every_kind(&h, &m).await;
+    let expected = every_kind_figures();
+    let (s, v) = h.get("/api/market/days", None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["market"], "cn-seee");
+    let mut bar = expected.clone();
+    bar["class"] = json!("CEA-2019");
+    let days = v["days"].as_array().unwrap();
+    assert_eq!(
+        days.iter().find(|d| d["class"] == "CEA-2019"),
+        Some(&bar),
+        "the instrument's day: {v}"
+    );
+    // The other vintages had no trade: their days count nothing.
+    for d in days.iter().filter(|d| d["class"] != "CEA-2019") {
+        assert_eq!(
+            (&d["volume_t"], &d["trades"]),
+            (&json!(0), &json!(0)),
+            "{d}"
+        );
+    }
+    assert_eq!(v["market_days"], json!([expected]), "the market's day");
+    // ?class= picks the instrument's days; the market's days stay.
+    let (_, one) = h.get("/api/market/days?class=CEA-2019", None).await;
+    assert_eq!(one["days"], json!([bar]));
+    assert_eq!(one["market_days"], v["market_days"]);
+    // An instrument that never traded (no book) has no days.
+    let (_, none) = h.get("/api/market/days?class=CCER-P7-2019", None).await;
+    assert_eq!(none["days"], json!([]), "{none}");
+    // The document describes every field served, with the one description of each.
+    let doc = openapi();
+    let op = &doc["paths"]["/api/market/days"]["get"];
+    assert_eq!(
+        op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/DailyFigures"
+    );
+    let schemas = &doc["components"]["schemas"];
+    for (name, served) in [("DayBar", &bar), ("MarketDay", &expected)] {
+        let props = schemas[name]["properties"].as_object().unwrap();
+        let mut documented: Vec<&String> = props.keys().collect();
+        let mut keys: Vec<&String> = served.as_object().unwrap().keys().collect();
+        documented.sort();
+        keys.sort();
+        assert_eq!(documented, keys, "{name}");
+        for (field, meaning) in ets_market::trading::exchange::DAY_FIELDS {
+            if let Some(p) = props.get(*field) {
+                assert_eq!(p["description"], *meaning, "{name}.{field}");
+            }
+        }
+    }
+    let top: Vec<&String> = v.as_object().unwrap().keys().collect();
+    let mut documented: Vec<&String> = schemas["DailyFigures"]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    documented.sort();
+    assert_eq!(top, documented);
 }

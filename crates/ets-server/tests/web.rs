@@ -166,6 +166,63 @@ async fn public_pages_render_in_both_languages() {
     assert_eq!(get(&h, "/lang/fr?back=/", &[]).await.status, 404);
 }
 
+/// Issue 13 item 3: the market page shows the class's days with listed, block and one-way
+/// volume and turnover apart and in total, in both languages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_market_page_shows_each_kind_of_trade_of_the_day() {
+    let h = harness("web_days");
+    let m = setup(&h).await;
+    trade_every_kind(&h, &m).await;
+    let en = get(&h, "/?class=CEA-2019", &["lang=en"]).await;
+    assert_eq!(en.status, 200, "{}", en.body);
+    let row = en
+        .body
+        .split(r#"<tr data-date="2021-07-16">"#)
+        .nth(1)
+        .and_then(|r| r.split("</tr>").next())
+        .unwrap_or_else(|| panic!("no row of 2021-07-16 in {}", en.body));
+    // Open, high, low, close; then volume and turnover of listed, block, one-way, total.
+    let cells: Vec<String> = row
+        .split("<td")
+        .skip(1)
+        .map(|c| {
+            let text = c.split_once('>').map_or("", |(_, t)| t);
+            text.replace("<br>", " / ")
+                .replace(r#"<span class="sub">"#, "")
+                .replace("</span>", "")
+                .replace("</td>", "")
+        })
+        .collect();
+    assert_eq!(
+        cells,
+        [
+            "2021-07-16",
+            "48.00",
+            "49.00",
+            "48.00",
+            "48.40",
+            "1,000 / 48,400.00",
+            "100,000 / 5,000,000.00",
+            "3,000 / 140,000.00",
+            "104,000 / 5,188,400.00",
+        ],
+        "{row}"
+    );
+    for header in [
+        "Daily figures",
+        "Listed",
+        "Block",
+        "One-way auction",
+        "Total",
+    ] {
+        assert!(en.body.contains(header), "{header} in {}", en.body);
+    }
+    let zh = get(&h, "/?class=CEA-2019", &[]).await;
+    for header in ["每日行情", "挂牌协议", "大宗协议", "单向竞价", "合计"] {
+        assert!(zh.body.contains(header), "{header} in {}", zh.body);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn role_pages_send_strangers_to_login_and_others_away() {
     let h = harness("web_roles");

@@ -324,18 +324,21 @@ fn click_to_trade_bands_sessions_resale_block_trades_and_the_close() {
         .iter()
         .find(|b| b.class == CEA19 && b.date == d(day1))
         .unwrap();
+    let f = &bar.figures;
     assert_eq!(
         (
-            bar.open,
-            bar.high,
-            bar.low,
-            bar.close,
-            bar.volume_t,
-            bar.block_volume_t
+            f.open,
+            f.high,
+            f.low,
+            f.close,
+            f.listed_volume_t,
+            f.block_volume_t,
+            f.volume_t
         ),
-        (4800, 4900, 4800, 4809, 5_500, 100_000)
+        (4800, 4900, 4800, 4809, 5_500, 100_000, 105_500)
     );
-    assert_eq!(bar.turnover_fen, 5_000 * 4800 + 500 * 4900);
+    assert_eq!(f.listed_turnover_fen, 5_000 * 4800 + 500 * 4900);
+    assert_eq!(f.block_turnover_fen, 100_000 * 6240);
     assert!(
         ex.open_orders(store.market().resolve_account("SX0001").unwrap())
             .is_empty(),
@@ -499,6 +502,156 @@ fn continuous_matching_price_time_ioc_fok_and_amend() {
     let (reopened, _) =
         Store::open(dir.path(), d("2030-01-01"), JournalOptions::default()).unwrap();
     assert_eq!(reopened.market(), &live);
+}
+
+/// Issue 13 item 3: a day with listed trades, a block trade and one-way allocations in one
+/// class. The instrument's bar and the market's day count each kind apart (volume, turnover,
+/// trades) and in the totals; only the listed trades set the prices; replay rebuilds the same.
+#[test]
+fn the_day_counts_listed_block_and_one_way_trades_apart_and_in_total() {
+    let (dir, mut store) = market(MARKET);
+    let day = "2021-07-16";
+    let first = store.market().exchange().unwrap().next_id();
+    store
+        .submit(&x(day, order("SX0001", OrderSide::Sell, 4800, 1_000, 570)))
+        .unwrap();
+    store
+        .submit(&x(day, order("SX0001", OrderSide::Sell, 4900, 1_000, 571)))
+        .unwrap();
+    for (holder, order, qty, minute) in [
+        ("HB0001", first, 600, 601),
+        ("TRADER1", first + 1, 400, 602),
+    ] {
+        store
+            .submit(&x(
+                day,
+                ExchangeCommand::Take {
+                    holder: holder.into(),
+                    order,
+                    qty,
+                    minute,
+                },
+            ))
+            .unwrap();
+    }
+    // A block trade of 100,000 t at 50.00, far from the listed prices.
+    let proposal = store.market().exchange().unwrap().next_id();
+    store
+        .submit(&x(
+            day,
+            ExchangeCommand::ProposeBlock {
+                holder: "SX0001".into(),
+                counterparty: "HB0001".into(),
+                class: CEA19,
+                side: OrderSide::Sell,
+                price: 5000,
+                qty: 100_000,
+                minute: 800,
+            },
+        ))
+        .unwrap();
+    store
+        .submit(&x(
+            day,
+            ExchangeCommand::AcceptBlock {
+                holder: "HB0001".into(),
+                proposal,
+                minute: 801,
+            },
+        ))
+        .unwrap();
+    // One-way bidding, pay-as-bid: 2,000 t at 47.00 and 1,000 t at 46.00.
+    let auction = store.market().exchange().unwrap().next_id();
+    store
+        .submit(&x(
+            day,
+            ExchangeCommand::Announce {
+                holder: "SX0001".into(),
+                class: CEA19,
+                side: OrderSide::Sell,
+                qty: 3_000,
+                limit: 4500,
+                pay_as_bid: true,
+                open_minute: 840,
+                close_minute: 870,
+            },
+        ))
+        .unwrap();
+    for (holder, price, minute) in [("TRADER1", 4700, 845), ("HB0001", 4600, 846)] {
+        store
+            .submit(&x(
+                day,
+                ExchangeCommand::Bid {
+                    holder: holder.into(),
+                    auction,
+                    price,
+                    qty: 2_000,
+                    minute,
+                },
+            ))
+            .unwrap();
+    }
+    store
+        .submit(&x(
+            day,
+            ExchangeCommand::CloseAuction {
+                auction,
+                minute: 870,
+            },
+        ))
+        .unwrap();
+    let expected = ets_market::trading::exchange::DayFigures {
+        open: 4800,
+        high: 4900,
+        low: 4800,
+        // (600 × 48.00 + 400 × 49.00) / 1,000: the block and one-way prices are left out.
+        close: 4840,
+        listed_volume_t: 1_000,
+        listed_turnover_fen: 600 * 4800 + 400 * 4900,
+        listed_trades: 2,
+        block_volume_t: 100_000,
+        block_turnover_fen: 100_000 * 5000,
+        block_trades: 1,
+        one_way_volume_t: 3_000,
+        one_way_turnover_fen: 2_000 * 4700 + 1_000 * 4600,
+        one_way_trades: 2,
+        volume_t: 104_000,
+        turnover_fen: 600 * 4800 + 400 * 4900 + 100_000 * 5000 + 2_000 * 4700 + 1_000 * 4600,
+        trades: 5,
+    };
+    let so_far = store
+        .market()
+        .exchange()
+        .unwrap()
+        .day_so_far(CEA19)
+        .unwrap();
+    assert_eq!(so_far.figures, expected, "the open day so far");
+    store.submit(&x(day, ExchangeCommand::CloseDay)).unwrap();
+    let ex = store.market().exchange().unwrap();
+    let bar = ex
+        .days()
+        .iter()
+        .find(|b| b.class == CEA19 && b.date == d(day))
+        .unwrap();
+    assert_eq!(bar.figures, expected, "the instrument's bar");
+    let days = ex.market_days();
+    assert_eq!(days.len(), 1);
+    assert_eq!(
+        (days[0].date, days[0].figures),
+        (d(day), expected),
+        "the market's day"
+    );
+    assert_eq!(ex.prev_close(CEA19), Some(4840));
+    store.market().check_invariants().unwrap();
+    let live = store.market().clone();
+    drop(store);
+    let (reopened, _) =
+        Store::open(dir.path(), d("2030-01-01"), JournalOptions::default()).unwrap();
+    assert_eq!(reopened.market(), &live);
+    assert_eq!(
+        reopened.market().exchange().unwrap().days(),
+        live.exchange().unwrap().days()
+    );
 }
 
 #[test]
@@ -791,12 +944,12 @@ fn offset_credits_trade_as_their_own_instrument() {
     // Offset trades do not move the allowance price: the market's day has no trade.
     store.submit(&x(day, ExchangeCommand::CloseDay)).unwrap();
     let ex = store.market().exchange().unwrap();
-    assert_eq!(ex.market_days()[0].volume_t, 0);
+    assert_eq!(ex.market_days()[0].figures.volume_t, 0);
     assert_eq!(
         ex.days()
             .iter()
             .find(|b| b.class == ccer)
-            .map(|b| (b.close, b.volume_t)),
+            .map(|b| (b.figures.close, b.figures.volume_t)),
         Some((3000, 4_000))
     );
     // The credits bought count as offsets at surrender, within the 5 % limit.

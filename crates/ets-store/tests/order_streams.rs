@@ -299,7 +299,7 @@ fn run(steps: Vec<Step>, continuous: bool, end_of_day: bool) -> Result<(), TestC
                 .iter()
                 .rev()
                 .find(|b| b.class == t.class && b.date < t.date)
-                .map_or(4800, |b| b.close);
+                .map_or(4800, |b| b.figures.close);
             let (low, high) = ets_exchange::band(p, 1000, 1).unwrap();
             prop_assert!(
                 low <= t.price && t.price <= high,

@@ -1,7 +1,7 @@
 //! Daily statistics: open, high, low, VWAP close of listed trades (half up to the tick) and
 //! the previous-close fallback; block trades excluded from the prices.
 
-use ets_exchange::{DailyStats, TradeKind};
+use ets_exchange::{DailyStats, StatsKind, Tally, TradeKind};
 
 #[test]
 fn vwap_close_of_listed_trades_only() {
@@ -21,6 +21,34 @@ fn vwap_close_of_listed_trades_only() {
     assert_eq!(s.block_volume(), Ok(100_000));
     assert_eq!(s.block_turnover(), Ok(400_000_000));
     assert_eq!(s.listed_trades(), 3);
+}
+
+#[test]
+fn each_kind_has_its_own_sums_and_only_listed_trades_set_the_prices() {
+    let mut s = DailyStats::new(5000, 1).unwrap();
+    s.record(StatsKind::Listed, 5010, 100);
+    s.record(StatsKind::Block, 4000, 100_000);
+    s.record(StatsKind::OneWay, 4500, 2_000);
+    s.record(StatsKind::OneWay, 4600, 1_000);
+    assert_eq!(
+        (s.open(), s.high(), s.low(), s.close()),
+        (5010, Some(5010), Some(5010), 5010)
+    );
+    let tally = |volume, turnover, trades| Tally {
+        volume,
+        turnover,
+        trades,
+    };
+    assert_eq!(s.tally(StatsKind::Listed), tally(100, 501_000, 1));
+    assert_eq!(s.tally(StatsKind::Block), tally(100_000, 400_000_000, 1));
+    assert_eq!(s.tally(StatsKind::OneWay), tally(3_000, 13_600_000, 2));
+    assert_eq!(s.total(), tally(103_100, 414_101_000, 4));
+    // One-way allocations are not block trades.
+    assert_eq!((s.block_volume(), s.block_trades()), (Ok(100_000), 1));
+    // Only one-way allocations: the prices stay at the previous close.
+    let mut s = DailyStats::new(5837, 1).unwrap();
+    s.record(StatsKind::OneWay, 7000, 10);
+    assert_eq!((s.open(), s.close(), s.high()), (5837, 5837, None));
 }
 
 #[test]

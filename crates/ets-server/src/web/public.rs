@@ -7,7 +7,7 @@ use axum::extract::{Query, State as AxState};
 use axum::http::StatusCode;
 use axum::response::Response;
 use ets_market::Market;
-use ets_market::trading::exchange::{Exchange, TradeKindTag};
+use ets_market::trading::exchange::{DayBar, Exchange, TradeKindTag};
 use ets_types::UnitClass;
 use maud::{Markup, html};
 use serde_json::Value;
@@ -59,7 +59,8 @@ pub fn chosen_class(
     }
 }
 
-/// The price chart's points: the day bars of the class, then today so far.
+/// The price chart's points: the day bars of the class (close, and the volume of all its
+/// trades), then today so far (last price, volume so far).
 fn series(ex: &Exchange, class: UnitClass) -> Vec<Point> {
     let mut points: Vec<Point> = ex
         .days()
@@ -67,28 +68,90 @@ fn series(ex: &Exchange, class: UnitClass) -> Vec<Point> {
         .filter(|d| d.class == class)
         .map(|d| Point {
             label: format!("{:02}-{:02}", d.date.month(), d.date.day()),
-            price: d.close,
-            volume: d.volume_t,
+            price: d.figures.close,
+            volume: d.figures.volume_t,
             provisional: false,
         })
         .collect();
-    if let Some(day) = ex.open_day() {
-        let today: Vec<_> = ex
+    if let Some(today) = ex.day_so_far(class) {
+        let day = today.date;
+        let last = ex
             .trades()
             .iter()
-            .filter(|t| t.class == class && t.date == day)
-            .collect();
-        let closed = ex.days().iter().any(|d| d.class == class && d.date == day);
-        if let (Some(last), false) = (today.last(), closed) {
+            .rev()
+            .find(|t| t.class == class && t.date == day);
+        if let Some(last) = last {
             points.push(Point {
                 label: format!("{:02}-{:02}", day.month(), day.day()),
                 price: last.price,
-                volume: today.iter().map(|t| t.qty).sum(),
+                volume: today.figures.volume_t,
                 provisional: true,
             });
         }
     }
     points
+}
+
+/// How many closed days the daily table shows.
+const TABLE_DAYS: usize = 10;
+
+/// An amount of fen as yuan with two decimals and thousands separators.
+fn yuan_amount(fen: u64) -> String {
+    format!("{}.{:02}", group(fen / 100), fen % 100)
+}
+
+/// The class's daily figures, newest first: the open day so far, then the last closed days;
+/// per kind of trade (listed, block, one-way) and in total, the volume over the turnover. The
+/// fields are the API's (`GET /api/market/days`).
+fn day_table(ctx: &Ctx, ex: &Exchange, class: UnitClass) -> Markup {
+    let mut rows: Vec<(DayBar, bool)> = ex
+        .day_so_far(class)
+        .map(|d| (d, true))
+        .into_iter()
+        .collect();
+    rows.extend(
+        ex.days()
+            .iter()
+            .rev()
+            .filter(|d| d.class == class)
+            .take(TABLE_DAYS)
+            .map(|d| (d.clone(), false)),
+    );
+    let cell = |volume: u64, turnover: u64| {
+        html! { td.n { (group(volume)) br; span.sub { (yuan_amount(turnover)) } } }
+    };
+    html! {
+        @if rows.is_empty() {
+            p.sub { (ctx.t("days.none")) }
+        } @else {
+            table #days {
+                thead {
+                    tr {
+                        th { (ctx.t("days.date")) }
+                        th.n { (ctx.t("days.open")) } th.n { (ctx.t("days.high")) }
+                        th.n { (ctx.t("days.low")) } th.n { (ctx.t("days.close")) }
+                        th.n { (ctx.t("trade.listed")) } th.n { (ctx.t("trade.block")) }
+                        th.n { (ctx.t("trade.one_way")) } th.n { (ctx.t("days.total")) }
+                    }
+                }
+                tbody {
+                    @for (d, open) in &rows {
+                        @let f = &d.figures;
+                        tr data-date=(d.date.to_string()) {
+                            td { (d.date.to_string()) @if *open { " " (ctx.t("days.so_far")) } }
+                            td.n { (yuan(f.open)) } td.n { (yuan(f.high)) }
+                            td.n { (yuan(f.low)) } td.n { (yuan(f.close)) }
+                            (cell(f.listed_volume_t, f.listed_turnover_fen))
+                            (cell(f.block_volume_t, f.block_turnover_fen))
+                            (cell(f.one_way_volume_t, f.one_way_turnover_fen))
+                            (cell(f.volume_t, f.turnover_fen))
+                        }
+                    }
+                }
+            }
+            p.sub { (ctx.t("days.note")) }
+        }
+    }
 }
 
 fn trade_kind(ctx: &Ctx, k: TradeKindTag) -> &'static str {
@@ -199,12 +262,7 @@ pub async fn market(
         .or_else(|| ex.prev_close(class));
     let prev = ex.prev_close(class);
     let today = ex.open_day();
-    let today_volume: u64 = ex
-        .trades()
-        .iter()
-        .filter(|t| t.class == class && Some(t.date) == today)
-        .map(|t| t.qty)
-        .sum();
+    let today_volume = ex.day_so_far(class).map_or(0, |d| d.figures.volume_t);
     let chart = charts::price_volume(
         &points,
         &Labels {
@@ -226,6 +284,10 @@ pub async fn market(
             }
             h2 { (ctx.t("market.chart")) }
             (chart)
+        }
+        section.card {
+            h2 { (ctx.t("days.title")) " · " (class.to_string()) }
+            (day_table(&ctx, ex, class))
         }
         div.grid {
             section.card {

@@ -660,3 +660,91 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// The figures of the day [`trade_every_kind`] makes, as `GET /api/market/days` serves them
+/// (an instrument's day adds its `class`).
+pub fn every_kind_figures() -> Value {
+    json!({
+        "date": "2021-07-16",
+        "open": 4800, "high": 4900, "low": 4800,
+        // (600 × 48.00 + 400 × 49.00) / 1,000: block and one-way prices are left out.
+        "close": 4840,
+        "listed_volume_t": 1_000, "listed_turnover_fen": 4_840_000, "listed_trades": 2,
+        "block_volume_t": 100_000, "block_turnover_fen": 500_000_000, "block_trades": 1,
+        "one_way_volume_t": 3_000, "one_way_turnover_fen": 14_000_000, "one_way_trades": 2,
+        "volume_t": 104_000, "turnover_fen": 518_840_000, "trades": 5,
+    })
+}
+
+/// On the open day of [`setup`] (16 July 2021), trades of each kind in CEA-2019, then the close:
+/// listed, 600 t at 48.00 and 400 t at 49.00 (SX0001 to trader-1); block, 100,000 t at 50.00
+/// (SX0001 to trader-1); one-way bidding, pay-as-bid, 2,000 t at 47.00 (trader-1) and 1,000 t
+/// at 46.00 (HB0001). [`every_kind_figures`] is the day it makes.
+pub async fn trade_every_kind(h: &Harness, m: &Market) {
+    let at = |t: &str| ets_server::clock::parse_beijing(&format!("2021-07-16T{t}")).unwrap();
+    h.ok(
+        "/api/funds/deposits",
+        &m.regulator,
+        json!({"holder": "HB0001", "fen": 100_000_000u64}),
+    )
+    .await;
+    for (price, qty) in [(4800, 600), (4900, 400)] {
+        let v = h
+            .ok(
+                "/api/orders",
+                &m.rep_a,
+                json!({"holder": "SX0001", "class": "CEA-2019", "side": "sell", "price": price, "qty": 1000}),
+            )
+            .await;
+        let id = v["id"].as_u64().unwrap();
+        h.ok(
+            &format!("/api/orders/{id}/take"),
+            &m.member,
+            json!({"holder": "trader-1", "qty": qty}),
+        )
+        .await;
+    }
+    h.clock.set(at("13:20"));
+    let v = h
+        .ok(
+            "/api/blocks",
+            &m.rep_a,
+            json!({"holder": "SX0001", "counterparty": "trader-1", "class": "CEA-2019", "side": "sell", "price": 5000, "qty": 100_000}),
+        )
+        .await;
+    let id = v["id"].as_u64().unwrap();
+    h.ok(
+        &format!("/api/blocks/{id}/accept"),
+        &m.member,
+        json!({"holder": "trader-1"}),
+    )
+    .await;
+    let v = h
+        .ok(
+            "/api/auctions",
+            &m.rep_a,
+            json!({"holder": "SX0001", "class": "CEA-2019", "side": "sell", "qty": 3_000, "limit": 4500,
+                   "pay_as_bid": true, "open_minute": 840, "close_minute": 870}),
+        )
+        .await;
+    let auction = v["id"].as_u64().unwrap();
+    h.clock.set(at("14:05"));
+    for (token, holder, price) in [(&m.member, "trader-1", 4700), (&m.hb_a, "HB0001", 4600)] {
+        h.ok(
+            &format!("/api/auctions/{auction}/bids"),
+            token,
+            json!({"holder": holder, "price": price, "qty": 2_000}),
+        )
+        .await;
+    }
+    h.clock.set(at("14:30"));
+    h.ok(
+        &format!("/api/auctions/{auction}/close"),
+        &m.regulator,
+        json!({}),
+    )
+    .await;
+    h.clock.set(at("15:30"));
+    h.ok("/api/exchange/days/close", &m.regulator, json!({}))
+        .await;
+}

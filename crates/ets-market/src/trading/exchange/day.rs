@@ -116,28 +116,13 @@ impl Exchange {
                 .today
                 .remove(&v)
                 .ok_or_else(|| internal("close of day", "the day was not opened"))?;
-            let close = s.close();
+            let figures = DayFigures::of(&s);
             self.days.push(DayBar {
                 date,
                 class: v,
-                open: s.open(),
-                high: s.high().unwrap_or(close),
-                low: s.low().unwrap_or(close),
-                close,
-                volume_t: s
-                    .listed_volume()
-                    .map_err(|e| internal("daily statistics", e))?,
-                turnover_fen: s
-                    .listed_turnover()
-                    .map_err(|e| internal("daily statistics", e))?,
-                block_volume_t: self
-                    .trades
-                    .iter()
-                    .filter(|t| t.date == date && t.class == v && t.kind == TradeKindTag::Block)
-                    .map(|t| t.qty)
-                    .sum(),
-                trades: s.listed_trades(),
+                figures,
             });
+            let close = figures.close;
             self.prev_close.insert(v, close);
         }
         self.day = None;
@@ -175,31 +160,205 @@ impl Exchange {
     }
 }
 
-/// The market's day across all traded vintages.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub struct MarketDay {
-    pub date: Date,
-    /// First listed trade of the day, or the previous close.
+impl From<TradeKindTag> for ets_exchange::StatsKind {
+    fn from(k: TradeKindTag) -> ets_exchange::StatsKind {
+        match k {
+            TradeKindTag::Listed => ets_exchange::StatsKind::Listed,
+            TradeKindTag::Block => ets_exchange::StatsKind::Block,
+            TradeKindTag::OneWay => ets_exchange::StatsKind::OneWay,
+        }
+    }
+}
+
+/// The meaning of every field of a [`DayBar`] and a [`MarketDay`] as they are serialized (the
+/// API's `GET /api/market/days`, `ets report market --json`): the one definition, which the
+/// OpenAPI schemas print and docs/exchange.md repeats word for word (a test compares them).
+pub const DAY_FIELDS: &[(&str, &str)] = &[
+    ("date", "The trading day."),
+    (
+        "class",
+        "The instrument, as `?class=` names it (`CEA-2021`); instrument days only.",
+    ),
+    (
+        "open",
+        "Price of the day's first listed trade, fen/t; the previous close when there was none.",
+    ),
+    (
+        "high",
+        "Highest price of the day's listed trades, fen/t; the close when there were none.",
+    ),
+    (
+        "low",
+        "Lowest price of the day's listed trades, fen/t; the close when there were none.",
+    ),
+    (
+        "close",
+        "Volume-weighted average price of the day's listed trades, rounded half up to the tick, fen/t; the previous close when there were none. Block trades and one-way allocations never set a price.",
+    ),
+    (
+        "listed_volume_t",
+        "Tonnes traded by listed agreement (挂牌协议).",
+    ),
+    (
+        "listed_turnover_fen",
+        "Σ price × quantity of the listed trades, fen.",
+    ),
+    ("listed_trades", "Number of listed trades."),
+    (
+        "block_volume_t",
+        "Tonnes traded by block agreement (大宗协议).",
+    ),
+    (
+        "block_turnover_fen",
+        "Σ price × quantity of the block trades, fen.",
+    ),
+    ("block_trades", "Number of block trades."),
+    (
+        "one_way_volume_t",
+        "Tonnes allocated in one-way bidding (单向竞价).",
+    ),
+    (
+        "one_way_turnover_fen",
+        "Σ price × quantity of the one-way allocations, fen.",
+    ),
+    (
+        "one_way_trades",
+        "Number of one-way allocations (one per winning bid).",
+    ),
+    ("volume_t", "All tonnes traded: listed + block + one-way."),
+    (
+        "turnover_fen",
+        "All turnover: listed + block + one-way, fen.",
+    ),
+    ("trades", "All trades: listed + block + one-way."),
+];
+
+/// A day's prices and, for each kind of trade and in total, its volume, turnover and number of
+/// trades: the same fields with the same meaning for an instrument ([`DayBar`]) and for the
+/// market ([`MarketDay`]), described once in [`DAY_FIELDS`]. Made from one
+/// [`ets_exchange::DailyStats`], which alone computes the prices. A sum beyond `u64`
+/// saturates (no day comes near: that is 1.8 × 10^19 t or fen).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+pub struct DayFigures {
     pub open: i64,
     pub high: i64,
     pub low: i64,
-    /// Volume-weighted average of the day's listed trades (block trades excluded), rounded half
-    /// up to the tick; the previous close when there were none.
     pub close: i64,
-    /// Listed and block volume, t.
-    pub volume_t: u64,
+    pub listed_volume_t: u64,
+    pub listed_turnover_fen: u64,
+    pub listed_trades: u64,
     pub block_volume_t: u64,
-    /// Listed and block turnover, fen.
+    pub block_turnover_fen: u64,
+    pub block_trades: u64,
+    pub one_way_volume_t: u64,
+    pub one_way_turnover_fen: u64,
+    pub one_way_trades: u64,
+    pub volume_t: u64,
     pub turnover_fen: u64,
     pub trades: u64,
 }
 
+impl DayFigures {
+    /// The figures of a day's statistics.
+    pub fn of(stats: &ets_exchange::DailyStats) -> DayFigures {
+        use ets_exchange::{StatsKind, Tally};
+        let volume = |t: Tally| u64::try_from(t.volume).unwrap_or(u64::MAX);
+        // Prices are positive, so turnover is never below zero.
+        let turnover = |t: Tally| u64::try_from(t.turnover.max(0)).unwrap_or(u64::MAX);
+        let (listed, block, one_way, total) = (
+            stats.tally(StatsKind::Listed),
+            stats.tally(StatsKind::Block),
+            stats.tally(StatsKind::OneWay),
+            stats.total(),
+        );
+        let close = stats.close();
+        DayFigures {
+            open: stats.open(),
+            high: stats.high().unwrap_or(close),
+            low: stats.low().unwrap_or(close),
+            close,
+            listed_volume_t: volume(listed),
+            listed_turnover_fen: turnover(listed),
+            listed_trades: listed.trades,
+            block_volume_t: volume(block),
+            block_turnover_fen: turnover(block),
+            block_trades: block.trades,
+            one_way_volume_t: volume(one_way),
+            one_way_turnover_fen: turnover(one_way),
+            one_way_trades: one_way.trades,
+            volume_t: volume(total),
+            turnover_fen: turnover(total),
+            trades: total.trades,
+        }
+    }
+}
+
+/// One instrument's day, recorded at the close.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct DayBar {
+    pub date: Date,
+    #[serde(serialize_with = "class_name")]
+    pub class: UnitClass,
+    #[serde(flatten)]
+    pub figures: DayFigures,
+}
+
+/// The market's day across all allowance vintages (offset credits have their own bars).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct MarketDay {
+    pub date: Date,
+    #[serde(flatten)]
+    pub figures: DayFigures,
+}
+
+/// The daily figures as `GET /api/market/days` serves them and `ets report market --json`
+/// prints them: one document, so that the two cannot disagree.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct DailyFigures {
+    /// The market file's id.
+    pub market: String,
+    /// The instruments' days, by date then class (of one class when asked).
+    pub days: Vec<DayBar>,
+    /// The market's days: all allowance vintages together.
+    pub market_days: Vec<MarketDay>,
+}
+
+/// A class as the API's `?class=` and its trades name it (`CEA-2021`).
+fn class_name<S: serde::Serializer>(class: &UnitClass, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(class)
+}
+
 impl Exchange {
+    /// The open day's figures of one instrument so far (`None` when no day is open or the
+    /// instrument has no book): what its [`DayBar`] would be if the day closed now.
+    pub fn day_so_far(&self, class: UnitClass) -> Option<DayBar> {
+        let date = self.day?;
+        let stats = self.today.get(&class)?;
+        Some(DayBar {
+            date,
+            class,
+            figures: DayFigures::of(stats),
+        })
+    }
+
+    /// The instruments' days (only `class`'s when given) and the market's days.
+    pub fn daily_figures(&self, class: Option<UnitClass>) -> DailyFigures {
+        DailyFigures {
+            market: self.rules.id.clone(),
+            days: self
+                .days
+                .iter()
+                .filter(|d| class.is_none_or(|c| d.class == c))
+                .cloned()
+                .collect(),
+            market_days: self.market_days(),
+        }
+    }
+
     /// Daily figures of the whole market, from its trades, one per closed trading day: the
     /// allowances' trades of the day through one [`ets_exchange::DailyStats`] at the market's
-    /// tick (listed trades set open, high, low and the VWAP close; block and one-way trades
-    /// count in volume and turnover only), so the close is computed as the exchange core
-    /// computes it and nowhere else.
+    /// tick, so the prices are computed as the exchange core computes them and nowhere else,
+    /// and each kind of trade is counted as in the instruments' bars.
     pub fn market_days(&self) -> Vec<MarketDay> {
         let mut dates: Vec<Date> = self.days.iter().map(|b| b.date).collect();
         dates.dedup();
@@ -214,48 +373,81 @@ impl Exchange {
             while t < self.trades.len() && self.trades[t].date == date {
                 t += 1;
             }
-            // The market's price is the allowances'; offset credits have their own bars.
-            let today = self.trades[start..t]
-                .iter()
-                .filter(|x| !x.class.is_offset());
             // The rules' tick is positive (the market file checks it).
             let Ok(mut stats) = ets_exchange::DailyStats::new(prev_close, self.rules.tick_fen)
             else {
                 break;
             };
-            let mut block_volume_t: u64 = 0;
-            for x in today {
-                let kind = match x.kind {
-                    TradeKindTag::Listed => TradeKind::Listed,
-                    TradeKindTag::Block | TradeKindTag::OneWay => TradeKind::Block,
-                };
-                stats.record(kind, x.price, x.qty);
-                if x.kind == TradeKindTag::Block {
-                    block_volume_t = block_volume_t.saturating_add(x.qty);
-                }
+            // The market's price is the allowances'; offset credits have their own bars.
+            for x in self.trades[start..t]
+                .iter()
+                .filter(|x| !x.class.is_offset())
+            {
+                stats.record(x.kind, x.price, x.qty);
             }
-            let close = stats.close();
-            let volume = |r: Result<u64, ets_exchange::StatsError>| r.unwrap_or(u64::MAX);
-            let turnover = |r: Result<i64, ets_exchange::StatsError>| {
-                r.ok()
-                    .and_then(|v| u64::try_from(v).ok())
-                    .unwrap_or(u64::MAX)
-            };
-            out.push(MarketDay {
-                date,
-                open: stats.open(),
-                high: stats.high().unwrap_or(close),
-                low: stats.low().unwrap_or(close),
-                close,
-                volume_t: volume(stats.listed_volume())
-                    .saturating_add(volume(stats.block_volume())),
-                block_volume_t,
-                turnover_fen: turnover(stats.listed_turnover())
-                    .saturating_add(turnover(stats.block_turnover())),
-                trades: stats.listed_trades() + stats.block_trades(),
-            });
-            prev_close = close;
+            let figures = DayFigures::of(&stats);
+            out.push(MarketDay { date, figures });
+            prev_close = figures.close;
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(v: serde_json::Value) -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().expect("an object").keys().cloned().collect();
+        k.sort();
+        k
+    }
+
+    fn documented(except: &[&str]) -> Vec<String> {
+        let mut k: Vec<String> = DAY_FIELDS
+            .iter()
+            .map(|(name, _)| name.to_string())
+            .filter(|n| !except.contains(&n.as_str()))
+            .collect();
+        k.sort();
+        k
+    }
+
+    /// Every serialized field of an instrument's day and of the market's day has its one
+    /// description, and nothing else is described.
+    #[test]
+    fn every_field_of_the_daily_figures_is_described_once() {
+        let stats = ets_exchange::DailyStats::new(4800, 1).unwrap();
+        let figures = DayFigures::of(&stats);
+        let date = Date::new(2021, 7, 16).unwrap();
+        let bar = DayBar {
+            date,
+            class: UnitClass::Cea { vintage: 2021 },
+            figures,
+        };
+        let bar = serde_json::to_value(&bar).unwrap();
+        assert_eq!(bar["class"], "CEA-2021");
+        assert_eq!(keys(bar), documented(&[]));
+        let day = serde_json::to_value(MarketDay { date, figures }).unwrap();
+        assert_eq!(keys(day), documented(&["class"]));
+        let mut names: Vec<&str> = DAY_FIELDS.iter().map(|(n, _)| *n).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), DAY_FIELDS.len(), "a field described twice");
+    }
+
+    /// docs/exchange.md repeats the descriptions word for word, as a table.
+    #[test]
+    fn the_documentation_of_the_daily_figures_is_the_code_s() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/exchange.md");
+        let doc = std::fs::read_to_string(path).unwrap();
+        let table: String = DAY_FIELDS
+            .iter()
+            .map(|(name, meaning)| format!("| `{name}` | {meaning} |\n"))
+            .collect();
+        assert!(
+            doc.contains(&format!("| field | meaning |\n|---|---|\n{table}")),
+            "docs/exchange.md, section Daily figures, should have this table:\n{table}"
+        );
     }
 }

@@ -42,7 +42,7 @@ mod one_way;
 mod rejection;
 mod settlement;
 
-pub use day::MarketDay;
+pub use day::{DAY_FIELDS, DailyFigures, DayBar, DayFigures, MarketDay};
 pub use rejection::{Band, SizeRule, TradeMode, TradeRejection, TradingWindow};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -315,21 +315,6 @@ pub struct Release {
 
 fn is_zero(v: &u64) -> bool {
     *v == 0
-}
-
-/// One instrument's day.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub struct DayBar {
-    pub date: Date,
-    pub class: UnitClass,
-    pub open: i64,
-    pub high: i64,
-    pub low: i64,
-    pub close: i64,
-    pub volume_t: u64,
-    pub turnover_fen: i64,
-    pub block_volume_t: u64,
-    pub trades: u64,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug)]

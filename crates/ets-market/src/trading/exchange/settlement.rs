@@ -261,12 +261,8 @@ impl Exchange {
                 }
                 Err(e) => return Err(internal("settlement", e)),
             };
-        let ets_kind = match kind {
-            TradeKindTag::Listed => ets_exchange::TradeKind::Listed,
-            TradeKindTag::Block | TradeKindTag::OneWay => ets_exchange::TradeKind::Block,
-        };
         if let Some(s) = self.today.get_mut(&class) {
-            s.record(ets_kind, price, qty);
+            s.record(kind, price, qty);
         }
         let record = TradeRecord {
             id,
