@@ -143,8 +143,13 @@ fn setup(dir: &std::path::Path) -> Store {
             ))
             .unwrap();
     }
+    // Continuous matching, and settlement at the trade: the bench never closes its day, so under
+    // the shipped settlement after the close the seller's units would stay frozen and the
+    // orders would soon be refused; this measures every fill settled at once, as before.
     let market = ets_market::trading::config::MarketRules::builtin_text()
-        .replace("matching = \"click_to_trade\"", "matching = \"continuous\"");
+        .replace("matching = \"click_to_trade\"", "matching = \"continuous\"")
+        .replace("settlement = \"end_of_day\"", "settlement = \"immediate\"");
+    assert!(market.contains("settlement = \"immediate\""));
     store
         .submit(&env(
             "2021-07-01",
