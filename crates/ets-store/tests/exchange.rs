@@ -509,7 +509,7 @@ fn continuous_matching_price_time_ioc_fok_and_amend() {
 /// trades) and in the totals; only the listed trades set the prices; replay rebuilds the same.
 #[test]
 fn the_day_counts_listed_block_and_one_way_trades_apart_and_in_total() {
-    let (dir, mut store) = market(MARKET);
+    let (dir, mut store) = market(&rules("immediate"));
     let day = "2021-07-16";
     let first = store.market().exchange().unwrap().next_id();
     store
