@@ -1,6 +1,7 @@
 //! The demo's year on the exchange: from the opening on 16 July 2021 to the deadline, companies
 //! in surplus list and sell what they want to sell, companies in deficit buy what they want to
-//! buy, a few traders provide liquidity, and the approaching deadline brings the year-end rush.
+//! buy, traders provide liquidity where the market file admits them (not in the first phase, which
+//! the shipped file follows), and the approaching deadline brings the year-end rush.
 //!
 //! Nothing here writes a price or a volume: prices move from the day's balance of demand and
 //! supply (with seeded noise), inside the exchange's own bands; volumes follow from what the
