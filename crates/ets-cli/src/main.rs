@@ -140,7 +140,13 @@ enum Cmd {
 #[derive(Subcommand)]
 enum PlanCmd {
     /// Adopt a plan: a TOML file, or the id of a shipped plan (cn-power-2019-2020, cn-power-2021-2022).
-    Adopt { plan: String },
+    Adopt {
+        plan: String,
+        /// Adopt it in place of this plan, whose years it covers (before any allocation under
+        /// it); without it, a plan covering an adopted plan's year is refused.
+        #[arg(long)]
+        replaces: Option<String>,
+    },
     /// Plans shipped and adopted.
     List,
     /// Print a shipped plan's file.
@@ -412,8 +418,8 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Serve(args) => serve::serve(&location, args),
         Cmd::Admin { cmd } => serve::admin(&location, cmd),
         Cmd::Plan {
-            cmd: PlanCmd::Adopt { plan },
-        } => steps::adopt_plan(&ctx, &plan),
+            cmd: PlanCmd::Adopt { plan, replaces },
+        } => steps::adopt_plan(&ctx, &plan, replaces),
         Cmd::Plan { cmd: PlanCmd::List } => steps::list_plans(&ctx),
         Cmd::Plan {
             cmd: PlanCmd::Show { id },

@@ -146,14 +146,27 @@ fn submit_file(
     }
 }
 
-pub fn adopt_plan(ctx: &Ctx, plan: &str) -> Result<()> {
+pub fn adopt_plan(ctx: &Ctx, plan: &str, replaces: Option<String>) -> Result<()> {
     let (source, toml) = match ets_policy::Plan::builtin_text(plan) {
         Some(text) => (format!("{plan}.toml (shipped)"), text.to_string()),
         None => read(Path::new(plan))?,
     };
     let mut store = open(ctx)?;
-    store.submit(&ctx.envelope("plan adopted", Command::AdoptPlan { source, toml }))?;
-    println!("adopted plan {plan}");
+    match replaces {
+        None => {
+            store.submit(&ctx.envelope("plan adopted", Command::AdoptPlan { source, toml }))?;
+            println!("adopted plan {plan}");
+        }
+        Some(old) => {
+            let command = Command::ReplacePlan {
+                replaces: old.clone(),
+                source,
+                toml,
+            };
+            store.submit(&ctx.envelope("plan adopted in place of another", command))?;
+            println!("adopted plan {plan} in place of {old}");
+        }
+    }
     Ok(())
 }
 
@@ -650,6 +663,17 @@ pub fn verify(ctx: &Ctx) -> Result<()> {
     }
     let events = journal.events;
     let market = &state.market;
+    let twice = market.vintages_allocated_twice();
+    if !twice.is_empty() {
+        let list: Vec<String> = twice
+            .iter()
+            .map(|(y, plans)| format!("{y} by {}", plans.join(" and ")))
+            .collect();
+        bail!(
+            "vintages allocated by two plans (each issued twice): {}",
+            list.join("; ")
+        );
+    }
     let access = state
         .access
         .check_invariants(market)

@@ -103,6 +103,11 @@ impl Market {
                     },
                 );
             }
+            Event::PlanWithdrawn { id, .. } => {
+                if self.plans.remove(id).is_none() {
+                    return Err(MarketError::UnknownPlan(id.clone()));
+                }
+            }
             Event::ReportDrafted {
                 company,
                 year,

@@ -102,6 +102,12 @@ static CODES: &[(&str, ErrorKind, &str)] = &[
     ("holder_exists", Conflict, "the account holder is already registered"),
     ("project_exists", Conflict, "the offset project is already registered"),
     ("plan_exists", Conflict, "the plan is already adopted"),
+    (
+        "plan_vintages_overlap",
+        Conflict,
+        "another adopted plan covers some of the plan's years (replace it instead)",
+    ),
+    ("plan_in_use", Conflict, "allocations were recorded under the plan; it cannot be replaced"),
     ("unit_owner_mismatch", Rule, "the unit belongs to another company"),
     ("no_accepted_report", Conflict, "the company has no accepted report for the year"),
     ("company_without_units", Rule, "the company has no generating units"),
@@ -238,6 +244,8 @@ impl MarketError {
                 Registered::Project => "project_exists",
             },
             MarketError::PlanExists(_) => "plan_exists",
+            MarketError::PlanVintagesOverlap { .. } => "plan_vintages_overlap",
+            MarketError::PlanInUse { .. } => "plan_in_use",
             MarketError::UnitOwner { .. } => "unit_owner_mismatch",
             MarketError::NoAcceptedReport { .. } => "no_accepted_report",
             MarketError::NoUnits { .. } => "company_without_units",
@@ -310,6 +318,11 @@ impl MarketError {
             MarketError::UnknownPlan(id)
             | MarketError::PlanExists(id)
             | MarketError::AlreadyAssessed(id) => json!({ "plan": id }),
+            MarketError::PlanInUse { plan } => json!({ "plan": plan }),
+            MarketError::PlanVintagesOverlap { plan, other, years } => {
+                let years: Vec<String> = years.iter().map(|y| y.to_string()).collect();
+                json!({ "plan": plan, "other": other, "years": years.join(", ") })
+            }
             MarketError::UnknownHolder(h) => json!({ "holder": h }),
             MarketError::Duplicate { id, .. } => json!({ "id": id }),
             MarketError::UnitOwner {
@@ -1089,6 +1102,8 @@ mod tests {
             | MarketError::UnknownHolder(_)
             | MarketError::Duplicate { .. }
             | MarketError::PlanExists(_)
+            | MarketError::PlanVintagesOverlap { .. }
+            | MarketError::PlanInUse { .. }
             | MarketError::UnitOwner { .. }
             | MarketError::NoAcceptedReport { .. }
             | MarketError::NoUnits { .. }
@@ -1160,6 +1175,12 @@ mod tests {
             MarketError::UnknownPlan(plan()),
             MarketError::UnknownHolder("Trader-9".into()),
             MarketError::PlanExists(plan()),
+            MarketError::PlanVintagesOverlap {
+                plan: "cn-power-2019-2020-strict".into(),
+                other: plan(),
+                years: vec![2019, 2020],
+            },
+            MarketError::PlanInUse { plan: plan() },
             MarketError::UnitOwner {
                 unit: u(),
                 owner: CompanyId::parse("HB0001").unwrap(),

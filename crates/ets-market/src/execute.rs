@@ -48,6 +48,13 @@ pub enum Command {
         source: String,
         toml: String,
     },
+    /// Adopt a plan in place of one adopted earlier whose years it covers, before any
+    /// allocation under the earlier one (a plan corrected before it is applied).
+    ReplacePlan {
+        replaces: String,
+        source: String,
+        toml: String,
+    },
     SubmitReport {
         report: ReportInput,
     },
@@ -219,6 +226,7 @@ impl Command {
             Command::RegisterUnit { .. } => "register_unit",
             Command::RegisterHolder { .. } => "register_holder",
             Command::AdoptPlan { .. } => "adopt_plan",
+            Command::ReplacePlan { .. } => "replace_plan",
             Command::SubmitReport { .. } => "submit_report",
             Command::CorrectReport { .. } => "correct_report",
             Command::VerifyReport { .. } => "verify_report",
@@ -371,11 +379,48 @@ impl Market {
                     on: env.date,
                 });
             }
-            Command::AdoptPlan { source, toml } => {
+            Command::AdoptPlan { source, toml } | Command::ReplacePlan { source, toml, .. } => {
                 let plan = ets_policy::Plan::from_toml_str(toml, source)
                     .map_err(crate::plan_file_error)?;
                 if self.plans.contains_key(&plan.id) {
                     return Err(MarketError::PlanExists(plan.id));
+                }
+                let replaces = match &env.command {
+                    Command::ReplacePlan { replaces, .. } => Some(replaces),
+                    _ => None,
+                };
+                if let Some(old) = replaces {
+                    if !self.plans.contains_key(old) {
+                        return Err(MarketError::UnknownPlan(old.clone()));
+                    }
+                    if self.allocations.keys().any(|(p, ..)| p == old) {
+                        return Err(MarketError::PlanInUse { plan: old.clone() });
+                    }
+                }
+                // Two plans in force for one vintage would allocate it twice.
+                for (id, other) in &self.plans {
+                    if Some(id) == replaces {
+                        continue;
+                    }
+                    let years: Vec<Year> = plan
+                        .years
+                        .iter()
+                        .copied()
+                        .filter(|y| other.plan.years.contains(y))
+                        .collect();
+                    if !years.is_empty() {
+                        return Err(MarketError::PlanVintagesOverlap {
+                            plan: plan.id.clone(),
+                            other: id.clone(),
+                            years,
+                        });
+                    }
+                }
+                if let Some(old) = replaces {
+                    m.events.push(Event::PlanWithdrawn {
+                        id: old.clone(),
+                        replaced_by: plan.id.clone(),
+                    });
                 }
                 m.events.push(Event::PlanAdopted {
                     id: plan.id,

@@ -117,6 +117,12 @@ pub enum Event {
         company: CompanyId,
         reason: String,
     },
+    /// A plan taken out of force before any allocation under it, to be replaced by the plan
+    /// adopted next (`Command::ReplacePlan`).
+    PlanWithdrawn {
+        id: String,
+        replaced_by: String,
+    },
     /// The exchange opened under a market configuration, with its file's exact text.
     ExchangeOpened {
         source: String,
@@ -193,6 +199,17 @@ pub enum MarketError {
     Duplicate { what: Registered, id: String },
     #[error("plan {0} is already adopted")]
     PlanExists(String),
+    #[error(
+        "plan {plan} covers {} which plan {other} already covers: adopt it as a replacement of {other} (before any allocation under it), or give it other years",
+        years.iter().map(|y| y.to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    PlanVintagesOverlap {
+        plan: String,
+        other: String,
+        years: Vec<Year>,
+    },
+    #[error("plan {plan} cannot be replaced: allocations were recorded under it")]
+    PlanInUse { plan: String },
     #[error("unit {unit} belongs to {owner}, not {company}")]
     UnitOwner {
         unit: UnitId,

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use ets_compliance::{CompanyResult, Totals};
 use ets_registry::{AccountKind, InvariantReport, Op, TxKind};
-use ets_types::{CompanyId, Date, Tonnes, UnitClass};
+use ets_types::{CompanyId, Date, Tonnes, UnitClass, Year};
 
 use crate::{Market, MarketError, Stage};
 
@@ -94,6 +94,22 @@ impl Market {
     /// the allocations recorded (final where trued up, else pre); what was surrendered per
     /// company and plan equals the registry's surrender transactions; reports name only the
     /// company's own units.
+    /// Vintages for which allocations were recorded under more than one plan, with the plans
+    /// (a market where two plans allocated one vintage issued it twice). `ets verify` refuses
+    /// such a store; adoption refuses overlapping plans since issue 14, so only journals written
+    /// before can have them, and they stay readable.
+    pub fn vintages_allocated_twice(&self) -> Vec<(Year, Vec<String>)> {
+        let mut by_year: BTreeMap<Year, std::collections::BTreeSet<&str>> = BTreeMap::new();
+        for (plan, _, year, _) in self.allocations.keys() {
+            by_year.entry(*year).or_default().insert(plan.as_str());
+        }
+        by_year
+            .into_iter()
+            .filter(|(_, plans)| plans.len() > 1)
+            .map(|(y, plans)| (y, plans.into_iter().map(String::from).collect()))
+            .collect()
+    }
+
     pub fn check_invariants(&self) -> Result<InvariantSummary, String> {
         let registry = self
             .registry

@@ -436,6 +436,7 @@ fn event_kind(e: &Event) -> &'static str {
         Event::CompanyRegistered { .. } => "company_registered",
         Event::UnitRegistered { .. } => "unit_registered",
         Event::PlanAdopted { .. } => "plan_adopted",
+        Event::PlanWithdrawn { .. } => "plan_withdrawn",
         Event::ReportDrafted { .. } => "report_drafted",
         Event::ReportSubmitted { .. } => "report_submitted",
         Event::ReportVerified { .. } => "report_verified",

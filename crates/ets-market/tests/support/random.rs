@@ -413,6 +413,15 @@ fn registry_command() -> impl Strategy<Value = Command> {
                 "[plan]\nid = 1".into()
             },
         }),
+        1 => (
+            prop::sample::select(vec!["cn-power-2019-2020", "cn-power-2021-2022", "nope"]),
+            prop::sample::select(vec!["cn-power-2019-2020", "cn-power-2021-2022"]),
+        )
+            .prop_map(|(replaces, builtin)| Command::ReplacePlan {
+                replaces: replaces.into(),
+                source: "random".into(),
+                toml: ets_policy::Plan::builtin_text(builtin).unwrap().to_string(),
+            }),
         1 => report(false),
         1 => report(true),
         1 => (company_id(), prop::sample::select(vec![2019u16, 2020, 2021])).prop_map(|(company, year)| {
@@ -471,6 +480,7 @@ fn drawn(c: &Command) {
         | Command::RegisterUnit { .. }
         | Command::RegisterHolder { .. }
         | Command::AdoptPlan { .. }
+        | Command::ReplacePlan { .. }
         | Command::SubmitReport { .. }
         | Command::CorrectReport { .. }
         | Command::VerifyReport { .. }

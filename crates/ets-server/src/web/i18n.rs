@@ -603,6 +603,16 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("project_exists", "减排项目 {id} 已登记", ""),
     ("plan_exists", "分配方案 {plan} 已通过", ""),
     (
+        "plan_vintages_overlap",
+        "分配方案 {plan} 覆盖的年度 {years} 已由方案 {other} 覆盖：请以替换 {other} 的方式通过（在其下尚无分配时），或改用其他年度",
+        "",
+    ),
+    (
+        "plan_in_use",
+        "分配方案 {plan} 下已有分配记录，不能替换",
+        "",
+    ),
+    (
         "unit_owner_mismatch",
         "机组 {unit} 属于 {owner}，不属于 {company}",
         "",
