@@ -103,6 +103,8 @@ const REGULATOR: Roles = Roles::Only(&[Role::Regulator]);
 const OVERSEERS: Roles = Roles::Only(&[Role::Regulator, Role::Auditor]);
 const OVERSIGHT: Roles = Roles::Only(&[Role::Regulator, Role::Auditor, Role::Bureau]);
 const REPRESENTATIVES: Roles = Roles::Only(&[Role::Regulator, Role::Company]);
+/// A company's own representatives, never the regulator: four eyes are two of them.
+const COMPANIES: Roles = Roles::Only(&[Role::Company]);
 const TRADERS: Roles = Roles::Only(&[Role::Regulator, Role::Company, Role::Member]);
 const VERIFIERS: Roles = Roles::Only(&[Role::Regulator, Role::Verifier]);
 const BUREAUS: Roles = Roles::Only(&[Role::Regulator, Role::Bureau]);
@@ -495,7 +497,7 @@ pub fn routes() -> Vec<Route> {
             "four-eyes",
             "Initiate a transfer, surrender or trusted-account entry; takes effect when a second representative approves",
             "company representative",
-            REPRESENTATIVES,
+            COMPANIES,
             write(propose_instruction),
         )
         .body::<NewInstruction>(json!({"company": "SX0001", "kind": "transfer", "class": class, "quantity": 1000, "to": "CN-000004"}))
@@ -516,8 +518,8 @@ pub fn routes() -> Vec<Route> {
             "/api/instructions/{id}/approve",
             "four-eyes",
             "Approve (a different representative of the same company) and execute",
-            "company representative",
-            REPRESENTATIVES,
+            "another representative of the same company (never the regulator)",
+            COMPANIES,
             write(approve_instruction),
         )
         .body::<Empty>(json!({}))
@@ -529,7 +531,7 @@ pub fn routes() -> Vec<Route> {
             "four-eyes",
             "Reject",
             "company representative",
-            REPRESENTATIVES,
+            COMPANIES,
             write(reject_instruction),
         )
         .body::<Empty>(json!({}))
@@ -549,7 +551,7 @@ pub fn routes() -> Vec<Route> {
             "four-eyes",
             "Remove an account from the trusted list (immediate)",
             "company representative",
-            REPRESENTATIVES,
+            COMPANIES,
             write(remove_trusted),
         )
         .body::<Empty>(json!({}))
@@ -752,12 +754,12 @@ pub fn routes() -> Vec<Route> {
             "post",
             "/api/commands",
             "system",
-            "A registry command of the regulator: direct transfer, surrender, cancellation, account status, holding account",
+            "A registry command of the regulator, with its reason (journaled): direct transfer, surrender, cancellation, account status (freeze), holding account. Exchange commands are not taken here: they go through the exchange's routes, which take the time from the server's clock",
             "regulator",
             REGULATOR,
             command(raw_command),
         )
-        .body::<RawCommand>(json!({"command": "set_account_status", "holder": "SX0001", "status": "frozen"}))
+        .body::<RawCommand>(json!({"command": "set_account_status", "holder": "SX0001", "status": "frozen", "reason": "court order 2021-17"}))
         .market(),
         // Exchange.
         route(
@@ -1526,32 +1528,45 @@ fn assess(_: &Caller, p: &Params, _: Empty) -> Built {
         None,
     ))
 }
+/// The regulator's own procedures (freeze, correct, move): each journaled with its reason.
 fn raw_command(_: &Caller, _: &Params, b: RawCommand) -> Built {
-    let command = match b {
-        RawCommand::Transfer(t) => Command::Transfer {
-            class: t.class.0,
-            quantity: t.quantity.u64(),
-            from: t.from.0,
-            to: t.to.0,
-        },
-        RawCommand::Surrender(s) => Command::Surrender {
-            plan: s.plan.0,
-            company: s.company.0,
-            class: s.class.0,
-            quantity: s.quantity.u64(),
-        },
-        RawCommand::Cancel(c) => Command::Cancel {
-            holder: c.holder.0,
-            class: c.class.0,
-            quantity: c.quantity.u64(),
-        },
-        RawCommand::SetAccountStatus(s) => Command::SetAccountStatus {
-            holder: s.holder.0,
-            status: s.status,
-        },
-        RawCommand::RegisterHolder(h) => Command::RegisterHolder { holder: h.holder.0 },
+    let (command, reason) = match b {
+        RawCommand::Transfer(t) => (
+            Command::Transfer {
+                class: t.class.0,
+                quantity: t.quantity.u64(),
+                from: t.from.0,
+                to: t.to.0,
+            },
+            t.reason,
+        ),
+        RawCommand::Surrender(s) => (
+            Command::Surrender {
+                plan: s.plan.0,
+                company: s.company.0,
+                class: s.class.0,
+                quantity: s.quantity.u64(),
+            },
+            s.reason,
+        ),
+        RawCommand::Cancel(c) => (
+            Command::Cancel {
+                holder: c.holder.0,
+                class: c.class.0,
+                quantity: c.quantity.u64(),
+            },
+            c.reason,
+        ),
+        RawCommand::SetAccountStatus(s) => (
+            Command::SetAccountStatus {
+                holder: s.holder.0,
+                status: s.status,
+            },
+            s.reason,
+        ),
+        RawCommand::RegisterHolder(h) => (Command::RegisterHolder { holder: h.holder.0 }, h.reason),
     };
-    Ok((command, None))
+    Ok((command, Some(reason.0)))
 }
 fn exchange(e: ExchangeCommand) -> Built {
     Ok((Command::Exchange(e), None))

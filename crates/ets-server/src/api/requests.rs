@@ -1044,43 +1044,50 @@ request!(
     }
 );
 
-// The regulator's direct registry commands.
+// The regulator's direct registry commands: each with the reason the journal keeps.
 request!(
-    /// A direct registry transfer.
+    /// A direct registry transfer (a correction), with its reason.
     RawTransfer {
         class: Class,
         quantity: Tonnes,
         from: Party,
         to: Party,
+        reason: Text<500>,
     }
 );
 request!(
-    /// A direct surrender for a company.
+    /// A direct surrender for a company, with its reason.
     RawSurrender {
         plan: PlanRef,
         company: CompanyRef,
         class: Class,
         quantity: Tonnes,
+        reason: Text<500>,
     }
 );
 request!(
-    /// A cancellation of units (voluntary or correction).
+    /// A cancellation of units (voluntary or correction), with its reason.
     RawCancel {
         holder: Party,
         class: Class,
         quantity: Tonnes,
+        reason: Text<500>,
     }
 );
 request!(
-    /// An account's status.
+    /// An account's status (frozen, open, closed), with its reason.
     RawStatus {
         holder: Party,
         status: AccountStatus,
+        reason: Text<500>,
     }
 );
 request!(
-    /// A holding account for an institution or individual.
-    RawHolder { holder: Party }
+    /// A holding account for an institution or individual, with its reason.
+    RawHolder {
+        holder: Party,
+        reason: Text<500>,
+    }
 );
 tagged!(
     /// A registry command of the regulator, named by `command`.
