@@ -244,20 +244,46 @@ fn serve_and_admin_over_a_real_socket() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("d");
     let out = Command::new(env!("CARGO_BIN_EXE_ets"))
-        .args(["--data", data.to_str().unwrap(), "admin", "create-regulator", "--name", "admin"])
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "admin",
+            "create-regulator",
+            "--name",
+            "admin",
+        ])
         .env("ETS_ADMIN_PASSWORD", "a long enough passphrase")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut child = Command::new(env!("CARGO_BIN_EXE_ets"))
-        .args(["--data", data.to_str().unwrap(), "serve", "--listen", "127.0.0.1:0", "--clock", "2021-07-16T10:00"])
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--clock",
+            "2021-07-16T10:00",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.split("http://").nth(1).and_then(|s| s.split_whitespace().next()).unwrap_or_else(|| panic!("no address in {line:?}")).to_string();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
     let call = |request: String| {
         let mut s = std::net::TcpStream::connect(&addr).unwrap();
         s.write_all(request.as_bytes()).unwrap();
@@ -265,16 +291,28 @@ fn serve_and_admin_over_a_real_socket() {
         s.read_to_string(&mut text).unwrap();
         text
     };
-    let health = call(format!("GET /api/health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"));
-    assert!(health.starts_with("HTTP/1.1 200") && health.contains("\"embedded\""), "{health}");
+    let health = call(format!(
+        "GET /api/health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    ));
+    assert!(
+        health.starts_with("HTTP/1.1 200") && health.contains("\"embedded\""),
+        "{health}"
+    );
     let body = r#"{"username":"admin","password":"a long enough passphrase"}"#;
     let login = call(format!(
         "POST /api/login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     ));
-    assert!(login.starts_with("HTTP/1.1 201") && login.contains("ets_session="), "{login}");
+    assert!(
+        login.starts_with("HTTP/1.1 201") && login.contains("ets_session="),
+        "{login}"
+    );
     let _ = child.kill();
     let _ = child.wait();
     let verify = ets(&data, &["verify"]);
-    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
 }

@@ -298,7 +298,7 @@ pub fn routes() -> Vec<Route> {
             post(login),
         )
         .body::<Login>(json!({"username": "rep-a", "password": "correct horse battery staple"}))
-        .codes(&["bad_credentials"]),
+        .codes(&["bad_credentials", "busy"]),
         route(
             "post",
             "/api/logout",
@@ -347,7 +347,7 @@ pub fn routes() -> Vec<Route> {
             post(create_user),
         )
         .body::<NewUser>(json!({"name": "bureau-shanxi", "display": "Shanxi bureau", "password": "a long passphrase", "role": "bureau", "province": "Shanxi"}))
-        .codes(&["invalid_name", "user_exists", "missing_scope", "weak_password", "not_found"]),
+        .codes(&["invalid_name", "user_exists", "missing_scope", "weak_password", "not_found", "busy"]),
         route(
             "post",
             "/api/users/{name}/deactivate",
@@ -375,7 +375,7 @@ pub fn routes() -> Vec<Route> {
             "post",
             "/api/account-requests",
             "accounts",
-            "Apply for an account with documents and at least two representatives",
+            "Apply for an account with documents (at most 4, 256 KiB each) and two to five representatives; a few an hour per address",
             "anyone, logged in or not",
             Roles::Anyone,
             post(request_account),
@@ -395,6 +395,7 @@ pub fn routes() -> Vec<Route> {
             "user_exists",
             "company_exists",
             "holder_exists",
+            "busy",
         ]),
         route(
             "get",
@@ -1677,9 +1678,8 @@ fn close_auction(c: &Caller, p: &Params, _: Empty) -> Built {
 // ---------------------------------------------------------------------------------------------
 // Sessions, tokens, users
 
-/// Argon2id with the crate's default parameters (OWASP's minimum), salted from the OS.
-pub fn hash_password(password: &str) -> Result<String, ApiError> {
-    use argon2::PasswordHasher;
+/// A password long enough to hash (checked before any hashing).
+pub fn check_password(password: &str) -> Result<(), ApiError> {
     if password.chars().count() < 12 {
         return Err(ApiError::unprocessable(
             "weak_password",
@@ -1687,6 +1687,13 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
             Some("password"),
         ));
     }
+    Ok(())
+}
+
+/// Argon2id with the crate's default parameters (OWASP's minimum), salted from the OS.
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    use argon2::PasswordHasher;
+    check_password(password)?;
     argon2::Argon2::default()
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
@@ -1708,14 +1715,6 @@ pub fn random_token() -> String {
     hex::encode(bytes)
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))
-}
-
 async fn health(AxState(app): AxState<AppState>) -> JsonResult {
     let st = app.read();
     Ok(Json(json!({
@@ -1725,6 +1724,8 @@ async fn health(AxState(app): AxState<AppState>) -> JsonResult {
         "registry_transactions": st.market.registry().transactions().len(),
         "queued": app.progress.queued.load(std::sync::atomic::Ordering::Relaxed).max(0),
         "shed": app.shed.load(std::sync::atomic::Ordering::Relaxed),
+        "password_hashes": app.hashing.done.load(std::sync::atomic::Ordering::Relaxed),
+        "password_hashes_waiting": app.hashing.waiting(),
     })))
 }
 
@@ -1744,9 +1745,10 @@ pub async fn open_session(
         .map(|u| u.password.clone());
     let ok = match phc {
         // Verify against a dummy hash when the user is unknown, so timing does not tell.
-        Some(phc) => blocking(move || verify_password(&password, &phc)).await?,
+        Some(phc) => app.hash(move || verify_password(&password, &phc)).await?,
         None => {
-            blocking(move || verify_password(&password, DUMMY_PHC)).await?;
+            app.hash(move || verify_password(&password, DUMMY_PHC))
+                .await?;
             false
         }
     };
@@ -1891,11 +1893,15 @@ async fn list_users(
 }
 
 async fn create_user(w: Post) -> Response {
-    // Hash outside the writer: Argon2 takes tens of milliseconds by design.
-    let op = match decode::<NewUser>(&w.body) {
+    // Hash outside the writer (Argon2 takes tens of milliseconds by design), in a hashing slot,
+    // and only once the key and the password's length are known to be right.
+    let checked = idempotency_key(&w.headers)
+        .and_then(|_| decode::<NewUser>(&w.body))
+        .and_then(|u| check_password(&u.password.0).map(|()| u));
+    let op = match checked {
         Ok(u) => {
             let pw = u.password.0.clone();
-            match blocking(move || hash_password(&pw)).await {
+            match w.app.hash(move || hash_password(&pw)).await {
                 Ok(Ok(password)) => Ok(Op::CreateUser {
                     user: User {
                         name: u.name.0,
@@ -1932,8 +1938,18 @@ fn assign_verifier(_: &Caller, p: &Params, b: Assignment) -> Result<Op, ApiError
 // ---------------------------------------------------------------------------------------------
 // Account opening
 
+/// The path of account requests, the one anonymous write that is journaled with documents: the
+/// gate keeps a per-address hourly allowance for it.
+pub const APPLY_PATH: &str = "/api/account-requests";
+
+/// An account request: everything cheap is checked before anything expensive. The body is
+/// bounded by its type (at most `MAX_REPRESENTATIVES` representatives, `MAX_DOCUMENTS`
+/// documents of `MAX_DOCUMENT_BYTES`), then the key, every password's length and the state's
+/// rules (names free, company or holder new) are checked, and only then are the passwords
+/// hashed, one at a time in the bounded hashing slots. The writer checks the state again.
 async fn request_account(w: Post) -> Response {
     let prepared: Result<Op, ApiError> = async {
+        let key = idempotency_key(&w.headers)?;
         let r: NewAccountRequest = decode(&w.body)?;
         let applicant = match r.applicant {
             requests::Applicant::Company(c) => Applicant::Company {
@@ -1970,28 +1986,43 @@ async fn request_account(w: Post) -> Response {
                     .encode(&d.content_base64.0),
             })
             .collect();
+        let mut passwords = Vec::new();
         let mut representatives = Vec::new();
-        for rep in r.representatives.0 {
-            let pw = rep.password.0;
-            let password = blocking(move || hash_password(&pw)).await??;
+        for (i, rep) in r.representatives.0.into_iter().enumerate() {
+            check_password(&rep.password.0).map_err(|mut e| {
+                e.field = Some(format!("representatives[{i}].password"));
+                e
+            })?;
+            passwords.push(rep.password.0);
             representatives.push(Representative {
                 name: rep.name.0,
                 display: rep.display.0,
-                password,
+                password: String::new(),
             });
         }
-        Ok(Op::RequestAccount {
-            request: AccountRequest {
-                id: 0,
-                applicant,
-                documents,
-                representatives,
-                submitted_at: 0,
-                status: RequestStatus::Pending,
-                decided_by: None,
-                reason: None,
-            },
-        })
+        let mut request = AccountRequest {
+            id: 0,
+            applicant,
+            documents,
+            representatives,
+            submitted_at: 0,
+            status: RequestStatus::Pending,
+            decided_by: None,
+            reason: None,
+        };
+        {
+            let st = w.app.read();
+            // A retry of an answered request is answered by the writer from its memory; any
+            // other request must pass the state's rules before a password is hashed.
+            let scope = crate::core::idempotency_scope(&w.caller.user, &w.caller.from, &w.body);
+            if st.remembered(&scope, &key, w.caller.at).is_none() {
+                crate::core::validate_account_request(&st, &request)?;
+            }
+        }
+        for (rep, pw) in request.representatives.iter_mut().zip(passwords) {
+            rep.password = w.app.hash(move || hash_password(&pw)).await??;
+        }
+        Ok(Op::RequestAccount { request })
     }
     .await;
     w.send(prepared).await
