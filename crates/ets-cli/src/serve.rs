@@ -36,6 +36,9 @@ pub struct ServeArgs {
     /// Requests that may wait for the writer; beyond that, 503 `queue_full` with Retry-After.
     #[arg(long, default_value_t = 4096)]
     queue: usize,
+    /// Account requests (anonymous) one address may send per hour; 429 beyond.
+    #[arg(long, default_value_t = 20)]
+    applications_per_hour: u32,
 }
 
 #[derive(Subcommand)]
@@ -74,6 +77,8 @@ pub fn serve(location: &Location, args: ServeArgs) -> Result<()> {
         burst: args.burst,
         timeout: Duration::from_millis(args.timeout_ms),
         queue: args.queue,
+        applications_per_hour: args.applications_per_hour,
+        ..Limits::default()
     };
     let app = App::open(location, genesis, policy, clock, limits)
         .with_context(|| format!("opening the {}", location.describe()))?;

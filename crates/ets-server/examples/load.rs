@@ -756,11 +756,11 @@ async fn setup(target: &Target, o: &Opts) -> Result<(Vec<Member>, Vec<String>), 
         api.ok(
             "POST",
             "/api/commands",
-            Some(json!({"command": "register_holder", "holder": holder})),
+            Some(json!({"command": "register_holder", "holder": holder, "reason": "load test member"})),
         )
         .await?;
         for class in &classes {
-            api.ok("POST", "/api/commands", Some(json!({"command": "transfer", "class": class, "quantity": o.units_per_member, "from": project, "to": holder})))
+            api.ok("POST", "/api/commands", Some(json!({"command": "transfer", "class": class, "quantity": o.units_per_member, "from": project, "to": holder, "reason": "load test credits"})))
                 .await?;
         }
         api.ok(

@@ -103,6 +103,8 @@ const REGULATOR: Roles = Roles::Only(&[Role::Regulator]);
 const OVERSEERS: Roles = Roles::Only(&[Role::Regulator, Role::Auditor]);
 const OVERSIGHT: Roles = Roles::Only(&[Role::Regulator, Role::Auditor, Role::Bureau]);
 const REPRESENTATIVES: Roles = Roles::Only(&[Role::Regulator, Role::Company]);
+/// A company's own representatives, never the regulator: four eyes are two of them.
+const COMPANIES: Roles = Roles::Only(&[Role::Company]);
 const TRADERS: Roles = Roles::Only(&[Role::Regulator, Role::Company, Role::Member]);
 const VERIFIERS: Roles = Roles::Only(&[Role::Regulator, Role::Verifier]);
 const BUREAUS: Roles = Roles::Only(&[Role::Regulator, Role::Bureau]);
@@ -307,7 +309,7 @@ pub fn routes() -> Vec<Route> {
             post(login),
         )
         .body::<Login>(json!({"username": "rep-a", "password": "correct horse battery staple"}))
-        .codes(&["bad_credentials"]),
+        .codes(&["bad_credentials", "busy"]),
         route(
             "post",
             "/api/logout",
@@ -356,7 +358,7 @@ pub fn routes() -> Vec<Route> {
             post(create_user),
         )
         .body::<NewUser>(json!({"name": "bureau-shanxi", "display": "Shanxi bureau", "password": "a long passphrase", "role": "bureau", "province": "Shanxi"}))
-        .codes(&["invalid_name", "user_exists", "missing_scope", "weak_password", "not_found"]),
+        .codes(&["invalid_name", "user_exists", "missing_scope", "weak_password", "not_found", "busy"]),
         route(
             "post",
             "/api/users/{name}/deactivate",
@@ -384,7 +386,7 @@ pub fn routes() -> Vec<Route> {
             "post",
             "/api/account-requests",
             "accounts",
-            "Apply for an account with documents and at least two representatives",
+            "Apply for an account with documents (at most 4, 256 KiB each) and two to five representatives; a few an hour per address",
             "anyone, logged in or not",
             Roles::Anyone,
             post(request_account),
@@ -404,6 +406,7 @@ pub fn routes() -> Vec<Route> {
             "user_exists",
             "company_exists",
             "holder_exists",
+            "busy",
         ]),
         route(
             "get",
@@ -506,7 +509,7 @@ pub fn routes() -> Vec<Route> {
             "four-eyes",
             "Initiate a transfer, surrender or trusted-account entry; takes effect when a second representative approves",
             "company representative",
-            REPRESENTATIVES,
+            COMPANIES,
             write(propose_instruction),
         )
         .body::<NewInstruction>(json!({"company": "SX0001", "kind": "transfer", "class": class, "quantity": 1000, "to": "CN-000004"}))
@@ -527,8 +530,8 @@ pub fn routes() -> Vec<Route> {
             "/api/instructions/{id}/approve",
             "four-eyes",
             "Approve (a different representative of the same company) and execute",
-            "company representative",
-            REPRESENTATIVES,
+            "another representative of the same company (never the regulator)",
+            COMPANIES,
             write(approve_instruction),
         )
         .body::<Empty>(json!({}))
@@ -540,7 +543,7 @@ pub fn routes() -> Vec<Route> {
             "four-eyes",
             "Reject",
             "company representative",
-            REPRESENTATIVES,
+            COMPANIES,
             write(reject_instruction),
         )
         .body::<Empty>(json!({}))
@@ -560,7 +563,7 @@ pub fn routes() -> Vec<Route> {
             "four-eyes",
             "Remove an account from the trusted list (immediate)",
             "company representative",
-            REPRESENTATIVES,
+            COMPANIES,
             write(remove_trusted),
         )
         .body::<Empty>(json!({}))
@@ -763,12 +766,12 @@ pub fn routes() -> Vec<Route> {
             "post",
             "/api/commands",
             "system",
-            "A registry command of the regulator: direct transfer, surrender, cancellation, account status, holding account",
+            "A registry command of the regulator, with its reason (journaled): direct transfer, surrender, cancellation, account status (freeze), holding account. Exchange commands are not taken here: they go through the exchange's routes, which take the time from the server's clock",
             "regulator",
             REGULATOR,
             command(raw_command),
         )
-        .body::<RawCommand>(json!({"command": "set_account_status", "holder": "SX0001", "status": "frozen"}))
+        .body::<RawCommand>(json!({"command": "set_account_status", "holder": "SX0001", "status": "frozen", "reason": "court order 2021-17"}))
         .market(),
         // Exchange.
         route(
@@ -1556,32 +1559,45 @@ fn assess(_: &Caller, p: &Params, _: Empty) -> Built {
         None,
     ))
 }
+/// The regulator's own procedures (freeze, correct, move): each journaled with its reason.
 fn raw_command(_: &Caller, _: &Params, b: RawCommand) -> Built {
-    let command = match b {
-        RawCommand::Transfer(t) => Command::Transfer {
-            class: t.class.0,
-            quantity: t.quantity.u64(),
-            from: t.from.0,
-            to: t.to.0,
-        },
-        RawCommand::Surrender(s) => Command::Surrender {
-            plan: s.plan.0,
-            company: s.company.0,
-            class: s.class.0,
-            quantity: s.quantity.u64(),
-        },
-        RawCommand::Cancel(c) => Command::Cancel {
-            holder: c.holder.0,
-            class: c.class.0,
-            quantity: c.quantity.u64(),
-        },
-        RawCommand::SetAccountStatus(s) => Command::SetAccountStatus {
-            holder: s.holder.0,
-            status: s.status,
-        },
-        RawCommand::RegisterHolder(h) => Command::RegisterHolder { holder: h.holder.0 },
+    let (command, reason) = match b {
+        RawCommand::Transfer(t) => (
+            Command::Transfer {
+                class: t.class.0,
+                quantity: t.quantity.u64(),
+                from: t.from.0,
+                to: t.to.0,
+            },
+            t.reason,
+        ),
+        RawCommand::Surrender(s) => (
+            Command::Surrender {
+                plan: s.plan.0,
+                company: s.company.0,
+                class: s.class.0,
+                quantity: s.quantity.u64(),
+            },
+            s.reason,
+        ),
+        RawCommand::Cancel(c) => (
+            Command::Cancel {
+                holder: c.holder.0,
+                class: c.class.0,
+                quantity: c.quantity.u64(),
+            },
+            c.reason,
+        ),
+        RawCommand::SetAccountStatus(s) => (
+            Command::SetAccountStatus {
+                holder: s.holder.0,
+                status: s.status,
+            },
+            s.reason,
+        ),
+        RawCommand::RegisterHolder(h) => (Command::RegisterHolder { holder: h.holder.0 }, h.reason),
     };
-    Ok((command, None))
+    Ok((command, Some(reason.0)))
 }
 fn exchange(e: ExchangeCommand) -> Built {
     Ok((Command::Exchange(e), None))
@@ -1698,9 +1714,8 @@ fn close_auction(c: &Caller, p: &Params, _: Empty) -> Built {
 // ---------------------------------------------------------------------------------------------
 // Sessions, tokens, users
 
-/// Argon2id with the crate's default parameters (OWASP's minimum), salted from the OS.
-pub fn hash_password(password: &str) -> Result<String, ApiError> {
-    use argon2::PasswordHasher;
+/// A password long enough to hash (checked before any hashing).
+pub fn check_password(password: &str) -> Result<(), ApiError> {
     if password.chars().count() < 12 {
         return Err(ApiError::unprocessable(
             "weak_password",
@@ -1708,6 +1723,13 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
             Some("password"),
         ));
     }
+    Ok(())
+}
+
+/// Argon2id with the crate's default parameters (OWASP's minimum), salted from the OS.
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    use argon2::PasswordHasher;
+    check_password(password)?;
     argon2::Argon2::default()
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
@@ -1729,14 +1751,6 @@ pub fn random_token() -> String {
     hex::encode(bytes)
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))
-}
-
 async fn health(AxState(app): AxState<AppState>) -> JsonResult {
     let st = app.read();
     Ok(Json(json!({
@@ -1746,6 +1760,8 @@ async fn health(AxState(app): AxState<AppState>) -> JsonResult {
         "registry_transactions": st.market.registry().transactions().len(),
         "queued": app.progress.queued.load(std::sync::atomic::Ordering::Relaxed).max(0),
         "shed": app.shed.load(std::sync::atomic::Ordering::Relaxed),
+        "password_hashes": app.hashing.done.load(std::sync::atomic::Ordering::Relaxed),
+        "password_hashes_waiting": app.hashing.waiting(),
     })))
 }
 
@@ -1765,9 +1781,10 @@ pub async fn open_session(
         .map(|u| u.password.clone());
     let ok = match phc {
         // Verify against a dummy hash when the user is unknown, so timing does not tell.
-        Some(phc) => blocking(move || verify_password(&password, &phc)).await?,
+        Some(phc) => app.hash(move || verify_password(&password, &phc)).await?,
         None => {
-            blocking(move || verify_password(&password, DUMMY_PHC)).await?;
+            app.hash(move || verify_password(&password, DUMMY_PHC))
+                .await?;
             false
         }
     };
@@ -1912,11 +1929,15 @@ async fn list_users(
 }
 
 async fn create_user(w: Post) -> Response {
-    // Hash outside the writer: Argon2 takes tens of milliseconds by design.
-    let op = match decode::<NewUser>(&w.body) {
+    // Hash outside the writer (Argon2 takes tens of milliseconds by design), in a hashing slot,
+    // and only once the key and the password's length are known to be right.
+    let checked = idempotency_key(&w.headers)
+        .and_then(|_| decode::<NewUser>(&w.body))
+        .and_then(|u| check_password(&u.password.0).map(|()| u));
+    let op = match checked {
         Ok(u) => {
             let pw = u.password.0.clone();
-            match blocking(move || hash_password(&pw)).await {
+            match w.app.hash(move || hash_password(&pw)).await {
                 Ok(Ok(password)) => Ok(Op::CreateUser {
                     user: User {
                         name: u.name.0,
@@ -1953,8 +1974,18 @@ fn assign_verifier(_: &Caller, p: &Params, b: Assignment) -> Result<Op, ApiError
 // ---------------------------------------------------------------------------------------------
 // Account opening
 
+/// The path of account requests, the one anonymous write that is journaled with documents: the
+/// gate keeps a per-address hourly allowance for it.
+pub const APPLY_PATH: &str = "/api/account-requests";
+
+/// An account request: everything cheap is checked before anything expensive. The body is
+/// bounded by its type (at most `MAX_REPRESENTATIVES` representatives, `MAX_DOCUMENTS`
+/// documents of `MAX_DOCUMENT_BYTES`), then the key, every password's length and the state's
+/// rules (names free, company or holder new) are checked, and only then are the passwords
+/// hashed, one at a time in the bounded hashing slots. The writer checks the state again.
 async fn request_account(w: Post) -> Response {
     let prepared: Result<Op, ApiError> = async {
+        let key = idempotency_key(&w.headers)?;
         let r: NewAccountRequest = decode(&w.body)?;
         let applicant = match r.applicant {
             requests::Applicant::Company(c) => Applicant::Company {
@@ -1991,28 +2022,43 @@ async fn request_account(w: Post) -> Response {
                     .encode(&d.content_base64.0),
             })
             .collect();
+        let mut passwords = Vec::new();
         let mut representatives = Vec::new();
-        for rep in r.representatives.0 {
-            let pw = rep.password.0;
-            let password = blocking(move || hash_password(&pw)).await??;
+        for (i, rep) in r.representatives.0.into_iter().enumerate() {
+            check_password(&rep.password.0).map_err(|mut e| {
+                e.field = Some(format!("representatives[{i}].password"));
+                e
+            })?;
+            passwords.push(rep.password.0);
             representatives.push(Representative {
                 name: rep.name.0,
                 display: rep.display.0,
-                password,
+                password: String::new(),
             });
         }
-        Ok(Op::RequestAccount {
-            request: AccountRequest {
-                id: 0,
-                applicant,
-                documents,
-                representatives,
-                submitted_at: 0,
-                status: RequestStatus::Pending,
-                decided_by: None,
-                reason: None,
-            },
-        })
+        let mut request = AccountRequest {
+            id: 0,
+            applicant,
+            documents,
+            representatives,
+            submitted_at: 0,
+            status: RequestStatus::Pending,
+            decided_by: None,
+            reason: None,
+        };
+        {
+            let st = w.app.read();
+            // A retry of an answered request is answered by the writer from its memory; any
+            // other request must pass the state's rules before a password is hashed.
+            let scope = crate::core::idempotency_scope(&w.caller.user, &w.caller.from, &w.body);
+            if st.remembered(&scope, &key, w.caller.at).is_none() {
+                crate::core::validate_account_request(&st, &request)?;
+            }
+        }
+        for (rep, pw) in request.representatives.iter_mut().zip(passwords) {
+            rep.password = w.app.hash(move || hash_password(&pw)).await??;
+        }
+        Ok(Op::RequestAccount { request })
     }
     .await;
     w.send(prepared).await

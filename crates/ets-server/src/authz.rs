@@ -35,7 +35,8 @@ pub enum Action<'a> {
     ReadAudit,
     /// Users, verifier assignments, account-opening decisions.
     Administer,
-    /// Initiate or approve a four-eyes instruction of a company.
+    /// Initiate, approve or reject a four-eyes instruction of a company, or change its trusted
+    /// list: its own representatives only (never the regulator).
     Instruct(&'a CompanyId),
     /// A market command (registry, MRV, allocation, compliance, exchange).
     Command(&'a Command),
@@ -89,6 +90,10 @@ pub fn check(
         }
     };
     let ok = match (user.role, action) {
+        // Four eyes are two people of the account holder: the regulator never initiates,
+        // approves or rejects a company's instruction (it freezes and corrects by its own
+        // commands, each journaled with its reason).
+        (Role::Regulator, Action::Instruct(_)) => false,
         (Role::Regulator, _) => true,
         (_, Action::Own) => true,
         (Role::Auditor, a) => !is_write(a),

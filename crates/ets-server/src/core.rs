@@ -389,7 +389,7 @@ fn perform(st: &mut State, ctx: &RequestCtx, op: Op) -> Done {
         return Done::reply(Reply::ok(status, body));
     }
     if let Some(key) = &ctx.key {
-        let who = ctx.user.clone().unwrap_or_else(|| "public".into());
+        let who = idempotency_scope(&ctx.user, &ctx.from, &[]);
         if let Some(r) = st.remembered(&who, key, ctx.at) {
             if r.body_sha256 != ctx.body_sha256 || r.path != ctx.path {
                 return Done::error(ApiError::conflict(
@@ -412,6 +412,11 @@ fn perform(st: &mut State, ctx: &RequestCtx, op: Op) -> Done {
         Ok(done) => done,
         Err(e) => Done::error(e),
     }
+}
+
+/// Whose namespace an idempotency key is remembered in: the user's.
+pub fn idempotency_scope(user: &Option<String>, _from: &str, _body: &[u8]) -> String {
+    user.clone().unwrap_or_else(|| "public".into())
 }
 
 fn envelope(ctx: &RequestCtx, command: Command, reason: String) -> Envelope {
@@ -936,15 +941,21 @@ fn validate_user(st: &State, user: &User) -> Result<(), ApiError> {
     validate_scope(st, user)
 }
 
+/// 1 to 64 letters, digits, '-', '_', '.' or '@'.
+pub const USER_NAME_PATTERN: &str = "^[A-Za-z0-9._@-]{1,64}$";
+
+/// Whether a user name is well formed ([`USER_NAME_PATTERN`]).
+pub fn valid_user_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'))
+}
+
 /// A well-formed user name nobody has.
 fn validate_name(st: &State, user: &User) -> Result<(), ApiError> {
-    let name_ok = !user.name.is_empty()
-        && user.name.len() <= 64
-        && user
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
-    if !name_ok {
+    if !valid_user_name(&user.name) {
         return Err(ApiError::bad_request(
             "invalid_name",
             format!(
@@ -994,7 +1005,9 @@ fn validate_scope(st: &State, user: &User) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn validate_account_request(st: &State, r: &AccountRequest) -> Result<(), ApiError> {
+/// The rules of an account request against the state: checked by the HTTP layer before any
+/// password is hashed, and by the writer again.
+pub fn validate_account_request(st: &State, r: &AccountRequest) -> Result<(), ApiError> {
     let min = st.policy.min_representatives;
     if r.representatives.len() < min {
         return Err(ApiError::unprocessable(
@@ -1012,6 +1025,19 @@ fn validate_account_request(st: &State, r: &AccountRequest) -> Result<(), ApiErr
             "attach the applicant's documents (business licence, representatives' identity)",
             Some("documents"),
         ));
+    }
+    for (i, rep) in r.representatives.iter().enumerate() {
+        if !valid_user_name(&rep.name) {
+            let field = format!("representatives[{i}].name");
+            return Err(ApiError::bad_request(
+                "invalid_name",
+                format!(
+                    "{field}: user name {:?} must be 1-64 letters, digits, '-', '_', '.' or '@'",
+                    rep.name
+                ),
+                Some(&field),
+            ));
+        }
     }
     let mut names: Vec<&str> = r.representatives.iter().map(|p| p.name.as_str()).collect();
     names.sort_unstable();

@@ -283,6 +283,11 @@ pub const CODES: &[Code] = &[
         "The writer's queue is full: retry after the `Retry-After` header's seconds, with the same Idempotency-Key.",
     ),
     code(
+        "busy",
+        503,
+        "Too many password checks (logins, account requests, new users) are waiting: retry after the `Retry-After` header's seconds.",
+    ),
+    code(
         "unavailable",
         503,
         "The journal is unavailable, the writer stopped, or the answer did not come in time (retry with the same Idempotency-Key).",

@@ -64,6 +64,13 @@ pub struct Limits {
     /// Jobs that may wait for the writer; beyond that requests are refused at once with 503
     /// `queue_full` and `Retry-After` instead of waiting (back-pressure).
     pub queue: usize,
+    /// Password hashes and checks (Argon2id) computed at once; more wait their turn.
+    pub hash_slots: usize,
+    /// Password hashes and checks that may wait for a slot; beyond that 503 `busy`.
+    pub hash_waiting: usize,
+    /// Account requests (anonymous, journaled with their documents) one address may send per
+    /// hour; 429 `rate_limited` beyond, before the body is read.
+    pub applications_per_hour: u32,
 }
 
 impl Default for Limits {
@@ -74,7 +81,72 @@ impl Default for Limits {
             burst: 400,
             timeout: Duration::from_secs(10),
             queue: 4096,
+            hash_slots: std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .clamp(1, 4),
+            hash_waiting: 64,
+            applications_per_hour: 20,
         }
+    }
+}
+
+/// Bounds the work of password hashing (Argon2id takes tens of milliseconds and 19 MiB each, by
+/// design): at most `slots` at once, at most `max_waiting` waiting for one; beyond that a
+/// request is refused at once (503 `busy`) rather than stalling every login behind it.
+pub struct Hashing {
+    slots: tokio::sync::Semaphore,
+    waiting: std::sync::atomic::AtomicUsize,
+    max_waiting: usize,
+    /// Hashes and checks computed since the start (reported by `/api/health`).
+    pub done: std::sync::atomic::AtomicU64,
+}
+
+/// Counts a request waiting for a hashing slot while it waits (also when it is dropped).
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Hashing {
+    pub fn new(slots: usize, max_waiting: usize) -> Hashing {
+        Hashing {
+            slots: tokio::sync::Semaphore::new(slots.max(1)),
+            waiting: 0.into(),
+            max_waiting,
+            done: 0.into(),
+        }
+    }
+
+    /// A slot to hash in: at once if one is free, after the ones waiting before it otherwise,
+    /// or 503 `busy` when too many wait already.
+    pub async fn slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+        if let Ok(permit) = self.slots.try_acquire() {
+            return Ok(permit);
+        }
+        if self.waiting.fetch_add(1, Ordering::Relaxed) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            return Err(ApiError::of(
+                "busy",
+                format!(
+                    "{} password checks are waiting already; retry shortly",
+                    self.max_waiting
+                ),
+                None,
+            ));
+        }
+        let _waiting = Waiting(&self.waiting);
+        self.slots
+            .acquire()
+            .await
+            .map_err(|_| ApiError::unavailable("the server is shutting down"))
+    }
+
+    /// Requests waiting for a slot now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
     }
 }
 
@@ -88,6 +160,8 @@ pub struct App {
     pub shed: std::sync::atomic::AtomicU64,
     pub clock: Arc<dyn Clock>,
     pub limits: Limits,
+    /// The password hashing's slots (logins, account requests, new users).
+    pub hashing: Hashing,
     buckets: Mutex<HashMap<String, Bucket>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -207,6 +281,7 @@ impl App {
             jobs: Mutex::new(Some(tx)),
             shed: std::sync::atomic::AtomicU64::new(0),
             clock,
+            hashing: Hashing::new(limits.hash_slots, limits.hash_waiting),
             limits,
             buckets: Mutex::new(HashMap::new()),
             writer: Mutex::new(Some(handle)),
@@ -348,11 +423,18 @@ impl App {
     fn admit(&self, who: &str, now: i64) -> bool {
         let rate = f64::from(self.limits.rate_per_second);
         let burst = f64::from(self.limits.burst.max(1));
+        self.take(who, now, rate, burst).is_ok()
+    }
+
+    /// Takes one token from the bucket `key` (refilled at `rate` a second up to `burst`); when
+    /// it is empty, the seconds until it holds one again.
+    fn take(&self, key: &str, now: i64, rate: f64, burst: f64) -> Result<(), u64> {
         let mut buckets = self.buckets.lock().expect("rate lock");
         if buckets.len() > 100_000 {
-            buckets.retain(|_, b| now - b.at_ms < 60_000);
+            // Forget the buckets that would be full again by now.
+            buckets.retain(|_, b| now - b.at_ms < 3_600_000);
         }
-        let b = buckets.entry(who.to_string()).or_insert(Bucket {
+        let b = buckets.entry(key.to_string()).or_insert(Bucket {
             tokens: burst,
             at_ms: now,
         });
@@ -361,11 +443,34 @@ impl App {
         b.at_ms = now;
         if b.tokens >= 1.0 {
             b.tokens -= 1.0;
-            true
+            Ok(())
         } else {
-            false
+            Err(((1.0 - b.tokens) / rate.max(1e-9)).ceil().max(1.0) as u64)
         }
     }
+
+    /// Computes a password hash or check in a hashing slot, off the async runtime.
+    pub async fn hash<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let _slot = self.hashing.slot().await?;
+        let out = tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        self.hashing.done.fetch_add(1, Ordering::Relaxed);
+        Ok(out)
+    }
+}
+
+/// A 429 `rate_limited` that says when to come back.
+fn rate_limited(message: String, retry_after_s: u64) -> Response {
+    let mut resp = ApiError::new(429, "rate_limited", message, None).into_response();
+    resp.headers_mut().insert(
+        header::RETRY_AFTER,
+        axum::http::HeaderValue::from(retry_after_s),
+    );
+    resp
 }
 
 /// A cookie's value.
@@ -428,6 +533,27 @@ async fn gate(AxState(app): AxState<Arc<App>>, mut req: Request, next: Next) -> 
             None,
         );
         return refuse(&caller, e);
+    }
+    // Account requests are anonymous and journaled with their documents: a few an hour per
+    // address, refused before the body is read.
+    if method == Method::POST && path == api::APPLY_PATH {
+        let per_hour = app.limits.applications_per_hour.max(1);
+        let key = format!("applications {}", caller.from);
+        if let Err(wait) = app.take(&key, now, f64::from(per_hour) / 3600.0, f64::from(per_hour)) {
+            let resp = rate_limited(
+                format!(
+                    "more than {per_hour} account requests an hour from {}; retry in {wait} s",
+                    caller.from
+                ),
+                wait,
+            );
+            app.audit(
+                caller.ctx(method.as_str(), &path, None, None),
+                429,
+                Some("rate_limited".into()),
+            );
+            return resp;
+        }
     }
     // Back-pressure: with the writer's queue full, refuse at once (cheaply, before any body is
     // read) rather than queue more; the refusal is counted, not journaled.

@@ -779,7 +779,15 @@ async fn account_opening_rules(h: Harness) {
     let mut weak = request_json(company_json("SX0002", "Shanxi"), &["a1", "a2"]);
     weak["representatives"][0]["password"] = json!("short");
     let (s, v) = h.post("/api/account-requests", None, weak).await;
-    assert_eq!((s, v["field"].as_str()), (422, Some("password")), "{v}");
+    assert_eq!(
+        (s, v["code"].as_str(), v["field"].as_str()),
+        (
+            422,
+            Some("weak_password"),
+            Some("representatives[0].password")
+        ),
+        "{v}"
+    );
     let (s, v) = h
         .post(
             "/api/account-requests",

@@ -136,12 +136,12 @@ fn request(rng: &mut StdRng) -> (String, Value) {
         14 => (
             "/api/commands".into(),
             json!({"command": "transfer", "class": class_value(rng), "quantity": qty(rng),
-                   "from": holder, "to": pick(rng, HOLDERS)}),
+                   "from": holder, "to": pick(rng, HOLDERS), "reason": "random correction"}),
         ),
         _ => (
             "/api/commands".into(),
             json!({"command": "surrender", "plan": common::PLAN, "company": pick(rng, &["SX0001", "HB0001"]),
-                   "class": class_value(rng), "quantity": qty(rng)}),
+                   "class": class_value(rng), "quantity": qty(rng), "reason": "random surrender"}),
         ),
     }
 }

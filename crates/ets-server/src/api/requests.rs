@@ -40,6 +40,13 @@ pub const AMOUNT_FEN_MAX: i64 = 1_000_000_000_000_000;
 /// Compliance and vintage years the API accepts.
 pub const YEAR_MIN: i64 = 2005;
 pub const YEAR_MAX: i64 = 2100;
+/// Representatives an account request may name at most: each is a password to hash (Argon2id,
+/// tens of milliseconds by design), and the request is anonymous.
+pub const MAX_REPRESENTATIVES: usize = 5;
+/// Documents an account request may carry at most.
+pub const MAX_DOCUMENTS: usize = 4;
+/// Largest document of an account request, in bytes once decoded (the journal keeps it).
+pub const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
 /// Largest measured figure of a report (fuel consumption, MWh, GJ).
 pub const DECIMAL_MAX: i64 = 1_000_000_000_000;
 
@@ -391,17 +398,50 @@ parsed_string!(
         Ok(d)
     },
 );
-parsed_string!(
-    /// A document's content in standard base64 (decoded on receipt).
-    Base64(Vec<u8>),
-    codes = ["invalid_base64"],
-    schema = json!({"type": "string", "contentEncoding": "base64", "pattern": "^[A-Za-z0-9+/]*={0,2}$"}),
-    parse = |s| {
-        base64::engine::general_purpose::STANDARD
-            .decode(s.as_bytes())
-            .map_err(|e| refusal("invalid_base64", format!("not base64: {e}"), json!({})))
-    },
-);
+/// A document's content in standard base64, at most `MAX` bytes once decoded: the length of
+/// the text is checked before anything is decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Base64<const MAX: usize>(pub Vec<u8>);
+
+/// The length of the base64 text of `bytes` bytes (with padding).
+pub const fn base64_len(bytes: usize) -> usize {
+    bytes.div_ceil(3) * 4
+}
+
+impl<'de, const MAX: usize> Deserialize<'de> for Base64<MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let too_long = || {
+            refusal(
+                "too_long",
+                format!("a document of at most {MAX} bytes"),
+                json!({"max": MAX}),
+            )
+        };
+        if text.len() > base64_len(MAX) {
+            return Err(too_long().into_de());
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.as_bytes())
+            .map_err(|e| {
+                refusal("invalid_base64", format!("not base64: {e}"), json!({})).into_de()
+            })?;
+        if bytes.len() > MAX {
+            return Err(too_long().into_de());
+        }
+        Ok(Base64(bytes))
+    }
+}
+impl<const MAX: usize> Schema for Base64<MAX> {
+    fn schema() -> Value {
+        json!({"type": "string", "contentEncoding": "base64", "pattern": "^[A-Za-z0-9+/]*={0,2}$",
+               "maxLength": base64_len(MAX),
+               "description": format!("standard base64 of at most {MAX} bytes")})
+    }
+    fn codes(out: &mut BTreeSet<&'static str>) {
+        out.extend(["invalid_base64", "too_long"]);
+    }
+}
 
 /// `CEA-<vintage>` or `CCER-P<project>-<vintage>`.
 pub const CLASS_PATTERN: &str = "^(CEA-[0-9]{4}|CCER-P[0-9]{1,9}-[0-9]{4})$";
@@ -832,7 +872,7 @@ request!(
     NewDocument {
         name: Text<200>,
         media_type: Text<100>,
-        content_base64: Base64,
+        content_base64: Base64<MAX_DOCUMENT_BYTES>,
     }
 );
 request!(
@@ -847,8 +887,10 @@ request!(
     /// An account-opening request.
     NewAccountRequest {
         applicant: Applicant,
-        documents: List<NewDocument, 20>,
-        representatives: List<NewRepresentative, 20>,
+        /// At most `MAX_DOCUMENTS` (4), each at most `MAX_DOCUMENT_BYTES` (256 KiB) decoded.
+        documents: List<NewDocument, MAX_DOCUMENTS>,
+        /// At most `MAX_REPRESENTATIVES` (5); the policy's minimum (2) is checked after.
+        representatives: List<NewRepresentative, MAX_REPRESENTATIVES>,
     }
 );
 
@@ -1044,43 +1086,50 @@ request!(
     }
 );
 
-// The regulator's direct registry commands.
+// The regulator's direct registry commands: each with the reason the journal keeps.
 request!(
-    /// A direct registry transfer.
+    /// A direct registry transfer (a correction), with its reason.
     RawTransfer {
         class: Class,
         quantity: Tonnes,
         from: Party,
         to: Party,
+        reason: Text<500>,
     }
 );
 request!(
-    /// A direct surrender for a company.
+    /// A direct surrender for a company, with its reason.
     RawSurrender {
         plan: PlanRef,
         company: CompanyRef,
         class: Class,
         quantity: Tonnes,
+        reason: Text<500>,
     }
 );
 request!(
-    /// A cancellation of units (voluntary or correction).
+    /// A cancellation of units (voluntary or correction), with its reason.
     RawCancel {
         holder: Party,
         class: Class,
         quantity: Tonnes,
+        reason: Text<500>,
     }
 );
 request!(
-    /// An account's status.
+    /// An account's status (frozen, open, closed), with its reason.
     RawStatus {
         holder: Party,
         status: AccountStatus,
+        reason: Text<500>,
     }
 );
 request!(
-    /// A holding account for an institution or individual.
-    RawHolder { holder: Party }
+    /// A holding account for an institution or individual, with its reason.
+    RawHolder {
+        holder: Party,
+        reason: Text<500>,
+    }
 );
 tagged!(
     /// A registry command of the regulator, named by `command`.

@@ -387,6 +387,11 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
         "busy: retry later",
     ),
     (
+        "busy",
+        "等待校验的密码过多，请稍后重试",
+        "too many password checks waiting: retry shortly",
+    ),
+    (
         "unavailable",
         "服务暂不可用，请稍后用同一幂等键重试",
         "unavailable: retry later",

@@ -83,6 +83,7 @@ impl Harness {
             Limits {
                 rate_per_second: 100_000,
                 burst: 100_000,
+                applications_per_hour: 10_000,
                 ..Limits::default()
             },
         )
