@@ -291,7 +291,7 @@ impl Run<'_> {
                 (
                     "/api/commands".into(),
                     self.cast.regulator.clone(),
-                    json!({"command": "transfer", "class": class, "quantity": qty,
+                    json!({"command": "transfer", "class": class, "quantity": qty, "reason": "rulebook set-up",
                            "from": self.actor(&from)?.holder, "to": self.actor(&to)?.holder}),
                 )
             }
