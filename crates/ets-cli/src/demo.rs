@@ -946,3 +946,46 @@ fn surrender(run: &mut Run, plan: &ets_policy::Plan, behaviour: &mut BehaviourMo
     }
     run.phase("surrender", envs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ets_types::UnitCategory;
+    use rust_decimal::prelude::ToPrimitive;
+
+    /// cn-power.toml says its reference intensities equal the shipped 2019-2020 benchmarks (so
+    /// the default demo is the market it always was, and a plan with those benchmarks meets a
+    /// fleet centred on them); this keeps the two files saying the same.
+    #[test]
+    fn the_generator_centres_on_the_2019_2020_benchmarks() {
+        let cfg = GeneratorConfig::default_cn_power();
+        let plan = ets_policy::Plan::builtin(SHIPPED_PLAN).unwrap();
+        for cat in UnitCategory::ALL {
+            let r = &cfg.intensity.categories[cat.key()];
+            for &year in &plan.years {
+                let b = plan.allocation.benchmark(cat, year).unwrap();
+                assert_eq!(
+                    (
+                        b.supply_t_per_mwh.to_f64().unwrap(),
+                        b.heat_t_per_gj.to_f64().unwrap()
+                    ),
+                    (r.supply_t_per_mwh, r.heat_t_per_gj),
+                    "{} {year}",
+                    cat.key()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_stop_window_is_between_the_exemptions_and_the_first_surrenders() {
+        assert!(check_until(Some(d(EXEMPTIONS))).is_ok());
+        assert!(check_until(Some(d(UNTIL_LAST))).is_ok());
+        assert!(check_until(Some(d("2021-10-07"))).is_err());
+        assert!(check_until(Some(d(SURRENDER))).is_err());
+        assert_eq!(
+            ets_exchange::calendar::next_day(d(UNTIL_LAST)),
+            Some(d(SURRENDER))
+        );
+    }
+}
