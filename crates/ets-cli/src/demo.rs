@@ -550,7 +550,7 @@ fn stopped(
             output::t(w.obligation_t),
             output::t(w.obligation_t - w.short_t),
             output::t(w.short_t),
-            output::cny(i64::try_from(w.funds_fen).unwrap_or(i64::MAX))
+            format!("{}.{:02}", output::t(w.funds_fen / 100), w.funds_fen % 100)
         );
         println!(
             "  seller  {}  {} tradable {} t; last close {} CNY/t",
