@@ -521,7 +521,8 @@ fn stopped(
         short.1
     );
     println!(
-        "  surrendered                             0 t  (surrenders from {SURRENDER}, deadline {})",
+        "  surrendered              {:>16} t  (surrenders from {SURRENDER}, deadline {})",
+        output::t(report.national.surrendered_t),
         plan.compliance.deadline
     );
     println!();
@@ -545,12 +546,13 @@ fn stopped(
             "For the walk-through (README.md), a company short of allowances and one that can sell to it:"
         );
         println!(
-            "  buyer   {}  owes {} t, holds {} t of eligible allowances: short {} t; funds {} CNY",
+            "  buyer   {}  owes {} t, holds {} t of eligible allowances: short {} t; funds {}.{:02} CNY",
             w.buyer,
             output::t(w.obligation_t),
             output::t(w.obligation_t - w.short_t),
             output::t(w.short_t),
-            format!("{}.{:02}", output::t(w.funds_fen / 100), w.funds_fen % 100)
+            output::t(w.funds_fen / 100),
+            w.funds_fen % 100
         );
         println!(
             "  seller  {}  {} tradable {} t; last close {} CNY/t",

@@ -181,7 +181,8 @@ pub fn run_year(
         .collect();
     let mut trader_pos: BTreeMap<&str, u64> = traders.iter().map(|t| (*t, 0)).collect();
 
-    let bar = run.bar("exchange, 114 trading days", days.len() as u64);
+    let traded = days.iter().filter(|d| run.due(**d)).count();
+    let bar = run.bar(&format!("exchange, {traded} trading days"), traded as u64);
     for (i, &day) in days.iter().enumerate() {
         if !run.due(day) {
             break;
