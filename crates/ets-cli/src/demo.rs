@@ -7,19 +7,23 @@
 //! in surplus transfer to companies in deficit; companies surrender by the 31 December 2021
 //! deadline; the regulator assesses. Every phase is journaled in atomic batches, so a run
 //! killed at any point leaves a consistent journal.
+//!
+//! `--plan` runs the same cycle under another 2019-2020 plan: the fleet and its emissions are
+//! drawn from the generator's own configuration and the seed alone, so two runs with one seed
+//! differ only by the policy. `--until` stops on a date between the exemptions and the first
+//! surrenders, after that day's close: a market a user serves (`ets serve --clock`) and trades in,
+//! with nothing recorded after that date.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use ets_journal::JournalOptions;
 use ets_market::{Command, Envelope};
-use ets_sim::{BehaviourConfig, BehaviourModel, Benchmarks, CompanyPosition, GeneratorConfig};
+use ets_sim::{BehaviourConfig, BehaviourModel, CompanyPosition, GeneratorConfig};
 use ets_store::Store;
-use ets_types::{
-    CompanyId, Date, Decimal, UnitActivity, UnitCategory, UnitClass, VerificationInput, Year,
-};
+use ets_types::{CompanyId, Date, Decimal, UnitActivity, UnitClass, VerificationInput, Year};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::{Rng, SeedableRng};
 
@@ -27,7 +31,21 @@ use crate::output;
 
 mod exchange;
 
-const PLAN: &str = "cn-power-2019-2020";
+/// The plan the demo adopts unless `--plan` names another.
+const SHIPPED_PLAN: &str = "cn-power-2019-2020";
+/// The cycle the demo's timeline is written for.
+const CYCLE_YEARS: [Year; 2] = [2019, 2020];
+const CYCLE_BASE_YEAR: Year = 2018;
+/// The regulator takes closed and deregistered companies out of the cycle.
+const EXEMPTIONS: &str = "2021-10-08";
+/// Most companies surrender on this day (the 95 % milestone), the rest on the deadline.
+const SURRENDER: &str = "2021-12-15";
+const SURRENDER_LATE: &str = "2021-12-31";
+/// The earliest and latest `--until`: after the true-up and the exemptions (the year on the
+/// exchange before them is traded on the final allocation, as the full demo does), before the
+/// first surrenders.
+const UNTIL_FIRST: &str = EXEMPTIONS;
+const UNTIL_LAST: &str = "2021-12-14";
 /// Marks a data directory the demo created, so a later demo may replace it and nothing else.
 const MARKER: &str = "DEMO";
 /// Commands per journal batch: each batch is atomic and fsynced once.
@@ -37,10 +55,25 @@ fn d(s: &str) -> Date {
     Date::parse(s).expect("demo dates are valid")
 }
 
+/// What `ets demo` was asked to do.
+pub struct Options {
+    pub seed: u64,
+    pub quiet: bool,
+    /// A plan file or the id of a shipped plan; `None`: the shipped 2019-2020 plan.
+    pub plan: Option<String>,
+    /// Stop after this day's close, before the surrenders and the assessment.
+    pub until: Option<Date>,
+    /// A generator configuration in place of the shipped `cn-power.toml`.
+    pub generator: Option<PathBuf>,
+}
+
 struct Run {
     store: Store,
     quiet: bool,
     started: Instant,
+    /// The adopted plan's id.
+    plan: String,
+    until: Option<Date>,
 }
 
 impl Run {
@@ -71,8 +104,17 @@ impl Run {
         bar
     }
 
+    /// Whether a command of this date falls inside the run (`--until`).
+    fn due(&self, date: Date) -> bool {
+        self.until.is_none_or(|u| date <= u)
+    }
+
     /// Submits a phase's commands in atomic batches, with a progress bar.
     fn phase(&mut self, name: &str, envs: Vec<Envelope>) -> Result<()> {
+        debug_assert!(
+            envs.iter().all(|e| self.due(e.date)),
+            "{name} after --until"
+        );
         let bar = self.bar(name, envs.len() as u64);
         for chunk in envs.chunks(BATCH) {
             if let Err(e) = self.store.submit_all(chunk) {
@@ -112,20 +154,87 @@ fn prepare(data: &Path) -> Result<()> {
     Ok(())
 }
 
-pub fn run(data: &Path, seed: u64, quiet: bool) -> Result<()> {
-    let started = Instant::now();
-    let plan = ets_policy::Plan::builtin(PLAN).context("shipped plan")?;
-    let plan_text = ets_policy::Plan::builtin_text(PLAN).context("shipped plan")?;
-    let mut benchmarks = Benchmarks::default();
-    for cat in UnitCategory::ALL {
-        let b = plan
-            .allocation
-            .benchmark(cat, plan.years[0])
-            .context("plan has every category")?;
-        benchmarks.supply_t_per_mwh.insert(cat, b.supply_t_per_mwh);
-        benchmarks.heat_t_per_gj.insert(cat, b.heat_t_per_gj);
+/// The plan to adopt: its parsed form, where it came from (as the journal records it) and its
+/// text. Refuses a plan for other years than the demo's cycle.
+fn load_plan(
+    arg: Option<&str>,
+    cfg: &GeneratorConfig,
+) -> Result<(ets_policy::Plan, String, String)> {
+    let arg = arg.unwrap_or(SHIPPED_PLAN);
+    let (source, text) = match ets_policy::Plan::builtin_text(arg) {
+        Some(text) => (format!("{arg}.toml (shipped)"), text.to_string()),
+        None => {
+            let text = std::fs::read_to_string(arg).with_context(|| {
+                format!(
+                    "reading the plan {arg} (neither a file nor a shipped plan: {})",
+                    ets_policy::Plan::builtin_ids().join(", ")
+                )
+            })?;
+            (arg.to_string(), text)
+        }
+    };
+    let plan = ets_policy::Plan::from_toml_str(&text, &source).map_err(|e| anyhow!("{e}"))?;
+    let years = |ys: &[Year]| {
+        ys.iter()
+            .map(Year::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if plan.years != CYCLE_YEARS || plan.base_year != CYCLE_BASE_YEAR {
+        bail!(
+            "plan {} covers {} (base year {}); the demo runs the {}-{} cycle (base year {CYCLE_BASE_YEAR}): give it a plan for those years",
+            plan.id,
+            years(&plan.years),
+            plan.base_year,
+            CYCLE_YEARS[0],
+            CYCLE_YEARS[1],
+        );
     }
-    let national = ets_sim::generate(seed, &GeneratorConfig::default_cn_power(), &benchmarks);
+    if cfg.market.compliance_years != CYCLE_YEARS || cfg.market.base_year != CYCLE_BASE_YEAR {
+        bail!(
+            "the generator configuration draws {} (base year {}); the demo runs the {}-{} cycle (base year {CYCLE_BASE_YEAR})",
+            years(&cfg.market.compliance_years),
+            cfg.market.base_year,
+            CYCLE_YEARS[0],
+            CYCLE_YEARS[1],
+        );
+    }
+    Ok((plan, source, text))
+}
+
+fn check_until(until: Option<Date>) -> Result<()> {
+    if let Some(u) = until
+        && !(d(UNTIL_FIRST)..=d(UNTIL_LAST)).contains(&u)
+    {
+        bail!(
+            "--until {u}: the demo stops between {UNTIL_FIRST} (after the true-up and the exemptions) and {UNTIL_LAST} (before the first surrenders, on {SURRENDER})"
+        );
+    }
+    Ok(())
+}
+
+pub fn run(data: &Path, opts: Options) -> Result<()> {
+    let Options {
+        seed,
+        quiet,
+        plan: plan_arg,
+        until,
+        generator,
+    } = opts;
+    let started = Instant::now();
+    let cfg = match &generator {
+        None => GeneratorConfig::default_cn_power(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            GeneratorConfig::from_toml_str(&text, &path.display().to_string())?
+        }
+    };
+    let (plan, plan_source, plan_text) = load_plan(plan_arg.as_deref(), &cfg)?;
+    check_until(until)?;
+    // The fleet and its activity come from the seed and the generator's configuration only: no
+    // figure of the plan goes in, so another plan meets the same fleet.
+    let national = ets_sim::generate(seed, &cfg);
     if !quiet {
         eprintln!(
             "generated {} companies, {} generating units, {} offset projects (seed {seed}) in {:.1} s",
@@ -141,6 +250,8 @@ pub fn run(data: &Path, seed: u64, quiet: bool) -> Result<()> {
         store,
         quiet,
         started,
+        plan: plan.id.clone(),
+        until,
     };
 
     // Register the companies with their units, and adopt the plan.
@@ -149,8 +260,8 @@ pub fn run(data: &Path, seed: u64, quiet: bool) -> Result<()> {
         "MEE",
         "2019-2020 allocation plan",
         Command::AdoptPlan {
-            source: format!("{PLAN}.toml (shipped)"),
-            toml: plan_text.to_string(),
+            source: plan_source,
+            toml: plan_text,
         },
     )];
     let mut units_by_company: BTreeMap<&CompanyId, Vec<ets_types::GeneratingUnit>> =
@@ -206,7 +317,7 @@ pub fn run(data: &Path, seed: u64, quiet: bool) -> Result<()> {
                 "MEE",
                 "pre-allocation: 70 % of 2018 output x benchmark",
                 Command::PreAllocate {
-                    plan: PLAN.into(),
+                    plan: run.plan.clone(),
                     company: c.id.clone(),
                 },
             )
@@ -231,7 +342,7 @@ pub fn run(data: &Path, seed: u64, quiet: bool) -> Result<()> {
                 "MEE",
                 "final allocation from verified output",
                 Command::TrueUp {
-                    plan: PLAN.into(),
+                    plan: run.plan.clone(),
                     company: c.id.clone(),
                 },
             )
@@ -278,39 +389,28 @@ pub fn run(data: &Path, seed: u64, quiet: bool) -> Result<()> {
         &mut behaviour,
         seed,
     )?;
+    if let Some(until) = until {
+        return stopped(&run, &plan, data, seed, until, national.companies.len());
+    }
     surrender(&mut run, &plan, &mut behaviour)?;
     let assess = run.env(
         "2022-01-04",
         "MEE",
         "assessment after the 31 Dec 2021 deadline",
-        Command::AssessCycle { plan: PLAN.into() },
+        Command::AssessCycle {
+            plan: run.plan.clone(),
+        },
     );
     run.phase("assess", vec![assess])?;
 
-    let report = run.store.market().compliance_report(PLAN)?;
+    let report = run.store.market().compliance_report(&run.plan)?;
     let n = &report.national;
     println!();
     println!(
-        "ets demo: China's national carbon market, first cycle (2019-2020 emissions), seed {seed}"
+        "ets demo: China's national carbon market, first cycle (2019-2020 emissions), seed {seed}, plan {}",
+        run.plan
     );
-    println!(
-        "  companies                {:>16}  ({} registered, {} exempted)",
-        output::t(n.companies),
-        output::t(national.companies.len() as u64),
-        report.exempted.len()
-    );
-    println!(
-        "  allocated                {:>16} t",
-        output::t(n.allocated_t)
-    );
-    println!(
-        "  verified emissions       {:>16} t",
-        output::t(n.verified_t)
-    );
-    println!(
-        "  obligation               {:>16} t",
-        output::t(n.obligation_t)
-    );
+    print_totals(&report, national.companies.len());
     println!(
         "  surrendered              {:>16} t  (of which offsets {} t)",
         output::t(n.surrendered_t),
@@ -351,11 +451,213 @@ pub fn run(data: &Path, seed: u64, quiet: bool) -> Result<()> {
         "\njournal: {} records in {}; {:.1} s. Try `ets --data {} report compliance --province Shanxi` or `ets --data {} verify`.",
         run.store.last_seq(),
         data.display(),
-        started.elapsed().as_secs_f32(),
+        run.started.elapsed().as_secs_f32(),
         data.display(),
         data.display()
     );
     Ok(())
+}
+
+/// The lines every summary starts with: companies, allocation, emissions, obligation.
+fn print_totals(report: &ets_market::ComplianceReport, registered: usize) {
+    let n = &report.national;
+    println!(
+        "  companies                {:>16}  ({} registered, {} exempted)",
+        output::t(n.companies),
+        output::t(registered as u64),
+        report.exempted.len()
+    );
+    println!(
+        "  allocated                {:>16} t",
+        output::t(n.allocated_t)
+    );
+    println!(
+        "  verified emissions       {:>16} t",
+        output::t(n.verified_t)
+    );
+    println!(
+        "  obligation               {:>16} t",
+        output::t(n.obligation_t)
+    );
+}
+
+/// The summary of a run stopped by `--until`: where the market stands, how to serve it, and
+/// a company short of allowances with one that can sell to it (the README's walk-through).
+fn stopped(
+    run: &Run,
+    plan: &ets_policy::Plan,
+    data: &Path,
+    seed: u64,
+    until: Date,
+    registered: usize,
+) -> Result<()> {
+    let m = run.store.market();
+    let report = m.compliance_report(&run.plan)?;
+    println!();
+    println!(
+        "ets demo: China's national carbon market, first cycle (2019-2020 emissions), seed {seed}, plan {}, stopped after {until}",
+        run.plan
+    );
+    print_totals(&report, registered);
+    let mut held = 0;
+    let mut short = (0, 0);
+    let ids: Vec<CompanyId> = m
+        .company_ids()
+        .filter(|c| !m.is_exempted(&run.plan, c))
+        .cloned()
+        .collect();
+    for c in &ids {
+        let p = position(run, plan, c)?;
+        held += p.holdings_t;
+        if p.obligation_t > p.holdings_t {
+            short.0 += p.obligation_t - p.holdings_t;
+            short.1 += 1;
+        }
+    }
+    println!("  eligible allowances held {:>16} t", output::t(held));
+    println!(
+        "  still to buy             {:>16} t  ({} companies hold less than they owe)",
+        output::t(short.0),
+        short.1
+    );
+    println!(
+        "  surrendered              {:>16} t  (surrenders from {SURRENDER}, deadline {})",
+        output::t(report.national.surrendered_t),
+        plan.compliance.deadline
+    );
+    println!();
+    let ex = m.exchange().context("the exchange is open")?;
+    output::print_market(ex, &mut std::io::stdout())?;
+    let mut next = ets_exchange::calendar::next_day(until).context("a date before 9999")?;
+    while !ex.is_trading_day(next) {
+        next = ets_exchange::calendar::next_day(next).context("a date before 9999")?;
+    }
+    println!();
+    println!(
+        "Stopped after the close of {until}: no day is open, nothing is surrendered or assessed. Serve it on the next trading day ({next}; sessions 09:30-11:30 and 13:00-15:00, Beijing time):"
+    );
+    println!(
+        "  ets --data {} admin create-regulator --name admin      # password from ETS_ADMIN_PASSWORD",
+        data.display()
+    );
+    println!("  ets --data {} serve --clock {next}T10:00", data.display());
+    if let Some(w) = walk_through(run, plan, &ids)? {
+        println!(
+            "For the walk-through (README.md), a company short of allowances and one that can sell to it:"
+        );
+        println!(
+            "  buyer   {}  owes {} t, holds {} t of eligible allowances: short {} t; funds {}.{:02} CNY",
+            w.buyer,
+            output::t(w.obligation_t),
+            output::t(w.obligation_t - w.short_t),
+            output::t(w.short_t),
+            output::t(w.funds_fen / 100),
+            w.funds_fen % 100
+        );
+        println!(
+            "  seller  {}  {} tradable {} t; last close {} CNY/t",
+            w.seller,
+            w.class,
+            output::t(w.tradable_t),
+            output::cny(w.close_fen)
+        );
+    }
+    println!(
+        "\njournal: {} records in {}; {:.1} s.",
+        run.store.last_seq(),
+        data.display(),
+        run.started.elapsed().as_secs_f32(),
+    );
+    Ok(())
+}
+
+/// Two companies for the README's walk-through.
+struct WalkThrough {
+    buyer: CompanyId,
+    obligation_t: u64,
+    short_t: u64,
+    funds_fen: u64,
+    seller: CompanyId,
+    class: UnitClass,
+    tradable_t: u64,
+    close_fen: i64,
+}
+
+/// A company (Shanxi's first, else any province's) that is short of allowances by less than a
+/// listed order may buy, holds no offsets and has the funds to buy the rest at the top of the
+/// band; and the company with the most of one vintage to sell beyond what it owes itself.
+fn walk_through(
+    run: &Run,
+    plan: &ets_policy::Plan,
+    ids: &[CompanyId],
+) -> Result<Option<WalkThrough>> {
+    let m = run.store.market();
+    let ex = m.exchange().context("the exchange is open")?;
+    let band_high = |class: UnitClass| {
+        ex.prev_close(class).map(|c| {
+            let bps = ex
+                .rules
+                .instrument(class)
+                .map_or(ex.rules.listed_band_bps, |i| i.listed_band_bps);
+            c + c * i64::from(bps) / 10_000
+        })
+    };
+    let province = |c: &CompanyId| m.company(c).map(|x| x.province.clone()).unwrap_or_default();
+    let mut buyers = Vec::new();
+    let mut sellers = Vec::new();
+    for c in ids {
+        let p = position(run, plan, c)?;
+        let account = m.company_account(c).context("registered company")?;
+        let shanxi = province(c) == "Shanxi";
+        if p.obligation_t > p.holdings_t {
+            let short = p.obligation_t - p.holdings_t;
+            let class = UnitClass::Cea {
+                vintage: CYCLE_YEARS[1],
+            };
+            let funds = ex.funds.available(ets_clearing::ParticipantId(account.0));
+            // The price at the top of the band, and 1 % for the fee.
+            let cost = band_high(class).map_or(u64::MAX, |h| {
+                short.saturating_mul(u64::try_from(h).unwrap_or(u64::MAX)) / 100 * 101
+                    + ex.rules.min_fee_fen
+            });
+            let fits = short < ex.rules.limits.listed_below
+                && p.offsets_held_t == 0
+                && funds >= cost
+                && m.registry().holding(account, class) + short <= m.position_limit(account, class);
+            if fits {
+                buyers.push((!shanxi, std::cmp::Reverse(short), c.clone(), p, funds));
+            }
+        } else {
+            let spare = p.holdings_t - p.obligation_t;
+            for vintage in CYCLE_YEARS {
+                let class = UnitClass::Cea { vintage };
+                let tradable = ex.tradable(m.registry(), account, class).min(spare);
+                sellers.push((!shanxi, std::cmp::Reverse(tradable), c.clone(), class));
+            }
+        }
+    }
+    buyers.sort_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
+    sellers.sort();
+    let Some((_, _, buyer, p, funds_fen)) = buyers.into_iter().next() else {
+        return Ok(None);
+    };
+    let short = p.obligation_t - p.holdings_t;
+    let Some((_, std::cmp::Reverse(tradable_t), seller, class)) = sellers
+        .into_iter()
+        .find(|s| s.1.0 >= short && ex.prev_close(s.3).is_some())
+    else {
+        return Ok(None);
+    };
+    Ok(Some(WalkThrough {
+        buyer,
+        obligation_t: p.obligation_t,
+        short_t: short,
+        funds_fen,
+        seller,
+        class,
+        tradable_t,
+        close_fen: ex.prev_close(class).unwrap_or_default(),
+    }))
 }
 
 /// Submit, verify and accept every company's report of one year. A few verifications correct
@@ -440,7 +742,7 @@ fn report_year(
 
 fn position(run: &Run, plan: &ets_policy::Plan, company: &CompanyId) -> Result<CompanyPosition> {
     let m = run.store.market();
-    let obligation = m.obligation(PLAN, company)?;
+    let obligation = m.obligation(&run.plan, company)?;
     let account = m.company_account(company).context("registered company")?;
     let offsets_held_t = m
         .registry()
@@ -457,7 +759,7 @@ fn position(run: &Run, plan: &ets_policy::Plan, company: &CompanyId) -> Result<C
             .unwrap_or_default(),
         obligation_t: obligation.obligation_t,
         allocation_t: obligation.allocation_t,
-        holdings_t: m.eligible_holdings(PLAN, company),
+        holdings_t: m.eligible_holdings(&run.plan, company),
         offsets_held_t,
     })
 }
@@ -469,11 +771,11 @@ fn exempt(run: &mut Run, plan: &ets_policy::Plan, behaviour: &mut BehaviourModel
     for c in &companies {
         if behaviour.exempt(&position(run, plan, c)?) {
             envs.push(run.env(
-                "2021-10-08",
+                EXEMPTIONS,
                 "MEE",
                 "closed or deregistered during the cycle",
                 Command::ExemptCompany {
-                    plan: PLAN.into(),
+                    plan: run.plan.clone(),
                     company: c.clone(),
                     reason: "closed or deregistered during the cycle".into(),
                 },
@@ -497,7 +799,7 @@ fn trade(
     let mut buyers: Vec<(CompanyId, u64, u64)> = Vec::new();
     for c in companies
         .iter()
-        .filter(|c| !run.store.market().is_exempted(PLAN, c))
+        .filter(|c| !run.store.market().is_exempted(&run.plan, c))
     {
         let p = position(run, plan, c)?;
         let limit = ets_compliance::offset_limit_t(p.obligation_t, &plan.compliance);
@@ -558,6 +860,9 @@ fn trade(
     let mut envs = Vec::new();
     for (i, (buyer, _, mut need_offsets)) in buyers.into_iter().enumerate() {
         let date = days[i * days.len() / companies.len().max(1)];
+        if !run.due(d(date)) {
+            continue;
+        }
         while need_offsets > 0 {
             let Some((project, class, left)) = credits.iter_mut().find(|(_, _, left)| *left > 0)
             else {
@@ -597,16 +902,16 @@ fn surrender(run: &mut Run, plan: &ets_policy::Plan, behaviour: &mut BehaviourMo
     for (i, c) in companies
         .iter()
         .enumerate()
-        .filter(|(_, c)| !run.store.market().is_exempted(PLAN, c))
+        .filter(|(_, c)| !run.store.market().is_exempted(&run.plan, c))
     {
         let p = position(run, plan, c)?;
         let limit = ets_compliance::offset_limit_t(p.obligation_t, &plan.compliance);
         let (mut allowances, mut offsets) = behaviour.surrender_plan(&p, limit);
         // Most hand in during December; the 95 % milestone was 15 Dec 2021.
         let date = if i % 20 == 0 {
-            "2021-12-31"
+            SURRENDER_LATE
         } else {
-            "2021-12-15"
+            SURRENDER
         };
         let m = run.store.market();
         let account = m.company_account(c).context("registered")?;
@@ -633,7 +938,7 @@ fn surrender(run: &mut Run, plan: &ets_policy::Plan, behaviour: &mut BehaviourMo
                 c.as_str(),
                 "surrender for the 2019-2020 cycle",
                 Command::Surrender {
-                    plan: PLAN.into(),
+                    plan: run.plan.clone(),
                     company: c.clone(),
                     class,
                     quantity: q,
@@ -642,4 +947,47 @@ fn surrender(run: &mut Run, plan: &ets_policy::Plan, behaviour: &mut BehaviourMo
         }
     }
     run.phase("surrender", envs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ets_types::UnitCategory;
+    use rust_decimal::prelude::ToPrimitive;
+
+    /// cn-power.toml says its reference intensities equal the shipped 2019-2020 benchmarks (so
+    /// the default demo is the market it always was, and a plan with those benchmarks meets a
+    /// fleet centred on them); this keeps the two files saying the same.
+    #[test]
+    fn the_generator_centres_on_the_2019_2020_benchmarks() {
+        let cfg = GeneratorConfig::default_cn_power();
+        let plan = ets_policy::Plan::builtin(SHIPPED_PLAN).unwrap();
+        for cat in UnitCategory::ALL {
+            let r = &cfg.intensity.categories[cat.key()];
+            for &year in &plan.years {
+                let b = plan.allocation.benchmark(cat, year).unwrap();
+                assert_eq!(
+                    (
+                        b.supply_t_per_mwh.to_f64().unwrap(),
+                        b.heat_t_per_gj.to_f64().unwrap()
+                    ),
+                    (r.supply_t_per_mwh, r.heat_t_per_gj),
+                    "{} {year}",
+                    cat.key()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_stop_window_is_between_the_exemptions_and_the_first_surrenders() {
+        assert!(check_until(Some(d(EXEMPTIONS))).is_ok());
+        assert!(check_until(Some(d(UNTIL_LAST))).is_ok());
+        assert!(check_until(Some(d("2021-10-07"))).is_err());
+        assert!(check_until(Some(d(SURRENDER))).is_err());
+        assert_eq!(
+            ets_exchange::calendar::next_day(d(UNTIL_LAST)),
+            Some(d(SURRENDER))
+        );
+    }
 }

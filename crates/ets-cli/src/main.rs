@@ -56,6 +56,18 @@ enum Cmd {
         /// Print only the summary (no progress bars).
         #[arg(long)]
         quiet: bool,
+        /// Run the cycle under this 2019–2020 plan (a TOML file or a shipped plan's id) instead
+        /// of cn-power-2019-2020; the fleet is the same for one seed whatever the plan.
+        #[arg(long)]
+        plan: Option<String>,
+        /// Stop after this day's close (2021-10-08 to 2021-12-14), before the surrenders and the
+        /// assessment, leaving a market to serve and trade in.
+        #[arg(long, value_parser = parse_date)]
+        until: Option<Date>,
+        /// A generator configuration of your own (the shipped one: crates/ets-sim/cn-power.toml),
+        /// e.g. a smaller market.
+        #[arg(long)]
+        generator: Option<PathBuf>,
     },
     /// Allocation plans: adopt one (a file or a shipped id), list, show.
     Plan {
@@ -414,7 +426,22 @@ fn run(cli: Cli) -> Result<()> {
         initiator: cli.initiator.clone(),
     };
     match cli.command {
-        Cmd::Demo { seed, quiet } => demo::run(&cli.data, seed, quiet),
+        Cmd::Demo {
+            seed,
+            quiet,
+            plan,
+            until,
+            generator,
+        } => demo::run(
+            &cli.data,
+            demo::Options {
+                seed,
+                quiet,
+                plan,
+                until,
+                generator,
+            },
+        ),
         Cmd::Serve(args) => serve::serve(&location, args),
         Cmd::Admin { cmd } => serve::admin(&location, cmd),
         Cmd::Plan {

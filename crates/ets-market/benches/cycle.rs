@@ -25,10 +25,9 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use ets_market::{Command, Envelope, Market};
 use ets_policy::Plan;
-use ets_sim::{Benchmarks, GeneratorConfig};
+use ets_sim::GeneratorConfig;
 use ets_types::{
-    CompanyId, Date, GeneratingUnit, ReportInput, UnitActivity, UnitCategory, VerificationInput,
-    Year,
+    CompanyId, Date, GeneratingUnit, ReportInput, UnitActivity, VerificationInput, Year,
 };
 
 const PLAN: &str = "cn-power-2019-2020";
@@ -112,17 +111,8 @@ fn report_year(
 /// The generated national market run up to the true-up, in memory.
 fn build() -> (Market, Plan) {
     let plan = Plan::builtin(PLAN).expect("shipped plan");
-    let mut benchmarks = Benchmarks::default();
-    for cat in UnitCategory::ALL {
-        let b = plan
-            .allocation
-            .benchmark(cat, plan.years[0])
-            .expect("benchmark for every category");
-        benchmarks.supply_t_per_mwh.insert(cat, b.supply_t_per_mwh);
-        benchmarks.heat_t_per_gj.insert(cat, b.heat_t_per_gj);
-    }
     let t = Instant::now();
-    let national = ets_sim::generate(SEED, &GeneratorConfig::default_cn_power(), &benchmarks);
+    let national = ets_sim::generate(SEED, &GeneratorConfig::default_cn_power());
     eprintln!(
         "setup: generated {} companies, {} units, {} unit-years in {:.0} ms",
         national.companies.len(),

@@ -20,7 +20,7 @@ fn main() {
     let cfg = GeneratorConfig::default_cn_power();
     let bench = cycle::benchmarks_2019_2020();
     let started = Instant::now();
-    let market = generate(seed, &cfg, &bench);
+    let market = generate(seed, &cfg);
     let elapsed = started.elapsed();
     println!(
         "seed {seed}: generate() took {:.1} ms",

@@ -123,6 +123,10 @@ pub struct IntensityConfig {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CategoryIntensity {
+    /// Reference intensity of power supplied, tCO2/MWh: the generator's own, not a plan's.
+    pub supply_t_per_mwh: f64,
+    /// Reference intensity of heat supplied, tCO2/GJ.
+    pub heat_t_per_gj: f64,
     pub log_mean: f64,
     pub unit_sd: f64,
     pub year_sd: f64,
@@ -451,6 +455,8 @@ impl GeneratorConfig {
                 continue;
             };
             let key = |f: &str| format!("intensity.categories.{}.{f}", cat.key());
+            c.range(&key("supply_t_per_mwh"), ci.supply_t_per_mwh, 0.01, 5.0)?;
+            c.range(&key("heat_t_per_gj"), ci.heat_t_per_gj, 0.001, 1.0)?;
             c.range(&key("log_mean"), ci.log_mean, -0.5, 0.5)?;
             c.range(&key("unit_sd"), ci.unit_sd, 0.0, 0.5)?;
             c.range(&key("year_sd"), ci.year_sd, 0.0, 0.5)?;

@@ -19,7 +19,7 @@ use rust_decimal::prelude::ToPrimitive;
 
 use crate::config::{ArchetypeConfig, GeneratorConfig, ProvinceConfig};
 use crate::draw::{chance, dec, normal, pick, uniform};
-use crate::{Benchmarks, NationalMarket, OffsetProject};
+use crate::{NationalMarket, OffsetProject};
 
 /// Fuels the generator can assign; each must have a `[fuels.<name>]` table.
 pub(crate) const FUELS_USED: &[&str] = &[
@@ -57,14 +57,10 @@ struct UnitPlan {
     measures_oxidation: bool,
 }
 
-/// Generates the national market. Same seed, config and benchmarks, same market.
-///
-/// # Panics
-/// If `benchmarks` has no supply or heat benchmark for a category the config generates units
-/// of: the caller must fill all categories from its allocation plan.
-pub fn generate(seed: u64, cfg: &GeneratorConfig, benchmarks: &Benchmarks) -> NationalMarket {
+/// Generates the national market. Same seed and config, same market: no allocation plan goes
+/// in, so two plans can be compared on one fleet.
+pub fn generate(seed: u64, cfg: &GeneratorConfig) -> NationalMarket {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let bench = BenchF64::new(cfg, benchmarks);
 
     let mut companies = Vec::with_capacity(cfg.market.companies_total as usize);
     let mut units = Vec::new();
@@ -88,7 +84,7 @@ pub fn generate(seed: u64, cfg: &GeneratorConfig, benchmarks: &Benchmarks) -> Na
     let mut activity = Vec::with_capacity(units.len() * years.len());
     for &year in &years {
         for (unit, plan) in units.iter().zip(&plans) {
-            activity.push(draw_activity(&mut rng, cfg, &bench, unit, plan, year));
+            activity.push(draw_activity(&mut rng, cfg, unit, plan, year));
         }
     }
 
@@ -220,7 +216,6 @@ fn draw_unit_plan(
 fn draw_activity(
     rng: &mut ChaCha8Rng,
     cfg: &GeneratorConfig,
-    bench: &BenchF64,
     unit: &GeneratingUnit,
     plan: &UnitPlan,
     year: Year,
@@ -254,8 +249,8 @@ fn draw_activity(
         .unwrap_or(0.0);
     let heat_gj = heat_ratio / (1.0 - heat_ratio) * GJ_PER_MWH * supplied_mwh;
 
-    // Reported intensity per MWh: benchmark x the physical effects the plan's correction
-    // factors stand for x this unit's efficiency this year.
+    // Reported intensity per MWh: the category's reference intensity x the physical effects the
+    // plan's correction factors stand for x this unit's efficiency this year.
     let ci = &ic.categories[plan.category.key()];
     let mut log_intensity = ci.log_mean + plan.intensity_effect + normal(rng, 0.0, ci.year_sd);
     if plan.measured_cc.is_none() && !plan.category.is_gas() {
@@ -274,10 +269,8 @@ fn draw_activity(
         let f = load_dec.to_f64().expect("a 4-place decimal fits f64");
         physical *= 1.0 + ic.load_curve_scale * (load_curve(f) - 1.0);
     }
-    let supply_bench = bench.supply[&plan.category];
-    let heat_bench = bench.heat[&plan.category];
-    let power_t = supply_bench * physical * log_intensity.exp() * supplied_mwh;
-    let heat_t = heat_bench * normal(rng, 0.0, ic.heat_sd).exp() * heat_gj;
+    let power_t = ci.supply_t_per_mwh * physical * log_intensity.exp() * supplied_mwh;
+    let heat_t = ci.heat_t_per_gj * normal(rng, 0.0, ic.heat_sd).exp() * heat_gj;
     let emissions_t = power_t + heat_t;
 
     // Fuel properties as reported, rounded first so consumption matches what MRV will compute.
@@ -398,41 +391,6 @@ fn draw_offsets(rng: &mut ChaCha8Rng, cfg: &GeneratorConfig) -> Vec<OffsetProjec
     }
     assert_eq!(projects.len(), o.projects as usize);
     projects
-}
-
-/// Benchmarks as draw parameters.
-struct BenchF64 {
-    supply: BTreeMap<UnitCategory, f64>,
-    heat: BTreeMap<UnitCategory, f64>,
-}
-
-impl BenchF64 {
-    fn new(cfg: &GeneratorConfig, b: &Benchmarks) -> BenchF64 {
-        let mut supply = BTreeMap::new();
-        let mut heat = BTreeMap::new();
-        for name in cfg.archetypes.keys() {
-            let cat = cfg.archetype_category(name);
-            let s = b
-                .supply_t_per_mwh
-                .get(&cat)
-                .unwrap_or_else(|| panic!("no supply benchmark for {}", cat.key()));
-            let h = b
-                .heat_t_per_gj
-                .get(&cat)
-                .unwrap_or_else(|| panic!("no heat benchmark for {}", cat.key()));
-            let s = s
-                .to_f64()
-                .filter(|x| *x > 0.0)
-                .unwrap_or_else(|| panic!("supply benchmark of {} must be positive", cat.key()));
-            let h = h
-                .to_f64()
-                .filter(|x| *x > 0.0)
-                .unwrap_or_else(|| panic!("heat benchmark of {} must be positive", cat.key()));
-            supply.insert(cat, s);
-            heat.insert(cat, h);
-        }
-        BenchF64 { supply, heat }
-    }
 }
 
 /// Combustion emissions of one unit-year in tCO2: Σ FC × NCV × CC × OF × 44/12, with the given

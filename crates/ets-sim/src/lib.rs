@@ -6,8 +6,10 @@
 //!   (Shanxi exactly 107), their generating units in the plan's four categories, each unit's
 //!   activity data for the base year 2018 and the compliance years 2019 and 2020, and a few
 //!   dozen CCER offset projects, forestry first. Emission intensities are drawn around the
-//!   benchmarks the caller passes in ([`Benchmarks`]), so some companies end in surplus and some
-//!   in deficit, and the national total comes out near 4.5 Gt CO2 a year.
+//!   config's own reference intensities per category (equal to the 2019-2020 benchmarks in the
+//!   shipped file), so some companies end in surplus and some in deficit, and the national total
+//!   comes out near 4.5 Gt CO2 a year. No allocation plan goes in: the same seed gives the same
+//!   fleet whatever plan it is then allocated under.
 //! - [`BehaviourModel`] decides, per company, what it offers to sell, what it tries to buy and
 //!   what it hands in at the deadline. Its parameters are behaviours (who is cash-constrained,
 //!   who banks, who ignores the deadline); the completion rate is an outcome of a run.
@@ -27,9 +29,7 @@ mod config;
 mod draw;
 mod generate;
 
-use std::collections::BTreeMap;
-
-use ets_types::{Company, Decimal, GeneratingUnit, ProjectId, UnitActivity, UnitCategory, Year};
+use ets_types::{Company, GeneratingUnit, ProjectId, UnitActivity, Year};
 
 pub use behaviour::{BehaviourModel, CompanyPosition, TradingIntent};
 pub use config::{
@@ -38,16 +38,6 @@ pub use config::{
     PROJECTS_MAX, ProvinceConfig, UnitsConfig, YearHours,
 };
 pub use generate::{combustion_emissions_t, generate};
-
-/// The allocation plan's benchmarks, filled by the caller from the policy file. The generator
-/// draws intensities around them; it never holds benchmark values of its own.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct Benchmarks {
-    /// tCO2 per MWh supplied, per category.
-    pub supply_t_per_mwh: BTreeMap<UnitCategory, Decimal>,
-    /// tCO2 per GJ of heat supplied, per category.
-    pub heat_t_per_gj: BTreeMap<UnitCategory, Decimal>,
-}
 
 /// An offset (CCER) project with the credits it has issued for one vintage.
 #[derive(Clone, Debug, PartialEq, Eq)]

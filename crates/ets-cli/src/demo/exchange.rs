@@ -84,7 +84,9 @@ fn sell_class(run: &Run, holder: &str) -> UnitClass {
         .unwrap_or(CLASSES[0])
 }
 
-/// Runs the exchange from the opening to the deadline. `sellers` and `buyers` are companies
+/// Runs the exchange from the opening to the deadline, or to the close of the `--until` day:
+/// the days after it are left untraded, and the days before it trade as in the full year (the
+/// urgency of each day is a share of the whole year's). `sellers` and `buyers` are companies
 /// with the tonnes they want to sell or buy.
 pub fn run_year(
     run: &mut Run,
@@ -179,8 +181,12 @@ pub fn run_year(
         .collect();
     let mut trader_pos: BTreeMap<&str, u64> = traders.iter().map(|t| (*t, 0)).collect();
 
-    let bar = run.bar("exchange, 114 trading days", days.len() as u64);
+    let traded = days.iter().filter(|d| run.due(**d)).count();
+    let bar = run.bar(&format!("exchange, {traded} trading days"), traded as u64);
     for (i, &day) in days.iter().enumerate() {
+        if !run.due(day) {
+            break;
+        }
         let last_days = days.len() - i;
         let today_share = |w: f64, rest: f64| {
             if last_days == 1 {

@@ -10,8 +10,7 @@
 use std::collections::BTreeMap;
 
 use ets_sim::{
-    BehaviourConfig, BehaviourModel, Benchmarks, CompanyPosition, NationalMarket,
-    combustion_emissions_t,
+    BehaviourConfig, BehaviourModel, CompanyPosition, NationalMarket, combustion_emissions_t,
 };
 use ets_types::{CompanyId, Cooling, Decimal, UnitActivity, UnitCategory, Year};
 use rust_decimal::prelude::ToPrimitive;
@@ -27,6 +26,15 @@ pub const RELIEF_SHARE: f64 = 0.20;
 
 fn d(s: &str) -> Decimal {
     s.parse().unwrap()
+}
+
+/// An allocation plan's benchmarks, per category.
+#[derive(Clone, Debug, Default)]
+pub struct Benchmarks {
+    /// tCO2 per MWh supplied.
+    pub supply_t_per_mwh: BTreeMap<UnitCategory, Decimal>,
+    /// tCO2 per GJ of heat supplied.
+    pub heat_t_per_gj: BTreeMap<UnitCategory, Decimal>,
 }
 
 /// The 2019-20 benchmarks (DOMAIN §2.2, [C] S13).
