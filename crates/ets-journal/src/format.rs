@@ -109,6 +109,8 @@ pub(crate) struct Scan {
     pub last_hash: Hash,
     /// The hash of the record whose seq was asked for (the HEAD anchor's), if the log has it.
     pub probe_hash: Option<Hash>,
+    /// Where the frame holding that record ends.
+    pub probe_end: Option<u64>,
     /// Where the bytes after `good_end` stop being a valid frame, if there are such bytes.
     pub bad_tail: Option<TornReason>,
 }
@@ -142,6 +144,7 @@ pub(crate) fn scan(
         last_seq: 0,
         last_hash: GENESIS_HASH,
         probe_hash: None,
+        probe_end: None,
         bad_tail: None,
     };
     let mut reader = BufReader::with_capacity(1 << 20, ReadFrom { file, offset: 0 });
@@ -190,9 +193,13 @@ pub(crate) fn scan(
             scan.bad_tail = Some(TornReason::ChecksumMismatch);
             break;
         }
+        let probed = scan.probe_hash.is_some();
         decode_frame(&frame, pos, keep_records, probe_seq, &mut scan)?;
         scan.frame_count += 1;
         pos += frame_bytes;
+        if !probed && scan.probe_hash.is_some() {
+            scan.probe_end = Some(pos);
+        }
         scan.good_end = pos;
     }
     assert!(scan.good_end <= file_len);
@@ -516,6 +523,7 @@ mod tests {
             last_seq: 0,
             last_hash: GENESIS_HASH,
             probe_hash: None,
+            probe_end: None,
             bad_tail: None,
         };
         decode_frame(&buf[8..], 16, true, 2, &mut scan).expect("valid frame");

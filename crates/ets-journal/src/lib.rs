@@ -424,6 +424,26 @@ impl Journal {
             }
         }
         let end_offset = scan.good_end.max(HEADER_BYTES);
+        if sync {
+            // Everything returned below must be durable, whatever an earlier process left: a
+            // frame past HEAD may be only in the page cache (a process killed before its
+            // fsync), or read back from pages that a failed fsync marked clean without writing
+            // them, which a plain fsync would not write either. So the frames past HEAD are
+            // written again as read, and fsynced, before HEAD moves over them; and the
+            // directory is fsynced, for files a killed process created without doing so.
+            if head_seq < scan.last_seq || head.is_none() {
+                let from = match scan.probe_end {
+                    Some(end) => end,
+                    None => {
+                        assert_eq!(head_seq, 0, "the scan reached HEAD's seq");
+                        0
+                    }
+                };
+                rewrite(&mut *log, from, end_offset).map_err(io_error(&log_path))?;
+                log.sync_data().map_err(io_error(&log_path))?;
+            }
+            anchor::sync_dir(fs, &dir)?;
+        }
         // A slotted HEAD is updated in place; a missing or old text HEAD is (re)created below.
         let (head_file, head_slot) = match head_read.and_then(|h| h.slot) {
             Some(slot) => (Some(anchor::open_for_update(fs, &dir)?), slot),
@@ -751,6 +771,21 @@ fn torn_tail(scan: &Scan, file_len: u64) -> Option<TornTail> {
         reason,
         last_seq: scan.last_seq,
     })
+}
+
+/// Writes the bytes `[from, to)` of the log again, as they read, so that the next sync writes
+/// them to the disk even if the cache held them in pages a failed writeback marked clean.
+fn rewrite(log: &mut dyn StorageFile, from: u64, to: u64) -> io::Result<()> {
+    const CHUNK_BYTES: u64 = 1 << 20;
+    let mut buf = vec![0u8; CHUNK_BYTES.min(to.saturating_sub(from)) as usize];
+    let mut at = from;
+    while at < to {
+        let n = CHUNK_BYTES.min(to - at) as usize;
+        log.read_exact_at(&mut buf[..n], at)?;
+        log.write_all_at(&buf[..n], at)?;
+        at += n as u64;
+    }
+    Ok(())
 }
 
 /// Creates the journal directory if absent and makes its entry durable in the parent.
