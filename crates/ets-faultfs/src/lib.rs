@@ -302,7 +302,7 @@ impl Inner {
         inode.visible.resize(new_len as usize, 0);
         let pages_end = new_len.div_ceil(PAGE_BYTES);
         inode.dirty.retain(|p| *p < pages_end);
-        if new_len % PAGE_BYTES != 0 || new_len > len {
+        if !new_len.is_multiple_of(PAGE_BYTES) || new_len > len {
             // The last page changed (cut or zero-filled).
             for page in new_len.min(len) / PAGE_BYTES..pages_end {
                 inode.dirty.insert(page);

@@ -68,6 +68,7 @@ pub enum OpenMode {
 }
 
 /// An open file, read and written at explicit offsets.
+#[allow(clippy::len_without_is_empty)]
 pub trait StorageFile: Send + fmt::Debug {
     /// The file's length in bytes.
     ///

@@ -30,7 +30,7 @@
 //! `FAULT_SEED=S` only S; `FAULT_THREADS` (default: the available cores). A failing seed prints
 //! `FAULT_SEED=<n>`, the reason and the timeline of faults and steps, and reproduces exactly.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -104,6 +104,8 @@ struct Stats {
     second_writer_refused: u64,
     opens: u64,
     clock_jumps: u64,
+    /// Acknowledged records by command (`audit`: a refused or read request of the server).
+    acked_by_command: BTreeMap<String, u64>,
 }
 
 impl Stats {
@@ -138,6 +140,17 @@ impl Stats {
             opens,
             clock_jumps
         );
+        for (k, v) in &o.acked_by_command {
+            *self.acked_by_command.entry(k.clone()).or_default() += v;
+        }
+    }
+
+    fn acked(&mut self, payloads: &[Vec<u8>]) {
+        self.records_acked += payloads.len() as u64;
+        for p in payloads {
+            let record: Record = serde_json::from_slice(p).expect("a record the simulator made");
+            *self.acked_by_command.entry(record.command).or_default() += 1;
+        }
     }
 }
 
@@ -218,6 +231,10 @@ impl Proc {
     }
 }
 
+/// The records a CLI step journaled, or the error of its commit (or its refusal) with the
+/// records it tried to journal.
+type StepResult = Result<Vec<Vec<u8>>, Box<(StoreError, Vec<Vec<u8>>)>>;
+
 /// A failure of the simulation: the reason; the timeline is added by the caller.
 #[derive(Debug)]
 struct Failure(String);
@@ -259,6 +276,8 @@ const ROLE_USERS: [(&str, Role); 6] = [
 struct Sim {
     seed: u64,
     continuous: bool,
+    /// The exchange's trading day as last seen open.
+    trading_date: ets_types::Date,
     rng: Rng,
     runner: TestRunner,
     step: BoxedStrategy<Envelope>,
@@ -297,6 +316,7 @@ impl Sim {
         Sim {
             seed,
             continuous,
+            trading_date: random::d("2021-07-16"),
             rng,
             runner,
             step: random::step().boxed(),
@@ -718,11 +738,11 @@ impl Sim {
         match result {
             Ok(events) => {
                 let payload = command_payload(&env, &events);
+                self.stats.acked(std::slice::from_ref(&payload));
                 self.model.confirmed.push(payload);
                 self.model.snapshot = Snapshot::of(store.state(), &self.keys);
                 self.model.setup_done += 1;
                 self.stats.batches_acked += 1;
-                self.stats.records_acked += 1;
                 Ok(())
             }
             Err(StoreError::Rejected(e)) => fail(format!(
@@ -771,11 +791,149 @@ impl Sim {
         }
     }
 
-    fn draw(&mut self) -> Envelope {
+    /// The next command: from `ets-market`'s random generator (every command, mostly
+    /// refused), or a lifecycle command likely to be accepted on `market` as it stands.
+    fn draw(&mut self, market: &Market) -> Envelope {
+        if self.rng.chance(2, 5) {
+            return self.lifecycle(market);
+        }
         self.step
             .new_tree(&mut self.runner)
             .expect("the generator draws")
             .current()
+    }
+
+    /// Trading days (orders, takes, block trades, closes and opens), transfers, surrenders and,
+    /// late, the assessment of the cycle: commands that the market mostly accepts, so that the
+    /// journal carries every kind of event and the exchange moves from day to day.
+    fn lifecycle(&mut self, market: &Market) -> Envelope {
+        use ets_market::trading::exchange::{OrderSide, Tif};
+        use ets_market::{Command, ExchangeCommand as X};
+        const CEA19: ets_types::UnitClass = ets_types::UnitClass::Cea { vintage: 2019 };
+        let exchange = market.exchange();
+        let open = exchange.and_then(|x| x.open_day());
+        if let Some(day) = open {
+            self.trading_date = day;
+        }
+        let next_id = exchange.map_or(1, |x| x.next_id());
+        let mut holders = vec!["SX0001", "HB0001", "GD0001"];
+        if self.continuous {
+            holders.push("TRADER1");
+        }
+        let holder = (*self.rng.pick(&holders)).to_string();
+        let other = (*self.rng.pick(&holders)).to_string();
+        let listed = |rng: &mut Rng| -> u16 {
+            if rng.chance(1, 2) {
+                rng.between(570, 689) as u16
+            } else {
+                rng.between(780, 899) as u16
+            }
+        };
+        let date = self.trading_date;
+        let command = match (open, self.rng.below(40)) {
+            (None, _) => {
+                let mut day = next_day(date);
+                while exchange.is_some_and(|x| !x.is_trading_day(day)) {
+                    day = next_day(day);
+                }
+                return random::env(day, Command::Exchange(X::OpenDay));
+            }
+            (Some(_), 0..11) => X::Order {
+                holder,
+                class: CEA19,
+                side: *self.rng.pick(&[OrderSide::Buy, OrderSide::Sell]),
+                price: self.rng.between(4780, 4820) as i64,
+                qty: self.rng.between(100, 3000),
+                tif: *self.rng.pick(&[Tif::Day, Tif::Day, Tif::Ioc]),
+                minute: listed(&mut self.rng),
+            },
+            (Some(_), 11..18) => X::Take {
+                holder,
+                order: next_id.saturating_sub(self.rng.between(1, 4)),
+                qty: self.rng.between(100, 2000),
+                minute: listed(&mut self.rng),
+            },
+            (Some(_), 18..20) => X::Cancel {
+                holder,
+                order: next_id.saturating_sub(self.rng.between(1, 4)),
+            },
+            (Some(_), 20..22) => X::Amend {
+                holder,
+                order: next_id.saturating_sub(self.rng.between(1, 4)),
+                price: self.rng.between(4790, 4810) as i64,
+                qty: self.rng.between(100, 1000),
+                minute: listed(&mut self.rng),
+            },
+            (Some(_), 22..25) => X::ProposeBlock {
+                holder,
+                counterparty: other,
+                class: CEA19,
+                side: *self.rng.pick(&[OrderSide::Buy, OrderSide::Sell]),
+                price: self.rng.between(4700, 4900) as i64,
+                qty: self.rng.between(100_000, 120_000),
+                minute: self.rng.between(780, 880) as u16,
+            },
+            (Some(_), 25..28) => X::AcceptBlock {
+                holder,
+                proposal: next_id.saturating_sub(self.rng.between(1, 3)),
+                minute: self.rng.between(781, 899) as u16,
+            },
+            (Some(_), 28..29) => X::Deposit {
+                holder,
+                fen: self.rng.between(1_000_000, 100_000_000),
+            },
+            (Some(_), 29..32) => X::CloseDay,
+            (Some(_), 32..34) => {
+                return random::env(
+                    date,
+                    Command::Transfer {
+                        class: CEA19,
+                        quantity: self.rng.between(1, 5_000),
+                        from: holder,
+                        to: other,
+                    },
+                );
+            }
+            (Some(_), 34..36) => {
+                return random::env(
+                    date,
+                    Command::Surrender {
+                        plan: random::PLAN.into(),
+                        company: CompanyId::parse(self.rng.pick::<&str>(&["SX0001", "HB0001"]))
+                            .expect("id"),
+                        class: CEA19,
+                        quantity: self.rng.between(1, 50_000),
+                    },
+                );
+            }
+            (Some(_), _) => {
+                // The rest of the allocation and compliance cycle, then its assessment.
+                let plan = random::PLAN.to_string();
+                let cid = |s: &str| CompanyId::parse(s).expect("id");
+                let command = match self.rng.below(5) {
+                    0 => Command::TrueUp {
+                        plan,
+                        company: cid("HB0001"),
+                    },
+                    1 => Command::PreAllocate {
+                        plan,
+                        company: cid("GD0001"),
+                    },
+                    2 => Command::TrueUp {
+                        plan,
+                        company: cid("GD0001"),
+                    },
+                    3 => Command::ExemptCompany {
+                        plan,
+                        company: cid("ZZ0001"),
+                        reason: "closed".into(),
+                    },
+                    _ => Command::AssessCycle { plan },
+                };
+                return random::env(random::d("2022-01-04"), command);
+            }
+        };
+        random::env(date, Command::Exchange(command))
     }
 
     /// One step of the CLI's path: one command, a file of them (all or nothing), or independent
@@ -787,7 +945,8 @@ impl Sim {
         } else {
             self.rng.between(2, 6) as usize
         };
-        let envs: Vec<Envelope> = (0..count).map(|_| self.draw()).collect();
+        let market = self.model.snapshot.market.clone();
+        let envs: Vec<Envelope> = (0..count).map(|_| self.draw(&market)).collect();
         self.stats.commands += count as u64;
         let Some(Proc::Cli(store)) = &mut self.proc else {
             unreachable!("cli step on the CLI's store")
@@ -799,50 +958,50 @@ impl Sim {
             ["submit", "submit_all", "submit_each"]
                 [usize::from(kind >= 7) + usize::from(kind >= 9)]
         );
-        let outcome = catch_unwind(AssertUnwindSafe(
-            || -> Result<Vec<Vec<u8>>, (StoreError, Vec<Vec<u8>>)> {
-                if kind < 7 {
-                    match store.submit(&envs[0]) {
-                        Ok(events) => Ok(payloads_of(&envs[..1], &[events])),
-                        Err(StoreError::Rejected(e)) => Err((StoreError::Rejected(e), Vec::new())),
-                        Err(e) => {
-                            let events = store_events_after(store, before, &envs[0]);
-                            Err((e, payloads_of(&envs[..1], &[events])))
-                        }
+        let outcome = catch_unwind(AssertUnwindSafe(|| -> StepResult {
+            if kind < 7 {
+                match store.submit(&envs[0]) {
+                    Ok(events) => Ok(payloads_of(&envs[..1], &[events])),
+                    Err(StoreError::Rejected(e)) => {
+                        Err(Box::new((StoreError::Rejected(e), Vec::new())))
                     }
-                } else if kind < 9 {
-                    match store.submit_all(&envs) {
-                        Ok(results) => Ok(payloads_of(&envs, &results)),
-                        Err(e @ StoreError::RejectedAt { .. }) => Err((e, Vec::new())),
-                        Err(e) => {
-                            // All were accepted in memory; recompute their events from the market before.
-                            let mut m = before.clone();
-                            let results = m.execute_all(&envs).unwrap_or_default();
-                            Err((e, payloads_of(&envs, &results)))
-                        }
-                    }
-                } else {
-                    match store.submit_each(&envs) {
-                        Ok(results) => {
-                            let (envs, events): (Vec<Envelope>, Vec<Vec<ets_market::Event>>) = envs
-                                .iter()
-                                .zip(results)
-                                .filter_map(|(e, r)| r.ok().map(|ev| (e.clone(), ev)))
-                                .unzip();
-                            Ok(payloads_of(&envs, &events))
-                        }
-                        Err(e) => {
-                            let mut m = before.clone();
-                            let (envs, events): (Vec<Envelope>, Vec<Vec<ets_market::Event>>) = envs
-                                .iter()
-                                .filter_map(|env| m.execute(env).ok().map(|ev| (env.clone(), ev)))
-                                .unzip();
-                            Err((e, payloads_of(&envs, &events)))
-                        }
+                    Err(e) => {
+                        let events = store_events_after(store, before, &envs[0]);
+                        Err(Box::new((e, payloads_of(&envs[..1], &[events]))))
                     }
                 }
-            },
-        ))
+            } else if kind < 9 {
+                match store.submit_all(&envs) {
+                    Ok(results) => Ok(payloads_of(&envs, &results)),
+                    Err(e @ StoreError::RejectedAt { .. }) => Err(Box::new((e, Vec::new()))),
+                    Err(e) => {
+                        // All were accepted in memory; recompute their events from the market before.
+                        let mut m = before.clone();
+                        let results = m.execute_all(&envs).unwrap_or_default();
+                        Err(Box::new((e, payloads_of(&envs, &results))))
+                    }
+                }
+            } else {
+                match store.submit_each(&envs) {
+                    Ok(results) => {
+                        let (envs, events): (Vec<Envelope>, Vec<Vec<ets_market::Event>>) = envs
+                            .iter()
+                            .zip(results)
+                            .filter_map(|(e, r)| r.ok().map(|ev| (e.clone(), ev)))
+                            .unzip();
+                        Ok(payloads_of(&envs, &events))
+                    }
+                    Err(e) => {
+                        let mut m = before.clone();
+                        let (envs, events): (Vec<Envelope>, Vec<Vec<ets_market::Event>>) = envs
+                            .iter()
+                            .filter_map(|env| m.execute(env).ok().map(|ev| (env.clone(), ev)))
+                            .unzip();
+                        Err(Box::new((e, payloads_of(&envs, &events))))
+                    }
+                }
+            }
+        }))
         .map_err(|p| Failure(format!("{trail} panicked: {}", panic_text(&p))))?;
         self.trail.push(format!("op {}: {trail}", self.fs.ops()));
         let Some(Proc::Cli(store)) = &mut self.proc else {
@@ -854,7 +1013,7 @@ impl Sim {
                 self.stats.refused += (count - payloads.len()) as u64;
                 if !payloads.is_empty() {
                     self.stats.batches_acked += 1;
-                    self.stats.records_acked += payloads.len() as u64;
+                    self.stats.acked(&payloads);
                 }
                 self.model.confirmed.extend(payloads);
                 self.model.snapshot = Snapshot::of(store.state(), &self.keys);
@@ -863,14 +1022,20 @@ impl Sim {
                 }
                 Ok(())
             }
-            Err((StoreError::Rejected(_) | StoreError::RejectedAt { .. }, _)) => {
+            Err(failed)
+                if matches!(
+                    failed.0,
+                    StoreError::Rejected(_) | StoreError::RejectedAt { .. }
+                ) =>
+            {
                 self.stats.refused += count as u64;
                 if *store.market() != self.model.snapshot.market {
                     return fail(format!("{trail}: a refusal changed the market"));
                 }
                 Ok(())
             }
-            Err((e, payloads)) => {
+            Err(failed) => {
+                let (e, payloads) = *failed;
                 self.model.in_doubt = Some(InDoubt {
                     payloads,
                     snapshot: Snapshot::of(store.state(), &self.keys),
@@ -906,7 +1071,7 @@ impl Sim {
         match result {
             Ok(()) => {
                 self.stats.batches_acked += 1;
-                self.stats.records_acked += payloads.len() as u64;
+                self.stats.acked(&payloads);
                 self.model.confirmed.extend(payloads);
                 self.model.snapshot = Snapshot::of(&state, &self.keys);
                 if let Err(e) = state.market.check_invariants() {
@@ -1006,7 +1171,7 @@ impl Sim {
     }
 
     fn command_request(&mut self, state: &mut State, who: &str, role: Role) -> Outcome<Record> {
-        let mut env = self.draw();
+        let mut env = self.draw(&state.market);
         env.initiator = who.to_string();
         self.stats.commands += 1;
         let key = self.rng.chance(1, 5).then(|| {
@@ -1084,7 +1249,7 @@ impl Sim {
         let n = self.counter;
         let at = self.clock_ms;
         let companies = ["SX0001", "HB0001", "GD0001"];
-        let company = CompanyId::parse(*self.rng.pick(&companies[..])).expect("company id");
+        let company = CompanyId::parse(self.rng.pick::<&str>(&companies)).expect("company id");
         match self.rng.below(9) {
             0 => {
                 let (who, _) = *self.rng.pick(&ROLE_USERS);
@@ -1172,7 +1337,10 @@ impl Sim {
                     outcome: None,
                 }]
             }
-            7 => match state.market.resolve_account(*self.rng.pick(&companies[..])) {
+            7 => match state
+                .market
+                .resolve_account(self.rng.pick::<&str>(&companies))
+            {
                 Some(account) if state.market.company(&company).is_some() => {
                     if self.rng.chance(1, 3) {
                         vec![AccessEvent::TrustedRemoved { company, account }]
@@ -1208,6 +1376,26 @@ impl Sim {
             }
         }
     }
+}
+
+/// The day after `date`.
+fn next_day(date: ets_types::Date) -> ets_types::Date {
+    let (y, m, d) = (date.year(), date.month(), date.day());
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    let (y, m, d) = if d < days {
+        (y, m, d + 1)
+    } else if m < 12 {
+        (y, m + 1, 1)
+    } else {
+        (y + 1, 1, 1)
+    };
+    ets_types::Date::new(y, m, d).expect("a valid date")
 }
 
 fn role_user(name: &str, role: Role) -> User {
@@ -1309,7 +1497,7 @@ fn the_market_survives_every_fault_of_the_disk() {
                         }
                     }
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    if n % 1000 == 0 {
+                    if n.is_multiple_of(1000) {
                         eprintln!("{n} seeds done in {:.0?}", started.elapsed());
                     }
                 }
