@@ -28,7 +28,10 @@
 //! - [`Fault::SyncFails`]: a sync returns `EIO`. As on Linux after a failed writeback, each
 //!   dirty page is written, not written or written in part, the pages are marked clean anyway,
 //!   and reads keep returning the cached bytes: what reads back may not be on the disk, and a
-//!   later successful sync does not write it again.
+//!   later successful sync does not write it again. A failed directory sync writes some of the
+//!   directory's changes and leaves the others pending (not lost): ext4 and XFS stop writing
+//!   altogether when they cannot commit their metadata, so dropping them and carrying on is
+//!   not a case a real file system presents.
 //! - [`FaultFs::fill_disk`]: writes that grow the files past the free space write what fits and
 //!   fail with `StorageFull` (`ENOSPC`), until [`FaultFs::free_disk`].
 //! - [`FaultFs::evict`]: the cache forgets its clean pages, so reads show the disk.
@@ -837,8 +840,14 @@ impl Storage for FaultFs {
         match fire {
             Fire::Normal => Ok(()),
             Fire::SyncFails => {
+                // Unlike file data, directory changes are not dropped: they stay pending, and a
+                // later sync writes them (a file system that cannot commit its metadata journal
+                // stops writing altogether, which no later acknowledgement survives either).
+                let rest: Vec<NameOp> = mine[keep..].to_vec();
+                g.pending_names.extend(rest);
                 g.events.push(format!(
-                    "op {}: EIO syncing directory {} ({keep} of {} changes reached the disk)",
+                    "op {}: EIO syncing directory {} ({keep} of {} changes reached the disk, the \
+                     rest still pending)",
                     g.ops,
                     dir.display(),
                     mine.len()
