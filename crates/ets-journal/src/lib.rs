@@ -5,11 +5,15 @@
 //! commands, as JSON in `ets`) and knows nothing of the domain.
 //!
 //! - [`Journal::open`] takes the single-writer lock, reads and verifies the whole journal, cuts a
-//!   torn tail left by a crash, and returns the records to replay ([`Recovered`]).
+//!   torn tail left by a crash, makes what it read durable, and returns the records to replay
+//!   ([`Recovered`]).
 //! - [`Journal::append_batch`] appends a batch of records as one atomic frame with one `write`
 //!   and one `fdatasync` (group commit), then moves the HEAD anchor. When it returns `Ok`, the
 //!   batch is durable: that is the acknowledgement.
 //! - [`verify`] checks a journal without modifying it (and without taking the lock).
+//! - [`storage`]: every file operation goes through the [`Storage`] trait; production uses
+//!   [`OsStorage`] (the same `pread`/`pwrite`/`fdatasync` calls as before the trait), the fault
+//!   simulation an in-memory disk that injects faults (`ets-faultfs`, [`Journal::open_in`]).
 //!
 //! # On-disk format (version 1)
 //!
@@ -46,7 +50,7 @@
 //! | log ends (at a frame boundary) before HEAD's seq | [`JournalError::Truncated`] |
 //! | damaged last frame holding records up to HEAD's seq | [`JournalError::Corrupt`] |
 //! | record at HEAD's seq has another hash | [`JournalError::Tampered`] |
-//! | log has more records than HEAD (crash between the log fsync and the HEAD update, or during the slot write) | fine: HEAD is moved forward |
+//! | log has more records than HEAD (crash between the log fsync and the HEAD update, or during the slot write) | fine: the frames past HEAD are written again and fsynced, then HEAD is moved forward |
 //! | HEAD missing while the log holds records, of another size, or with no valid slot | [`JournalError::Anchor`] |
 //!
 //! Nothing is ever repaired except a torn tail, which by construction holds only a batch whose
@@ -89,6 +93,14 @@
 //!   ([`JournalError::Poisoned`]): after a failed `fsync` the kernel may have dropped the dirty
 //!   pages, so only a fresh [`Journal::open`], which re-reads the disk, knows the truth. The
 //!   caller must not acknowledge that batch, and must be idempotent when it is replayed.
+//! - **What [`Journal::open`] returns is durable.** A frame past HEAD may be only in the page
+//!   cache (a process killed between its write and its fsync), or read back from pages that a
+//!   failed `fsync` marked clean without writing them (Linux), which a later `fsync` does not
+//!   write either. Open therefore writes the frames past HEAD again, as read, and `fdatasync`s
+//!   them before HEAD moves over them, and `fsync`s the directory (files a killed process
+//!   created may not have durable names). Without this, a reopen served records a power loss
+//!   could then take away, leaving a journal that refuses to open (found by the fault
+//!   simulation, `docs/reliability.md`).
 //! - [`SyncMode::None`] skips every fsync: it measures CPU cost in benchmarks and speeds up tests,
 //!   and is **not durable**. Never use it for a real market.
 //! - With `anchor_every_batch = false`, HEAD moves only on [`Journal::anchor`] and on open, so a
