@@ -749,7 +749,10 @@ impl FaultFs {
 impl Storage for FaultFs {
     fn create_dir_all(&self, dir: &Path) -> io::Result<bool> {
         let mut g = self.lock();
-        g.tick(false)?;
+        if let Fire::Crash(phase) = g.tick(false)? {
+            g.die(format!("{phase:?} creating directory {}", dir.display()).to_lowercase());
+            return Err(crash_error());
+        }
         if g.dirs.contains(dir) {
             return Ok(false);
         }
