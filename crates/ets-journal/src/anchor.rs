@@ -26,12 +26,11 @@
 //! An older journal's text HEAD (`seq <n>\nhash <64 hex>\n`, replaced by rename on every move) is
 //! still read; the writer replaces it by the slotted file on open.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::FileExt;
+use std::io::{self, Read};
 use std::path::Path;
 
 use crate::format::crc32c;
+use crate::storage::{OpenMode, ReadFrom, Storage, StorageFile};
 use crate::{Hash, JournalError};
 
 pub(crate) const HEAD_FILE: &str = "HEAD";
@@ -159,65 +158,71 @@ fn decode(bytes: &[u8]) -> Result<Head, String> {
 }
 
 /// Reads `dir/HEAD`; `None` if it does not exist.
-pub(crate) fn read(dir: &Path) -> Result<Option<Head>, JournalError> {
+pub(crate) fn read(storage: &dyn Storage, dir: &Path) -> Result<Option<Head>, JournalError> {
     let path = dir.join(HEAD_FILE);
     let io_error = |source| JournalError::Io {
         path: path.clone(),
         source,
     };
-    let file = match File::open(&path) {
+    let file = match storage.open(&path, OpenMode::Read) {
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(error) => return Err(io_error(error)),
         Ok(file) => file,
     };
     // One byte more than a HEAD can have, to tell "too long" without reading a huge file.
     let mut bytes = Vec::with_capacity(HEAD_BYTES as usize + 1);
-    file.take(HEAD_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io_error)?;
+    ReadFrom {
+        file: &*file,
+        offset: 0,
+    }
+    .take(HEAD_BYTES + 1)
+    .read_to_end(&mut bytes)
+    .map_err(io_error)?;
     decode(&bytes)
         .map(Some)
         .map_err(|what| JournalError::Anchor { path, what })
 }
 
 /// Opens the existing slotted `dir/HEAD` for in-place updates.
-pub(crate) fn open_for_update(dir: &Path) -> Result<File, JournalError> {
+pub(crate) fn open_for_update(
+    storage: &dyn Storage,
+    dir: &Path,
+) -> Result<Box<dyn StorageFile>, JournalError> {
     let path = dir.join(HEAD_FILE);
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&path)
+    storage
+        .open(&path, OpenMode::Write)
         .map_err(|source| JournalError::Io { path, source })
 }
 
 /// Creates (or replaces, e.g. an old text HEAD) `dir/HEAD` atomically with both slots holding
 /// `anchor`: write `HEAD.tmp`, fsync it, rename it over `HEAD`, fsync the directory. A crash
 /// leaves either the old HEAD (or none) or the new one. Returns the file, open for updates.
-pub(crate) fn create(dir: &Path, anchor: &Anchor, sync: bool) -> Result<File, JournalError> {
+pub(crate) fn create(
+    storage: &dyn Storage,
+    dir: &Path,
+    anchor: &Anchor,
+    sync: bool,
+) -> Result<Box<dyn StorageFile>, JournalError> {
     let tmp = dir.join(HEAD_TMP_FILE);
     let head = dir.join(HEAD_FILE);
     let io_error = |path: &Path| {
         let path = path.to_path_buf();
         move |source| JournalError::Io { path, source }
     };
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
+    let mut file = storage
+        .open(&tmp, OpenMode::CreateTruncate)
         .map_err(io_error(&tmp))?;
     let slot = anchor.encode_slot();
     let mut bytes = [0u8; HEAD_BYTES as usize];
     bytes[..SLOT_BYTES].copy_from_slice(&slot);
     bytes[SLOT_BYTES..].copy_from_slice(&slot);
-    file.write_all(&bytes).map_err(io_error(&tmp))?;
+    file.write_all_at(&bytes, 0).map_err(io_error(&tmp))?;
     if sync {
         file.sync_all().map_err(io_error(&tmp))?;
     }
-    fs::rename(&tmp, &head).map_err(io_error(&head))?;
+    storage.rename(&tmp, &head).map_err(io_error(&head))?;
     if sync {
-        sync_dir(dir)?;
+        sync_dir(storage, dir)?;
     }
     // The handle now names HEAD: same inode.
     Ok(file)
@@ -226,7 +231,7 @@ pub(crate) fn create(dir: &Path, anchor: &Anchor, sync: bool) -> Result<File, Jo
 /// Overwrites one slot of an existing HEAD in place and, with `sync`, `fdatasync`s it. The file
 /// keeps its size, so this commits no metadata. The caller alternates slots.
 pub(crate) fn write_slot(
-    file: &File,
+    file: &mut dyn StorageFile,
     dir: &Path,
     slot: usize,
     anchor: &Anchor,
@@ -245,18 +250,12 @@ pub(crate) fn write_slot(
     Ok(())
 }
 
-/// Makes directory entries (a created file, a rename) durable. On Unix a directory opened
-/// read-only can be fsynced.
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), JournalError> {
-    let io_error = |source| JournalError::Io {
+/// Makes directory entries (a created file, a rename) durable.
+pub(crate) fn sync_dir(storage: &dyn Storage, dir: &Path) -> Result<(), JournalError> {
+    storage.sync_dir(dir).map_err(|source| JournalError::Io {
         path: dir.to_path_buf(),
         source,
-    };
-    File::open(dir)
-        .map_err(io_error)?
-        .sync_all()
-        .map_err(io_error)?;
-    Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -4,11 +4,11 @@
 //! `BufReader` (one pass, one frame in memory at a time) and, only when the last frame is bad,
 //! reads the damaged tail once more to tell a torn write from damage inside the journal.
 
-use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufReader, Read};
 
 use sha2::{Digest, Sha256};
 
+use crate::storage::{ReadFrom, StorageFile};
 use crate::{GENESIS_HASH, Hash, Record, TornReason};
 
 /// Identifies the file; the trailing `1` is part of the name, the format version follows it.
@@ -109,6 +109,8 @@ pub(crate) struct Scan {
     pub last_hash: Hash,
     /// The hash of the record whose seq was asked for (the HEAD anchor's), if the log has it.
     pub probe_hash: Option<Hash>,
+    /// Where the frame holding that record ends.
+    pub probe_end: Option<u64>,
     /// Where the bytes after `good_end` stop being a valid frame, if there are such bytes.
     pub bad_tail: Option<TornReason>,
 }
@@ -129,7 +131,7 @@ impl From<io::Error> for ScanError {
 /// chain. A bad last frame is reported in `bad_tail`; a bad frame followed by a valid one is
 /// `Corrupt`, because a crash tears only the frame being written, never one before it.
 pub(crate) fn scan(
-    mut file: &File,
+    file: &dyn StorageFile,
     file_len: u64,
     keep_records: bool,
     probe_seq: u64,
@@ -142,10 +144,10 @@ pub(crate) fn scan(
         last_seq: 0,
         last_hash: GENESIS_HASH,
         probe_hash: None,
+        probe_end: None,
         bad_tail: None,
     };
-    file.seek(SeekFrom::Start(0))?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut reader = BufReader::with_capacity(1 << 20, ReadFrom { file, offset: 0 });
 
     let header_present = file_len.min(HEADER_BYTES) as usize;
     let mut header_bytes = [0u8; HEADER_BYTES as usize];
@@ -191,9 +193,13 @@ pub(crate) fn scan(
             scan.bad_tail = Some(TornReason::ChecksumMismatch);
             break;
         }
+        let probed = scan.probe_hash.is_some();
         decode_frame(&frame, pos, keep_records, probe_seq, &mut scan)?;
         scan.frame_count += 1;
         pos += frame_bytes;
+        if !probed && scan.probe_hash.is_some() {
+            scan.probe_end = Some(pos);
+        }
         scan.good_end = pos;
     }
     assert!(scan.good_end <= file_len);
@@ -331,14 +337,15 @@ fn decode_frame(
 /// Runs only on a bad tail, which after a crash is at most one frame, so reading it whole is
 /// cheap; the cheap filters (length bounds, seq range, non-zero count) keep the CRC checks rare.
 fn find_frame_after(
-    mut file: &File,
+    file: &dyn StorageFile,
     from: u64,
     file_len: u64,
     last_seq: u64,
 ) -> Result<Option<u64>, ScanError> {
-    file.seek(SeekFrom::Start(from))?;
     let mut tail = Vec::new();
-    file.take(file_len - from).read_to_end(&mut tail)?;
+    ReadFrom { file, offset: from }
+        .take(file_len - from)
+        .read_to_end(&mut tail)?;
     let prefix = FRAME_PREFIX_BYTES as usize;
     // Every record takes at least RECORD_OVERHEAD_BYTES, which bounds how far seqs can advance.
     let seq_max = last_seq + 1 + (tail.len() / RECORD_OVERHEAD_BYTES) as u64;
@@ -516,6 +523,7 @@ mod tests {
             last_seq: 0,
             last_hash: GENESIS_HASH,
             probe_hash: None,
+            probe_end: None,
             bad_tail: None,
         };
         decode_frame(&buf[8..], 16, true, 2, &mut scan).expect("valid frame");

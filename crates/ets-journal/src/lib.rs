@@ -5,11 +5,15 @@
 //! commands, as JSON in `ets`) and knows nothing of the domain.
 //!
 //! - [`Journal::open`] takes the single-writer lock, reads and verifies the whole journal, cuts a
-//!   torn tail left by a crash, and returns the records to replay ([`Recovered`]).
+//!   torn tail left by a crash, makes what it read durable, and returns the records to replay
+//!   ([`Recovered`]).
 //! - [`Journal::append_batch`] appends a batch of records as one atomic frame with one `write`
 //!   and one `fdatasync` (group commit), then moves the HEAD anchor. When it returns `Ok`, the
 //!   batch is durable: that is the acknowledgement.
 //! - [`verify`] checks a journal without modifying it (and without taking the lock).
+//! - [`storage`]: every file operation goes through the [`Storage`] trait; production uses
+//!   [`OsStorage`] (the same `pread`/`pwrite`/`fdatasync` calls as before the trait), the fault
+//!   simulation an in-memory disk that injects faults (`ets-faultfs`, [`Journal::open_in`]).
 //!
 //! # On-disk format (version 1)
 //!
@@ -46,7 +50,7 @@
 //! | log ends (at a frame boundary) before HEAD's seq | [`JournalError::Truncated`] |
 //! | damaged last frame holding records up to HEAD's seq | [`JournalError::Corrupt`] |
 //! | record at HEAD's seq has another hash | [`JournalError::Tampered`] |
-//! | log has more records than HEAD (crash between the log fsync and the HEAD update, or during the slot write) | fine: HEAD is moved forward |
+//! | log has more records than HEAD (crash between the log fsync and the HEAD update, or during the slot write) | fine: the frames past HEAD are written again and fsynced, then HEAD is moved forward |
 //! | HEAD missing while the log holds records, of another size, or with no valid slot | [`JournalError::Anchor`] |
 //!
 //! Nothing is ever repaired except a torn tail, which by construction holds only a batch whose
@@ -89,6 +93,14 @@
 //!   ([`JournalError::Poisoned`]): after a failed `fsync` the kernel may have dropped the dirty
 //!   pages, so only a fresh [`Journal::open`], which re-reads the disk, knows the truth. The
 //!   caller must not acknowledge that batch, and must be idempotent when it is replayed.
+//! - **What [`Journal::open`] returns is durable.** A frame past HEAD may be only in the page
+//!   cache (a process killed between its write and its fsync), or read back from pages that a
+//!   failed `fsync` marked clean without writing them (Linux), which a later `fsync` does not
+//!   write either. Open therefore writes the frames past HEAD again, as read, and `fdatasync`s
+//!   them before HEAD moves over them, and `fsync`s the directory (files a killed process
+//!   created may not have durable names). Without this, a reopen served records a power loss
+//!   could then take away, leaving a journal that refuses to open (found by the fault
+//!   simulation, `docs/reliability.md`).
 //! - [`SyncMode::None`] skips every fsync: it measures CPU cost in benchmarks and speeds up tests,
 //!   and is **not durable**. Never use it for a real market.
 //! - With `anchor_every_batch = false`, HEAD moves only on [`Journal::anchor`] and on open, so a
@@ -99,14 +111,16 @@
 
 mod anchor;
 mod format;
+pub mod storage;
 
 use std::fmt;
-use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anchor::Anchor;
 use format::{HEADER_BYTES, Scan, ScanError};
+pub use storage::{OpenMode, OsStorage, Storage, StorageFile, StorageLock};
 
 /// A SHA-256 hash of the chain.
 pub type Hash = [u8; 32];
@@ -321,19 +335,21 @@ pub enum JournalError {
 /// An open journal: the single writer of its directory.
 #[derive(Debug)]
 pub struct Journal {
+    /// The file system: [`OsStorage`] except in tests.
+    storage: Arc<dyn Storage>,
     dir: PathBuf,
     log_path: PathBuf,
-    /// Open for writing, positioned at `end_offset`.
-    log: File,
+    /// Open for writing; the next frame goes at `end_offset`.
+    log: Box<dyn StorageFile>,
     /// Holds the exclusive lock for as long as the journal is open; released on drop.
-    _lock: File,
+    _lock: Box<dyn StorageLock>,
     options: JournalOptions,
     last_seq: u64,
     last_hash: Hash,
     end_offset: u64,
     anchored_seq: u64,
     /// `HEAD`, open for in-place slot updates; `None` until it exists in the slotted layout.
-    head: Option<File>,
+    head: Option<Box<dyn StorageFile>>,
     /// The slot holding the current anchor; the next move writes the other one.
     head_slot: usize,
     /// Reused frame buffer, so a steady stream of batches does not allocate.
@@ -354,22 +370,37 @@ impl Journal {
         dir: impl AsRef<Path>,
         options: JournalOptions,
     ) -> Result<(Journal, Recovered), JournalError> {
+        Journal::open_in(Arc::new(OsStorage), dir, options)
+    }
+
+    /// [`Journal::open`] on another [`Storage`] than the real file system (tests).
+    ///
+    /// # Errors
+    ///
+    /// As [`Journal::open`].
+    pub fn open_in(
+        storage: Arc<dyn Storage>,
+        dir: impl AsRef<Path>,
+        options: JournalOptions,
+    ) -> Result<(Journal, Recovered), JournalError> {
         let dir = dir.as_ref().to_path_buf();
         let sync = options.sync == SyncMode::Full;
-        create_dir(&dir, sync)?;
-        let lock = lock_dir(&dir)?;
+        let fs = &*storage;
+        create_dir(fs, &dir, sync)?;
+        let lock = lock_dir(fs, &dir)?;
 
         let log_path = dir.join(LOG_FILE);
-        let head_read = anchor::read(&dir)?;
+        let head_read = anchor::read(fs, &dir)?;
         let head = head_read.map(|h| h.anchor);
         let head_seq = head.map_or(0, |h| h.seq);
-        let mut log = OpenOptions::new()
-            .read(true)
-            .write(true)
-            // With HEAD past seq 0 a missing log is a truncation, not a new journal.
-            .create(head_seq == 0)
-            .truncate(false)
-            .open(&log_path)
+        // With HEAD past seq 0 a missing log is a truncation, not a new journal.
+        let mode = if head_seq == 0 {
+            OpenMode::Create
+        } else {
+            OpenMode::Write
+        };
+        let mut log = fs
+            .open(&log_path, mode)
             .map_err(|source| match source.kind() {
                 io::ErrorKind::NotFound => JournalError::Truncated {
                     path: log_path.clone(),
@@ -381,8 +412,8 @@ impl Journal {
                     source,
                 },
             })?;
-        let file_len = log.metadata().map_err(io_error(&log_path))?.len();
-        let scan = scan(&log_path, &log, file_len, true, head.as_ref())?;
+        let file_len = log.len().map_err(io_error(&log_path))?;
+        let scan = scan(&log_path, &*log, file_len, true, head.as_ref())?;
         check_anchor(&dir, &log_path, &scan, head.as_ref())?;
 
         // Verified: from here on, only repairs that lose nothing acknowledged.
@@ -397,24 +428,42 @@ impl Journal {
             // A new file, or one whose creation was interrupted: it holds no record.
             assert_eq!(scan.last_seq, 0);
             log.set_len(0).map_err(io_error(&log_path))?;
-            log.seek(SeekFrom::Start(0)).map_err(io_error(&log_path))?;
-            log.write_all(&format::header())
+            log.write_all_at(&format::header(), 0)
                 .map_err(io_error(&log_path))?;
             if sync {
                 log.sync_all().map_err(io_error(&log_path))?;
-                anchor::sync_dir(&dir)?;
+                anchor::sync_dir(fs, &dir)?;
             }
         }
         let end_offset = scan.good_end.max(HEADER_BYTES);
-        log.seek(SeekFrom::Start(end_offset))
-            .map_err(io_error(&log_path))?;
+        if sync {
+            // Everything returned below must be durable, whatever an earlier process left: a
+            // frame past HEAD may be only in the page cache (a process killed before its
+            // fsync), or read back from pages that a failed fsync marked clean without writing
+            // them, which a plain fsync would not write either. So the frames past HEAD are
+            // written again as read, and fsynced, before HEAD moves over them; and the
+            // directory is fsynced, for files a killed process created without doing so.
+            if head_seq < scan.last_seq || head.is_none() {
+                let from = match scan.probe_end {
+                    Some(end) => end,
+                    None => {
+                        assert_eq!(head_seq, 0, "the scan reached HEAD's seq");
+                        0
+                    }
+                };
+                rewrite(&mut *log, from, end_offset).map_err(io_error(&log_path))?;
+                log.sync_data().map_err(io_error(&log_path))?;
+            }
+            anchor::sync_dir(fs, &dir)?;
+        }
         // A slotted HEAD is updated in place; a missing or old text HEAD is (re)created below.
         let (head_file, head_slot) = match head_read.and_then(|h| h.slot) {
-            Some(slot) => (Some(anchor::open_for_update(&dir)?), slot),
+            Some(slot) => (Some(anchor::open_for_update(fs, &dir)?), slot),
             None => (None, 0),
         };
 
         let mut journal = Journal {
+            storage,
             dir,
             log_path,
             log,
@@ -491,7 +540,7 @@ impl Journal {
         self.poisoned = true;
         // One write for the whole frame, so a crash can only leave a prefix of it.
         self.log
-            .write_all(&self.frame)
+            .write_all_at(&self.frame, self.end_offset)
             .map_err(io_error(&self.log_path))?;
         if self.options.sync == SyncMode::Full {
             self.log.sync_data().map_err(io_error(&self.log_path))?;
@@ -501,7 +550,6 @@ impl Journal {
         self.end_offset += self.frame.len() as u64;
         self.last_seq = last_seq;
         self.last_hash = last_hash;
-        debug_assert_eq!(self.log.stream_position().ok(), Some(self.end_offset));
         if self.options.anchor_every_batch {
             self.write_anchor()?;
         }
@@ -559,14 +607,14 @@ impl Journal {
         };
         let sync = self.options.sync == SyncMode::Full;
         self.poisoned = true;
-        match &self.head {
+        match &mut self.head {
             Some(file) => {
                 let slot = 1 - self.head_slot;
-                anchor::write_slot(file, &self.dir, slot, &anchor, sync)?;
+                anchor::write_slot(&mut **file, &self.dir, slot, &anchor, sync)?;
                 self.head_slot = slot;
             }
             None => {
-                self.head = Some(anchor::create(&self.dir, &anchor, sync)?);
+                self.head = Some(anchor::create(&*self.storage, &self.dir, &anchor, sync)?);
                 self.head_slot = 0;
             }
         }
@@ -584,7 +632,19 @@ impl Journal {
 ///
 /// As [`Journal::open`], except `Locked`; `Io` with `NotFound` if there is no journal.
 pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport, JournalError> {
-    read_checked(dir.as_ref(), false).map(|(report, _)| report)
+    read_checked(&OsStorage, dir.as_ref(), false).map(|(report, _)| report)
+}
+
+/// [`verify`] on another [`Storage`] than the real file system (tests).
+///
+/// # Errors
+///
+/// As [`verify`].
+pub fn verify_in(
+    storage: &dyn Storage,
+    dir: impl AsRef<Path>,
+) -> Result<VerifyReport, JournalError> {
+    read_checked(storage, dir.as_ref(), false).map(|(report, _)| report)
 }
 
 /// Like [`verify`], and also returns the records of the good prefix, for a read-only replay
@@ -594,20 +654,35 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport, JournalError> {
 ///
 /// As [`verify`].
 pub fn read(dir: impl AsRef<Path>) -> Result<(VerifyReport, Vec<Record>), JournalError> {
-    read_checked(dir.as_ref(), true)
+    read_checked(&OsStorage, dir.as_ref(), true)
+}
+
+/// [`read`] on another [`Storage`] than the real file system (tests).
+///
+/// # Errors
+///
+/// As [`read`].
+pub fn read_in(
+    storage: &dyn Storage,
+    dir: impl AsRef<Path>,
+) -> Result<(VerifyReport, Vec<Record>), JournalError> {
+    read_checked(storage, dir.as_ref(), true)
 }
 
 fn read_checked(
+    storage: &dyn Storage,
     dir: &Path,
     keep_records: bool,
 ) -> Result<(VerifyReport, Vec<Record>), JournalError> {
     let log_path = dir.join(LOG_FILE);
     // HEAD first: a running writer moves HEAD only after the log is durable, so the log length
     // read afterwards covers HEAD's seq, and a concurrent append is not mistaken for truncation.
-    let head = anchor::read(dir)?.map(|h| h.anchor);
-    let log = File::open(&log_path).map_err(io_error(&log_path))?;
-    let file_len = log.metadata().map_err(io_error(&log_path))?.len();
-    let mut scan = scan(&log_path, &log, file_len, keep_records, head.as_ref())?;
+    let head = anchor::read(storage, dir)?.map(|h| h.anchor);
+    let log = storage
+        .open(&log_path, OpenMode::Read)
+        .map_err(io_error(&log_path))?;
+    let file_len = log.len().map_err(io_error(&log_path))?;
+    let mut scan = scan(&log_path, &*log, file_len, keep_records, head.as_ref())?;
     check_anchor(dir, &log_path, &scan, head.as_ref())?;
     let records = std::mem::take(&mut scan.records);
     let report = VerifyReport {
@@ -624,7 +699,7 @@ fn read_checked(
 
 fn scan(
     log_path: &Path,
-    log: &File,
+    log: &dyn StorageFile,
     file_len: u64,
     keep_records: bool,
     head: Option<&Anchor>,
@@ -710,37 +785,42 @@ fn torn_tail(scan: &Scan, file_len: u64) -> Option<TornTail> {
     })
 }
 
-/// Creates the journal directory if absent and makes its entry durable in the parent.
-fn create_dir(dir: &Path, sync: bool) -> Result<(), JournalError> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::create_dir_all(dir).map_err(io_error(dir))?;
-    if sync {
-        let parent = dir
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        anchor::sync_dir(parent)?;
+/// Writes the bytes `[from, to)` of the log again, as they read, so that the next sync writes
+/// them to the disk even if the cache held them in pages a failed writeback marked clean.
+fn rewrite(log: &mut dyn StorageFile, from: u64, to: u64) -> io::Result<()> {
+    const CHUNK_BYTES: u64 = 1 << 20;
+    let mut buf = vec![0u8; CHUNK_BYTES.min(to.saturating_sub(from)) as usize];
+    let mut at = from;
+    while at < to {
+        let n = CHUNK_BYTES.min(to - at) as usize;
+        log.read_exact_at(&mut buf[..n], at)?;
+        log.write_all_at(&buf[..n], at)?;
+        at += n as u64;
     }
     Ok(())
 }
 
-fn lock_dir(dir: &Path) -> Result<File, JournalError> {
+/// Creates the journal directory if absent and makes its entry durable in the parent.
+fn create_dir(storage: &dyn Storage, dir: &Path, sync: bool) -> Result<(), JournalError> {
+    let created = storage.create_dir_all(dir).map_err(io_error(dir))?;
+    if created && sync {
+        let parent = dir
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        anchor::sync_dir(storage, parent)?;
+    }
+    Ok(())
+}
+
+fn lock_dir(storage: &dyn Storage, dir: &Path) -> Result<Box<dyn StorageLock>, JournalError> {
     let path = dir.join(LOCK_FILE);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io_error(&path))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(JournalError::Locked {
+    match storage.try_lock(&path) {
+        Ok(Some(lock)) => Ok(lock),
+        Ok(None) => Err(JournalError::Locked {
             path: dir.to_path_buf(),
         }),
-        Err(TryLockError::Error(source)) => Err(JournalError::Io { path, source }),
+        Err(source) => Err(JournalError::Io { path, source }),
     }
 }
 

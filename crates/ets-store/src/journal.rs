@@ -6,9 +6,10 @@
 //! replaying its records (`docs/postgres.md`).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ets_access::Audit;
-use ets_journal::{JournalOptions, TornTail};
+use ets_journal::{JournalOptions, Storage, TornTail};
 use ets_market::Market;
 use ets_pg::PgJournal;
 
@@ -149,18 +150,7 @@ pub(crate) struct Opened {
 /// Opens the journal at `location` for writing (taking its single-writer lock).
 pub(crate) fn open(location: &Location, options: JournalOptions) -> Result<Opened, StoreError> {
     match location {
-        Location::Dir(dir) => {
-            let (journal, recovered) = ets_journal::Journal::open(dir, options)?;
-            Ok(Opened {
-                journal: Box::new(FileJournal(journal)),
-                records: recovered
-                    .records
-                    .into_iter()
-                    .map(|r| (r.seq, r.payload))
-                    .collect(),
-                torn_tail: recovered.torn_tail,
-            })
-        }
+        Location::Dir(dir) => open_in(Arc::new(ets_journal::OsStorage), dir, options),
         Location::Postgres { url, schema } => {
             let (mut journal, records) = PgJournal::open(url, schema)?;
             pg_tables::create(journal.client_mut(), schema)?;
@@ -171,6 +161,24 @@ pub(crate) fn open(location: &Location, options: JournalOptions) -> Result<Opene
             })
         }
     }
+}
+
+/// Opens the embedded journal in `dir` on `storage` for writing.
+pub(crate) fn open_in(
+    storage: Arc<dyn Storage>,
+    dir: &Path,
+    options: JournalOptions,
+) -> Result<Opened, StoreError> {
+    let (journal, recovered) = ets_journal::Journal::open_in(storage, dir, options)?;
+    Ok(Opened {
+        journal: Box::new(FileJournal(journal)),
+        records: recovered
+            .records
+            .into_iter()
+            .map(|r| (r.seq, r.payload))
+            .collect(),
+        torn_tail: recovered.torn_tail,
+    })
 }
 
 /// What a read-only reader found: the durable prefix it replayed.
@@ -199,29 +207,7 @@ pub struct ReadReport {
 /// (PostgreSQL, one read-only snapshot).
 pub(crate) fn read_durable(location: &Location) -> Result<(ReadReport, Records), StoreError> {
     match location {
-        Location::Dir(dir) => {
-            let (report, records) = ets_journal::read(dir)?;
-            let durable = report.head_seq;
-            let records: Records = records
-                .into_iter()
-                .filter(|r| r.seq <= durable)
-                .map(|r| (r.seq, r.payload))
-                .collect();
-            Ok((
-                ReadReport {
-                    kind: "embedded",
-                    records: report.records,
-                    last_seq: report.last_seq,
-                    last_hash_hex: report.last_hash_hex,
-                    durable_seq: durable,
-                    events: 0,
-                    frames: Some(report.frames),
-                    bytes: Some(report.bytes),
-                    torn_tail: report.torn_tail,
-                },
-                records,
-            ))
-        }
+        Location::Dir(dir) => read_durable_in(&ets_journal::OsStorage, dir),
         Location::Postgres { url, schema } => {
             let (report, records) = ets_pg::read(url, schema)?;
             Ok((
@@ -240,4 +226,32 @@ pub(crate) fn read_durable(location: &Location) -> Result<(ReadReport, Records),
             ))
         }
     }
+}
+
+/// [`read_durable`] of the embedded journal in `dir` on `storage`.
+pub(crate) fn read_durable_in(
+    storage: &dyn Storage,
+    dir: &Path,
+) -> Result<(ReadReport, Records), StoreError> {
+    let (report, records) = ets_journal::read_in(storage, dir)?;
+    let durable = report.head_seq;
+    let records: Records = records
+        .into_iter()
+        .filter(|r| r.seq <= durable)
+        .map(|r| (r.seq, r.payload))
+        .collect();
+    Ok((
+        ReadReport {
+            kind: "embedded",
+            records: report.records,
+            last_seq: report.last_seq,
+            last_hash_hex: report.last_hash_hex,
+            durable_seq: durable,
+            events: 0,
+            frames: Some(report.frames),
+            bytes: Some(report.bytes),
+            torn_tail: report.torn_tail,
+        },
+        records,
+    ))
 }

@@ -20,8 +20,9 @@
 //! prefix, so reports, `holdings` and `verify` run while a server writes.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use ets_journal::{JournalError, JournalOptions, TornTail};
+use ets_journal::{JournalError, JournalOptions, Storage, TornTail};
 use ets_market::{Envelope, Event, Market, MarketError};
 use ets_types::Date;
 
@@ -78,7 +79,24 @@ pub fn open(
     genesis: Date,
     options: JournalOptions,
 ) -> Result<(State, Writer, OpenReport), StoreError> {
-    let opened = journal::open(location, options)?;
+    open_journal(journal::open(location, options)?, genesis)
+}
+
+/// [`open`] of the embedded journal in `dir` on another [`Storage`] than the real file system
+/// (the fault simulation's in-memory disk).
+pub fn open_in(
+    storage: Arc<dyn Storage>,
+    dir: &Path,
+    genesis: Date,
+    options: JournalOptions,
+) -> Result<(State, Writer, OpenReport), StoreError> {
+    open_journal(journal::open_in(storage, dir, options)?, genesis)
+}
+
+fn open_journal(
+    opened: journal::Opened,
+    genesis: Date,
+) -> Result<(State, Writer, OpenReport), StoreError> {
     let mut report = OpenReport {
         records: opened.records.len() as u64,
         events: 0,
@@ -105,7 +123,17 @@ pub fn open(
 /// Reads the journal at `location` beside a running writer (no lock taken, nothing modified):
 /// verifies its hash chain, replays its durable prefix and checks the invariants.
 pub fn read(location: &Location) -> Result<(State, ReadReport), StoreError> {
-    let (mut report, records) = journal::read_durable(location)?;
+    replay_durable(journal::read_durable(location)?)
+}
+
+/// [`read`] of the embedded journal in `dir` on another [`Storage`] than the real file system.
+pub fn read_in(storage: &dyn Storage, dir: &Path) -> Result<(State, ReadReport), StoreError> {
+    replay_durable(journal::read_durable_in(storage, dir)?)
+}
+
+fn replay_durable(
+    (mut report, records): (ReadReport, journal::Records),
+) -> Result<(State, ReadReport), StoreError> {
     let (state, events) = replay(records.iter().map(|(s, p)| (*s, &p[..])))?;
     report.events = events;
     Ok((state, report))
@@ -126,6 +154,17 @@ impl Store {
         options: JournalOptions,
     ) -> Result<(Store, OpenReport), StoreError> {
         Store::open_at(&Location::Dir(dir.as_ref().to_path_buf()), genesis, options)
+    }
+
+    /// Opens the embedded store in `dir` on `storage` (see [`open_in`]).
+    pub fn open_in(
+        storage: Arc<dyn Storage>,
+        dir: &Path,
+        genesis: Date,
+        options: JournalOptions,
+    ) -> Result<(Store, OpenReport), StoreError> {
+        let (state, writer, report) = open_in(storage, dir, genesis, options)?;
+        Ok((Store { state, writer }, report))
     }
 
     /// Opens the store at `location` (see [`open`]).
