@@ -298,7 +298,7 @@ pub fn routes() -> Vec<Route> {
             post(login),
         )
         .body::<Login>(json!({"username": "rep-a", "password": "correct horse battery staple"}))
-        .codes(&["bad_credentials", "busy"]),
+        .codes(&["bad_credentials", "login_throttled", "busy"]),
         route(
             "post",
             "/api/logout",
@@ -1036,7 +1036,7 @@ pub fn openapi() -> Value {
                 ]}}},
             });
             if status == 503 || status == 429 {
-                response["headers"] = json!({"Retry-After": {"description": "seconds to wait before retrying (queue_full, rate_limited)", "schema": {"type": "integer"}}});
+                response["headers"] = json!({"Retry-After": {"description": "seconds to wait before retrying (queue_full, busy, rate_limited, login_throttled)", "schema": {"type": "integer"}}});
             }
             responses.insert(status.to_string(), response);
         }
@@ -1737,6 +1737,20 @@ pub async fn open_session(
     username: String,
     password: String,
 ) -> Result<(String, Reply), ApiError> {
+    // Backing off: refused before the password is checked (right or wrong, it is not looked at).
+    let waiting = app
+        .logins
+        .lock()
+        .expect("logins lock")
+        .wait(&username, &caller.from, caller.at);
+    if let Some(wait) = waiting {
+        return Err(ApiError::of(
+            "login_throttled",
+            format!("too many failed logins for this user or from this address; retry in {wait} s"),
+            Some("username"),
+        )
+        .with("retry_after_s", wait));
+    }
     let phc = app
         .read()
         .access
@@ -1753,6 +1767,10 @@ pub async fn open_session(
         }
     };
     if !ok {
+        app.logins
+            .lock()
+            .expect("logins lock")
+            .failed(&username, &caller.from, caller.at);
         return Err(ApiError::new(
             401,
             "bad_credentials",
@@ -1760,6 +1778,7 @@ pub async fn open_session(
             Some("password"),
         ));
     }
+    app.logins.lock().expect("logins lock").succeeded(&username);
     let session = random_token();
     let mut ctx = caller.ctx("POST", path, None, None);
     ctx.user = Some(username.clone());

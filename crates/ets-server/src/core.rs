@@ -122,6 +122,8 @@ pub struct RequestCtx {
     pub path: String,
     pub key: Option<String>,
     pub body_sha256: Option<Digest>,
+    /// Requests an aggregated audit entry stands for (`None`: this one request).
+    pub count: Option<u64>,
 }
 
 impl RequestCtx {
@@ -138,6 +140,7 @@ impl RequestCtx {
             status,
             code,
             response: None,
+            count: self.count,
         }
     }
 }

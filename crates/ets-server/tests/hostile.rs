@@ -51,6 +51,8 @@ both!(
     exchange_commands_carry_only_the_servers_minute,
     the_regulator_never_approves_for_a_company,
     account_requests_check_before_hashing,
+    failed_logins_back_off_per_user_and_address,
+    an_anonymous_flood_leaves_a_bounded_journal,
 );
 
 /// Exchange commands carry only the server's time. `POST /api/commands` is the regulator's and
@@ -448,4 +450,186 @@ async fn applications_and_hashing_are_bounded() {
     assert!(waiter.await.unwrap());
     let (s, _, v) = from(&h, "192.0.2.3", anonymous_post("/api/login", &login, "l1")).await;
     assert_eq!(s, 201, "{v}");
+}
+
+/// Failed logins back off per user name and per address: after five failures of a user (twenty
+/// of an address) each further attempt within the wait is refused with 429 `login_throttled` and
+/// `Retry-After`, before its password is checked, right or wrong; the wait doubles with each
+/// failure. The campaign sent 700 wrong passwords and never saw a 429.
+async fn failed_logins_back_off_per_user_and_address(h: Harness) {
+    let _ = h.bootstrap("regulator").await;
+    let login = |password: &str| json!({"username": "regulator", "password": password});
+    for _ in 0..5 {
+        let (s, v) = h.post("/api/login", None, login("wrong password!")).await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (401, Some("bad_credentials")),
+            "{v}"
+        );
+    }
+    let checked = hashes(&h).await;
+    for password in ["wrong password!", "correct horse battery"] {
+        let (s, headers, v) = from(
+            &h,
+            "203.0.113.9",
+            anonymous_post("/api/login", &login(password), "x"),
+        )
+        .await;
+        assert_eq!(
+            (s, v["code"].as_str(), v["params"]["retry_after_s"].as_u64()),
+            (429, Some("login_throttled"), Some(1)),
+            "{v}"
+        );
+        assert_eq!(headers[header::RETRY_AFTER], "1");
+    }
+    assert_eq!(
+        hashes(&h).await,
+        checked,
+        "no password checked while backing off"
+    );
+    h.clock.advance(1000);
+    let (s, v) = h.post("/api/login", None, login("wrong password!")).await;
+    assert_eq!(s, 401, "{v}");
+    let (s, v) = h
+        .post("/api/login", None, login("correct horse battery"))
+        .await;
+    assert_eq!(
+        (s, v["params"]["retry_after_s"].as_u64()),
+        (429, Some(2)),
+        "the wait doubled: {v}"
+    );
+    h.clock.advance(2000);
+    let (s, v) = h
+        .post("/api/login", None, login("correct horse battery"))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = h.post("/api/login", None, login("wrong password!")).await;
+    assert_eq!(s, 401, "a success forgets the user's failures: {v}");
+    // An address guessing many names backs off too; another address does not.
+    for i in 0..20 {
+        let body = json!({"username": format!("guess-{i}"), "password": "a guessed password"});
+        let (s, _, v) = from(&h, "198.51.100.7", anonymous_post("/api/login", &body, "x")).await;
+        assert_eq!(s, 401, "{v}");
+    }
+    let body = json!({"username": "guess-99", "password": "a guessed password"});
+    let (s, _, v) = from(&h, "198.51.100.7", anonymous_post("/api/login", &body, "x")).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (429, Some("login_throttled")),
+        "{v}"
+    );
+    let (s, _, v) = from(&h, "198.51.100.8", anonymous_post("/api/login", &body, "x")).await;
+    assert_eq!(s, 401, "{v}");
+}
+
+/// A request with an unknown token costs its address's rate limit like any anonymous request
+/// (the campaign's invalid tokens skipped it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_tokens_count_against_the_address() {
+    let limits = Limits {
+        rate_per_second: 5,
+        burst: 5,
+        ..Limits::default()
+    };
+    let h = Harness::with_limits(Kind::Embedded, "forged", limits).unwrap();
+    let token = h.bootstrap("regulator").await;
+    let forged = || {
+        Request::get("/api/me")
+            .header(header::AUTHORIZATION, "Bearer forged")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let mut seen = Vec::new();
+    for _ in 0..7 {
+        let (s, headers, v) = from(&h, "192.0.2.50", forged()).await;
+        seen.push(s);
+        if s == 429 {
+            assert_eq!(v["code"], "rate_limited", "{v}");
+            assert!(headers.contains_key(header::RETRY_AFTER));
+        }
+    }
+    assert_eq!(seen, [401, 401, 401, 401, 401, 429, 429]);
+    // A valid token from the same address has the user's own bucket.
+    let me = Request::get("/api/me")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let (s, _, v) = from(&h, "192.0.2.50", me).await;
+    assert_eq!(s, 200, "{v}");
+}
+
+/// An anonymous flood (unknown tokens, wrong passwords, reads, unknown routes, malformed
+/// requests) leaves no record per request: each is counted, and the period's counts are
+/// journaled as one aggregated entry per who, route, status and code. The campaign measured
+/// about 265 journal bytes per refused request.
+async fn an_anonymous_flood_leaves_a_bounded_journal(h: Harness) {
+    let _ = h.bootstrap("regulator").await;
+    let entries = |v: &Value| v["audit_entries"].as_u64().unwrap();
+    let (_, v) = h.get("/api/health", None).await;
+    let before = entries(&v);
+    let mut sent = 1; // that health read
+    for i in 0..100 {
+        h.get("/api/me", Some("forged")).await;
+        h.get("/api/market/book?class=CEA-2021", None).await;
+        h.get(&format!("/api/nowhere/{i}"), None).await;
+        sent += 3;
+    }
+    for i in 0..40 {
+        let body = json!({"username": format!("user-{i}"), "password": "a guessed password"});
+        h.post("/api/login", None, body).await;
+        h.post("/api/account-requests", None, json!({"applicant": 1}))
+            .await;
+        sent += 2;
+    }
+    let (_, v) = h.get("/api/health", None).await;
+    assert_eq!(entries(&v), before, "nothing journaled per request");
+    sent += 1;
+    // The period ends: its counts are journaled at the next request.
+    h.clock.advance(h.limits.tally_period.as_millis() as i64);
+    h.get("/api/health", None).await;
+    let reg = h.token("regulator").await;
+    let mut v = Value::Null;
+    for _ in 0..200 {
+        let (_, got) = h.get("/api/audit?limit=50", Some(&reg)).await;
+        v = got;
+        let counted: u64 = v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["count"].as_u64())
+            .sum();
+        if counted == sent {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let aggregated: Vec<&Value> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e.get("count").is_some())
+        .collect();
+    let counted: u64 = aggregated.iter().filter_map(|e| e["count"].as_u64()).sum();
+    assert_eq!(counted, sent, "every request counted: {v}");
+    assert!(
+        aggregated.len() <= 8,
+        "{} aggregated entries for {sent} requests: {v}",
+        aggregated.len()
+    );
+    let find = |route: &str, code: Option<&str>| {
+        aggregated
+            .iter()
+            .find(|e| e["path"] == route && e["code"].as_str() == code)
+            .unwrap_or_else(|| panic!("no entry {route} {code:?}: {v}"))["count"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(find("/api/me", Some("unauthenticated")), 100);
+    assert_eq!(find("/api/market/book", None), 100);
+    assert_eq!(find("*", Some("no_route")), 100);
+    assert_eq!(find("/api/account-requests", Some("malformed")), 40);
+    assert_eq!(
+        find("/api/login", Some("bad_credentials")) + find("/api/login", Some("login_throttled")),
+        40
+    );
 }
