@@ -53,6 +53,7 @@ both!(
     account_requests_check_before_hashing,
     failed_logins_back_off_per_user_and_address,
     an_anonymous_flood_leaves_a_bounded_journal,
+    values_are_refused_at_the_edge_naming_their_field,
 );
 
 /// Exchange commands carry only the server's time. `POST /api/commands` is the regulator's and
@@ -632,4 +633,171 @@ async fn an_anonymous_flood_leaves_a_bounded_journal(h: Harness) {
         find("/api/login", Some("bad_credentials")) + find("/api/login", Some("login_throttled")),
         40
     );
+}
+
+/// Values the campaign had accepted are refused at the edge, naming their field, and the
+/// document states the same bounds: an order in a class no instrument covers (`CCER-P99-2021`:
+/// no such project; `CEA-2030`: no such vintage on the market), a vintage outside 2005-2100,
+/// names and ids of many kilobytes in paths and query strings, names with a right-to-left
+/// override. Unit categories have one spelling, the files' (`coal_above_300`).
+async fn values_are_refused_at_the_edge_naming_their_field(h: Harness) {
+    let m = setup(&h).await;
+    let order = |class: &str| json!({"holder": "trader-1", "class": class, "side": "buy", "price": 3000, "qty": 10});
+    for class in ["CCER-P99-2021", "CEA-2030"] {
+        let (s, v) = h.post("/api/orders", Some(&m.member), order(class)).await;
+        assert_eq!(
+            (
+                s,
+                v["code"].as_str(),
+                v["field"].as_str(),
+                v["params"]["class"].as_str()
+            ),
+            (404, Some("unknown_instrument"), Some("class"), Some(class)),
+            "{v}"
+        );
+    }
+    let block = json!({"holder": "trader-1", "counterparty": "SX0001", "class": "CCER-P99-2021",
+        "side": "buy", "price": 3000, "qty": 100_000});
+    let (s, v) = h.post("/api/blocks", Some(&m.member), block).await;
+    assert_eq!((s, v["field"].as_str()), (404, Some("class")), "{v}");
+    for class in ["CEA-9999", "CEA-65535", "CEA-1999", "CCER-P1-2101"] {
+        let (s, v) = h.post("/api/orders", Some(&m.member), order(class)).await;
+        assert_eq!(
+            (
+                s,
+                v["code"].as_str(),
+                v["field"].as_str(),
+                v["params"]["max"].as_i64()
+            ),
+            (400, Some("invalid_class"), Some("class"), Some(2100)),
+            "{class}: {v}"
+        );
+    }
+    let (s, v) = h.get("/api/reports?year=65535", Some(&m.regulator)).await;
+    assert_eq!(
+        (s, v["code"].as_str(), v["field"].as_str()),
+        (400, Some("out_of_range"), Some("year")),
+        "{v}"
+    );
+    let (s, v) = h.get("/api/reports?status=lost", Some(&m.regulator)).await;
+    assert_eq!((s, v["code"].as_str()), (400, Some("invalid_enum")), "{v}");
+    // Kilobytes of name in a path or a query string: refused by their format, not echoed.
+    let long = "n".repeat(20_000);
+    let (s, v) = h
+        .post(
+            &format!("/api/users/{long}/deactivate"),
+            Some(&m.regulator),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str(), v["field"].as_str()),
+        (400, Some("invalid_name"), Some("name")),
+        "{}",
+        &v.to_string()[..200]
+    );
+    assert!(v.to_string().len() < 1000, "the name is not echoed whole");
+    let (s, v) = h
+        .get(&format!("/api/orders?holder={long}"), Some(&m.member))
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str(), v["field"].as_str()),
+        (400, Some("invalid_id"), Some("holder"))
+    );
+    assert!(v.to_string().len() < 1000, "the holder is not echoed whole");
+    let (s, v) = h
+        .get(&format!("/api/instructions?company={long}"), Some(&m.rep_a))
+        .await;
+    assert_eq!((s, v["code"].as_str()), (400, Some("invalid_id")));
+    // Control and bidirectional characters in names.
+    for display in [
+        "evil\u{202e}fdp.exe",
+        "a\u{0}b",
+        "\u{2066}x\u{2069}",
+        "c1\u{85}x",
+        "   ",
+    ] {
+        let body = json!({"name": "bureau-x", "display": display, "password": "a-long-password-1", "role": "auditor"});
+        let (s, v) = h.post("/api/users", Some(&m.regulator), body).await;
+        assert_eq!(
+            (s, v["code"].as_str(), v["field"].as_str()),
+            (400, Some("invalid_text"), Some("display")),
+            "{display:?}: {v}"
+        );
+    }
+    let body = json!({"name": "bureau x", "display": "x", "password": "a-long-password-1", "role": "auditor"});
+    let (s, v) = h.post("/api/users", Some(&m.regulator), body).await;
+    assert_eq!(
+        (s, v["code"].as_str(), v["field"].as_str()),
+        (400, Some("invalid_name"), Some("name")),
+        "{v}"
+    );
+    let mut rlo = request_json(company_json("SX0009", "Shanxi"), &["s1", "s2"]);
+    rlo["applicant"]["company"]["name"] = json!("Power\u{202e}rewoP");
+    let (s, v) = h.post("/api/account-requests", None, rlo).await;
+    assert_eq!(
+        (s, v["field"].as_str()),
+        (400, Some("applicant.company.name")),
+        "{v}"
+    );
+    // One spelling of unit categories, the files'; the earlier JSON one is still read.
+    for (company, category, rep) in [
+        ("SX0009", "coal_up_to_300", "s"),
+        ("SX0010", "coal_up_to300", "t"),
+    ] {
+        let mut body = request_json(
+            company_json(company, "Shanxi"),
+            &[&format!("{rep}1"), &format!("{rep}2")],
+        );
+        body["applicant"]["units"][0]["category"] = json!(category);
+        let (s, v) = h.post("/api/account-requests", None, body).await;
+        assert_eq!(s, 201, "{category}: {v}");
+        h.ok(
+            &format!("/api/account-requests/{}/approve", v["id"]),
+            &m.regulator,
+            json!({}),
+        )
+        .await;
+        let (_, v) = h
+            .get(&format!("/api/companies/{company}"), Some(&m.regulator))
+            .await;
+        assert_eq!(v["units"][0]["category"], "coal_up_to_300", "{v}");
+    }
+    // The document states the same bounds.
+    let doc = openapi();
+    let schemas = &doc["components"]["schemas"];
+    let pattern = |s: &Value| regex::Regex::new(s["pattern"].as_str().unwrap()).unwrap();
+    let display = pattern(&schemas["NewUser"]["properties"]["display"]);
+    assert!(display.is_match("Li Wei 李伟"));
+    for bad in ["evil\u{202e}fdp", "a\u{0}b", "\u{85}", "  "] {
+        assert!(!display.is_match(bad), "{bad:?}");
+    }
+    let class = pattern(&schemas["NewOrder"]["properties"]["class"]);
+    assert!(class.is_match("CEA-2021") && class.is_match("CCER-P12-2100"));
+    assert!(!class.is_match("CEA-9999") && !class.is_match("CEA-2004"));
+    assert_eq!(
+        schemas["NewAccountRequest"]["properties"]["applicant"]["oneOf"][0]["properties"]["units"]
+            ["items"]["properties"]["category"]["enum"],
+        json!([
+            "coal_above_300",
+            "coal_up_to_300",
+            "coal_unconventional",
+            "gas"
+        ])
+    );
+    let name = pattern(&schemas["NewUser"]["properties"]["name"]);
+    assert!(name.is_match("rep-a") && !name.is_match("rep a"));
+    let year = doc["paths"]["/api/reports"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "year")
+        .unwrap();
+    assert_eq!(
+        (&year["schema"]["minimum"], &year["schema"]["maximum"]),
+        (&json!(2005), &json!(2100))
+    );
+    let deactivate = &doc["paths"]["/api/users/{name}/deactivate"]["post"]["parameters"][0];
+    assert_eq!(deactivate["schema"]["maxLength"], json!(64));
+    assert!(deactivate["schema"]["pattern"].is_string());
 }
