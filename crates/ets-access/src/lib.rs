@@ -34,6 +34,11 @@ pub struct Audit {
     /// The response body of a request with an idempotency key, for answering a retry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response: Option<Value>,
+    /// An aggregated entry: this many requests of the same who, method, route, status and code
+    /// from `at` over one period (refusals and anonymous requests are journaled so, not one
+    /// record each). Absent: one request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
 }
 
 impl Audit {
@@ -51,6 +56,7 @@ impl Audit {
             status: self.status,
             code: self.code.clone(),
             response: None,
+            count: self.count,
         }
     }
 }

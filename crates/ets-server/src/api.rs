@@ -164,7 +164,9 @@ impl QueryParam {
                 json!({"type": "integer", "minimum": 1, "maximum": 50, "default": 5})
             }
             QueryParam::Seq => json!({"type": "integer", "minimum": 0}),
-            QueryParam::Year => json!({"type": "integer", "minimum": 0, "maximum": 65535}),
+            QueryParam::Year => {
+                json!({"type": "integer", "minimum": YEAR_MIN, "maximum": YEAR_MAX})
+            }
             QueryParam::Holder | QueryParam::Company => {
                 json!({"type": "string", "pattern": ID_PATTERN})
             }
@@ -261,6 +263,7 @@ impl Route {
         for param in path_params(self.path) {
             c.insert(match param {
                 "account" => "invalid_account",
+                "name" => "invalid_name",
                 "plan" => "invalid_id",
                 "id" if self.path.starts_with("/api/companies/") => "invalid_id",
                 _ => "malformed",
@@ -309,7 +312,7 @@ pub fn routes() -> Vec<Route> {
             post(login),
         )
         .body::<Login>(json!({"username": "rep-a", "password": "correct horse battery staple"}))
-        .codes(&["bad_credentials", "busy"]),
+        .codes(&["bad_credentials", "login_throttled", "busy"]),
         route(
             "post",
             "/api/logout",
@@ -393,7 +396,7 @@ pub fn routes() -> Vec<Route> {
         )
         .body::<NewAccountRequest>(json!({
             "applicant": {"kind": "company", "company": {"id": "SX0999", "name": "Taiyuan Power", "province": "Shanxi"},
-                          "units": [{"id": "SX0999-G1", "company": "SX0999", "category": "coal_above300", "capacity_mw": 600, "cooling": "air"}]},
+                          "units": [{"id": "SX0999-G1", "company": "SX0999", "category": "coal_above_300", "capacity_mw": 600, "cooling": "air"}]},
             "documents": [{"name": "licence.pdf", "media_type": "application/pdf", "content_base64": "JVBERi0xLjQK"}],
             "representatives": [{"name": "rep-a", "display": "Li Wei", "password": "a long passphrase"},
                                 {"name": "rep-b", "display": "Wang Fang", "password": "another passphrase"}]}))
@@ -524,7 +527,8 @@ pub fn routes() -> Vec<Route> {
             Roles::LoggedIn,
             get(list_instructions),
         )
-        .query(&[("company", false, QueryParam::Company), ("status", false, QueryParam::Status(&["pending", "executed", "rejected", "failed"]))]),
+        .query(&[("company", false, QueryParam::Company), ("status", false, QueryParam::Status(INSTRUCTION_STATUSES))])
+        .codes(&["invalid_id", "invalid_enum"]),
         route(
             "post",
             "/api/instructions/{id}/approve",
@@ -597,8 +601,8 @@ pub fn routes() -> Vec<Route> {
             Roles::LoggedIn,
             get(list_reports),
         )
-        .query(&[("status", false, QueryParam::Status(&["draft", "submitted", "verified", "accepted"])), ("year", false, QueryParam::Year)])
-        .codes(&["malformed"]),
+        .query(&[("status", false, QueryParam::Status(REPORT_STATUSES)), ("year", false, QueryParam::Year)])
+        .codes(&["malformed", "out_of_range", "invalid_enum"]),
         route(
             "post",
             "/api/reports",
@@ -851,7 +855,7 @@ pub fn routes() -> Vec<Route> {
             get(open_orders),
         )
         .query(&[("holder", true, QueryParam::Holder)])
-        .codes(&["malformed", "not_found"]),
+        .codes(&["missing_field", "invalid_id", "not_found"]),
         route(
             "post",
             "/api/orders/{id}/cancel",
@@ -1066,7 +1070,7 @@ pub fn openapi() -> Value {
                 ]}}},
             });
             if status == 503 || status == 429 {
-                response["headers"] = json!({"Retry-After": {"description": "seconds to wait before retrying (queue_full, rate_limited)", "schema": {"type": "integer"}}});
+                response["headers"] = json!({"Retry-After": {"description": "seconds to wait before retrying (queue_full, busy, rate_limited, login_throttled)", "schema": {"type": "integer"}}});
             }
             responses.insert(status.to_string(), response);
         }
@@ -1151,6 +1155,9 @@ fn path_schema(path: &str, name: &str) -> Value {
             json!({"type": "string", "pattern": ID_PATTERN})
         }
         "id" | "seq" => json!({"type": "integer", "minimum": 0}),
+        "name" => {
+            json!({"type": "string", "pattern": crate::core::USER_NAME_PATTERN, "minLength": 1, "maxLength": 64})
+        }
         _ => json!({"type": "string", "maxLength": 64}),
     }
 }
@@ -1211,7 +1218,8 @@ fn path_company(params: &Params, name: &str) -> Result<CompanyId, ApiError> {
             bad(
                 "invalid_id",
                 format!(
-                    "company {text:?}: expected 1 to 64 characters of A-Z, a-z, 0-9, '-', '_', '.'"
+                    "company {:?}: expected 1 to 64 characters of A-Z, a-z, 0-9, '-', '_', '.'",
+                    clip(text)
                 ),
                 Some(name),
             )
@@ -1230,7 +1238,10 @@ fn path_plan(params: &Params) -> Result<String, ApiError> {
     } else {
         Err(bad(
             "invalid_id",
-            format!("plan {text:?}: expected 1 to 64 characters of A-Z, a-z, 0-9, '-', '_', '.'"),
+            format!(
+                "plan {:?}: expected 1 to 64 characters of A-Z, a-z, 0-9, '-', '_', '.'",
+                clip(text)
+            ),
             Some("plan"),
         ))
     }
@@ -1773,6 +1784,20 @@ pub async fn open_session(
     username: String,
     password: String,
 ) -> Result<(String, Reply), ApiError> {
+    // Backing off: refused before the password is checked (right or wrong, it is not looked at).
+    let waiting = app
+        .logins
+        .lock()
+        .expect("logins lock")
+        .wait(&username, &caller.from, caller.at);
+    if let Some(wait) = waiting {
+        return Err(ApiError::of(
+            "login_throttled",
+            format!("too many failed logins for this user or from this address; retry in {wait} s"),
+            Some("username"),
+        )
+        .with("retry_after_s", wait));
+    }
     let phc = app
         .read()
         .access
@@ -1789,6 +1814,10 @@ pub async fn open_session(
         }
     };
     if !ok {
+        app.logins
+            .lock()
+            .expect("logins lock")
+            .failed(&username, &caller.from, caller.at);
         return Err(ApiError::new(
             401,
             "bad_credentials",
@@ -1796,6 +1825,7 @@ pub async fn open_session(
             Some("password"),
         ));
     }
+    app.logins.lock().expect("logins lock").succeeded(&username);
     let session = random_token();
     let mut ctx = caller.ctx("POST", path, None, None);
     ctx.user = Some(username.clone());
@@ -1958,18 +1988,47 @@ async fn create_user(w: Post) -> Response {
     w.send(op).await
 }
 
+fn path_user(p: &Params) -> Result<String, ApiError> {
+    parse_user(p.get("name").map_or("", String::as_str), "name")
+}
+
 fn deactivate_user(_: &Caller, p: &Params, _: Empty) -> Result<Op, ApiError> {
     Ok(Op::DeactivateUser {
-        name: p.get("name").cloned().unwrap_or_default(),
+        name: path_user(p)?,
     })
 }
 
 fn assign_verifier(_: &Caller, p: &Params, b: Assignment) -> Result<Op, ApiError> {
     Ok(Op::AssignVerifier {
-        verifier: p.get("name").cloned().unwrap_or_default(),
+        verifier: path_user(p)?,
         company: b.company.0,
     })
 }
+
+/// A query parameter that must be one of `allowed`, if given.
+fn query_enum<'q>(
+    q: &'q Params,
+    name: &str,
+    allowed: &[&str],
+) -> Result<Option<&'q str>, ApiError> {
+    match q.get(name) {
+        None => Ok(None),
+        Some(v) if allowed.contains(&v.as_str()) => Ok(Some(v)),
+        Some(v) => Err(bad(
+            "invalid_enum",
+            format!(
+                "{name} {:?}: one of {}",
+                v.chars().take(40).collect::<String>(),
+                allowed.join(", ")
+            ),
+            Some(name),
+        )
+        .with("allowed", json!(allowed))),
+    }
+}
+
+const INSTRUCTION_STATUSES: &[&str] = &["pending", "executed", "rejected", "failed"];
+const REPORT_STATUSES: &[&str] = &["draft", "submitted", "verified", "accepted"];
 
 // ---------------------------------------------------------------------------------------------
 // Account opening
@@ -2343,14 +2402,19 @@ async fn list_instructions(
     Extension(caller): Extension<Caller>,
     Query(q): Query<Params>,
 ) -> JsonResult {
+    let company = q
+        .get("company")
+        .map(|c| path_company(&q, "company").map(|_| c))
+        .transpose()?;
+    let status = query_enum(&q, "status", INSTRUCTION_STATUSES)?;
     let st = app.read();
     st.check(caller.user.as_deref(), Action::Own)?;
     let list: Vec<Value> = st
         .access
         .instructions()
-        .filter(|i| q.get("company").is_none_or(|c| i.company.to_string() == *c))
+        .filter(|i| company.is_none_or(|c| i.company.to_string() == *c))
         .filter(|i| {
-            q.get("status").is_none_or(|s| {
+            status.is_none_or(|s| {
                 serde_json::to_value(&i.status)
                     .ok()
                     .as_ref()
@@ -2513,15 +2577,30 @@ async fn list_reports(
     Extension(caller): Extension<Caller>,
     Query(q): Query<Params>,
 ) -> JsonResult {
-    let st = app.read();
-    st.check(caller.user.as_deref(), Action::Own)?;
+    let status = query_enum(&q, "status", REPORT_STATUSES)?;
     let year = match q.get("year") {
         Some(y) => Some(
-            y.parse::<u16>()
-                .map_err(|_| bad("malformed", "year: YYYY", Some("year")))?,
+            y.parse::<i64>()
+                .map_err(|_| bad("malformed", "year: YYYY", Some("year")))
+                .and_then(|n| {
+                    u16::try_from(n)
+                        .ok()
+                        .filter(|_| (YEAR_MIN..=YEAR_MAX).contains(&n))
+                        .ok_or_else(|| {
+                            bad(
+                                "out_of_range",
+                                format!("year {n}: {YEAR_MIN} to {YEAR_MAX}"),
+                                Some("year"),
+                            )
+                            .with("min", YEAR_MIN)
+                            .with("max", YEAR_MAX)
+                        })
+                })?,
         ),
         None => None,
     };
+    let st = app.read();
+    st.check(caller.user.as_deref(), Action::Own)?;
     let list: Vec<Value> = st
         .market
         .reports()
@@ -2531,10 +2610,7 @@ async fn list_reports(
         })
         .filter(|r| year.is_none_or(|y| r.year == y))
         .map(|r| serde_json::to_value(r).expect("reports serialize"))
-        .filter(|r| {
-            q.get("status")
-                .is_none_or(|s| r["status"].as_str() == Some(s))
-        })
+        .filter(|r| status.is_none_or(|s| r["status"].as_str() == Some(s)))
         .collect();
     Ok(Json(json!({ "reports": list })))
 }
@@ -2613,10 +2689,15 @@ async fn open_orders(
     Extension(caller): Extension<Caller>,
     Query(q): Query<Params>,
 ) -> JsonResult {
+    let holder = q.get("holder").ok_or_else(|| {
+        bad(
+            "missing_field",
+            "holder: the account's holder",
+            Some("holder"),
+        )
+    })?;
+    let holder = &parse_id_text(holder, "holder")?;
     let st = app.read();
-    let holder = q
-        .get("holder")
-        .ok_or_else(|| bad("malformed", "holder: the account's holder", Some("holder")))?;
     let id = st
         .market
         .resolve_account(holder)

@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{RwLock, RwLockWriteGuard};
 
-use ets_market::{Command, Envelope, Event};
-use ets_types::{AccountId, CompanyId, Date};
+use ets_market::{Command, Envelope, Event, ExchangeCommand};
+use ets_types::{AccountId, CompanyId, Date, UnitClass};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
@@ -122,6 +122,8 @@ pub struct RequestCtx {
     pub path: String,
     pub key: Option<String>,
     pub body_sha256: Option<Digest>,
+    /// Requests an aggregated audit entry stands for (`None`: this one request).
+    pub count: Option<u64>,
 }
 
 impl RequestCtx {
@@ -138,6 +140,7 @@ impl RequestCtx {
             status,
             code,
             response: None,
+            count: self.count,
         }
     }
 }
@@ -414,6 +417,41 @@ fn perform(st: &mut State, ctx: &RequestCtx, op: Op) -> Done {
     }
 }
 
+/// The class of an order, a block proposal or a one-way announcement must be an instrument of
+/// the market file, and an offset class a registered project's: refused here, naming the field,
+/// before the exchange creates a book for it.
+fn check_instrument(st: &State, command: &Command) -> Result<(), ApiError> {
+    let class = match command {
+        Command::Exchange(
+            ExchangeCommand::Order { class, .. }
+            | ExchangeCommand::ProposeBlock { class, .. }
+            | ExchangeCommand::Announce { class, .. },
+        ) => *class,
+        _ => return Ok(()),
+    };
+    // Without an exchange the market refuses the command itself.
+    let Some(exchange) = st.market.exchange() else {
+        return Ok(());
+    };
+    let project = match class {
+        UnitClass::Ccer { project, .. } => Some(project),
+        UnitClass::Cea { .. } => None,
+    };
+    let why = if exchange.rules.instrument(class).is_none() {
+        "no instrument of the market file covers it"
+    } else if project.is_some_and(|p| st.market.project_by_number(p).is_none()) {
+        "no offset project of that number is registered"
+    } else {
+        return Ok(());
+    };
+    Err(ApiError::of(
+        "unknown_instrument",
+        format!("class {class} does not trade on this market: {why}"),
+        Some("class"),
+    )
+    .with("class", class.to_string()))
+}
+
 /// Whose namespace an idempotency key is remembered in: the user's.
 pub fn idempotency_scope(user: &Option<String>, _from: &str, _body: &[u8]) -> String {
     user.clone().unwrap_or_else(|| "public".into())
@@ -512,6 +550,7 @@ fn perform_op(st: &mut State, ctx: &RequestCtx, op: Op) -> Result<Done, ApiError
         Op::Audit { .. } => unreachable!("handled in perform"),
         Op::Command { command, reason } => {
             st.check(name, Action::Command(&command))?;
+            check_instrument(st, &command)?;
             let env = envelope(ctx, command, reason);
             let events = execute(st, &env)?;
             let body = command_body(&env.command, &events);

@@ -273,6 +273,11 @@ pub const CODES: &[Code] = &[
         "More requests than the caller's rate allows; slow down.",
     ),
     code(
+        "login_throttled",
+        429,
+        "Too many failed logins for this user name or from this address: retry after the `Retry-After` header's seconds (`params.retry_after_s`; the wait doubles with each further failure, up to 15 minutes).",
+    ),
+    code(
         "internal",
         500,
         "A bug: the request was not completed. The server's log says more.",
@@ -440,7 +445,12 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut resp = (self.status, axum::Json(self.body())).into_response();
-        if self.code == "queue_full" || self.code == "rate_limited" {
+        if let Some(wait) = self.params.get("retry_after_s").and_then(Value::as_u64) {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(wait),
+            );
+        } else if self.code == "queue_full" || self.code == "rate_limited" {
             // Back-pressure says when to come back (the writer's queue drains in well under a
             // second; the rate limit refills every second).
             resp.headers_mut().insert(

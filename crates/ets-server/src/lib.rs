@@ -23,7 +23,7 @@ use parking_lot::RwLock;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Request, State as AxState};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State as AxState};
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -38,6 +38,7 @@ pub mod clock;
 pub mod core;
 pub mod error;
 pub mod store;
+pub mod throttle;
 pub mod web;
 
 use crate::access::{Role, User};
@@ -71,6 +72,10 @@ pub struct Limits {
     /// Account requests (anonymous, journaled with their documents) one address may send per
     /// hour; 429 `rate_limited` beyond, before the body is read.
     pub applications_per_hour: u32,
+    /// The period over which refusals and anonymous requests are counted before their
+    /// aggregated audit entries are journaled (one per who, route, status and code); zero
+    /// journals each of them on its own.
+    pub tally_period: Duration,
 }
 
 impl Default for Limits {
@@ -86,6 +91,7 @@ impl Default for Limits {
                 .clamp(1, 4),
             hash_waiting: 64,
             applications_per_hour: 20,
+            tally_period: Duration::from_secs(60),
         }
     }
 }
@@ -162,6 +168,10 @@ pub struct App {
     pub limits: Limits,
     /// The password hashing's slots (logins, account requests, new users).
     pub hashing: Hashing,
+    /// Failed logins per user and per address, and their back-off.
+    pub logins: Mutex<throttle::LoginBackoff>,
+    /// Refusals and anonymous requests counted until their period ends.
+    tally: Mutex<throttle::Tally>,
     buckets: Mutex<HashMap<String, Bucket>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -203,6 +213,7 @@ impl Caller {
             path: path.to_string(),
             key,
             body_sha256: body.map(sha256_hex),
+            count: None,
         }
     }
 }
@@ -275,6 +286,7 @@ impl App {
                 }
             })
             .expect("spawn the writer");
+        let now = clock.now_ms();
         Arc::new(App {
             state,
             progress,
@@ -282,14 +294,21 @@ impl App {
             shed: std::sync::atomic::AtomicU64::new(0),
             clock,
             hashing: Hashing::new(limits.hash_slots, limits.hash_waiting),
+            logins: Mutex::new(throttle::LoginBackoff::default()),
+            tally: Mutex::new(throttle::Tally::new(
+                i64::try_from(limits.tally_period.as_millis()).unwrap_or(i64::MAX),
+                now,
+            )),
             limits,
             buckets: Mutex::new(HashMap::new()),
             writer: Mutex::new(Some(handle)),
         })
     }
 
-    /// Stops taking jobs and waits for the writer to journal what it has.
+    /// Stops taking jobs and waits for the writer to journal what it has (the tally of the
+    /// period under way included).
     pub fn shutdown(&self) {
+        self.flush_tally(self.clock.now_ms(), true);
         self.jobs.lock().expect("jobs lock").take();
         if let Some(h) = self.writer.lock().expect("writer lock").take() {
             let _ = h.join();
@@ -365,6 +384,97 @@ impl App {
                     });
                 }
                 Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {}
+            }
+        }
+    }
+
+    /// Counts a refusal or an anonymous request in the tally of the period, instead of
+    /// journaling a record of its own.
+    pub fn count(
+        &self,
+        caller: &Caller,
+        method: &Method,
+        (path, route): (&str, &str),
+        status: u16,
+        code: Option<String>,
+    ) {
+        if self.limits.tally_period.is_zero() {
+            // No tally: one record per request, as for everything else.
+            self.audit(caller.ctx(method.as_str(), path, None, None), status, code);
+            return;
+        }
+        let method = match *method {
+            Method::GET
+            | Method::HEAD
+            | Method::POST
+            | Method::PUT
+            | Method::DELETE
+            | Method::PATCH
+            | Method::OPTIONS => method.as_str(),
+            _ => "OTHER",
+        };
+        let key = throttle::TallyKey {
+            who: caller.user.clone().unwrap_or_else(|| "public".into()),
+            method: method.to_string(),
+            route: route.to_string(),
+            status,
+            code,
+        };
+        self.tally
+            .lock()
+            .expect("tally lock")
+            .count(key, &caller.from);
+    }
+
+    /// Journals the tally of the period that ended by `now` (every count when `all`): one
+    /// aggregated audit entry per who, method, route, status and code.
+    pub fn flush_tally(&self, now: i64, all: bool) {
+        let Some((start, counts)) = self.tally.lock().expect("tally lock").take(now, all) else {
+            return;
+        };
+        let Some(jobs) = self.sender() else { return };
+        let (date, minute) = clock::beijing(start);
+        for (key, count) in counts {
+            let ctx = RequestCtx {
+                at: start,
+                date,
+                minute,
+                user: (key.who != "public").then(|| key.who.clone()),
+                from: count.from(),
+                method: key.method,
+                path: key.route,
+                key: None,
+                body_sha256: None,
+                count: Some(count.count),
+            };
+            let job = Job {
+                ctx,
+                op: Op::Audit {
+                    status: key.status,
+                    code: key.code,
+                },
+                reply: None,
+            };
+            // A few jobs per period: when the queue is full they wait for room, off the async
+            // runtime when there is one.
+            match jobs.try_send(job) {
+                Ok(()) => {
+                    self.progress.queued.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(std::sync::mpsc::TrySendError::Full(job)) => {
+                    let (jobs, progress) = (jobs.clone(), self.progress.clone());
+                    let send = move || {
+                        if jobs.send(job).is_ok() {
+                            progress.queued.fetch_add(1, Ordering::Relaxed);
+                        }
+                    };
+                    if tokio::runtime::Handle::try_current().is_ok() {
+                        tokio::task::spawn_blocking(send);
+                    } else {
+                        send();
+                    }
+                }
+                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return,
             }
         }
     }
@@ -487,14 +597,24 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// The gate every request passes: authentication, CSRF for browser sessions, the rate limit,
 /// and the audit entry of whatever the writer did not record itself.
+///
+/// Refusals of the gate (401, 429) and whatever an anonymous caller is answered without the
+/// writer are counted (`App::count`) and journaled once per period in aggregated form, so that a
+/// flood of them cannot fill the disk; a logged-in user's reads and refusals are journaled one
+/// record each.
 async fn gate(AxState(app): AxState<Arc<App>>, mut req: Request, next: Next) -> Response {
     let now = app.clock.now_ms();
+    app.flush_tally(now, false);
     let from = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or_else(|| "in-process".to_string(), |c| c.0.ip().to_string());
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "*".to_string(), |m| m.as_str().to_string());
     let mut caller = Caller {
         user: None,
         role: None,
@@ -502,37 +622,36 @@ async fn gate(AxState(app): AxState<Arc<App>>, mut req: Request, next: Next) -> 
         from,
         at: now,
     };
-    let refuse = |caller: &Caller, e: ApiError| {
-        app.audit(
-            caller.ctx(method.as_str(), &path, None, None),
-            e.status.as_u16(),
-            Some(e.code.clone()),
+    // A refusal counted in the tally, not journaled on its own.
+    let counted = |caller: &Caller, resp: Response| {
+        let code = resp.extensions().get::<ErrorCode>().map(|c| c.0.clone());
+        app.count(
+            caller,
+            &method,
+            (&path, &route),
+            resp.status().as_u16(),
+            code,
         );
-        e.into_response()
+        with_retry_after(resp)
     };
+    let address = format!("address {}", caller.from);
     match app.authenticate(req.headers(), now) {
         Ok((user, session)) => {
             caller.role = user.as_ref().map(|(_, role)| *role);
             caller.user = user.map(|(name, _)| name);
             caller.session = session;
         }
-        Err(e) => return refuse(&caller, e),
+        Err(e) => {
+            // An unknown token costs its address as any anonymous request does.
+            if !app.admit(&address, now) {
+                return counted(&caller, too_fast(&app, &address));
+            }
+            return counted(&caller, e.into_response());
+        }
     }
-    let bucket = caller
-        .user
-        .clone()
-        .unwrap_or_else(|| format!("address {}", caller.from));
+    let bucket = caller.user.clone().unwrap_or(address);
     if !app.admit(&bucket, now) {
-        let e = ApiError::new(
-            429,
-            "rate_limited",
-            format!(
-                "more than {} requests per second from {bucket}; slow down",
-                app.limits.rate_per_second
-            ),
-            None,
-        );
-        return refuse(&caller, e);
+        return counted(&caller, too_fast(&app, &bucket));
     }
     // Account requests are anonymous and journaled with their documents: a few an hour per
     // address, refused before the body is read.
@@ -547,12 +666,7 @@ async fn gate(AxState(app): AxState<Arc<App>>, mut req: Request, next: Next) -> 
                 ),
                 wait,
             );
-            app.audit(
-                caller.ctx(method.as_str(), &path, None, None),
-                429,
-                Some("rate_limited".into()),
-            );
-            return resp;
+            return counted(&caller, resp);
         }
     }
     // Back-pressure: with the writer's queue full, refuse at once (cheaply, before any body is
@@ -568,18 +682,21 @@ async fn gate(AxState(app): AxState<Arc<App>>, mut req: Request, next: Next) -> 
         && path != "/api/login"
         && let Some(session) = &caller.session
     {
-        {
-            let sent = req
-                .headers()
-                .get("x-csrf-token")
-                .and_then(|v| v.to_str().ok());
-            if sent != Some(csrf_of(session).as_str()) {
-                let e = ApiError::forbidden_code(
-                    "csrf",
-                    "a browser session must send its CSRF token in the X-CSRF-Token header",
-                );
-                return refuse(&caller, e);
-            }
+        let sent = req
+            .headers()
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok());
+        if sent != Some(csrf_of(session).as_str()) {
+            let e = ApiError::forbidden_code(
+                "csrf",
+                "a browser session must send its CSRF token in the X-CSRF-Token header",
+            );
+            app.audit(
+                caller.ctx(method.as_str(), &path, None, None),
+                e.status.as_u16(),
+                Some(e.code.clone()),
+            );
+            return e.into_response();
         }
     }
     req.extensions_mut().insert(caller.clone());
@@ -593,14 +710,25 @@ async fn gate(AxState(app): AxState<Arc<App>>, mut req: Request, next: Next) -> 
             )
             .into_response();
         }
+        let status = resp.status().as_u16();
+        if caller.user.is_none() || status == 429 {
+            return counted(&caller, resp);
+        }
         let code = resp.extensions().get::<ErrorCode>().map(|c| c.0.clone());
-        app.audit(
-            caller.ctx(method.as_str(), &path, None, None),
-            resp.status().as_u16(),
-            code,
-        );
+        app.audit(caller.ctx(method.as_str(), &path, None, None), status, code);
     }
     with_retry_after(resp)
+}
+
+/// The 429 of an empty rate-limit bucket.
+fn too_fast(app: &App, bucket: &str) -> Response {
+    rate_limited(
+        format!(
+            "more than {} requests per second from {bucket}; slow down",
+            app.limits.rate_per_second
+        ),
+        1,
+    )
 }
 
 /// Every 503 says when to come back (the writer's queue drains in milliseconds; a poisoned or
@@ -680,11 +808,26 @@ pub fn router(app: Arc<App>) -> Router {
 /// Serves until Ctrl-C, then lets the writer journal what it holds.
 pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
     let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    // The tally of refusals is journaled at the end of each period even when no request comes.
+    let ticker = tokio::spawn({
+        let app = app.clone();
+        async move {
+            let mut every = tokio::time::interval(app.limits.tally_period);
+            loop {
+                every.tick().await;
+                let app = app.clone();
+                let _ =
+                    tokio::task::spawn_blocking(move || app.flush_tally(app.clock.now_ms(), false))
+                        .await;
+            }
+        }
+    });
     axum::serve(listener, service)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
+    ticker.abort();
     app.shutdown();
     Ok(())
 }

@@ -965,7 +965,10 @@ async fn restart_replays_everything(mut h: Harness) {
     );
 }
 
-/// Each request leaves one audit entry with who, what, when, from where and how it ended.
+/// Each request of a logged-in user leaves one audit entry with who, what, when, from where and
+/// how it ended. Anonymous requests and the gate's refusals (an unknown token, 429) are counted
+/// instead, and leave one aggregated entry per who, route, status and code when their period
+/// ends (so that a flood of them cannot fill the journal).
 async fn every_request_is_audited(h: Harness) {
     let m = setup(&h).await;
     let total = |v: &serde_json::Value| v["total"].as_u64().unwrap();
@@ -981,10 +984,15 @@ async fn every_request_is_audited(h: Harness) {
     )
     .await;
     h.get("/api/me", Some("forged")).await; // 401
-    // The writer records reads asynchronously: wait until they are in.
+    h.get("/api/me", Some("forged")).await; // 401
+    // The period ends: the next request journals its tally.
+    h.clock.advance(h.limits.tally_period.as_millis() as i64);
+    h.get("/api/health", None).await;
+    // The writer records reads asynchronously: wait until they are in (the 403, the order, the
+    // auditor's own reads, two aggregated entries).
     let mut v = serde_json::Value::Null;
     for _ in 0..100 {
-        let (_, got) = h.get("/api/audit?limit=6", Some(&m.auditor)).await;
+        let (_, got) = h.get("/api/audit?limit=10", Some(&m.auditor)).await;
         v = got;
         if total(&v) >= before + 5 {
             break;
@@ -1009,12 +1017,32 @@ async fn every_request_is_audited(h: Harness) {
     );
     assert_eq!(denied["from"], "in-process");
     assert!(denied["at"].as_i64().unwrap() > 0);
+    assert_eq!(denied.get("count"), None, "one request, one entry");
     let placed = find("/api/orders", 201);
     assert_eq!(placed["method"], "POST");
     assert!(placed["key"].is_string() && placed["body_sha256"].is_string());
-    find("/api/market/book", 200);
+    let read = find("/api/market/book", 200);
+    assert_eq!(
+        (read["who"].as_str(), read["count"].as_u64()),
+        (Some("public"), Some(1)),
+        "{read}"
+    );
     let forged = find("/api/me", 401);
-    assert_eq!(forged["who"], "public");
+    assert_eq!(
+        (
+            forged["who"].as_str(),
+            forged["code"].as_str(),
+            forged["count"].as_u64(),
+            forged["from"].as_str()
+        ),
+        (
+            Some("public"),
+            Some("unauthenticated"),
+            Some(2),
+            Some("in-process")
+        ),
+        "{forged}"
+    );
 }
 
 /// Click-to-trade over HTTP: list, take, cancel, amend; the book, the trades and the holdings.

@@ -51,6 +51,9 @@ both!(
     exchange_commands_carry_only_the_servers_minute,
     the_regulator_never_approves_for_a_company,
     account_requests_check_before_hashing,
+    failed_logins_back_off_per_user_and_address,
+    an_anonymous_flood_leaves_a_bounded_journal,
+    values_are_refused_at_the_edge_naming_their_field,
 );
 
 /// Exchange commands carry only the server's time. `POST /api/commands` is the regulator's and
@@ -448,4 +451,353 @@ async fn applications_and_hashing_are_bounded() {
     assert!(waiter.await.unwrap());
     let (s, _, v) = from(&h, "192.0.2.3", anonymous_post("/api/login", &login, "l1")).await;
     assert_eq!(s, 201, "{v}");
+}
+
+/// Failed logins back off per user name and per address: after five failures of a user (twenty
+/// of an address) each further attempt within the wait is refused with 429 `login_throttled` and
+/// `Retry-After`, before its password is checked, right or wrong; the wait doubles with each
+/// failure. The campaign sent 700 wrong passwords and never saw a 429.
+async fn failed_logins_back_off_per_user_and_address(h: Harness) {
+    let _ = h.bootstrap("regulator").await;
+    let login = |password: &str| json!({"username": "regulator", "password": password});
+    for _ in 0..5 {
+        let (s, v) = h.post("/api/login", None, login("wrong password!")).await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (401, Some("bad_credentials")),
+            "{v}"
+        );
+    }
+    let checked = hashes(&h).await;
+    for password in ["wrong password!", "correct horse battery"] {
+        let (s, headers, v) = from(
+            &h,
+            "203.0.113.9",
+            anonymous_post("/api/login", &login(password), "x"),
+        )
+        .await;
+        assert_eq!(
+            (s, v["code"].as_str(), v["params"]["retry_after_s"].as_u64()),
+            (429, Some("login_throttled"), Some(1)),
+            "{v}"
+        );
+        assert_eq!(headers[header::RETRY_AFTER], "1");
+    }
+    assert_eq!(
+        hashes(&h).await,
+        checked,
+        "no password checked while backing off"
+    );
+    h.clock.advance(1000);
+    let (s, v) = h.post("/api/login", None, login("wrong password!")).await;
+    assert_eq!(s, 401, "{v}");
+    let (s, v) = h
+        .post("/api/login", None, login("correct horse battery"))
+        .await;
+    assert_eq!(
+        (s, v["params"]["retry_after_s"].as_u64()),
+        (429, Some(2)),
+        "the wait doubled: {v}"
+    );
+    h.clock.advance(2000);
+    let (s, v) = h
+        .post("/api/login", None, login("correct horse battery"))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = h.post("/api/login", None, login("wrong password!")).await;
+    assert_eq!(s, 401, "a success forgets the user's failures: {v}");
+    // An address guessing many names backs off too; another address does not.
+    for i in 0..20 {
+        let body = json!({"username": format!("guess-{i}"), "password": "a guessed password"});
+        let (s, _, v) = from(&h, "198.51.100.7", anonymous_post("/api/login", &body, "x")).await;
+        assert_eq!(s, 401, "{v}");
+    }
+    let body = json!({"username": "guess-99", "password": "a guessed password"});
+    let (s, _, v) = from(&h, "198.51.100.7", anonymous_post("/api/login", &body, "x")).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (429, Some("login_throttled")),
+        "{v}"
+    );
+    let (s, _, v) = from(&h, "198.51.100.8", anonymous_post("/api/login", &body, "x")).await;
+    assert_eq!(s, 401, "{v}");
+}
+
+/// A request with an unknown token costs its address's rate limit like any anonymous request
+/// (the campaign's invalid tokens skipped it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_tokens_count_against_the_address() {
+    let limits = Limits {
+        rate_per_second: 5,
+        burst: 5,
+        ..Limits::default()
+    };
+    let h = Harness::with_limits(Kind::Embedded, "forged", limits).unwrap();
+    let token = h.bootstrap("regulator").await;
+    let forged = || {
+        Request::get("/api/me")
+            .header(header::AUTHORIZATION, "Bearer forged")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let mut seen = Vec::new();
+    for _ in 0..7 {
+        let (s, headers, v) = from(&h, "192.0.2.50", forged()).await;
+        seen.push(s);
+        if s == 429 {
+            assert_eq!(v["code"], "rate_limited", "{v}");
+            assert!(headers.contains_key(header::RETRY_AFTER));
+        }
+    }
+    assert_eq!(seen, [401, 401, 401, 401, 401, 429, 429]);
+    // A valid token from the same address has the user's own bucket.
+    let me = Request::get("/api/me")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let (s, _, v) = from(&h, "192.0.2.50", me).await;
+    assert_eq!(s, 200, "{v}");
+}
+
+/// An anonymous flood (unknown tokens, wrong passwords, reads, unknown routes, malformed
+/// requests) leaves no record per request: each is counted, and the period's counts are
+/// journaled as one aggregated entry per who, route, status and code. The campaign measured
+/// about 265 journal bytes per refused request.
+async fn an_anonymous_flood_leaves_a_bounded_journal(h: Harness) {
+    let _ = h.bootstrap("regulator").await;
+    let entries = |v: &Value| v["audit_entries"].as_u64().unwrap();
+    let (_, v) = h.get("/api/health", None).await;
+    let before = entries(&v);
+    let mut sent = 1; // that health read
+    for i in 0..100 {
+        h.get("/api/me", Some("forged")).await;
+        h.get("/api/market/book?class=CEA-2021", None).await;
+        h.get(&format!("/api/nowhere/{i}"), None).await;
+        sent += 3;
+    }
+    for i in 0..40 {
+        let body = json!({"username": format!("user-{i}"), "password": "a guessed password"});
+        h.post("/api/login", None, body).await;
+        h.post("/api/account-requests", None, json!({"applicant": 1}))
+            .await;
+        sent += 2;
+    }
+    let (_, v) = h.get("/api/health", None).await;
+    assert_eq!(entries(&v), before, "nothing journaled per request");
+    sent += 1;
+    // The period ends: its counts are journaled at the next request.
+    h.clock.advance(h.limits.tally_period.as_millis() as i64);
+    h.get("/api/health", None).await;
+    let reg = h.token("regulator").await;
+    let mut v = Value::Null;
+    for _ in 0..200 {
+        let (_, got) = h.get("/api/audit?limit=50", Some(&reg)).await;
+        v = got;
+        let counted: u64 = v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["count"].as_u64())
+            .sum();
+        if counted == sent {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let aggregated: Vec<&Value> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e.get("count").is_some())
+        .collect();
+    let counted: u64 = aggregated.iter().filter_map(|e| e["count"].as_u64()).sum();
+    assert_eq!(counted, sent, "every request counted: {v}");
+    assert!(
+        aggregated.len() <= 8,
+        "{} aggregated entries for {sent} requests: {v}",
+        aggregated.len()
+    );
+    let find = |route: &str, code: Option<&str>| {
+        aggregated
+            .iter()
+            .find(|e| e["path"] == route && e["code"].as_str() == code)
+            .unwrap_or_else(|| panic!("no entry {route} {code:?}: {v}"))["count"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(find("/api/me", Some("unauthenticated")), 100);
+    assert_eq!(find("/api/market/book", None), 100);
+    assert_eq!(find("*", Some("no_route")), 100);
+    assert_eq!(find("/api/account-requests", Some("malformed")), 40);
+    assert_eq!(
+        find("/api/login", Some("bad_credentials")) + find("/api/login", Some("login_throttled")),
+        40
+    );
+}
+
+/// Values the campaign had accepted are refused at the edge, naming their field, and the
+/// document states the same bounds: an order in a class no instrument covers (`CCER-P99-2021`:
+/// no such project; `CEA-2030`: no such vintage on the market), a vintage outside 2005-2100,
+/// names and ids of many kilobytes in paths and query strings, names with a right-to-left
+/// override. Unit categories have one spelling, the files' (`coal_above_300`).
+async fn values_are_refused_at_the_edge_naming_their_field(h: Harness) {
+    let m = setup(&h).await;
+    let order = |class: &str| json!({"holder": "trader-1", "class": class, "side": "buy", "price": 3000, "qty": 10});
+    for class in ["CCER-P99-2021", "CEA-2030"] {
+        let (s, v) = h.post("/api/orders", Some(&m.member), order(class)).await;
+        assert_eq!(
+            (
+                s,
+                v["code"].as_str(),
+                v["field"].as_str(),
+                v["params"]["class"].as_str()
+            ),
+            (404, Some("unknown_instrument"), Some("class"), Some(class)),
+            "{v}"
+        );
+    }
+    let block = json!({"holder": "trader-1", "counterparty": "SX0001", "class": "CCER-P99-2021",
+        "side": "buy", "price": 3000, "qty": 100_000});
+    let (s, v) = h.post("/api/blocks", Some(&m.member), block).await;
+    assert_eq!((s, v["field"].as_str()), (404, Some("class")), "{v}");
+    for class in ["CEA-9999", "CEA-65535", "CEA-1999", "CCER-P1-2101"] {
+        let (s, v) = h.post("/api/orders", Some(&m.member), order(class)).await;
+        assert_eq!(
+            (
+                s,
+                v["code"].as_str(),
+                v["field"].as_str(),
+                v["params"]["max"].as_i64()
+            ),
+            (400, Some("invalid_class"), Some("class"), Some(2100)),
+            "{class}: {v}"
+        );
+    }
+    let (s, v) = h.get("/api/reports?year=65535", Some(&m.regulator)).await;
+    assert_eq!(
+        (s, v["code"].as_str(), v["field"].as_str()),
+        (400, Some("out_of_range"), Some("year")),
+        "{v}"
+    );
+    let (s, v) = h.get("/api/reports?status=lost", Some(&m.regulator)).await;
+    assert_eq!((s, v["code"].as_str()), (400, Some("invalid_enum")), "{v}");
+    // Kilobytes of name in a path or a query string: refused by their format, not echoed.
+    let long = "n".repeat(20_000);
+    let (s, v) = h
+        .post(
+            &format!("/api/users/{long}/deactivate"),
+            Some(&m.regulator),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str(), v["field"].as_str()),
+        (400, Some("invalid_name"), Some("name")),
+        "{}",
+        &v.to_string()[..200]
+    );
+    assert!(v.to_string().len() < 1000, "the name is not echoed whole");
+    let (s, v) = h
+        .get(&format!("/api/orders?holder={long}"), Some(&m.member))
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str(), v["field"].as_str()),
+        (400, Some("invalid_id"), Some("holder"))
+    );
+    assert!(v.to_string().len() < 1000, "the holder is not echoed whole");
+    let (s, v) = h
+        .get(&format!("/api/instructions?company={long}"), Some(&m.rep_a))
+        .await;
+    assert_eq!((s, v["code"].as_str()), (400, Some("invalid_id")));
+    // Control and bidirectional characters in names.
+    for display in [
+        "evil\u{202e}fdp.exe",
+        "a\u{0}b",
+        "\u{2066}x\u{2069}",
+        "c1\u{85}x",
+        "   ",
+    ] {
+        let body = json!({"name": "bureau-x", "display": display, "password": "a-long-password-1", "role": "auditor"});
+        let (s, v) = h.post("/api/users", Some(&m.regulator), body).await;
+        assert_eq!(
+            (s, v["code"].as_str(), v["field"].as_str()),
+            (400, Some("invalid_text"), Some("display")),
+            "{display:?}: {v}"
+        );
+    }
+    let body = json!({"name": "bureau x", "display": "x", "password": "a-long-password-1", "role": "auditor"});
+    let (s, v) = h.post("/api/users", Some(&m.regulator), body).await;
+    assert_eq!(
+        (s, v["code"].as_str(), v["field"].as_str()),
+        (400, Some("invalid_name"), Some("name")),
+        "{v}"
+    );
+    let mut rlo = request_json(company_json("SX0009", "Shanxi"), &["s1", "s2"]);
+    rlo["applicant"]["company"]["name"] = json!("Power\u{202e}rewoP");
+    let (s, v) = h.post("/api/account-requests", None, rlo).await;
+    assert_eq!(
+        (s, v["field"].as_str()),
+        (400, Some("applicant.company.name")),
+        "{v}"
+    );
+    // One spelling of unit categories, the files'; the earlier JSON one is still read.
+    for (company, category, rep) in [
+        ("SX0009", "coal_up_to_300", "s"),
+        ("SX0010", "coal_up_to300", "t"),
+    ] {
+        let mut body = request_json(
+            company_json(company, "Shanxi"),
+            &[&format!("{rep}1"), &format!("{rep}2")],
+        );
+        body["applicant"]["units"][0]["category"] = json!(category);
+        let (s, v) = h.post("/api/account-requests", None, body).await;
+        assert_eq!(s, 201, "{category}: {v}");
+        h.ok(
+            &format!("/api/account-requests/{}/approve", v["id"]),
+            &m.regulator,
+            json!({}),
+        )
+        .await;
+        let (_, v) = h
+            .get(&format!("/api/companies/{company}"), Some(&m.regulator))
+            .await;
+        assert_eq!(v["units"][0]["category"], "coal_up_to_300", "{v}");
+    }
+    // The document states the same bounds.
+    let doc = openapi();
+    let schemas = &doc["components"]["schemas"];
+    let pattern = |s: &Value| regex::Regex::new(s["pattern"].as_str().unwrap()).unwrap();
+    let display = pattern(&schemas["NewUser"]["properties"]["display"]);
+    assert!(display.is_match("Li Wei 李伟"));
+    for bad in ["evil\u{202e}fdp", "a\u{0}b", "\u{85}", "  "] {
+        assert!(!display.is_match(bad), "{bad:?}");
+    }
+    let class = pattern(&schemas["NewOrder"]["properties"]["class"]);
+    assert!(class.is_match("CEA-2021") && class.is_match("CCER-P12-2100"));
+    assert!(!class.is_match("CEA-9999") && !class.is_match("CEA-2004"));
+    assert_eq!(
+        schemas["NewAccountRequest"]["properties"]["applicant"]["oneOf"][0]["properties"]["units"]
+            ["items"]["properties"]["category"]["enum"],
+        json!([
+            "coal_above_300",
+            "coal_up_to_300",
+            "coal_unconventional",
+            "gas"
+        ])
+    );
+    let name = pattern(&schemas["NewUser"]["properties"]["name"]);
+    assert!(name.is_match("rep-a") && !name.is_match("rep a"));
+    let year = doc["paths"]["/api/reports"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "year")
+        .unwrap();
+    assert_eq!(
+        (&year["schema"]["minimum"], &year["schema"]["maximum"]),
+        (&json!(2005), &json!(2100))
+    );
+    let deactivate = &doc["paths"]["/api/users/{name}/deactivate"]["post"]["parameters"][0];
+    assert_eq!(deactivate["schema"]["maxLength"], json!(64));
+    assert!(deactivate["schema"]["pattern"].is_string());
 }

@@ -61,7 +61,8 @@ pub fn create(client: &mut Client, schema: &str) -> Result<(), postgres::Error> 
          CREATE TABLE IF NOT EXISTS {q}.audit (
              journal_seq bigint PRIMARY KEY, at_ms bigint NOT NULL, who text NOT NULL,
              role text, from_addr text NOT NULL, method text NOT NULL, path text NOT NULL,
-             status integer NOT NULL, code text);"
+             status integer NOT NULL, code text);
+         ALTER TABLE {q}.audit ADD COLUMN IF NOT EXISTS requests bigint NOT NULL DEFAULT 1;"
     ))
 }
 
@@ -205,12 +206,18 @@ pub fn project(
         let path: Vec<&str> = audits.iter().map(|a| a.path.as_str()).collect();
         let status: Vec<i32> = audits.iter().map(|a| i32::from(a.status)).collect();
         let code: Vec<Option<&str>> = audits.iter().map(|a| a.code.as_deref()).collect();
+        // An aggregated entry stands for `count` requests (refusals and anonymous requests).
+        let requests: Vec<i64> = audits
+            .iter()
+            .map(|a| i64::try_from(a.count.unwrap_or(1)).unwrap_or(i64::MAX))
+            .collect();
         tx.execute(
             &format!(
-                "INSERT INTO {q}.audit SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::integer[], $9::text[]) \
+                "INSERT INTO {q}.audit (journal_seq, at_ms, who, role, from_addr, method, path, status, code, requests) \
+                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::integer[], $9::text[], $10::bigint[]) \
                  ON CONFLICT (journal_seq) DO NOTHING"
             ),
-            &[&seq, &at, &who, &role, &from, &method, &path, &status, &code],
+            &[&seq, &at, &who, &role, &from, &method, &path, &status, &code, &requests],
         )?;
     }
     Ok(())

@@ -207,9 +207,12 @@ impl From<Date> for String {
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Debug)]
 #[serde(rename_all = "snake_case")]
 pub enum UnitCategory {
-    /// Conventional coal, above 300 MW class.
+    /// Conventional coal, above 300 MW class. Spelt as in the policy and data files
+    /// (`coal_above_300`); the spelling of journals written before is read too.
+    #[serde(rename = "coal_above_300", alias = "coal_above300")]
     CoalAbove300,
-    /// Conventional coal, 300 MW class and below.
+    /// Conventional coal, 300 MW class and below (`coal_up_to_300`, formerly `coal_up_to300`).
+    #[serde(rename = "coal_up_to_300", alias = "coal_up_to300")]
     CoalUpTo300,
     /// Unconventional coal: coal gangue, coal slime, coal-water slurry, circulating fluidised bed.
     CoalUnconventional,

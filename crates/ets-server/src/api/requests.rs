@@ -249,13 +249,16 @@ fn id_schema(example: &str, what: &str) -> Value {
 fn id_refusal(what: &str, text: &str) -> Refusal {
     refusal(
         "invalid_id",
-        format!("{what} {text:?}: expected 1 to 64 characters of A-Z, a-z, 0-9, '-', '_', '.'"),
+        format!(
+            "{what} {:?}: expected 1 to 64 characters of A-Z, a-z, 0-9, '-', '_', '.'",
+            clip(text)
+        ),
         json!({"value": clip(text)}),
     )
 }
 
 /// At most 80 characters of a refused value, for messages.
-fn clip(text: &str) -> String {
+pub fn clip(text: &str) -> String {
     let mut s: String = text.chars().take(80).collect();
     if s.len() < text.len() {
         s.push('…');
@@ -323,6 +326,40 @@ parsed_string!(
     parse = |s| plain_id("holder", s),
 );
 parsed_string!(
+    /// A user name: 1 to 64 letters, digits, '-', '_', '.' or '@'.
+    UserName(String),
+    codes = ["invalid_name"],
+    schema = json!({"type": "string", "pattern": crate::core::USER_NAME_PATTERN, "minLength": 1, "maxLength": 64,
+                    "description": "a user name: 1 to 64 letters, digits, '-', '_', '.' or '@'", "examples": ["rep-a"]}),
+    parse = |s| parse_user_name(s),
+);
+
+fn parse_user_name(s: &str) -> Result<String, Refusal> {
+    if crate::core::valid_user_name(s) {
+        Ok(s.to_string())
+    } else {
+        Err(refusal(
+            "invalid_name",
+            format!(
+                "user name {:?}: 1 to 64 letters, digits, '-', '_', '.' or '@'",
+                clip(s)
+            ),
+            json!({"value": clip(s)}),
+        ))
+    }
+}
+
+/// Checks a user name of a path (`field` names where it came from).
+pub fn parse_user(text: &str, field: &str) -> Result<String, ApiError> {
+    parse_user_name(text).map_err(|r| ApiError::of(r.code, r.message, Some(field)))
+}
+
+/// Checks an account's holder (or any id) of a query string or path.
+pub fn parse_id_text(text: &str, field: &str) -> Result<String, ApiError> {
+    plain_id("holder", text).map_err(|r| ApiError::of(r.code, r.message, Some(field)))
+}
+
+parsed_string!(
     /// An allocation plan id.
     PlanRef(String),
     codes = ["invalid_id"],
@@ -334,7 +371,7 @@ parsed_string!(
     Class(UnitClass),
     codes = ["invalid_class"],
     schema = json!({"type": "string", "pattern": CLASS_PATTERN, "maxLength": 40,
-                    "description": "a unit class: CEA-<vintage> or CCER-P<project>-<vintage>",
+                    "description": format!("a unit class: CEA-<vintage> or CCER-P<project>-<vintage>, the vintage from {YEAR_MIN} to {YEAR_MAX}; an order's, block's or auction's class must be an instrument of the market file (an offset class, a registered project's)"),
                     "examples": ["CEA-2021", "CCER-P12-2019"]}),
     parse = |s| parse_unit_class(s),
 );
@@ -443,8 +480,9 @@ impl<const MAX: usize> Schema for Base64<MAX> {
     }
 }
 
-/// `CEA-<vintage>` or `CCER-P<project>-<vintage>`.
-pub const CLASS_PATTERN: &str = "^(CEA-[0-9]{4}|CCER-P[0-9]{1,9}-[0-9]{4})$";
+/// `CEA-<vintage>` or `CCER-P<project>-<vintage>`, the vintage from [`YEAR_MIN`] to
+/// [`YEAR_MAX`] (2005 to 2100).
+pub const CLASS_PATTERN: &str = "^(CEA|CCER-P[0-9]{1,9})-(200[5-9]|20[1-9][0-9]|2100)$";
 /// `CN-000123` or `123`.
 pub const ACCOUNT_PATTERN: &str = "^(CN-)?[0-9]{1,9}$";
 /// A non-negative decimal.
@@ -455,17 +493,17 @@ fn parse_unit_class(text: &str) -> Result<UnitClass, Refusal> {
         refusal(
             "invalid_class",
             format!(
-                "unit class {:?}: expected CEA-<vintage> or CCER-P<project>-<vintage>",
+                "unit class {:?}: expected CEA-<vintage> or CCER-P<project>-<vintage>, the vintage from {YEAR_MIN} to {YEAR_MAX}",
                 clip(text)
             ),
-            json!({"value": clip(text)}),
+            json!({"value": clip(text), "min": YEAR_MIN, "max": YEAR_MAX}),
         )
     };
     let year = |s: &str| {
         (s.len() == 4 && s.bytes().all(|b| b.is_ascii_digit()))
             .then(|| s.parse::<u16>().ok())
             .flatten()
-            .filter(|y| (1900..=9999).contains(y))
+            .filter(|y| (YEAR_MIN..=YEAR_MAX).contains(&i64::from(*y)))
     };
     let digits = |s: &str| !s.is_empty() && s.len() <= 9 && s.bytes().all(|b| b.is_ascii_digit());
     if let Some(v) = text.strip_prefix("CEA-") {
@@ -524,6 +562,26 @@ pub struct Text<const MAX: usize>(pub String);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lines<const MAX: usize>(pub String);
 
+/// Characters that reorder or hide text when shown (Unicode bidirectional controls: LRM, RLM,
+/// ALM, the embeddings and overrides, the isolates): refused in every text, as control
+/// characters are, so that a name cannot display as something else.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// The characters no text takes, as a regular expression class's contents (the schemas'
+/// patterns): C0 and C1 controls, DEL, and the bidirectional controls.
+const NOT_IN_TEXT: &str =
+    "\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069";
+/// The same for texts that may span lines (tab, line feed and carriage return allowed).
+const NOT_IN_LINES: &str = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069";
+
+/// A pattern of texts without `not` characters and with at least one character that is not
+/// white space (the server refuses blank texts).
+fn text_pattern(not: &str) -> String {
+    format!("^[^{not}]*[^\\s{not}][^{not}]*$")
+}
+
 fn check_text(text: &str, max: usize, lines: bool) -> Result<(), Refusal> {
     let n = text.chars().count();
     if n > max {
@@ -541,7 +599,14 @@ fn check_text(text: &str, max: usize, lines: bool) -> Result<(), Refusal> {
         return Err(refusal(
             "invalid_text",
             format!("control character U+{:04X}", u32::from(c)),
-            json!({}),
+            json!({"character": format!("U+{:04X}", u32::from(c))}),
+        ));
+    }
+    if let Some(c) = text.chars().find(|c| is_bidi_control(*c)) {
+        return Err(refusal(
+            "invalid_text",
+            format!("bidirectional control character U+{:04X}", u32::from(c)),
+            json!({"character": format!("U+{:04X}", u32::from(c))}),
         ));
     }
     Ok(())
@@ -556,7 +621,7 @@ impl<'de, const MAX: usize> Deserialize<'de> for Text<MAX> {
 }
 impl<const MAX: usize> Schema for Text<MAX> {
     fn schema() -> Value {
-        json!({"type": "string", "minLength": 1, "maxLength": MAX, "pattern": "^[^\\u0000-\\u001f\\u007f]*$"})
+        json!({"type": "string", "minLength": 1, "maxLength": MAX, "pattern": text_pattern(NOT_IN_TEXT)})
     }
     fn codes(out: &mut BTreeSet<&'static str>) {
         out.extend(["too_long", "invalid_text"]);
@@ -571,7 +636,7 @@ impl<'de, const MAX: usize> Deserialize<'de> for Lines<MAX> {
 }
 impl<const MAX: usize> Schema for Lines<MAX> {
     fn schema() -> Value {
-        json!({"type": "string", "minLength": 1, "maxLength": MAX})
+        json!({"type": "string", "minLength": 1, "maxLength": MAX, "pattern": text_pattern(NOT_IN_LINES)})
     }
     fn codes(out: &mut BTreeSet<&'static str>) {
         out.extend(["too_long", "invalid_text"]);
@@ -818,7 +883,7 @@ request!(
     /// account's holder.
     NewUser {
         /// 1-64 letters, digits, '-', '_', '.', '@'.
-        name: Text<64>,
+        name: UserName,
         display: Text<100>,
         /// At least 12 characters (stored as an Argon2id hash).
         password: Text<1024>,
@@ -878,7 +943,7 @@ request!(
 request!(
     /// A representative of an account request, with the password they chose.
     NewRepresentative {
-        name: Text<64>,
+        name: UserName,
         display: Text<100>,
         password: Text<1024>,
     }
@@ -1029,7 +1094,7 @@ request!(
         company: CompanyRef,
         year: YearN,
         /// The verifier's name; only the regulator may record on a verifier's behalf.
-        verifier: Option<Text<64>>,
+        verifier: Option<UserName>,
         units: Option<List<ActivityBody, 200>>,
         findings: List<Text<500>, 100>,
     }

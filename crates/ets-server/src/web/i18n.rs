@@ -380,6 +380,11 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
         "请求过于频繁，请稍后再试",
         "too many requests",
     ),
+    (
+        "login_throttled",
+        "登录失败次数过多，请 {retry_after_s} 秒后再试",
+        "too many failed logins: retry in {retry_after_s} s",
+    ),
     ("internal", "服务器内部错误，请求未完成", "internal error"),
     (
         "queue_full",

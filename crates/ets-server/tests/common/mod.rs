@@ -415,7 +415,7 @@ pub fn company_json(id: &str, province: &str) -> Value {
     json!({
         "kind": "company",
         "company": {"id": id, "name": format!("{id} Power"), "province": province},
-        "units": [{"id": format!("{id}-G1"), "company": id, "category": "coal_above300", "capacity_mw": 600, "cooling": "water"}],
+        "units": [{"id": format!("{id}-G1"), "company": id, "category": "coal_above_300", "capacity_mw": 600, "cooling": "water"}],
     })
 }
 
