@@ -1124,6 +1124,7 @@ impl Sim {
             status: if status == 0 { 200 } else { status },
             code: None,
             response: None,
+            count: None,
         }
     }
 
