@@ -39,20 +39,7 @@ impl Exchange {
         self.check_day(date)?;
         self.in_session(TradingWindow::Block, minute)?;
         self.check_price_qty(class, price, qty, true)?;
-        match side {
-            OrderSide::Buy => {
-                // Every way of acquiring units counts against the position limit.
-                self.check_position(
-                    registry,
-                    account,
-                    class,
-                    qty,
-                    position_limit(account, class),
-                )?;
-                self.check_buy(account, price, qty, 0).map(|_| ())
-            }
-            OrderSide::Sell => self.check_sell(registry, account, class, qty, 0),
-        }
+        self.check_commitment(registry, position_limit, account, class, side, price, qty)
     }
 
     /// Records a block proposal and freezes what it needs.
@@ -106,15 +93,15 @@ impl Exchange {
         self.check_price_qty(p.class, p.price, p.qty, true)?;
         // The buyer's position limit, checked again when the trade happens: the acceptor buying
         // from a sell proposal, or the proposer of a buy proposal (whose holdings may have grown).
-        let buyer = match p.side {
-            OrderSide::Sell => account,
-            OrderSide::Buy => p.account,
+        let (buyer, adds) = match p.side {
+            OrderSide::Sell => (account, p.qty),
+            OrderSide::Buy => (p.account, p.qty),
         };
         self.check_position(
             registry,
             buyer,
             p.class,
-            p.qty,
+            adds,
             position_limit(buyer, p.class),
         )?;
         match p.side {

@@ -422,6 +422,35 @@ impl Exchange {
             .saturating_add(auctions)
     }
 
+    /// What a new proposal or announcement commits, checked before it freezes anything: a buyer
+    /// stays within its position limit (every way of acquiring units counts) and has the funds
+    /// for `qty` at `price`; a seller has the tradable units.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn check_commitment(
+        &self,
+        registry: &Registry,
+        position_limit: &dyn Fn(AccountId, UnitClass) -> Tonnes,
+        account: AccountId,
+        class: UnitClass,
+        side: OrderSide,
+        price: i64,
+        qty: Tonnes,
+    ) -> Result<(), TradeRejection> {
+        match side {
+            OrderSide::Buy => {
+                self.check_position(
+                    registry,
+                    account,
+                    class,
+                    qty,
+                    position_limit(account, class),
+                )?;
+                self.check_buy(account, price, qty, 0).map(|_| ())
+            }
+            OrderSide::Sell => self.check_sell(registry, account, class, qty, 0),
+        }
+    }
+
     /// A buy may not take the account's position in the class (see [`Exchange::position`])
     /// beyond its limit.
     pub(super) fn check_position(

@@ -70,20 +70,8 @@ impl Exchange {
         if qty == 0 {
             return Err(TradeRejection::ZeroQuantity);
         }
-        match side {
-            OrderSide::Buy => {
-                // A buying announcement may acquire all of `qty`: the position limit applies.
-                self.check_position(
-                    registry,
-                    account,
-                    class,
-                    qty,
-                    position_limit(account, class),
-                )?;
-                self.check_buy(account, limit, qty, 0).map(|_| ())
-            }
-            OrderSide::Sell => self.check_sell(registry, account, class, qty, 0),
-        }
+        // A buying announcement may acquire all of `qty`, at most at its ceiling.
+        self.check_commitment(registry, position_limit, account, class, side, limit, qty)
     }
 
     /// Records the auction and freezes what the announcer offers.
