@@ -1393,3 +1393,44 @@ fn a_carried_auction_can_be_closed_on_a_later_day() {
     assert_eq!(frozen_units(&store, "SX0001"), 0);
     store.market().check_invariants().unwrap();
 }
+
+/// A buying block proposal counts in its proposer's position once: a proposal for exactly the
+/// room left under the limit is accepted (it was refused when the acceptance added it again).
+#[test]
+fn a_buying_proposal_at_the_limit_can_be_accepted() {
+    let toml = with(
+        &rules("immediate"),
+        "others_cap_t = 1000000",
+        "others_cap_t = 100000",
+    );
+    let (_dir, mut store) = market(&toml);
+    let day = "2021-07-16";
+    let proposal = id_of(
+        &store
+            .submit(&x(
+                day,
+                ExchangeCommand::ProposeBlock {
+                    holder: "TRADER1".into(),
+                    counterparty: "SX0001".into(),
+                    class: CEA19,
+                    side: OrderSide::Buy,
+                    price: 4800,
+                    qty: 100_000,
+                    minute: 810,
+                },
+            ))
+            .unwrap(),
+    );
+    store
+        .submit(&x(
+            day,
+            ExchangeCommand::AcceptBlock {
+                holder: "SX0001".into(),
+                proposal,
+                minute: 811,
+            },
+        ))
+        .expect("the proposal already counted; accepting it does not count it twice");
+    assert_eq!(holding(&store, "TRADER1"), 100_000);
+    store.market().check_invariants().unwrap();
+}

@@ -93,9 +93,11 @@ impl Exchange {
         self.check_price_qty(p.class, p.price, p.qty, true)?;
         // The buyer's position limit, checked again when the trade happens: the acceptor buying
         // from a sell proposal, or the proposer of a buy proposal (whose holdings may have grown).
+        // A buying proposal already counts in its proposer's position (`Exchange::position`),
+        // so only the acceptor of a selling one adds the quantity.
         let (buyer, adds) = match p.side {
             OrderSide::Sell => (account, p.qty),
-            OrderSide::Buy => (p.account, p.qty),
+            OrderSide::Buy => (p.account, 0),
         };
         self.check_position(
             registry,
