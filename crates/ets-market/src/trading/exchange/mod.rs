@@ -496,25 +496,6 @@ impl Exchange {
     pub fn last_close(&self) -> &[Release] {
         &self.last_close
     }
-    /// Open block proposals: (id, proposer, counterparty, class, side, price, qty, date made).
-    pub fn open_proposals(
-        &self,
-    ) -> Vec<(u64, AccountId, AccountId, UnitClass, OrderSide, i64, Tonnes)> {
-        self.blocks
-            .iter()
-            .map(|(id, p)| {
-                (
-                    *id,
-                    p.account,
-                    p.counterparty,
-                    p.class,
-                    p.side,
-                    p.price,
-                    p.qty,
-                )
-            })
-            .collect()
-    }
     pub fn prev_close(&self, class: UnitClass) -> Option<i64> {
         self.prev_close.get(&class).copied()
     }
