@@ -33,7 +33,7 @@ ets --date 2022-01-04 exchange open
 ets --date 2022-01-04 exchange deposit GD0001 1000000.00
 ets --date 2022-01-05 exchange open-day
 ets --date 2022-01-05 exchange order SX0001 sell --vintage 2020 --price 48.00 --qty 20000 --time 09:45
-ets --date 2022-01-05 exchange book --vintage 2020
+ets exchange book --vintage 2020
 ets --date 2022-01-05 exchange take GD0001 1 --qty 5000 --time 10:05
 ets --date 2022-01-05 exchange close-day
 ets report market

@@ -38,12 +38,14 @@ const CYCLE_YEARS: [Year; 2] = [2019, 2020];
 const CYCLE_BASE_YEAR: Year = 2018;
 /// The regulator takes closed and deregistered companies out of the cycle.
 const EXEMPTIONS: &str = "2021-10-08";
-/// Most companies surrender on this day (the 95 % milestone), the rest on the deadline.
-const SURRENDER: &str = "2021-12-15";
-const SURRENDER_LATE: &str = "2021-12-31";
-/// The earliest and latest `--until`: after the true-up and the exemptions (the year on the
-/// exchange before them is traded on the final allocation, as the full demo does), before the
-/// first surrenders.
+/// The final allocation, once the cycle's reports are accepted and before the exchange's first
+/// day: the year's trading decisions are made on it.
+const TRUE_UP: &str = "2021-07-15";
+/// Companies surrender on the deadline, after the year's last close (the demo's companies
+/// decide on the position the whole year's trading left them).
+const SURRENDER: &str = "2021-12-31";
+/// The earliest and latest `--until`: after the exemptions, and a fortnight before the
+/// deadline's surrenders (the year-end rush is left to trade in).
 const UNTIL_FIRST: &str = EXEMPTIONS;
 const UNTIL_LAST: &str = "2021-12-14";
 /// Marks a data directory the demo created, so a later demo may replace it and nothing else.
@@ -207,7 +209,7 @@ fn check_until(until: Option<Date>) -> Result<()> {
         && !(d(UNTIL_FIRST)..=d(UNTIL_LAST)).contains(&u)
     {
         bail!(
-            "--until {u}: the demo stops between {UNTIL_FIRST} (after the true-up and the exemptions) and {UNTIL_LAST} (before the first surrenders, on {SURRENDER})"
+            "--until {u}: the demo stops between {UNTIL_FIRST} (after the exemptions) and {UNTIL_LAST} (before the year-end rush and the surrenders on {SURRENDER})"
         );
     }
     Ok(())
@@ -301,10 +303,10 @@ pub fn run(data: &Path, opts: Options) -> Result<()> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5645_5249_4659);
 
     // Base year, then pre-allocation, then the cycle's own years.
-    report_year(
+    report_years(
         &mut run,
         &activity,
-        plan.base_year,
+        &[plan.base_year],
         ("2021-01-11", "2021-01-18", "2021-01-22"),
         &mut rng,
     )?;
@@ -324,31 +326,6 @@ pub fn run(data: &Path, opts: Options) -> Result<()> {
         })
         .collect();
     run.phase("pre-allocate 70 %", envs)?;
-    for &year in &plan.years {
-        report_year(
-            &mut run,
-            &activity,
-            year,
-            ("2021-04-30", "2021-06-30", "2021-07-15"),
-            &mut rng,
-        )?;
-    }
-    let envs = national
-        .companies
-        .iter()
-        .map(|c| {
-            run.env(
-                "2021-09-30",
-                "MEE",
-                "final allocation from verified output",
-                Command::TrueUp {
-                    plan: run.plan.clone(),
-                    company: c.id.clone(),
-                },
-            )
-        })
-        .collect();
-    run.phase("true-up", envs)?;
 
     // Offset projects and their credits.
     let mut envs = Vec::new();
@@ -378,16 +355,42 @@ pub fn run(data: &Path, opts: Options) -> Result<()> {
             },
         ));
     }
+    // Every registration before the first issuance (stable: each in the generator's order).
+    envs.sort_by_key(|e| e.date);
     run.phase("offset projects", envs)?;
+    report_years(
+        &mut run,
+        &activity,
+        &plan.years,
+        ("2021-04-30", "2021-06-30", "2021-07-15"),
+        &mut rng,
+    )?;
+    let envs = national
+        .companies
+        .iter()
+        .map(|c| {
+            run.env(
+                TRUE_UP,
+                "MEE",
+                "final allocation from verified output",
+                Command::TrueUp {
+                    plan: run.plan.clone(),
+                    company: c.id.clone(),
+                },
+            )
+        })
+        .collect();
+    run.phase("true-up", envs)?;
 
     let mut behaviour = BehaviourModel::new(seed, &BehaviourConfig::default_cn_power());
-    exempt(&mut run, &plan, &mut behaviour)?;
+    let exemptions = exempt(&run, &plan, &mut behaviour)?;
     trade(
         &mut run,
         &plan,
         &national.offset_projects,
         &mut behaviour,
         seed,
+        exemptions,
     )?;
     if let Some(until) = until {
         return stopped(&run, &plan, data, seed, until, national.companies.len());
@@ -660,16 +663,26 @@ fn walk_through(
     }))
 }
 
-/// Submit, verify and accept every company's report of one year. A few verifications correct
-/// a fuel consumption, as real verifiers do.
-fn report_year(
+/// Submit, verify and accept every company's reports of the years given, each step for all the
+/// years before the next (history is written forward). A few verifications correct a fuel
+/// consumption, as real verifiers do.
+fn report_years(
     run: &mut Run,
     activity: &BTreeMap<(CompanyId, Year), Vec<UnitActivity>>,
-    year: Year,
+    years: &[Year],
     (submitted, verified, accepted): (&str, &str, &str),
     rng: &mut rand_chacha::ChaCha8Rng,
 ) -> Result<()> {
-    let of_year: Vec<_> = activity.iter().filter(|((_, y), _)| *y == year).collect();
+    // Year by year within each step (the verifier's draws come in that order).
+    let of_year: Vec<_> = years
+        .iter()
+        .flat_map(|&year| activity.iter().filter(move |((_, y), _)| *y == year))
+        .collect();
+    let year = years
+        .iter()
+        .map(|y| y.to_string())
+        .collect::<Vec<_>>()
+        .join("-");
     let envs = of_year
         .iter()
         .map(|((c, y), units)| {
@@ -764,8 +777,13 @@ fn position(run: &Run, plan: &ets_policy::Plan, company: &CompanyId) -> Result<C
     })
 }
 
-/// Companies that closed or were deregistered during the cycle are taken out of it.
-fn exempt(run: &mut Run, plan: &ets_policy::Plan, behaviour: &mut BehaviourModel) -> Result<()> {
+/// Companies that closed or were deregistered during the cycle are taken out of it (on
+/// [`EXEMPTIONS`], in the exchange's year: see [`trade`]).
+fn exempt(
+    run: &Run,
+    plan: &ets_policy::Plan,
+    behaviour: &mut BehaviourModel,
+) -> Result<Vec<Envelope>> {
     let companies: Vec<CompanyId> = run.store.market().company_ids().cloned().collect();
     let mut envs = Vec::new();
     for c in &companies {
@@ -782,25 +800,32 @@ fn exempt(run: &mut Run, plan: &ets_policy::Plan, behaviour: &mut BehaviourModel
             ));
         }
     }
-    run.phase("exemptions", envs)
+    Ok(envs)
 }
 
-/// Offset users buy credits from projects (bilaterally: CCERs trade elsewhere), then a year
-/// on the exchange: companies in surplus sell, companies in deficit buy.
+/// A year on the exchange: companies in surplus sell, companies in deficit buy; during it, on
+/// their own dates, the exemptions are recorded and offset users buy credits from projects
+/// (bilaterally: CCERs trade elsewhere). Every command is recorded on or after the one before:
+/// business dates in the journal never go back.
 fn trade(
     run: &mut Run,
     plan: &ets_policy::Plan,
     projects: &[ets_sim::OffsetProject],
     behaviour: &mut BehaviourModel,
     seed: u64,
+    exemptions: Vec<Envelope>,
 ) -> Result<()> {
     let companies: Vec<CompanyId> = run.store.market().company_ids().cloned().collect();
+    let exempted: std::collections::BTreeSet<&CompanyId> = exemptions
+        .iter()
+        .filter_map(|e| match &e.command {
+            Command::ExemptCompany { company, .. } => Some(company),
+            _ => None,
+        })
+        .collect();
     let mut sellers: Vec<(CompanyId, u64)> = Vec::new();
     let mut buyers: Vec<(CompanyId, u64, u64)> = Vec::new();
-    for c in companies
-        .iter()
-        .filter(|c| !run.store.market().is_exempted(&run.plan, c))
-    {
+    for c in companies.iter().filter(|c| !exempted.contains(c)) {
         let p = position(run, plan, c)?;
         let limit = ets_compliance::offset_limit_t(p.obligation_t, &plan.compliance);
         let intent = behaviour.trading_intent(&p, limit);
@@ -857,7 +882,7 @@ fn trade(
         .filter(|b| b.1 > 0)
         .map(|(c, q, _)| (c.clone(), *q))
         .collect();
-    let mut envs = Vec::new();
+    let mut envs = exemptions.clone();
     for (i, (buyer, _, mut need_offsets)) in buyers.into_iter().enumerate() {
         let date = days[i * days.len() / companies.len().max(1)];
         if !run.due(d(date)) {
@@ -884,7 +909,6 @@ fn trade(
             ));
         }
     }
-    run.phase("offset credits bought", envs)?;
     let sellers = sellers
         .into_iter()
         .map(|(c, q)| (c.to_string(), q))
@@ -893,26 +917,24 @@ fn trade(
         .into_iter()
         .map(|(c, q)| (c.to_string(), q))
         .collect();
-    exchange::run_year(run, sellers, buyers, seed)
+    // Stable: the exemptions first, then the purchases in buyer order.
+    envs.sort_by_key(|e| e.date);
+    exchange::run_year(run, sellers, buyers, seed, envs)
 }
 
 fn surrender(run: &mut Run, plan: &ets_policy::Plan, behaviour: &mut BehaviourModel) -> Result<()> {
     let companies: Vec<CompanyId> = run.store.market().company_ids().cloned().collect();
     let mut envs = Vec::new();
-    for (i, c) in companies
+    for c in companies
         .iter()
-        .enumerate()
-        .filter(|(_, c)| !run.store.market().is_exempted(&run.plan, c))
+        .filter(|c| !run.store.market().is_exempted(&run.plan, c))
     {
         let p = position(run, plan, c)?;
         let limit = ets_compliance::offset_limit_t(p.obligation_t, &plan.compliance);
         let (mut allowances, mut offsets) = behaviour.surrender_plan(&p, limit);
-        // Most hand in during December; the 95 % milestone was 15 Dec 2021.
-        let date = if i % 20 == 0 {
-            SURRENDER_LATE
-        } else {
-            SURRENDER
-        };
+        // On the deadline, after the year's last close: the behaviour model decides from the
+        // position the whole year's trading left, and history is written forward.
+        let date = SURRENDER;
         let m = run.store.market();
         let account = m.company_account(c).context("registered")?;
         for (class, held) in m.registry().holdings_of(account) {
@@ -984,10 +1006,9 @@ mod tests {
         assert!(check_until(Some(d(EXEMPTIONS))).is_ok());
         assert!(check_until(Some(d(UNTIL_LAST))).is_ok());
         assert!(check_until(Some(d("2021-10-07"))).is_err());
+        assert!(check_until(Some(d("2021-12-15"))).is_err());
         assert!(check_until(Some(d(SURRENDER))).is_err());
-        assert_eq!(
-            ets_exchange::calendar::next_day(d(UNTIL_LAST)),
-            Some(d(SURRENDER))
-        );
+        // Everything the demo records before the exchange's year is dated before its first day.
+        assert!(d(TRUE_UP) < d("2021-07-16") && d(EXEMPTIONS) > d(TRUE_UP));
     }
 }

@@ -36,9 +36,15 @@ struct Cli {
     /// postgres://user@host:port/database[#schema] (default schema `ets`).
     #[arg(long, global = true, env = "ETS_DB")]
     db: Option<String>,
-    /// Business date of the command (YYYY-MM-DD); default: today (UTC).
+    /// Business date of the command (YYYY-MM-DD); default: today (UTC). Business dates never go
+    /// back: a date before the latest one in the journal is refused (see --correction).
+    /// Commands that record nothing (reports, holdings, verify, the book) refuse it.
     #[arg(long, global = true, value_parser = parse_date)]
     date: Option<Date>,
+    /// A regulator's correction dated before the latest business date in the journal: allows
+    /// that one command's --date, and records this reason with it.
+    #[arg(long, global = true, value_name = "REASON")]
+    correction: Option<String>,
     /// Who performs the command (recorded in the journal).
     #[arg(long = "as", global = true, default_value = "regulator")]
     initiator: String,
@@ -147,6 +153,27 @@ enum Cmd {
         #[command(subcommand)]
         cmd: serve::AdminCmd,
     },
+}
+
+impl Cmd {
+    /// The name of a command that records nothing in the journal (a report or a read), which
+    /// has no business date; `None` for commands that record something.
+    fn records_nothing(&self) -> Option<&'static str> {
+        Some(match self {
+            Cmd::Demo { .. } => "demo (dated by its own calendar; see --until)",
+            Cmd::Serve(_) => "serve (dated by the server's clock; see --clock)",
+            Cmd::Report { .. } => "report",
+            Cmd::Holdings { .. } => "holdings",
+            Cmd::Verify => "verify",
+            Cmd::Plan {
+                cmd: PlanCmd::List | PlanCmd::Show { .. },
+            } => "plan list/show",
+            Cmd::Exchange {
+                cmd: ExchangeCmd::Book { .. },
+            } => "exchange book",
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -418,12 +445,30 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    if let Some(what) = cli.command.records_nothing()
+        && (cli.date.is_some() || cli.correction.is_some())
+    {
+        anyhow::bail!(
+            "{what} records nothing and shows the journal as it stands: --date and --correction apply to commands that record something"
+        );
+    }
+    if let Some(reason) = &cli.correction {
+        anyhow::ensure!(
+            !reason.trim().is_empty(),
+            "--correction needs a reason (it is recorded with the command)"
+        );
+        anyhow::ensure!(
+            cli.date.is_some(),
+            "--correction is for a command dated before the journal's latest date: give that --date"
+        );
+    }
     let date = cli.date.unwrap_or_else(today);
     let location = ets_store::Location::parse(cli.db.as_deref(), &cli.data)?;
     let ctx = steps::Ctx {
         location: location.clone(),
         date,
         initiator: cli.initiator.clone(),
+        correction: cli.correction.clone(),
     };
     match cli.command {
         Cmd::Demo {

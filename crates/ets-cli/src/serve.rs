@@ -82,6 +82,17 @@ pub fn serve(location: &Location, args: ServeArgs) -> Result<()> {
     };
     let app = App::open(location, genesis, policy, clock, limits)
         .with_context(|| format!("opening the {}", location.describe()))?;
+    // Business dates never go back: a clock set before the journal's latest business date would
+    // open trading days dated before days that already traded.
+    let last = app.read().last_date();
+    if let Some(last) = last
+        && genesis < last
+    {
+        bail!(
+            "the server's clock says {genesis} (Beijing), before {last}, the latest business date in the {}: business dates never go back; start the clock on or after {last} (--clock {last}T09:00)",
+            location.describe()
+        );
+    }
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(&args.listen)

@@ -16,15 +16,21 @@ pub struct Ctx {
     pub location: Location,
     pub date: Date,
     pub initiator: String,
+    /// `--correction`: the reason a command may be dated before the journal's latest date.
+    pub correction: Option<String>,
 }
 
 impl Ctx {
     pub fn envelope(&self, reason: &str, command: Command) -> Envelope {
+        let reason = match &self.correction {
+            Some(why) => format!("{reason} (correction dated back: {why})"),
+            None => reason.to_string(),
+        };
         Envelope {
             date: self.date,
             initiator: self.initiator.clone(),
             key: None,
-            reason: reason.to_string(),
+            reason,
             command,
         }
     }
@@ -63,6 +69,24 @@ pub fn open(ctx: &Ctx) -> Result<Store> {
             "journal: cut a torn tail of {} bytes at offset {} ({}): an incomplete batch that was never acknowledged; last record is {}",
             t.bytes_cut, t.offset, t.reason, t.last_seq
         );
+    }
+    // Business dates never go back; a correction dated back is the regulator's documented
+    // exception, recorded with its reason.
+    let behind = store.state().check_date(ctx.date);
+    match (behind, &ctx.correction) {
+        (Err(behind), None) => bail!(
+            "--date {}: {behind}; a regulator's correction of an earlier day takes --correction REASON",
+            ctx.date
+        ),
+        (Ok(()), Some(_)) => bail!(
+            "--correction: --date {} is not before the journal's latest business date{}; drop --correction",
+            ctx.date,
+            store
+                .state()
+                .last_date()
+                .map_or(" (none yet)".to_string(), |d| format!(" {d}"))
+        ),
+        _ => {}
     }
     Ok(store)
 }
@@ -692,6 +716,18 @@ pub fn verify(ctx: &Ctx) -> Result<()> {
         .check_invariants()
         .map_err(|e| anyhow!("invariant violated: {e}"))?;
     println!("replay: {events} events applied without error");
+    match state.first_dated_back {
+        None => println!(
+            "business dates: never go back, from the registry's opening on {} to {}",
+            market.opened_on(),
+            state.last_date().unwrap_or(market.opened_on())
+        ),
+        Some((seq, date, last)) => println!(
+            "business dates: {} records dated before an earlier one (corrections dated back, or written before dates were held to go forward), the first record {seq} dated {date} after {last}; latest {}",
+            state.dated_back,
+            last.max(state.last_date().unwrap_or(last))
+        ),
+    }
     println!(
         "registry: {} accounts, {} transactions numbered 1..{} without gaps, {} unit classes, {} serial blocks",
         s.registry.accounts,

@@ -209,7 +209,7 @@ fn demo_refuses_a_plan_for_other_years_and_a_stop_outside_the_window() {
     assert!(err.contains("neither a file nor a shipped plan"), "{err}");
     for (until, what) in [
         ("2021-09-30", "before the exemptions"),
-        ("2021-12-15", "a surrender day"),
+        ("2021-12-15", "inside the year-end rush"),
     ] {
         let err = refused(ets(&data, &["demo", "--quiet", "--until", until]), what);
         assert!(
@@ -391,7 +391,50 @@ fn a_stopped_demo_is_a_market_to_serve_trade_and_surrender_in() {
     );
     assert!(out.contains("stopped after 2021-12-10"), "{out}");
     assert!(out.contains("serve --clock 2021-12-13T10:00"), "{out}");
-    ok(ets(&data, &["verify"]), "verify the stopped demo");
+    let verified = ok(ets(&data, &["verify"]), "verify the stopped demo");
+    assert!(
+        verified.contains(
+            "business dates: never go back, from the registry's opening on 2021-01-04 to 2021-12-10"
+        ),
+        "the demo writes its history forward: {verified}"
+    );
+    // Time moves forward: neither a command nor the server's clock may go back before the
+    // stopped day.
+    let err = refused(
+        ets(
+            &data,
+            &[
+                "--date",
+                "2021-12-01",
+                "exchange",
+                "deposit",
+                "SX0001",
+                "1.00",
+            ],
+        ),
+        "a deposit dated before the stop",
+    );
+    assert!(
+        err.contains("2021-12-01") && err.contains("2021-12-10") && err.contains("--correction"),
+        "{err}"
+    );
+    let err = refused(
+        ets(
+            &data,
+            &[
+                "serve",
+                "--clock",
+                "2021-12-09T10:00",
+                "--listen",
+                "127.0.0.1:0",
+            ],
+        ),
+        "a server clock before the stop",
+    );
+    assert!(
+        err.contains("2021-12-09") && err.contains("2021-12-10"),
+        "{err}"
+    );
 
     // Nothing after the stop: the last trading day is the 10th, nothing surrendered or assessed.
     let market = json_of(&ok(ets(&data, &["report", "market", "--json"]), "market"));

@@ -422,6 +422,11 @@ pub struct Market {
 }
 
 impl Market {
+    /// The date the registry opened (its national accounts' opening date, set by [`Market::new`]).
+    pub fn opened_on(&self) -> Date {
+        self.registry.accounts()[0].opened_on
+    }
+
     /// An empty market whose registry (with its national accounts) opened on `genesis`.
     pub fn new(genesis: Date) -> Market {
         Market {

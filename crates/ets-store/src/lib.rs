@@ -35,7 +35,7 @@ pub mod writer;
 pub use journal::{Batch, Journal, Location, ReadReport};
 pub use pg_tables::Marks;
 pub use record::{RECORD_VERSION, Record};
-pub use state::{IDEMPOTENCY_TTL_MS, Remembered, State, replay};
+pub use state::{DateBehind, IDEMPOTENCY_TTL_MS, Remembered, State, replay};
 pub use writer::Writer;
 
 #[derive(Debug, thiserror::Error)]
@@ -200,6 +200,7 @@ impl Store {
         let events = self.state.market.execute(env)?;
         if !events.is_empty() {
             self.writer.push_command(env, &events);
+            self.state.note_date(env.date);
         }
         self.writer.commit(&self.state.market)?;
         Ok(events)
@@ -217,6 +218,7 @@ impl Store {
         for (env, events) in envs.iter().zip(&results) {
             if !events.is_empty() {
                 self.writer.push_command(env, events);
+                self.state.note_date(env.date);
             }
         }
         self.writer.commit(&self.state.market)?;
@@ -238,6 +240,7 @@ impl Store {
                 && !events.is_empty()
             {
                 self.writer.push_command(env, events);
+                self.state.note_date(env.date);
             }
             results.push(r);
         }

@@ -8,6 +8,8 @@ use std::collections::{HashMap, VecDeque};
 use ets_access::{Access, Audit, Digest};
 use ets_market::Market;
 
+use ets_types::Date;
+
 use crate::StoreError;
 use crate::record::{GENESIS, RECORD_VERSION, Record};
 
@@ -18,6 +20,16 @@ const IDEMPOTENCY_SWEEP: usize = 100_000;
 
 /// How long an idempotency key is remembered by default (a retry after that is a new request).
 pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
+
+/// A business date before the latest one in the journal.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[error(
+    "business date {date} is before {last}, the latest date already in the journal: business dates never go back"
+)]
+pub struct DateBehind {
+    pub date: Date,
+    pub last: Date,
+}
 
 /// A remembered answer to a request with an idempotency key.
 #[derive(Clone, Debug)]
@@ -41,11 +53,25 @@ pub struct State {
     audit_tail: VecDeque<Audit>,
     /// Audit entries taken in since the journal began.
     pub audit_count: u64,
+    /// The latest business date recorded: the latest date of a record with market events (the
+    /// genesis record is not one: `ets admin` may open a store today for a simulation clock set
+    /// in the past). Business dates never go back, so the edges (the CLI's
+    /// `--date`, the server's clock) refuse a date before it. Records of access changes and
+    /// audit entries alone (a user created, a read) are dated too, but are not business events.
+    last_date: Option<Date>,
+    /// Replayed records with market events dated before an earlier one: a regulator's
+    /// correction dated back, or a journal written before dates were held to go forward. The
+    /// first of them: (seq, its date, the latest date before it).
+    pub dated_back: u64,
+    pub first_dated_back: Option<(u64, Date, Date)>,
 }
 
 impl State {
     pub fn new(market: Market) -> State {
         State {
+            last_date: None,
+            dated_back: 0,
+            first_dated_back: None,
             market,
             access: Access::default(),
             idempotency: HashMap::new(),
@@ -54,6 +80,26 @@ impl State {
             audit_tail: VecDeque::new(),
             audit_count: 0,
         }
+    }
+
+    /// The latest business date in the journal (see [`State::check_date`]).
+    pub fn last_date(&self) -> Option<Date> {
+        self.last_date
+    }
+
+    /// Takes in the business date of a record with market events, written now or replayed.
+    pub fn note_date(&mut self, date: Date) {
+        self.last_date = self.last_date.max(Some(date));
+    }
+
+    /// Refuses a business date before the latest one recorded: history is written forward.
+    pub fn check_date(&self, date: Date) -> Result<(), DateBehind> {
+        if let Some(last) = self.last_date
+            && date < last
+        {
+            return Err(DateBehind { date, last });
+        }
+        Ok(())
     }
 
     /// Sets how long idempotency keys are remembered.
@@ -109,6 +155,16 @@ impl State {
         let err = |detail: String| StoreError::Replay { seq, detail };
         if record.command == GENESIS {
             return Err(err("a second genesis record".into()));
+        }
+        if !record.events.is_empty() {
+            if let Some(last) = self.last_date
+                && record.date < last
+            {
+                self.dated_back += 1;
+                self.first_dated_back
+                    .get_or_insert((seq, record.date, last));
+            }
+            self.note_date(record.date);
         }
         for event in &record.events {
             self.market.apply(event).map_err(|e| err(e.to_string()))?;

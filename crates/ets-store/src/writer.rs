@@ -59,6 +59,9 @@ impl Writer {
     /// Adds a record to the batch. Its audit entry, if any, moves into `state` (where an
     /// idempotent answer is remembered for retries) once the record is encoded.
     pub fn push(&mut self, state: &mut State, record: Record) {
+        if !record.events.is_empty() {
+            state.note_date(record.date);
+        }
         self.payloads.push_with(|b| record.encode_into(b));
         if let Some(audit) = record.audit {
             if self.journal.keeps_audits() {

@@ -93,6 +93,7 @@ pub fn run_year(
     sellers: Vec<(String, u64)>,
     buyers: Vec<(String, u64)>,
     seed: u64,
+    business: Vec<Envelope>,
 ) -> Result<()> {
     let d = |s: &str| Date::parse(s).expect("valid");
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x4558_4348);
@@ -106,7 +107,7 @@ pub fn run_year(
         Vec::new()
     };
     let mut setup = vec![run.env(
-        "2021-06-22",
+        "2021-07-15",
         "SEEE",
         "national market trading rules",
         Command::OpenExchange {
@@ -116,7 +117,7 @@ pub fn run_year(
     )];
     for &t in &traders {
         setup.push(run.env(
-            "2021-07-01",
+            "2021-07-15",
             "SEEE",
             "trading account opened",
             Command::RegisterHolder { holder: t.into() },
@@ -182,10 +183,24 @@ pub fn run_year(
     let mut trader_pos: BTreeMap<&str, u64> = traders.iter().map(|t| (*t, 0)).collect();
 
     let traded = days.iter().filter(|d| run.due(**d)).count();
+    let mut done_business = 0;
     let bar = run.bar(&format!("exchange, {traded} trading days"), traded as u64);
     for (i, &day) in days.iter().enumerate() {
         if !run.due(day) {
             break;
+        }
+        // The day's other business (exemptions, bilateral purchases of credits), before its open.
+        let today: Vec<Envelope> = business
+            .iter()
+            .take_while(|e| e.date <= day)
+            .skip(done_business)
+            .cloned()
+            .collect();
+        done_business += today.len();
+        if !today.is_empty() {
+            run.store
+                .submit_all(&today)
+                .map_err(|e| anyhow::anyhow!("the business of {day}: {e}"))?;
         }
         let last_days = days.len() - i;
         let today_share = |w: f64, rest: f64| {
