@@ -15,7 +15,7 @@ pub fn report_allocation(
     ctx: &Ctx,
     plan: Option<&str>,
     company: Option<&str>,
-    json: bool,
+    format: crate::Format,
 ) -> Result<()> {
     let company = company
         .map(|c| CompanyId::parse(c).with_context(|| format!("--company {c:?}")))
@@ -23,7 +23,14 @@ pub fn report_allocation(
     let store = snapshot(ctx)?;
     let sheets = store.market().unit_allocations(plan, company.as_ref())?;
     let mut out = std::io::stdout().lock();
-    if json {
+    if format.csv {
+        out.write_all(
+            ets_market::exports::allocations(&sheets)
+                .to_csv()
+                .as_bytes(),
+        )?;
+        Ok(())
+    } else if format.json {
         write_json(&sheets, &mut out)
     } else {
         print(&sheets, &mut out)

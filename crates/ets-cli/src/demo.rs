@@ -449,7 +449,12 @@ pub fn run(data: &Path, opts: Options) -> Result<()> {
         output::print_market(ex, &mut std::io::stdout())?;
         println!();
     }
-    output::print_compliance(&report, None, &mut std::io::stdout())?;
+    output::print_compliance(
+        run.store.market(),
+        &report,
+        &output::CompanyFilter::default(),
+        &mut std::io::stdout(),
+    )?;
     println!(
         "\njournal: {} records in {}; {:.1} s. Try `ets --data {} report compliance --province Shanxi` or `ets --data {} verify`.",
         run.store.last_seq(),

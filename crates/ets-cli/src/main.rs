@@ -143,7 +143,12 @@ enum Cmd {
         cmd: ExchangeCmd,
     },
     /// An account's holdings and serial blocks.
-    Holdings { holder: String },
+    Holdings {
+        holder: String,
+        /// One row per unit class, for a spreadsheet.
+        #[arg(long)]
+        csv: bool,
+    },
     /// Replay the journal, check the hash chain and every invariant, and say what was checked.
     Verify,
     /// Serve the HTTP API, the dashboard and the API docs over the store (embedded by default).
@@ -244,16 +249,23 @@ enum ReportCmd {
         /// Plan (default: the only or the latest adopted).
         #[arg(long)]
         plan: Option<String>,
-        /// Only this province (its companies are listed).
+        /// Only this province, in English or Chinese (Shanxi, 山西, 山西省): its totals, status
+        /// line and fines, and its companies listed.
         #[arg(long)]
         province: Option<String>,
-        #[arg(long)]
-        json: bool,
+        /// Only companies of this status (listed, nationwide or in --province).
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+        #[command(flatten)]
+        format: Format,
+        /// With --csv: the totals (the nation and each province) instead of the companies.
+        #[arg(long, requires = "csv")]
+        totals: bool,
     },
     /// The exchange's daily figures: open, high, low, close (VWAP of listed trades), volume, turnover.
     Market {
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: Format,
     },
     /// Each generating unit's pre-allocation and final allocation, with its inputs and factors.
     Allocation {
@@ -263,8 +275,8 @@ enum ReportCmd {
         /// Only this company.
         #[arg(long)]
         company: Option<String>,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: Format,
     },
 }
 
@@ -383,6 +395,24 @@ enum ExchangeCmd {
         #[arg(long)]
         vintage: u16,
     },
+}
+
+/// How a report is printed: a table for people (default), JSON, or CSV for a spreadsheet.
+#[derive(clap::Args, Clone, Copy, Default)]
+pub struct Format {
+    /// JSON (fields described in docs/reports.md).
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// CSV with a header line (RFC 4180, UTF-8; columns described in docs/reports.md).
+    #[arg(long)]
+    pub csv: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusArg {
+    Complied,
+    Partly,
+    NotAtAll,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -551,22 +581,35 @@ fn run(cli: Cli) -> Result<()> {
                 ReportCmd::Compliance {
                     plan,
                     province,
-                    json,
+                    status,
+                    format,
+                    totals,
                 },
-        } => steps::report_compliance(&ctx, plan.as_deref(), province.as_deref(), json),
+        } => steps::report_compliance(
+            &ctx,
+            steps::ComplianceQuery {
+                plan: plan.as_deref(),
+                province: province.as_deref(),
+                status,
+                totals,
+            },
+            format,
+        ),
         Cmd::Report {
-            what: ReportCmd::Market { json },
-        } => steps::report_market(&ctx, json),
+            what: ReportCmd::Market { format },
+        } => steps::report_market(&ctx, format),
         Cmd::Report {
             what:
                 ReportCmd::Allocation {
                     plan,
                     company,
-                    json,
+                    format,
                 },
-        } => allocation_report::report_allocation(&ctx, plan.as_deref(), company.as_deref(), json),
+        } => {
+            allocation_report::report_allocation(&ctx, plan.as_deref(), company.as_deref(), format)
+        }
         Cmd::Exchange { cmd } => exchange_cmd(&ctx, cmd),
-        Cmd::Holdings { holder } => steps::holdings(&ctx, &holder),
+        Cmd::Holdings { holder, csv } => steps::holdings(&ctx, &holder, csv),
         Cmd::Verify => steps::verify(&ctx),
     }
 }

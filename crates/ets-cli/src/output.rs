@@ -3,8 +3,8 @@
 use std::io::Write;
 
 use anyhow::Result;
-use ets_compliance::{Ratio, Totals};
-use ets_market::ComplianceReport;
+use ets_compliance::{CompanyResult, Ratio, Status, Totals};
+use ets_market::{ComplianceReport, Market};
 use serde_json::json;
 
 /// Tonnes (or any integer) with thousands separators: 4,512,345,678.
@@ -20,55 +20,57 @@ pub fn pct(r: Ratio) -> String {
     )
 }
 
-fn rate_json(r: Ratio) -> serde_json::Value {
-    let d = r.to_decimal(6).normalize().to_string();
-    serde_json::from_str(&d).expect("a decimal is a JSON number")
+/// Which companies and provinces a compliance report shows: `--province` (resolved to its
+/// English name) and `--status`.
+#[derive(Clone, Copy, Default)]
+pub struct CompanyFilter {
+    pub province: Option<&'static str>,
+    pub status: Option<Status>,
 }
 
-fn totals_json(t: &Totals) -> serde_json::Value {
-    json!({
-        "name": t.name,
-        "companies": t.companies,
-        "allocated_t": t.allocated_t,
-        "verified_t": t.verified_t,
-        "obligation_t": t.obligation_t,
-        "surrendered_t": t.surrendered_t,
-        "offsets_used_t": t.offsets_used_t,
-        "shortfall_t": t.shortfall_t,
-        "complied": t.complied,
-        "partly": t.partly,
-        "not_at_all": t.not_at_all,
-        "fines_cny": t.fines_cny,
-        "completion_rate_volume": rate_json(t.completion_volume),
-        "completion_rate_count": rate_json(t.completion_count),
-    })
+impl CompanyFilter {
+    pub fn keeps(&self, c: &CompanyResult) -> bool {
+        self.keeps_province(&c.province) && self.status.is_none_or(|s| c.status == s)
+    }
+    pub fn keeps_province(&self, name: &str) -> bool {
+        self.province.is_none_or(|p| p == name)
+    }
+    /// Whether companies are listed (a filter was given).
+    fn lists(&self) -> bool {
+        self.province.is_some() || self.status.is_some()
+    }
 }
 
+/// The JSON report: totals as [`ets_market::exports::totals_row`] makes them and, when a
+/// filter is given, the companies it selects as [`ets_market::exports::company_row`] makes
+/// them (names, province, fines). docs/reports.md describes every field.
 pub fn write_compliance_json(
+    m: &Market,
     r: &ComplianceReport,
-    province: Option<&str>,
+    filter: &CompanyFilter,
     out: &mut impl Write,
 ) -> Result<()> {
+    use ets_market::exports::{company_row, totals_row};
     let provinces: Vec<_> = r
         .provinces
         .iter()
-        .filter(|p| province.is_none_or(|want| p.name.eq_ignore_ascii_case(want)))
-        .map(totals_json)
+        .filter(|p| filter.keeps_province(&p.name))
+        .map(totals_row)
         .collect();
     let mut doc = json!({
         "plan": r.plan,
         "assessed_on": r.assessed_on.map(|d| d.to_string()),
-        "national": totals_json(&r.national),
+        "national": totals_row(&r.national),
         "provinces": provinces,
         "pending_companies": r.pending.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
         "exempted_companies": r.exempted.iter().map(|(c, _)| c.to_string()).collect::<Vec<_>>(),
     });
-    if let Some(want) = province {
+    if filter.lists() {
         let companies: Vec<_> = r
             .companies
             .iter()
-            .filter(|c| c.province.eq_ignore_ascii_case(want))
-            .map(|c| serde_json::to_value(c).expect("results serialize"))
+            .filter(|c| filter.keeps(c))
+            .map(|c| company_row(m, c))
             .collect();
         doc["companies"] = serde_json::Value::Array(companies);
     }
@@ -94,9 +96,29 @@ fn row(out: &mut impl Write, t: &Totals, mark: &str) -> std::io::Result<()> {
     )
 }
 
+fn status_line(out: &mut impl Write, label: &str, t: &Totals) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{label}: {} complied, {} partly, {} not at all; fines {} CNY",
+        self::t(t.complied),
+        self::t(t.partly),
+        self::t(t.not_at_all),
+        self::t(t.fines_cny)
+    )
+}
+
+fn status_word(s: Status) -> &'static str {
+    match s {
+        Status::Complied => "complied",
+        Status::Partly => "partly",
+        Status::NotAtAll => "not at all",
+    }
+}
+
 pub fn print_compliance(
+    m: &Market,
     r: &ComplianceReport,
-    province: Option<&str>,
+    filter: &CompanyFilter,
     out: &mut impl Write,
 ) -> Result<()> {
     match r.assessed_on {
@@ -136,11 +158,10 @@ pub fn print_compliance(
         "count"
     )?;
     row(out, &r.national, "")?;
-    let n = &r.national;
     for p in r
         .provinces
         .iter()
-        .filter(|p| province.is_none_or(|want| p.name.eq_ignore_ascii_case(want)))
+        .filter(|p| filter.keeps_province(&p.name))
     {
         row(
             out,
@@ -152,34 +173,60 @@ pub fn print_compliance(
             },
         )?;
     }
-    writeln!(
-        out,
-        "status: {} complied, {} partly, {} not at all; fines {} CNY",
-        t(n.complied),
-        t(n.partly),
-        t(n.not_at_all),
-        t(n.fines_cny)
-    )?;
-    if let Some(want) = province {
+    // The status line of what is shown: the province's when one is asked for.
+    match filter
+        .province
+        .and_then(|want| r.provinces.iter().find(|p| p.name == want))
+    {
+        Some(p) => {
+            status_line(out, &format!("status in {}", p.name), p)?;
+            status_line(out, "status nationally", &r.national)?;
+        }
+        None => status_line(out, "status", &r.national)?,
+    }
+    if filter.lists() {
+        let listed: Vec<&CompanyResult> = r.companies.iter().filter(|c| filter.keeps(c)).collect();
         writeln!(
             out,
-            "\n{:<10} {:>13} {:>13} {:>13} {:>11}  status",
-            "company", "obligation t", "surrendered t", "shortfall t", "offsets t"
+            "\n{} {}{}{}:",
+            listed.len(),
+            if listed.len() == 1 {
+                "company"
+            } else {
+                "companies"
+            },
+            filter
+                .province
+                .map_or(String::new(), |p| format!(" in {p}")),
+            filter
+                .status
+                .map_or(String::new(), |s| format!(", status {}", status_word(s)))
         )?;
-        for c in r
-            .companies
-            .iter()
-            .filter(|c| c.province.eq_ignore_ascii_case(want))
-        {
+        writeln!(
+            out,
+            "{:<10} {:<28} {:>13} {:>13} {:>13} {:>11} {:<11} {:>12}",
+            "company",
+            "name",
+            "obligation t",
+            "surrendered t",
+            "shortfall t",
+            "offsets t",
+            "status",
+            "fine CNY"
+        )?;
+        for c in listed {
+            let name = m.company(&c.company).map_or("", |co| co.name.as_str());
             writeln!(
                 out,
-                "{:<10} {:>13} {:>13} {:>13} {:>11}  {:?}",
+                "{:<10} {:<28} {:>13} {:>13} {:>13} {:>11} {:<11} {:>12}",
                 c.company.as_str(),
+                name.chars().take(28).collect::<String>(),
                 t(c.obligation_t),
                 t(c.surrendered_t),
                 t(c.shortfall_t),
                 t(c.offsets_used_t),
-                c.status
+                status_word(c.status),
+                t(c.penalty.map_or(0, |p| p.fine_cny))
             )?;
         }
     }

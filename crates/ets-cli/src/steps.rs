@@ -1,6 +1,7 @@
 //! One regulator step per function: read a file, check all of it, submit it as one atomic
 //! journal batch, print what happened. A bad file changes nothing.
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -581,19 +582,44 @@ pub fn assess(ctx: &Ctx, plan: &str) -> Result<()> {
         },
     ))?;
     let report = store.market().compliance_report(plan)?;
-    output::print_compliance(&report, None, &mut std::io::stdout())?;
+    output::print_compliance(
+        store.market(),
+        &report,
+        &output::CompanyFilter::default(),
+        &mut std::io::stdout(),
+    )?;
     Ok(())
+}
+
+/// What `ets report compliance` shows.
+pub struct ComplianceQuery<'a> {
+    pub plan: Option<&'a str>,
+    pub province: Option<&'a str>,
+    pub status: Option<crate::StatusArg>,
+    /// With CSV: the totals table instead of the companies.
+    pub totals: bool,
 }
 
 pub fn report_compliance(
     ctx: &Ctx,
-    plan: Option<&str>,
-    province: Option<&str>,
-    json: bool,
+    query: ComplianceQuery<'_>,
+    format: crate::Format,
 ) -> Result<()> {
+    // A misspelt province is refused with the valid spellings before anything is read.
+    let province = query
+        .province
+        .map(|p| {
+            ets_types::province_named(p).with_context(|| {
+                format!(
+                    "--province {p:?} is not a province; write one of: {}",
+                    ets_types::province_spellings()
+                )
+            })
+        })
+        .transpose()?;
     let store = snapshot(ctx)?;
     let m = store.market();
-    let plan = match plan {
+    let plan = match query.plan {
         Some(p) => p.to_string(),
         None => m
             .plan_ids()
@@ -602,34 +628,110 @@ pub fn report_compliance(
             .to_string(),
     };
     let report = m.compliance_report(&plan)?;
-    if let Some(p) = province
-        && !report
-            .provinces
-            .iter()
-            .any(|t| t.name.eq_ignore_ascii_case(p))
-    {
-        bail!("no company of province {p:?} in plan {plan}");
-    }
-    let mut out = std::io::stdout();
-    if json {
-        output::write_compliance_json(&report, province, &mut out)?;
+    let filter = output::CompanyFilter {
+        province,
+        status: query.status.map(|s| match s {
+            crate::StatusArg::Complied => ets_compliance::Status::Complied,
+            crate::StatusArg::Partly => ets_compliance::Status::Partly,
+            crate::StatusArg::NotAtAll => ets_compliance::Status::NotAtAll,
+        }),
+    };
+    let mut out = std::io::stdout().lock();
+    if format.csv {
+        let table = if query.totals {
+            ets_market::exports::compliance_totals(&report, |t| filter.keeps_province(&t.name))
+        } else {
+            ets_market::exports::compliance_companies(m, &report, |c| filter.keeps(c))
+        };
+        out.write_all(table.to_csv().as_bytes())?;
+    } else if format.json {
+        output::write_compliance_json(m, &report, &filter, &mut out)?;
     } else {
-        output::print_compliance(&report, province, &mut out)?;
+        output::print_compliance(m, &report, &filter, &mut out)?;
     }
     Ok(())
 }
 
-pub fn holdings(ctx: &Ctx, holder: &str) -> Result<()> {
+pub fn holdings(ctx: &Ctx, holder: &str, csv: bool) -> Result<()> {
     let store = snapshot(ctx)?;
     let m = store.market();
     let account = m
         .resolve_account(holder)
         .with_context(|| format!("unknown holder {holder:?}"))?;
+    if csv {
+        let table = ets_market::exports::holdings(m, account);
+        std::io::stdout().write_all(table.to_csv().as_bytes())?;
+        return Ok(());
+    }
     let a = m.registry().account(account).expect("resolved");
     println!(
         "account {} ({:?}, {:?}) of {}",
         a.id, a.kind, a.status, a.holder
     );
+    // A company's position in each cycle: what it was allocated, what it owes, what it
+    // surrendered, and what it must still buy or may sell.
+    if let Ok(company) = CompanyId::parse(holder)
+        && let Some(c) = m.company(&company)
+    {
+        println!(
+            "{} ({}, {})",
+            c.name,
+            c.province,
+            ets_types::province_zh(&c.province).unwrap_or("")
+        );
+        for plan in m.plan_ids() {
+            let report = m.compliance_report(plan)?;
+            let Some(r) = report.companies.iter().find(|r| r.company == company) else {
+                if report.pending.contains(&company) {
+                    println!("  plan {plan}: no accepted report or final allocation yet");
+                }
+                continue;
+            };
+            let eligible = m.eligible_holdings(plan, &company);
+            println!(
+                "  plan {plan}: allocated {} t, verified emissions {} t, obligation {} t, surrendered {} t (offsets {} t){}",
+                output::t(r.allocated_t),
+                output::t(r.verified_t),
+                output::t(r.obligation_t),
+                output::t(r.surrendered_t),
+                output::t(r.offsets_used_t),
+                report
+                    .assessed_on
+                    .map_or(String::new(), |d| format!(", assessed on {d}"))
+            );
+            let owed = r.obligation_t.saturating_sub(r.surrendered_t);
+            if report.assessed_on.is_some() {
+                println!(
+                    "    status {:?}, shortfall {} t, fine {} CNY",
+                    r.status,
+                    output::t(r.shortfall_t),
+                    output::t(r.penalty.map_or(0, |p| p.fine_cny))
+                );
+            } else if owed == 0 {
+                println!(
+                    "    nothing left to surrender; {} t of eligible allowances held beyond it",
+                    output::t(eligible)
+                );
+            } else if eligible >= owed {
+                println!(
+                    "    still to surrender {} t; holds {} t eligible: nothing to buy, {} t may be sold",
+                    output::t(owed),
+                    output::t(eligible),
+                    output::t(eligible - owed)
+                );
+            } else {
+                println!(
+                    "    still to surrender {} t; holds {} t eligible: {} t still to buy",
+                    output::t(owed),
+                    output::t(eligible),
+                    output::t(owed - eligible)
+                );
+            }
+        }
+    }
+    if m.registry().holdings_of(account).is_empty() {
+        println!("  holds no units");
+    }
     for (class, q) in m.registry().holdings_of(account) {
         let blocks = m.registry().blocks(account, class);
         let shown: Vec<String> = blocks.iter().take(5).map(|b| b.to_string()).collect();
@@ -876,13 +978,17 @@ pub fn book(ctx: &Ctx, unit: &str, vintage: Year) -> Result<()> {
     Ok(())
 }
 
-pub fn report_market(ctx: &Ctx, json: bool) -> Result<()> {
+pub fn report_market(ctx: &Ctx, format: crate::Format) -> Result<()> {
     let store = snapshot(ctx)?;
     let ex = store
         .market()
         .exchange()
         .context("the exchange is not open: run `ets exchange open`")?;
-    if json {
+    if format.csv {
+        let table = ets_market::exports::market_days(ex);
+        std::io::stdout().write_all(table.to_csv().as_bytes())?;
+        Ok(())
+    } else if format.json {
         output::write_market_json(ex, &mut std::io::stdout())
     } else {
         output::print_market(ex, &mut std::io::stdout())

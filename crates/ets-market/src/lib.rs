@@ -26,6 +26,7 @@ mod allocation_report;
 mod apply;
 mod codes;
 mod execute;
+pub mod exports;
 mod queries;
 pub mod trading;
 

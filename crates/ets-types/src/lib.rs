@@ -13,6 +13,9 @@
 use std::fmt;
 
 pub use rust_decimal::Decimal;
+
+mod provinces;
+pub use provinces::{PROVINCES, province_named, province_spellings, province_zh};
 use serde::{Deserialize, Serialize};
 
 /// Whole tonnes of CO2 (one allowance or one offset credit is one tonne).
