@@ -188,14 +188,14 @@ pub const CODES: &[Code] = &[
         "The route does not take this method.",
     ),
     code(
-        "timeout",
+        "request_timeout",
         408,
-        "The request took too long; a write may still take effect: retry with the same Idempotency-Key.",
+        "The request (its body included) took too long to arrive or to be answered; a write may still take effect: retry with the same Idempotency-Key. The connection is closed.",
     ),
     code(
         "payload_too_large",
         413,
-        "The body is larger than the server's limit (`--max-body-bytes`).",
+        "The body is larger than the route's limit (`x-max-body-bytes` of the route, `params.max`); refused before it is read when its Content-Length says so, and the connection is closed.",
     ),
     code(
         "unsupported_media_type",
