@@ -1,0 +1,127 @@
+//! Schemathesis (issue 12, item 4): the server on a temporary embedded store with a market and
+//! users of every role, tested from its own `/openapi.json` as every role (an API token each)
+//! and unauthenticated, with every check Schemathesis has that applies to a stateless run: no
+//! 5xx, status codes, content types, headers and bodies as documented, schema-valid requests
+//! accepted (or refused for a documented rule of the market's state: 401, 403, 404, 409, 422,
+//! 429), schema-invalid ones refused.
+//!
+//! Needs the `schemathesis` command (`.ci/run` installs the pinned version with pip:
+//! `pip install schemathesis==4.32.5`). Under CI=true its absence fails the test; elsewhere the
+//! test says it skipped. `ETS_SCHEMATHESIS_EXAMPLES` sets the examples per operation (default 8;
+//! more for a longer run), `ETS_SCHEMATHESIS` the command.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+/// The pinned version, as `.ci/run` installs it.
+const VERSION: &str = "4.32.5";
+
+fn command() -> String {
+    std::env::var("ETS_SCHEMATHESIS").unwrap_or_else(|_| "schemathesis".into())
+}
+
+/// Whether the command runs; `Err` says how to install it.
+fn available() -> Result<String, String> {
+    let cmd = command();
+    match Command::new(&cmd).arg("--version").output() {
+        Ok(out) if out.status.success() => {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        }
+        Ok(out) => Err(format!(
+            "`{cmd} --version` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )),
+        Err(e) => Err(format!(
+            "`{cmd}` not found ({e}); install it with `pip install schemathesis=={VERSION}` (.ci/run does)"
+        )),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_nothing_as_any_role() {
+    let version = match available() {
+        Ok(v) => v,
+        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("schemathesis is required under CI=true: {why}")
+        }
+        Err(why) => {
+            eprintln!("SKIPPED: {why}");
+            return;
+        }
+    };
+    eprintln!("{version}");
+    let h = Harness::new(Kind::Embedded, "schemathesis").unwrap();
+    let m = setup(&h).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let service = h
+        .router
+        .clone()
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = tokio::spawn(async move { axum::serve(listener, service).await });
+    let examples = std::env::var("ETS_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| "8".into());
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/schemathesis/schemathesis.toml"
+    );
+    let reports = tempfile::tempdir().unwrap();
+    // The readers first, the regulator last: what a role's run changes (orders entered, users
+    // created, the day closed) stays for the next.
+    let roles: Vec<(&str, Option<String>)> = vec![
+        ("unauthenticated", None),
+        ("auditor", Some(m.auditor.clone())),
+        ("verifier", Some(m.verifier.clone())),
+        ("bureau", Some(m.bureau.clone())),
+        ("member", Some(m.member.clone())),
+        ("company", Some(m.rep_a.clone())),
+        ("regulator", Some(m.regulator.clone())),
+    ];
+    let mut failed = Vec::new();
+    for (role, token) in roles {
+        let mut cmd = Command::new(command());
+        cmd.arg("--config-file")
+            .arg(config)
+            .arg("--no-color")
+            .arg("run")
+            .arg(format!("http://{addr}/openapi.json"))
+            .args(["--checks", "all"])
+            // Stateless: each operation on its own (links between operations are not
+            // documented), and without the checks that need a second user's resources.
+            .args(["--exclude-checks", "use_after_free,ensure_resource_availability,ignored_auth,object_level_authorization"])
+            .args(["--phases", "examples,coverage,fuzzing"])
+            .args(["--max-examples", &examples])
+            .args(["--seed", "12"])
+            .args(["--workers", "2"])
+            .args(["--request-timeout", "30"])
+            .args(["--generation-database", "none"])
+            .arg("--report-dir")
+            .arg(reports.path().join(role))
+            .args(["--report", "junit"]);
+        if let Some(t) = &token {
+            cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+        }
+        let out = off_runtime(move || cmd.output().expect("run schemathesis"));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let tail: Vec<&str> = text.lines().rev().take(6).collect();
+        eprintln!(
+            "as {role}: {}",
+            tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+        );
+        if !out.status.success() {
+            failed.push(format!(
+                "as {role} ({}):\n{text}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    server.abort();
+    assert!(
+        failed.is_empty(),
+        "schemathesis found failures:\n{}",
+        failed.join("\n\n")
+    );
+}
