@@ -1227,12 +1227,13 @@ fn error_schema(codes: &[crate::error::Code]) -> Value {
                      "description": format!("what went wrong, stable; translate by it:\n{description}")},
             "message": {"type": "string", "description": "the same in English words, with the figures"},
             "field": {"type": ["string", "null"], "description": "the request field at fault (`units[0].unit`), or a header"},
-            "params": {"type": "object", "description": "the figures of the refusal by name (`max`, `held_t`…), for translations"}}})
+            "params": {"type": "object", "description": "the figures of the refusal by name (`max`, `held_t`…), for translations"},
+            "replayed": {"type": "boolean", "description": "present and true when this is the remembered answer to an earlier request with the same Idempotency-Key"}}})
 }
 
 fn path_schema(path: &str, name: &str) -> Value {
     match name {
-        "account" => json!({"type": "string", "pattern": ACCOUNT_PATTERN}),
+        "account" => json!({"type": "string", "pattern": ACCOUNT_PATTERN, "maxLength": 12}),
         "plan" => json!({"type": "string", "pattern": ID_PATTERN}),
         "id" if path.starts_with("/api/companies/") => {
             json!({"type": "string", "pattern": ID_PATTERN})
@@ -1588,7 +1589,7 @@ fn file_body(
             Ok((format!("builtin:{}", id.0), text.to_string()))
         }
         (None, Some(toml)) => Ok((b.source.map_or_else(|| "api".into(), |s| s.0), toml.0)),
-        _ => Err(bad(
+        _ => Err(ApiError::of(
             "file_choice",
             "give either builtin (a shipped id) or toml (the file's text, with an optional source)",
             Some("builtin"),
@@ -1967,8 +1968,7 @@ async fn logout(
     uri: Uri,
 ) -> Response {
     let Some(session) = caller.session.clone() else {
-        return ApiError::bad_request("no_session", "no browser session to end", None)
-            .into_response();
+        return ApiError::of("no_session", "no browser session to end", None).into_response();
     };
     let ctx = caller.ctx("POST", uri.path(), None, None);
     let mut resp = respond(

@@ -117,7 +117,6 @@ pub const CODES: &[Code] = &[
         400,
         "An Idempotency-Key that is not 1 to 128 visible ASCII characters.",
     ),
-    code("no_session", 400, "Log out without a browser session."),
     code(
         "invalid_name",
         400,
@@ -142,11 +141,6 @@ pub const CODES: &[Code] = &[
         "not_an_instruction",
         400,
         "A command that is not a four-eyes instruction.",
-    ),
-    code(
-        "file_choice",
-        400,
-        "Give exactly one of `builtin` (a shipped file's id) or `toml` (a file's text).",
     ),
     // 401, 403: who is calling.
     code(
@@ -230,7 +224,17 @@ pub const CODES: &[Code] = &[
         409,
         "A holder of that name is registered or requested.",
     ),
+    code(
+        "no_session",
+        409,
+        "Log out without a browser session (a caller with an API token has none to end).",
+    ),
     // 422: against the rules.
+    code(
+        "file_choice",
+        422,
+        "Give exactly one of `builtin` (a shipped file's id) or `toml` (a file's text, with an optional `source`).",
+    ),
     code(
         "weak_password",
         422,
