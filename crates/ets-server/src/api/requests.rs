@@ -406,7 +406,7 @@ parsed_string!(
     Dec(Decimal),
     codes = ["invalid_decimal", "out_of_range"],
     schema = json!({"type": "string", "pattern": DECIMAL_PATTERN, "maxLength": 40,
-                    "description": format!("a non-negative decimal as a string, at most {DECIMAL_MAX}"),
+                    "description": format!("a non-negative decimal as a string, at most {DECIMAL_MAX}, with at most {DECIMAL_PLACES} decimal places"),
                     "examples": ["21.5"]}),
     parse = |s| {
         let ok = !s.is_empty()
@@ -414,13 +414,14 @@ parsed_string!(
             && s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
             && s.bytes().filter(|b| *b == b'.').count() <= 1
             && !s.starts_with('.')
-            && !s.ends_with('.');
+            && !s.ends_with('.')
+            && s.split_once('.').is_none_or(|(_, f)| f.len() <= DECIMAL_PLACES);
         let d: Decimal = match ok.then(|| s.parse::<Decimal>().ok()).flatten() {
             Some(d) => d,
             None => {
                 return Err(refusal(
                     "invalid_decimal",
-                    format!("{:?} is not a decimal such as \"21.5\"", clip(s)),
+                    format!("{:?} is not a decimal such as \"21.5\" (at most {DECIMAL_PLACES} decimal places)", clip(s)),
                     json!({"value": clip(s)}),
                 ));
             }
@@ -490,8 +491,12 @@ impl<const MAX: usize> Schema for Base64<MAX> {
 pub const CLASS_PATTERN: &str = "^(CEA|CCER-P[0-9]{1,9})-(200[5-9]|20[1-9][0-9]|2100)$";
 /// `CN-000123` or `123`: 1 to 9 digits, not all zero (no account 0).
 pub const ACCOUNT_PATTERN: &str = "^(CN-)?([1-9][0-9]{0,8}|0[1-9][0-9]{0,7}|00[1-9][0-9]{0,6}|000[1-9][0-9]{0,5}|0000[1-9][0-9]{0,4}|00000[1-9][0-9]{0,3}|000000[1-9][0-9]{0,2}|0000000[1-9][0-9]?|00000000[1-9])$";
-/// A non-negative decimal.
-pub const DECIMAL_PATTERN: &str = "^[0-9]+(\\.[0-9]+)?$";
+/// A non-negative decimal of at most [`DECIMAL_MAX`] (10^12) with at most
+/// [`DECIMAL_PLACES`] decimal places: the pattern says what the parser takes.
+pub const DECIMAL_PATTERN: &str = "^0*([0-9]{1,12}(\\.[0-9]{1,15})?|1000000000000(\\.0{1,15})?)$";
+/// Decimal places a measured figure may have (with 13 digits before the point, 28 in all: what
+/// a `Decimal` holds exactly).
+pub const DECIMAL_PLACES: usize = 15;
 
 fn parse_unit_class(text: &str) -> Result<UnitClass, Refusal> {
     let err = || {
