@@ -391,24 +391,24 @@ fn perform(st: &mut State, ctx: &RequestCtx, op: Op) -> Done {
         }
         return Done::reply(Reply::ok(status, body));
     }
-    if let Some(key) = &ctx.key {
-        if let Some(r) = st.remembered(&idempotency_scope(ctx), key, ctx.at) {
-            if r.body_sha256 != ctx.body_sha256 || r.path != ctx.path {
-                return Done::error(ApiError::conflict(
-                    "idempotency_key_reused",
-                    format!(
-                        "idempotency key {key:?} was used for a different request ({})",
-                        r.path
-                    ),
-                    Some("Idempotency-Key"),
-                ));
-            }
-            let mut body: Value = serde_json::from_str(&r.response).unwrap_or(Value::Null);
-            if let Value::Object(m) = &mut body {
-                m.insert("replayed".into(), Value::Bool(true));
-            }
-            return Done::reply(Reply::ok(r.status, body));
+    if let Some(key) = &ctx.key
+        && let Some(r) = st.remembered(&idempotency_scope(ctx), key, ctx.at)
+    {
+        if r.body_sha256 != ctx.body_sha256 || r.path != ctx.path {
+            return Done::error(ApiError::conflict(
+                "idempotency_key_reused",
+                format!(
+                    "idempotency key {key:?} was used for a different request ({})",
+                    r.path
+                ),
+                Some("Idempotency-Key"),
+            ));
         }
+        let mut body: Value = serde_json::from_str(&r.response).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut body {
+            m.insert("replayed".into(), Value::Bool(true));
+        }
+        return Done::reply(Reply::ok(r.status, body));
     }
     match perform_op(st, ctx, op) {
         Ok(done) => done,
