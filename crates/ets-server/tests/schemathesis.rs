@@ -90,7 +90,9 @@ async fn schemathesis_finds_nothing_as_any_role() {
     let mut failed = Vec::new();
     for (role, token, phases) in roles {
         let mut cmd = Command::new(command());
-        cmd.arg("--config-file")
+        // Its caches and reports go to the temporary directory, not the work tree.
+        cmd.current_dir(reports.path())
+            .arg("--config-file")
             .arg(config)
             .arg("--no-color")
             .arg("run")
