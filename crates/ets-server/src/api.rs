@@ -139,14 +139,34 @@ pub struct Route {
     /// The documented schema of a success: the name of its component, and the components
     /// (that one and those it refers to) by name. `None`: any object.
     pub response: Option<(&'static str, Components)>,
+    /// The largest body the route takes, in bytes (`x-max-body-bytes` in the document): a
+    /// longer one is refused with 413 `payload_too_large` (and `Connection: close`), before it
+    /// is read when its `Content-Length` says so. Zero for a GET, which takes no body.
+    pub max_body: usize,
     pub handler: MethodRouter<AppState>,
 }
+
+/// The body limit of a write that carries a few fields (logins, orders, decisions): the largest
+/// such body, a user with its passphrase or a raw command with its 500-character reason, is
+/// well under 4 KiB.
+pub const SMALL_BODY: usize = 16 * 1024;
+/// The body limit of an emission report, its correction or its verification: 200 units of 32
+/// fuels each, every figure a string of up to 40 characters.
+pub const REPORT_BODY: usize = 4 * 1024 * 1024;
+/// The body limit of a plan or market file given as text (`toml`: at most 200,000 characters,
+/// four bytes each at worst, escaped in JSON).
+pub const FILE_BODY: usize = 1024 * 1024;
+/// The body limit of an account request: its documents in base64 (at most `MAX_DOCUMENTS` of
+/// `MAX_DOCUMENT_BYTES`) and the rest.
+pub const APPLICATION_BODY: usize = MAX_DOCUMENTS * base64_len(MAX_DOCUMENT_BYTES) + 64 * 1024;
 
 /// The kind of a query parameter, for the document.
 #[derive(Clone, Copy, Debug)]
 pub enum QueryParam {
     Class,
     Limit,
+    /// Companies per page of allocations.
+    Page,
     Levels,
     Seq,
     Year,
@@ -163,7 +183,9 @@ impl QueryParam {
             QueryParam::Levels => {
                 json!({"type": "integer", "minimum": 1, "maximum": 50, "default": 5})
             }
-            QueryParam::Seq => json!({"type": "integer", "minimum": 0}),
+            QueryParam::Seq => json!({"type": "integer", "minimum": 0, "maximum": u64::MAX}),
+            QueryParam::Page => json!({"type": "integer", "minimum": 1,
+                "maximum": crate::allocation_api::COMPANIES_PER_PAGE_MAX}),
             QueryParam::Year => {
                 json!({"type": "integer", "minimum": YEAR_MIN, "maximum": YEAR_MAX})
             }
@@ -196,6 +218,7 @@ fn route(
         market: false,
         query: &[],
         response: None,
+        max_body: if method == "post" { SMALL_BODY } else { 0 },
         handler,
     }
 }
@@ -224,6 +247,11 @@ impl Route {
         self.response = Some((name, schemas));
         self
     }
+    /// A body limit other than [`SMALL_BODY`].
+    fn max_body(mut self, bytes: usize) -> Route {
+        self.max_body = bytes;
+        self
+    }
 
     /// Every code this route may answer with.
     pub fn all_codes(&self) -> BTreeSet<&'static str> {
@@ -231,7 +259,7 @@ impl Route {
             // Anyone may send a bad token; anyone may be too fast; the server may be down.
             "unauthenticated",
             "rate_limited",
-            "timeout",
+            "request_timeout",
             "internal",
             "unavailable",
         ]
@@ -400,6 +428,7 @@ pub fn routes() -> Vec<Route> {
             "documents": [{"name": "licence.pdf", "media_type": "application/pdf", "content_base64": "JVBERi0xLjQK"}],
             "representatives": [{"name": "rep-a", "display": "Li Wei", "password": "a long passphrase"},
                                 {"name": "rep-b", "display": "Wang Fang", "password": "another passphrase"}]}))
+        .max_body(APPLICATION_BODY)
         .codes(&[
             "weak_password",
             "too_few_representatives",
@@ -615,6 +644,7 @@ pub fn routes() -> Vec<Route> {
         .body::<ReportBody>(json!({"company": "SX0001", "year": 2021, "units": [{"unit": "SX0001-G1", "year": 2021,
             "fuels": [{"fuel": "bituminous_coal", "consumption": "1150000", "ncv_gj": "21.5", "carbon_content_tc_per_gj": "0.0262", "elemental_carbon": null, "oxidation_rate": "0.99"}],
             "purchased_electricity_mwh": "0", "power_supplied_mwh": "3000000", "heat_supplied_gj": "0", "load_factor": "0.82"}]}))
+        .max_body(REPORT_BODY)
         .market(),
         route(
             "post",
@@ -626,6 +656,7 @@ pub fn routes() -> Vec<Route> {
             command(correct_report),
         )
         .body::<Correction>(json!({"report": {"company": "SX0001", "year": 2021, "units": []}, "reason": "meter recalibrated"}))
+        .max_body(REPORT_BODY)
         .market(),
         route(
             "post",
@@ -637,6 +668,7 @@ pub fn routes() -> Vec<Route> {
             command(verify_report),
         )
         .body::<Verification>(json!({"company": "SX0001", "year": 2021, "units": null, "findings": ["sampling plan followed"]}))
+        .max_body(REPORT_BODY)
         .market(),
         route(
             "post",
@@ -669,6 +701,7 @@ pub fn routes() -> Vec<Route> {
             command(adopt_plan),
         )
         .body::<FileBody>(json!({"builtin": "cn-power-2021-2022"}))
+        .max_body(FILE_BODY)
         .codes(&["file_choice", "not_found"])
         .market(),
         route(
@@ -698,7 +731,7 @@ pub fn routes() -> Vec<Route> {
             ("plan", false, QueryParam::Company),
             ("company", false, QueryParam::Company),
             ("after", false, QueryParam::Company),
-            ("limit", false, QueryParam::Limit),
+            ("limit", false, QueryParam::Page),
         ])
         .market(),
         route(
@@ -788,6 +821,7 @@ pub fn routes() -> Vec<Route> {
             command(open_exchange),
         )
         .body::<FileBody>(json!({"builtin": "cn-seee"}))
+        .max_body(FILE_BODY)
         .codes(&["file_choice", "not_found"])
         .market(),
         route(
@@ -1010,11 +1044,34 @@ pub fn routes() -> Vec<Route> {
 pub fn router() -> Router<AppState> {
     routes().into_iter().fold(Router::new(), |r, route| {
         let roles = route.roles;
+        let mut handler = route.handler;
+        if route.max_body > 0 {
+            // The route's own limit, after its roles (a role that may never call it is 403
+            // whatever it sends): a body that says it is longer is refused before it is read; one
+            // that does not say is cut off at the limit as it is read.
+            let max = route.max_body;
+            handler = handler
+                .route_layer(axum::extract::DefaultBodyLimit::max(max))
+                .route_layer(axum::middleware::from_fn(
+                    move |req: axum::extract::Request, next: Next| async move {
+                        if let Some(e) = too_large(req.headers(), max) {
+                            return e.into_response();
+                        }
+                        let resp = next.run(req).await;
+                        if resp.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                            // Cut off as it was read (no Content-Length, or a false one): the
+                            // same refusal, with the limit.
+                            return payload_too_large(max).into_response();
+                        }
+                        resp
+                    },
+                ));
+        }
         if matches!(roles, Roles::Anyone) {
             // Nobody to refuse: public routes (market data, login) skip the layer's cost.
-            return r.route(route.path, route.handler);
+            return r.route(route.path, handler);
         }
-        let handler = route.handler.route_layer(axum::middleware::from_fn(
+        let handler = handler.route_layer(axum::middleware::from_fn(
             move |req: axum::extract::Request, next: Next| async move {
                 let role = req.extensions().get::<Caller>().and_then(|c| c.role);
                 match roles.refuse(role) {
@@ -1025,6 +1082,27 @@ pub fn router() -> Router<AppState> {
         ));
         r.route(route.path, handler)
     })
+}
+
+/// The 413 of a body whose `Content-Length` is above `max` bytes.
+fn too_large(headers: &HeaderMap, max: usize) -> Option<ApiError> {
+    let length = headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse::<u64>()
+        .ok()?;
+    (length > max as u64).then(|| payload_too_large(max).with("length", length))
+}
+
+/// The refusal of a body above the route's limit of `max` bytes.
+pub fn payload_too_large(max: usize) -> ApiError {
+    ApiError::of(
+        "payload_too_large",
+        format!("the body is larger than this route's limit of {max} bytes"),
+        None,
+    )
+    .with("max", max)
 }
 
 /// The OpenAPI 3.1 document of [`routes`]: per route its roles, its body's schema (from the
@@ -1105,9 +1183,14 @@ pub fn openapi() -> Value {
         }
         if let Some(body) = &r.body {
             schemas.insert(body.kind.name.into(), (body.kind.schema)());
-            op["requestBody"] = json!({"required": true, "content": {"application/json": {
+            op["requestBody"] = json!({"required": true,
+                "description": format!("At most {} bytes (`x-max-body-bytes`); a longer body is refused with 413 `payload_too_large`.", r.max_body),
+                "content": {"application/json": {
                 "schema": {"$ref": format!("#/components/schemas/{}", body.kind.name)},
                 "example": body.example}}});
+        }
+        if r.max_body > 0 {
+            op["x-max-body-bytes"] = json!(r.max_body);
         }
         paths
             .entry(r.path.to_string())
@@ -1144,17 +1227,18 @@ fn error_schema(codes: &[crate::error::Code]) -> Value {
                      "description": format!("what went wrong, stable; translate by it:\n{description}")},
             "message": {"type": "string", "description": "the same in English words, with the figures"},
             "field": {"type": ["string", "null"], "description": "the request field at fault (`units[0].unit`), or a header"},
-            "params": {"type": "object", "description": "the figures of the refusal by name (`max`, `held_t`…), for translations"}}})
+            "params": {"type": "object", "description": "the figures of the refusal by name (`max`, `held_t`…), for translations"},
+            "replayed": {"type": "boolean", "description": "present and true when this is the remembered answer to an earlier request with the same Idempotency-Key"}}})
 }
 
 fn path_schema(path: &str, name: &str) -> Value {
     match name {
-        "account" => json!({"type": "string", "pattern": ACCOUNT_PATTERN}),
+        "account" => json!({"type": "string", "pattern": ACCOUNT_PATTERN, "maxLength": 12}),
         "plan" => json!({"type": "string", "pattern": ID_PATTERN}),
         "id" if path.starts_with("/api/companies/") => {
             json!({"type": "string", "pattern": ID_PATTERN})
         }
-        "id" | "seq" => json!({"type": "integer", "minimum": 0}),
+        "id" | "seq" => json!({"type": "integer", "minimum": 0, "maximum": u64::MAX}),
         "name" => {
             json!({"type": "string", "pattern": crate::core::USER_NAME_PATTERN, "minLength": 1, "maxLength": 64})
         }
@@ -1505,7 +1589,7 @@ fn file_body(
             Ok((format!("builtin:{}", id.0), text.to_string()))
         }
         (None, Some(toml)) => Ok((b.source.map_or_else(|| "api".into(), |s| s.0), toml.0)),
-        _ => Err(bad(
+        _ => Err(ApiError::of(
             "file_choice",
             "give either builtin (a shipped id) or toml (the file's text, with an optional source)",
             Some("builtin"),
@@ -1884,8 +1968,7 @@ async fn logout(
     uri: Uri,
 ) -> Response {
     let Some(session) = caller.session.clone() else {
-        return ApiError::bad_request("no_session", "no browser session to end", None)
-            .into_response();
+        return ApiError::of("no_session", "no browser session to end", None).into_response();
     };
     let ctx = caller.ctx("POST", uri.path(), None, None);
     let mut resp = respond(
@@ -2109,7 +2192,10 @@ async fn request_account(w: Post) -> Response {
             let st = w.app.read();
             // A retry of an answered request is answered by the writer from its memory; any
             // other request must pass the state's rules before a password is hashed.
-            let scope = crate::core::idempotency_scope(&w.caller.user, &w.caller.from, &w.body);
+            let ctx = w
+                .caller
+                .ctx("POST", &w.path, Some(key.clone()), Some(&w.body));
+            let scope = crate::core::idempotency_scope(&ctx);
             if st.remembered(&scope, &key, w.caller.at).is_none() {
                 crate::core::validate_account_request(&st, &request)?;
             }
@@ -2346,16 +2432,17 @@ async fn show_transaction(
 ) -> JsonResult {
     let seq = parse_id(&p, "seq")?;
     let st = app.read();
-    let t = st
-        .market
-        .registry()
-        .transaction(seq)
-        .ok_or_else(|| ApiError::not_found(format!("no registry transaction {seq}")))?;
-    let party = may_read_account(&st, &caller, t.to)
-        || t.from.is_some_and(|a| may_read_account(&st, &caller, a));
+    let t = st.market.registry().transaction(seq);
+    // One who is no party to it must be one who reads everything, whether it exists or not:
+    // an unknown number and another's transaction answer the same 403.
+    let party = t.is_some_and(|t| {
+        may_read_account(&st, &caller, t.to)
+            || t.from.is_some_and(|a| may_read_account(&st, &caller, a))
+    });
     if !party {
         st.check(caller.user.as_deref(), Action::ReadAudit)?;
     }
+    let t = t.ok_or_else(|| ApiError::not_found(format!("no registry transaction {seq}")))?;
     Ok(Json(transaction_json(t)))
 }
 
@@ -2499,16 +2586,19 @@ async fn list_companies(
 }
 
 /// Everything about one company the caller may see.
+///
+/// Asked before the company is looked up: one who may not read a company gets 403 whether it
+/// exists or not, so that nobody learns which ids exist; 404 only to those who may read it.
 pub fn company_detail(st: &State, caller: &Caller, id: &CompanyId) -> Result<Value, ApiError> {
-    let company = st
-        .market
-        .company(id)
-        .ok_or_else(|| ApiError::not_found(format!("no company {id}")))?;
     let user = caller.user.as_deref();
     let full = st.check(user, Action::ReadCompany(id)).is_ok();
     if !full {
         st.check(user, Action::ReadReports(id))?;
     }
+    let company = st
+        .market
+        .company(id)
+        .ok_or_else(|| ApiError::not_found(format!("no company {id}")))?;
     let reports: Vec<Value> = st
         .market
         .reports()
@@ -2698,10 +2788,12 @@ async fn open_orders(
     })?;
     let holder = &parse_id_text(holder, "holder")?;
     let st = app.read();
-    let id = st
-        .market
-        .resolve_account(holder)
-        .ok_or_else(|| ApiError::not_found(format!("no account holder {holder}")))?;
+    // An unknown holder is 404 only to those who read every account (as `ReadAccount` of an
+    // account that does not exist); anyone else gets the 403 of another's account.
+    let Some(id) = st.market.resolve_account(holder) else {
+        st.check(caller.user.as_deref(), Action::ReadAudit)?;
+        return Err(ApiError::not_found(format!("no account holder {holder}")));
+    };
     st.check(caller.user.as_deref(), Action::ReadAccount(id))?;
     let orders = st
         .market

@@ -391,25 +391,24 @@ fn perform(st: &mut State, ctx: &RequestCtx, op: Op) -> Done {
         }
         return Done::reply(Reply::ok(status, body));
     }
-    if let Some(key) = &ctx.key {
-        let who = idempotency_scope(&ctx.user, &ctx.from, &[]);
-        if let Some(r) = st.remembered(&who, key, ctx.at) {
-            if r.body_sha256 != ctx.body_sha256 || r.path != ctx.path {
-                return Done::error(ApiError::conflict(
-                    "idempotency_key_reused",
-                    format!(
-                        "idempotency key {key:?} was used for a different request ({})",
-                        r.path
-                    ),
-                    Some("Idempotency-Key"),
-                ));
-            }
-            let mut body: Value = serde_json::from_str(&r.response).unwrap_or(Value::Null);
-            if let Value::Object(m) = &mut body {
-                m.insert("replayed".into(), Value::Bool(true));
-            }
-            return Done::reply(Reply::ok(r.status, body));
+    if let Some(key) = &ctx.key
+        && let Some(r) = st.remembered(&idempotency_scope(ctx), key, ctx.at)
+    {
+        if r.body_sha256 != ctx.body_sha256 || r.path != ctx.path {
+            return Done::error(ApiError::conflict(
+                "idempotency_key_reused",
+                format!(
+                    "idempotency key {key:?} was used for a different request ({})",
+                    r.path
+                ),
+                Some("Idempotency-Key"),
+            ));
         }
+        let mut body: Value = serde_json::from_str(&r.response).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut body {
+            m.insert("replayed".into(), Value::Bool(true));
+        }
+        return Done::reply(Reply::ok(r.status, body));
     }
     match perform_op(st, ctx, op) {
         Ok(done) => done,
@@ -452,9 +451,15 @@ fn check_instrument(st: &State, command: &Command) -> Result<(), ApiError> {
     .with("class", class.to_string()))
 }
 
-/// Whose namespace an idempotency key is remembered in: the user's.
-pub fn idempotency_scope(user: &Option<String>, _from: &str, _body: &[u8]) -> String {
-    user.clone().unwrap_or_else(|| "public".into())
+/// The namespace a request's idempotency key is remembered in: the user's own; an anonymous
+/// request's own method, path and body (`ets_store::idempotency_scope`).
+pub fn idempotency_scope(ctx: &RequestCtx) -> String {
+    ets_store::idempotency_scope(
+        ctx.user.as_deref().unwrap_or("public"),
+        &ctx.method,
+        &ctx.path,
+        ctx.body_sha256.as_deref(),
+    )
 }
 
 fn envelope(ctx: &RequestCtx, command: Command, reason: String) -> Envelope {

@@ -117,7 +117,6 @@ pub const CODES: &[Code] = &[
         400,
         "An Idempotency-Key that is not 1 to 128 visible ASCII characters.",
     ),
-    code("no_session", 400, "Log out without a browser session."),
     code(
         "invalid_name",
         400,
@@ -142,11 +141,6 @@ pub const CODES: &[Code] = &[
         "not_an_instruction",
         400,
         "A command that is not a four-eyes instruction.",
-    ),
-    code(
-        "file_choice",
-        400,
-        "Give exactly one of `builtin` (a shipped file's id) or `toml` (a file's text).",
     ),
     // 401, 403: who is calling.
     code(
@@ -188,14 +182,14 @@ pub const CODES: &[Code] = &[
         "The route does not take this method.",
     ),
     code(
-        "timeout",
+        "request_timeout",
         408,
-        "The request took too long; a write may still take effect: retry with the same Idempotency-Key.",
+        "The request (its body included) took too long to arrive or to be answered; a write may still take effect: retry with the same Idempotency-Key. The connection is closed.",
     ),
     code(
         "payload_too_large",
         413,
-        "The body is larger than the server's limit (`--max-body-bytes`).",
+        "The body is larger than the route's limit (`x-max-body-bytes` of the route, `params.max`); refused before it is read when its Content-Length says so, and the connection is closed.",
     ),
     code(
         "unsupported_media_type",
@@ -230,7 +224,17 @@ pub const CODES: &[Code] = &[
         409,
         "A holder of that name is registered or requested.",
     ),
+    code(
+        "no_session",
+        409,
+        "Log out without a browser session (a caller with an API token has none to end).",
+    ),
     // 422: against the rules.
+    code(
+        "file_choice",
+        422,
+        "Give exactly one of `builtin` (a shipped file's id) or `toml` (a file's text, with an optional `source`).",
+    ),
     code(
         "weak_password",
         422,

@@ -54,13 +54,16 @@ pub const WRITER_PANIC_EXIT: i32 = 70;
 /// Limits around every request.
 #[derive(Clone, Debug)]
 pub struct Limits {
-    /// Largest request body accepted (bytes).
+    /// Largest request body of the dashboard's forms and of any route without a limit of its
+    /// own (bytes); each API route declares its own (`api::Route::max_body`).
     pub body_bytes: usize,
     /// Requests per second allowed to one token, session or (when not logged in) address.
     pub rate_per_second: u32,
     /// Requests that may arrive at once above the rate.
     pub burst: u32,
-    /// How long a request may take before it is answered 503.
+    /// How long a request may wait for the writer before it is answered 503 `unavailable`; a
+    /// request that takes half as long again in all, its body included, is cut off with 408
+    /// `request_timeout` ([`request_timeout`]).
     pub timeout: Duration,
     /// Jobs that may wait for the writer; beyond that requests are refused at once with 503
     /// `queue_full` and `Retry-After` instead of waiting (back-pressure).
@@ -747,7 +750,8 @@ fn with_retry_after(mut resp: Response) -> Response {
 
 /// Refusals made outside our handlers (axum's extractors, the router's 405, the timeout) as our
 /// JSON errors with a code; our own refusals and the dashboard's pages pass unchanged.
-async fn json_errors(resp: Response) -> Response {
+async fn json_errors(AxState(app): AxState<Arc<App>>, resp: Response) -> Response {
+    let timeout = request_timeout(&app.limits);
     let status = resp.status().as_u16();
     // Pages and JSON bodies are ours (the writer's replies carry their code in the body).
     let ours = resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
@@ -759,7 +763,7 @@ async fn json_errors(resp: Response) -> Response {
     let code = match status {
         404 => "no_route",
         405 => "method_not_allowed",
-        408 => "timeout",
+        408 => "request_timeout",
         413 => "payload_too_large",
         415 => "unsupported_media_type",
         s if s >= 500 => "internal",
@@ -772,7 +776,10 @@ async fn json_errors(resp: Response) -> Response {
         .filter(|t| !t.trim().is_empty());
     let message = text.unwrap_or_else(|| match code {
         "method_not_allowed" => "the route does not take this method; see /openapi.json".into(),
-        "timeout" => "not answered in time; a write may still take effect: retry with the same Idempotency-Key".into(),
+        "request_timeout" => format!(
+            "not received and answered within {} s; a write may still take effect: retry with the same Idempotency-Key",
+            timeout.as_secs()
+        ),
         _ => format!("refused with status {status}"),
     });
     ApiError::of(code, message, None).into_response()
@@ -781,6 +788,70 @@ async fn json_errors(resp: Response) -> Response {
 /// The error code of a refusal, for the audit entry.
 #[derive(Clone)]
 pub struct ErrorCode(pub String);
+
+/// How long a request may take, its body included, before it is answered 408
+/// `request_timeout` (15 s by default): half as long again as the writer's own wait, which
+/// answers 503 with advice to retry first.
+pub fn request_timeout(limits: &Limits) -> Duration {
+    limits.timeout + limits.timeout / 2
+}
+
+/// A request body that notes whether it was read to its end.
+struct Tracked {
+    inner: axum::body::Body,
+    read: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl http_body::Body for Tracked {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.read.store(true, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Every answer to a request whose body was not read to its end (refused before it was read:
+/// 401, 403, 405, 413, 429, 503…, or cut off: 408, 413) says `Connection: close`, and the
+/// connection is closed after it: the unread rest of the body would otherwise be taken for the
+/// next request on a kept-alive connection.
+async fn close_unread(req: Request, next: Next) -> Response {
+    use http_body::Body as _;
+    let http1 = req.version() <= axum::http::Version::HTTP_11;
+    if req.body().is_end_stream() || !http1 {
+        return next.run(req).await;
+    }
+    let read = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let req = req.map(|inner| {
+        axum::body::Body::new(Tracked {
+            inner,
+            read: read.clone(),
+        })
+    });
+    let mut resp = next.run(req).await;
+    if !read.load(Ordering::Relaxed) {
+        resp.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    resp
+}
 
 /// The whole HTTP surface: API, OpenAPI and docs, dashboard, behind the gate.
 pub fn router(app: Arc<App>) -> Router {
@@ -792,16 +863,23 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(|| async {
             ApiError::new(404, "no_route", "no such route; see /openapi.json", None)
         })
-        // Inside the gate, so that a request cut off by the timeout is still audited. Longer
-        // than the writer's own wait, which answers 503 with advice to retry first.
+        // Inside the gate, so that a request cut off by the timeout is still audited. It covers
+        // reading the body: a body that trickles in is cut off too.
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
-            limits.timeout + Duration::from_secs(5),
+            request_timeout(&limits),
         ))
         // Inside the gate, so that the audit records the code it gives.
-        .layer(axum::middleware::map_response(json_errors))
+        .layer(axum::middleware::map_response_with_state(
+            app.clone(),
+            json_errors,
+        ))
         .layer(axum::middleware::from_fn_with_state(app.clone(), gate))
+        // The dashboard's forms and any route without a limit of its own (the API's routes
+        // declare theirs: `api::Route::max_body`).
         .layer(axum::extract::DefaultBodyLimit::max(limits.body_bytes))
+        // Outermost: whatever refused the request, an unread body closes the connection.
+        .layer(axum::middleware::from_fn(close_unread))
         .with_state(app)
 }
 

@@ -627,3 +627,584 @@ fn debug_text_is_recognised() {
         br#"{"status":422,"code":"outside_band","message":"m","field":null,"params":{}}"#,
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// (f) Issue 12: refusals made before a handler, idempotency of anonymous clients, existence,
+// the document's strictness, each route's body limit
+
+/// Sends a request in process: the status, the headers and the JSON body (every response also
+/// passes `check_response`).
+async fn exchange(h: &Harness, req: Request<Body>) -> (u16, axum::http::HeaderMap, Value) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let (method, path) = (req.method().to_string(), req.uri().path().to_string());
+    let resp = h.router.clone().oneshot(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    check_response(&method, &path, status, &bytes);
+    let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, headers, v)
+}
+
+/// A body that arrives in chunks, one per poll.
+struct Chunks(Vec<Vec<u8>>);
+
+impl http_body::Body for Chunks {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let next = (!self.0.is_empty()).then(|| self.0.remove(0));
+        std::task::Poll::Ready(next.map(|c| Ok(http_body::Frame::data(c.into()))))
+    }
+}
+
+fn closes(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONNECTION)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
+}
+
+/// Refusals made by a layer, not a handler (405 of the router, 413 of the body limit, 401 and 403
+/// before the body, 404 of the fallback), are the documented JSON error; when the body was not
+/// read the answer says `Connection: close`. The campaign got text/plain and empty bodies, and
+/// kept-alive connections closed without a word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_refusals_are_json_and_close_the_connection() {
+    let h = Harness::new(Kind::Embedded, "edge_early").unwrap();
+    let reg = h.bootstrap("regulator").await;
+    let body = || Body::from(vec![b'x'; 100]);
+    // 405 with a body: the router's refusal, as JSON; the body is unread.
+    let (s, headers, v) = exchange(&h, Request::delete("/api/orders").body(body()).unwrap()).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (405, Some("method_not_allowed")),
+        "{v}"
+    );
+    assert!(closes(&headers), "405 keeps the connection: {headers:?}");
+    // 401 before the body is read.
+    let (s, headers, v) = exchange(&h, post("/api/plans", None, b"{}", Some("k1"))).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (401, Some("unauthenticated")),
+        "{v}"
+    );
+    assert!(closes(&headers), "{headers:?}");
+    // 413 from the Content-Length, before the body is read: the route's own limit.
+    let big = vec![b' '; ets_server::api::SMALL_BODY + 1];
+    let mut req = post("/api/login", None, &big, None);
+    req.headers_mut()
+        .insert(header::CONTENT_LENGTH, big.len().into());
+    let (s, headers, v) = exchange(&h, req).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (413, Some("payload_too_large")),
+        "{v}"
+    );
+    assert_eq!(
+        v["params"]["max"],
+        json!(ets_server::api::SMALL_BODY),
+        "{v}"
+    );
+    assert!(closes(&headers), "{headers:?}");
+    // 413 of a body without a length, cut off as it is read (in chunks, as from a socket).
+    let mut req = post("/api/tokens", Some(&reg), b"", Some("k2"));
+    *req.body_mut() = Body::new(Chunks(vec![vec![b' '; 4096]; 8]));
+    let (s, headers, v) = exchange(&h, req).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (413, Some("payload_too_large")),
+        "{v}"
+    );
+    assert!(closes(&headers), "{headers:?}");
+    // A body read to its end keeps the connection, refused or not; so does a GET.
+    let (s, headers, v) = exchange(&h, post("/api/login", None, b"{not json", None)).await;
+    assert_eq!((s, v["code"].as_str()), (400, Some("malformed")), "{v}");
+    assert!(!closes(&headers), "{headers:?}");
+    let (s, headers, _) =
+        exchange(&h, Request::get("/api/health").body(Body::empty()).unwrap()).await;
+    assert_eq!(s, 200);
+    assert!(!closes(&headers), "{headers:?}");
+    let (s, headers, v) = exchange(
+        &h,
+        Request::get("/api/nowhere").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!((s, v["code"].as_str()), (404, Some("no_route")), "{v}");
+    assert!(!closes(&headers), "{headers:?}");
+    // Every such code is documented.
+    for code in ["method_not_allowed", "payload_too_large", "request_timeout"] {
+        assert!(
+            openapi()["x-codes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["code"] == code),
+            "{code}"
+        );
+    }
+}
+
+/// Over a real connection: a body announced larger than the route's limit is refused at once
+/// with JSON 413 and `Connection: close`, and the server closes the connection; a body that
+/// does not arrive in time gets JSON 408 `request_timeout`, likewise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_bodies_close_kept_alive_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let limits = ets_server::Limits {
+        rate_per_second: 100_000,
+        burst: 100_000,
+        timeout: std::time::Duration::from_millis(400),
+        ..ets_server::Limits::default()
+    };
+    let h = Harness::with_limits(Kind::Embedded, "edge_wire", limits).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let service = h
+        .router
+        .clone()
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = tokio::spawn(async move { axum::serve(listener, service).await });
+    // Sends `head` (and `body`), reads until the server closes; the answer's text.
+    async fn call(addr: std::net::SocketAddr, head: &str, body: &[u8]) -> String {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(head.as_bytes()).await.unwrap();
+        c.write_all(body).await.unwrap();
+        let mut out = Vec::new();
+        // Ends only when the server closes the connection (the test's own timeout otherwise).
+        c.read_to_end(&mut out).await.unwrap();
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    let head = format!(
+        "POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        10 * 1024 * 1024
+    );
+    let text = call(addr, &head, b"{\"username\":").await;
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(text.to_lowercase().contains("connection: close"), "{text}");
+    assert!(text.contains("\"code\":\"payload_too_large\""), "{text}");
+    let head = "POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n";
+    let text = call(addr, head, b"{\"username\":").await;
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.to_lowercase().contains("connection: close"), "{text}");
+    assert!(text.contains("\"code\":\"request_timeout\""), "{text}");
+    server.abort();
+}
+
+/// Anonymous clients do not share one namespace of idempotency keys: a key is scoped by the
+/// request (method, path, body), so another anonymous client sending the same key with its own
+/// request gets its own answer, not the first client's (nor a 409 naming its path); the same
+/// request again is answered from memory, also after a restart. The campaign had one anonymous
+/// client learn another's answer by reusing its key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_idempotency_keys_are_scoped_by_request() {
+    let mut h = Harness::new(Kind::Embedded, "edge_anon_keys").unwrap();
+    let _ = h.bootstrap("regulator").await;
+    let a = request_json(company_json("SX0002", "Shanxi"), &["a1", "a2"]);
+    let b = request_json(company_json("SX0003", "Shanxi"), &["b1", "b2"]);
+    async fn send(h: &Harness, body: &Value) -> (u16, Value) {
+        h.send(
+            "POST",
+            "/api/account-requests",
+            None,
+            Some(body.clone()),
+            Some("shared-key"),
+        )
+        .await
+    }
+    let (s, first) = send(&h, &a).await;
+    assert_eq!(s, 201, "{first}");
+    let (s, other) = send(&h, &b).await;
+    assert_eq!(
+        s, 201,
+        "another client's request with the same key: {other}"
+    );
+    assert_ne!(other["id"], first["id"], "{other}");
+    assert_eq!(other.get("replayed"), None, "{other}");
+    let (s, again) = send(&h, &a).await;
+    assert_eq!(
+        (s, &again["id"], &again["replayed"]),
+        (201, &first["id"], &json!(true)),
+        "{again}"
+    );
+    h.restart();
+    let (s, again) = send(&h, &b).await;
+    assert_eq!(
+        (s, &again["id"], &again["replayed"]),
+        (201, &other["id"], &json!(true)),
+        "{again}"
+    );
+    // A logged-in user's keys stay the user's: another body with the same key is a conflict.
+    let reg = h.token("regulator").await;
+    let (s, _) = h
+        .send(
+            "POST",
+            "/api/tokens",
+            Some(&reg),
+            Some(json!({"label": "one"})),
+            Some("mine"),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, v) = h
+        .send(
+            "POST",
+            "/api/tokens",
+            Some(&reg),
+            Some(json!({"label": "two"})),
+            Some("mine"),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (409, Some("idempotency_key_reused")),
+        "{v}"
+    );
+}
+
+/// Routes with ids answer an unknown id and another's alike: who may not read it gets 403
+/// (401 when nobody is logged in) whether it exists or not; 404 only to one who may read it.
+/// The campaign told existing companies from unknown ones by 404 against 403.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_and_forbidden_ids_answer_alike() {
+    let h = Harness::new(Kind::Embedded, "edge_oracle").unwrap();
+    let m = setup(&h).await;
+    let sx = &m.sx_account;
+    // (caller, a path of something that exists but is not the caller's, the same unknown)
+    let cases: Vec<(Option<&str>, String, String)> = vec![
+        (
+            Some(&m.hb_a),
+            "/api/companies/SX0001".into(),
+            "/api/companies/ZZ9999".into(),
+        ),
+        (
+            Some(&m.idle_verifier),
+            "/api/companies/SX0001".into(),
+            "/api/companies/ZZ9999".into(),
+        ),
+        (
+            Some(&m.bureau),
+            "/api/companies/HB0001".into(),
+            "/api/companies/ZZ9999".into(),
+        ),
+        (
+            Some(&m.member),
+            "/api/companies/SX0001".into(),
+            "/api/companies/ZZ9999".into(),
+        ),
+        (
+            Some(&m.hb_a),
+            "/api/companies/SX0001/trusted".into(),
+            "/api/companies/ZZ9999/trusted".into(),
+        ),
+        (
+            Some(&m.hb_a),
+            format!("/api/accounts/{sx}"),
+            "/api/accounts/CN-999999".into(),
+        ),
+        (
+            Some(&m.member),
+            format!("/api/accounts/{sx}/transactions"),
+            "/api/accounts/CN-999999/transactions".into(),
+        ),
+        (
+            Some(&m.member),
+            "/api/orders?holder=SX0001".into(),
+            "/api/orders?holder=nobody-9".into(),
+        ),
+        (
+            Some(&m.member),
+            "/api/transactions/1".into(),
+            "/api/transactions/999999".into(),
+        ),
+        (
+            Some(&m.hb_a),
+            "/api/allocations?company=SX0001".into(),
+            "/api/allocations?company=ZZ9999".into(),
+        ),
+        (
+            None,
+            "/api/companies/SX0001".into(),
+            "/api/companies/ZZ9999".into(),
+        ),
+        (
+            None,
+            format!("/api/accounts/{sx}"),
+            "/api/accounts/CN-999999".into(),
+        ),
+        (
+            None,
+            "/api/transactions/1".into(),
+            "/api/transactions/999999".into(),
+        ),
+        (
+            None,
+            "/api/account-requests/1".into(),
+            "/api/account-requests/999".into(),
+        ),
+    ];
+    for (token, known, unknown) in &cases {
+        let (s1, v1) = h.get(known, *token).await;
+        let (s2, v2) = h.get(unknown, *token).await;
+        let expected = if token.is_some() { 403 } else { 401 };
+        assert_eq!(
+            (s1, v1["code"].as_str()),
+            (expected, v2["code"].as_str()),
+            "{known}: {v1}"
+        );
+        assert_eq!(
+            s2, expected,
+            "{unknown} answers otherwise than {known}: {v2}"
+        );
+    }
+    // Those who may read everything are told what does not exist.
+    for path in [
+        "/api/companies/ZZ9999",
+        "/api/transactions/999999",
+        "/api/orders?holder=nobody-9",
+        "/api/accounts/CN-999999",
+    ] {
+        let (s, v) = h.get(path, Some(&m.auditor)).await;
+        assert_eq!(s, 404, "{path}: {v}");
+    }
+}
+
+/// Every schema in `schema` (followed through `$ref`, `allOf`, `oneOf`, `items`, properties):
+/// objects close their properties and say which are required, strings have a length, a pattern
+/// or a choice, integers both bounds. `Err` says where not.
+fn strict(doc: &Value, schema: &Value, at: &str, out: &mut Vec<String>) {
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        let name = r.trim_start_matches("#/components/schemas/");
+        return strict(doc, &doc["components"]["schemas"][name], at, out);
+    }
+    for key in ["allOf", "oneOf", "anyOf"] {
+        for s in schema
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            strict(doc, s, at, out);
+        }
+    }
+    let types: Vec<&str> = match schema.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    let closed = schema.get("enum").is_some() || schema.get("const").is_some();
+    if types.contains(&"object") {
+        if schema.get("additionalProperties") != Some(&json!(false)) {
+            out.push(format!("{at}: additionalProperties is not false"));
+        }
+        if !schema["required"].is_array() {
+            out.push(format!("{at}: no required list"));
+        }
+        for (k, s) in schema["properties"].as_object().into_iter().flatten() {
+            strict(doc, s, &format!("{at}.{k}"), out);
+        }
+    }
+    if types.contains(&"array") {
+        if !schema["maxItems"].is_u64() {
+            out.push(format!("{at}: no maxItems"));
+        }
+        strict(doc, &schema["items"], &format!("{at}[]"), out);
+    }
+    if types.contains(&"string")
+        && !closed
+        && !schema["maxLength"].is_u64()
+        && !schema["pattern"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("}$"))
+    {
+        out.push(format!("{at}: a string without maxLength"));
+    }
+    if types.contains(&"integer")
+        && !closed
+        && (!schema["minimum"].is_number() || !schema["maximum"].is_number())
+    {
+        out.push(format!("{at}: an integer without both bounds"));
+    }
+}
+
+/// The document is as strict as the server, route by route from the route table: every path
+/// parameter has a pattern or integer bounds, every write documents the Idempotency-Key's
+/// pattern and length and its body limit, every body schema is closed with its required fields,
+/// bounded strings, lists and integers; the required query parameters are required by the
+/// server too. The campaign's generated client sent requests the server refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_is_as_strict_as_the_server() {
+    let doc = openapi();
+    let mut loose = Vec::new();
+    let h = Harness::new(Kind::Embedded, "edge_strict").unwrap();
+    let reg = h.bootstrap("regulator").await;
+    for r in routes() {
+        let op = &doc["paths"][r.path][r.method];
+        let at = format!("{} {}", r.method, r.path);
+        for p in op["parameters"].as_array().into_iter().flatten() {
+            let s = &p["schema"];
+            let bounded = s["pattern"].is_string()
+                || s["enum"].is_array()
+                || (s["minimum"].is_number() && s["maximum"].is_number());
+            if !bounded {
+                loose.push(format!("{at}: parameter {} is unbounded", p["name"]));
+            }
+            if p["in"] == "path" && p["required"] != json!(true) {
+                loose.push(format!(
+                    "{at}: path parameter {} is not required",
+                    p["name"]
+                ));
+            }
+        }
+        if r.method == "post" {
+            if op["x-max-body-bytes"] != json!(r.max_body) || r.max_body == 0 {
+                loose.push(format!("{at}: x-max-body-bytes is not the route's limit"));
+            }
+            if r.path != "/api/login" && r.path != "/api/logout" {
+                let key = op["parameters"]
+                    .as_array()
+                    .and_then(|ps| ps.iter().find(|p| p["name"] == "Idempotency-Key"));
+                match key {
+                    Some(k) => assert_eq!(
+                        (
+                            &k["required"],
+                            &k["in"],
+                            &k["schema"]["pattern"],
+                            &k["schema"]["minLength"],
+                            &k["schema"]["maxLength"]
+                        ),
+                        (
+                            &json!(true),
+                            &json!("header"),
+                            &json!("^[!-~]+$"),
+                            &json!(1),
+                            &json!(128)
+                        ),
+                        "{at}"
+                    ),
+                    None => loose.push(format!("{at}: no Idempotency-Key")),
+                }
+            }
+        }
+        if let Some(body) = &r.body {
+            let schema = &op["requestBody"]["content"]["application/json"]["schema"];
+            strict(doc, schema, &format!("{at} body"), &mut loose);
+            assert_eq!(op["requestBody"]["required"], json!(true), "{at}");
+            let _ = body;
+        }
+        // A required query parameter left out is refused by the server, with a code the route
+        // documents (check_response).
+        if r.method == "get" && !r.path.contains('{') {
+            for (name, required, _) in r.query {
+                if *required {
+                    let (s, v) = h.get(r.path, Some(&reg)).await;
+                    assert_eq!(s, 400, "{at} without {name}: {v}");
+                    assert_eq!(v["field"].as_str(), Some(*name), "{at}: {v}");
+                }
+            }
+        }
+    }
+    assert!(
+        loose.is_empty(),
+        "the document is looser than the server:\n{}",
+        loose.join("\n")
+    );
+    // The bounds are the server's: a vintage, a quantity and a price one past them are refused.
+    let order =
+        json!({"holder": "trader-1", "class": "CEA-2019", "side": "buy", "price": 4500, "qty": 1});
+    let schema = &doc["paths"]["/api/orders"]["post"]["requestBody"]["content"]["application/json"]
+        ["schema"];
+    let props = &doc["components"]["schemas"]["NewOrder"]["properties"];
+    for (field, past) in [
+        (
+            "price",
+            json!(props["price"]["maximum"].as_i64().unwrap() + 1),
+        ),
+        ("qty", json!(props["qty"]["maximum"].as_i64().unwrap() + 1)),
+        ("qty", json!(props["qty"]["minimum"].as_i64().unwrap() - 1)),
+        ("class", json!("CEA-2101")),
+        ("class", json!("CEA-65535")),
+    ] {
+        let mut bad = order.clone();
+        bad[field] = past.clone();
+        assert!(
+            validate(doc, schema, &bad, "order").is_err(),
+            "{field} {past}"
+        );
+        let e = (routes()
+            .into_iter()
+            .find(|r| r.path == "/api/orders" && r.method == "post")
+            .unwrap()
+            .body
+            .unwrap()
+            .kind
+            .check)(&serde_json::to_vec(&bad).unwrap())
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some(field), "{field} {past}: {e}");
+    }
+}
+
+/// Each route refuses a body over its own limit (413 `payload_too_large` with `params.max` the
+/// route's `x-max-body-bytes`) and takes one under it: small for logins and orders, larger for
+/// reports, plan files and account requests with their documents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_route_has_its_own_body_limit() {
+    let h = Harness::new(Kind::Embedded, "edge_limits").unwrap();
+    let m = setup(&h).await;
+    let doc = openapi();
+    let limit = |path: &str| {
+        doc["paths"][path]["post"]["x-max-body-bytes"]
+            .as_u64()
+            .unwrap() as usize
+    };
+    assert!(limit("/api/login") <= 16 * 1024 && limit("/api/orders") <= 16 * 1024);
+    assert!(limit("/api/reports") >= 1 << 20 && limit("/api/plans") >= 1 << 20);
+    assert!(
+        limit("/api/account-requests")
+            > ets_server::api::requests::MAX_DOCUMENTS
+                * ets_server::api::requests::MAX_DOCUMENT_BYTES
+    );
+    let mut checked = 0;
+    for r in routes().into_iter().filter(|r| r.method == "post") {
+        let token = match r.roles {
+            Roles::Anyone => None,
+            Roles::Only(roles) if !roles.contains(&Role::Regulator) => Some(m.rep_a.as_str()),
+            _ => Some(m.regulator.as_str()),
+        };
+        let path = concrete(r.path);
+        // JSON white space: under the limit it is read (and refused for what it says); one
+        // byte over, refused for its size.
+        let over = vec![b' '; r.max_body + 1];
+        let mut req = post(&path, token, &over, Some(&h.key()));
+        req.headers_mut()
+            .insert(header::CONTENT_LENGTH, over.len().into());
+        let (s, v) = h.raw(req).await;
+        assert_eq!(
+            (s, v["code"].as_str(), v["params"]["max"].as_u64()),
+            (413, Some("payload_too_large"), Some(r.max_body as u64)),
+            "POST {}: {v}",
+            r.path
+        );
+        let mut under = vec![b' '; r.max_body - 2];
+        under.splice(0..0, b"{}".iter().copied());
+        let (s, v) = h.raw(post(&path, token, &under, Some(&h.key()))).await;
+        assert_ne!(s, 413, "POST {} at its limit: {v}", r.path);
+        checked += 1;
+    }
+    assert!(checked >= 35, "{checked}");
+    // A full account request, four documents of 256 KiB, fits.
+    let mut full = request_json(company_json("SX0009", "Shanxi"), &["f1", "f2"]);
+    let doc64 = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .encode(vec![7u8; ets_server::api::requests::MAX_DOCUMENT_BYTES])
+    };
+    let d =
+        json!({"name": "licence.pdf", "media_type": "application/pdf", "content_base64": doc64});
+    full["documents"] = json!([d.clone(), d.clone(), d.clone(), d]);
+    let (s, v) = h.post("/api/account-requests", None, full).await;
+    assert_eq!(s, 201, "{v}");
+}

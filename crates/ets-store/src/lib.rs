@@ -35,7 +35,7 @@ pub mod writer;
 pub use journal::{Batch, Journal, Location, ReadReport};
 pub use pg_tables::Marks;
 pub use record::{RECORD_VERSION, Record};
-pub use state::{DateBehind, IDEMPOTENCY_TTL_MS, Remembered, State, replay};
+pub use state::{DateBehind, IDEMPOTENCY_TTL_MS, Remembered, State, idempotency_scope, replay};
 pub use writer::Writer;
 
 #[derive(Debug, thiserror::Error)]

@@ -42,10 +42,23 @@ pub struct Remembered {
     pub at: i64,
 }
 
+/// The namespace an idempotency key is remembered in. A user's keys are the user's own. Every
+/// anonymous client is `public`: its keys are scoped by the request itself (method, path and
+/// the body's digest), so that one anonymous client cannot learn another's answer or path by
+/// sending the same key; only the very same request gets the remembered answer. Computed from
+/// the audit entry's fields, so replay rebuilds the same table.
+pub fn idempotency_scope(who: &str, method: &str, path: &str, body_sha256: Option<&str>) -> String {
+    if who == "public" {
+        format!("public {method} {path} {}", body_sha256.unwrap_or("-"))
+    } else {
+        who.to_string()
+    }
+}
+
 pub struct State {
     pub market: Market,
     pub access: Access,
-    /// (who, key) → the answer given.
+    /// (scope, key) → the answer given ([`idempotency_scope`]).
     idempotency: HashMap<(String, String), Remembered>,
     /// Size of the idempotency table at which expired keys are swept next.
     sweep_at: usize,
@@ -114,8 +127,14 @@ impl State {
     /// idempotency key and a response is remembered for retries.
     pub fn remember(&mut self, mut audit: Audit) {
         if let (Some(key), Some(response)) = (&audit.key, audit.response.take()) {
+            let scope = idempotency_scope(
+                &audit.who,
+                &audit.method,
+                &audit.path,
+                audit.body_sha256.as_deref(),
+            );
             self.idempotency.insert(
-                (audit.who.clone(), key.clone()),
+                (scope, key.clone()),
                 Remembered {
                     body_sha256: audit.body_sha256.clone(),
                     path: audit.path.clone(),
@@ -138,10 +157,11 @@ impl State {
         self.audit_count += 1;
     }
 
-    /// The answer given to `who`'s request with `key`, if it is still remembered at `now`.
-    pub fn remembered(&self, who: &str, key: &str, now: i64) -> Option<&Remembered> {
+    /// The answer given to a request with `key` in `scope` (see [`idempotency_scope`]), if it
+    /// is still remembered at `now`.
+    pub fn remembered(&self, scope: &str, key: &str, now: i64) -> Option<&Remembered> {
         self.idempotency
-            .get(&(who.to_string(), key.to_string()))
+            .get(&(scope.to_string(), key.to_string()))
             .filter(|r| r.at >= now - self.idempotency_ttl_ms)
     }
 

@@ -379,7 +379,7 @@ parsed_string!(
     /// A registry account number: `CN-000123` (or `123`).
     Account(AccountId),
     codes = ["invalid_account"],
-    schema = json!({"type": "string", "pattern": ACCOUNT_PATTERN, "examples": ["CN-000004"],
+    schema = json!({"type": "string", "pattern": ACCOUNT_PATTERN, "maxLength": 12, "examples": ["CN-000004"],
                     "description": "a registry account number"}),
     parse = |s| parse_account_number(s),
 );
@@ -406,7 +406,7 @@ parsed_string!(
     Dec(Decimal),
     codes = ["invalid_decimal", "out_of_range"],
     schema = json!({"type": "string", "pattern": DECIMAL_PATTERN, "maxLength": 40,
-                    "description": format!("a non-negative decimal as a string, at most {DECIMAL_MAX}"),
+                    "description": format!("a non-negative decimal as a string, at most {DECIMAL_MAX}, with at most {DECIMAL_PLACES} decimal places"),
                     "examples": ["21.5"]}),
     parse = |s| {
         let ok = !s.is_empty()
@@ -414,13 +414,14 @@ parsed_string!(
             && s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
             && s.bytes().filter(|b| *b == b'.').count() <= 1
             && !s.starts_with('.')
-            && !s.ends_with('.');
+            && !s.ends_with('.')
+            && s.split_once('.').is_none_or(|(_, f)| f.len() <= DECIMAL_PLACES);
         let d: Decimal = match ok.then(|| s.parse::<Decimal>().ok()).flatten() {
             Some(d) => d,
             None => {
                 return Err(refusal(
                     "invalid_decimal",
-                    format!("{:?} is not a decimal such as \"21.5\"", clip(s)),
+                    format!("{:?} is not a decimal such as \"21.5\" (at most {DECIMAL_PLACES} decimal places)", clip(s)),
                     json!({"value": clip(s)}),
                 ));
             }
@@ -439,6 +440,11 @@ parsed_string!(
 /// the text is checked before anything is decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Base64<const MAX: usize>(pub Vec<u8>);
+
+/// Standard base64 as the server decodes it: groups of four, padded, the unused bits of the last
+/// character zero.
+pub const BASE64_PATTERN: &str =
+    "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$";
 
 /// The length of the base64 text of `bytes` bytes (with padding).
 pub const fn base64_len(bytes: usize) -> usize {
@@ -471,7 +477,7 @@ impl<'de, const MAX: usize> Deserialize<'de> for Base64<MAX> {
 }
 impl<const MAX: usize> Schema for Base64<MAX> {
     fn schema() -> Value {
-        json!({"type": "string", "contentEncoding": "base64", "pattern": "^[A-Za-z0-9+/]*={0,2}$",
+        json!({"type": "string", "contentEncoding": "base64", "pattern": BASE64_PATTERN,
                "maxLength": base64_len(MAX),
                "description": format!("standard base64 of at most {MAX} bytes")})
     }
@@ -483,10 +489,14 @@ impl<const MAX: usize> Schema for Base64<MAX> {
 /// `CEA-<vintage>` or `CCER-P<project>-<vintage>`, the vintage from [`YEAR_MIN`] to
 /// [`YEAR_MAX`] (2005 to 2100).
 pub const CLASS_PATTERN: &str = "^(CEA|CCER-P[0-9]{1,9})-(200[5-9]|20[1-9][0-9]|2100)$";
-/// `CN-000123` or `123`.
-pub const ACCOUNT_PATTERN: &str = "^(CN-)?[0-9]{1,9}$";
-/// A non-negative decimal.
-pub const DECIMAL_PATTERN: &str = "^[0-9]+(\\.[0-9]+)?$";
+/// `CN-000123` or `123`: 1 to 9 digits, not all zero (no account 0).
+pub const ACCOUNT_PATTERN: &str = "^(CN-)?([1-9][0-9]{0,8}|0[1-9][0-9]{0,7}|00[1-9][0-9]{0,6}|000[1-9][0-9]{0,5}|0000[1-9][0-9]{0,4}|00000[1-9][0-9]{0,3}|000000[1-9][0-9]{0,2}|0000000[1-9][0-9]?|00000000[1-9])$";
+/// A non-negative decimal of at most [`DECIMAL_MAX`] (10^12) with at most
+/// [`DECIMAL_PLACES`] decimal places: the pattern says what the parser takes.
+pub const DECIMAL_PATTERN: &str = "^0*([0-9]{1,12}(\\.[0-9]{1,15})?|1000000000000(\\.0{1,15})?)$";
+/// Decimal places a measured figure may have (with 13 digits before the point, 28 in all: what
+/// a `Decimal` holds exactly).
+pub const DECIMAL_PLACES: usize = 15;
 
 fn parse_unit_class(text: &str) -> Result<UnitClass, Refusal> {
     let err = || {
@@ -702,8 +712,14 @@ impl<'de, const MIN: i64, const MAX: i64> Deserialize<'de> for Int<MIN, MAX> {
                 Self::check(n)
             }
             fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Self::Value, E> {
-                // A float is never a quantity here (no floats for tonnes or money): a number
-                // too large for 64 bits arrives as one, which is out of range too.
+                // JSON has one kind of number: `426.0` is the whole number 426 (as JSON Schema's
+                // `integer` says), taken when a float holds it exactly (up to 2^53). A fraction
+                // is never a quantity (no floats for tonnes or money); a whole number too large
+                // for 64 bits arrives as a float too, and is out of range.
+                const EXACT: f64 = 9_007_199_254_740_992.0;
+                if n.fract() == 0.0 && n.abs() <= EXACT {
+                    return Self::check(n as i128);
+                }
                 if n.fract() == 0.0 && n.abs() > 1e18 {
                     return Err(refusal(
                         "out_of_range",

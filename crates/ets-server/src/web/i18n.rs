@@ -287,7 +287,7 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
         "method not allowed",
     ),
     (
-        "timeout",
+        "request_timeout",
         "请求超时，操作可能仍会生效：请用同一幂等键重试",
         "timed out",
     ),
