@@ -526,9 +526,9 @@ impl Access {
                 }
             }
             AccessEvent::TokenRevoked { token_sha256, .. } => {
-                self.tokens
-                    .remove(token_sha256)
-                    .ok_or_else(|| AccessError(format!("no token {}", credential_id(token_sha256))))?;
+                self.tokens.remove(token_sha256).ok_or_else(|| {
+                    AccessError(format!("no token {}", credential_id(token_sha256)))
+                })?;
             }
             AccessEvent::SessionsClosed { user, .. } => {
                 self.sessions.retain(|_, s| s.user != *user);
@@ -754,7 +754,11 @@ mod tests {
         .unwrap();
         assert_eq!(a.user("ann").unwrap().password, "new-phc");
         assert!(a.tokens_of("ann").is_empty());
-        let left: Vec<_> = a.sessions_of("ann", 0).into_iter().map(|(d, _)| d.clone()).collect();
+        let left: Vec<_> = a
+            .sessions_of("ann", 0)
+            .into_iter()
+            .map(|(d, _)| d.clone())
+            .collect();
         assert_eq!(left, vec![digest(6)]);
         assert_eq!(a.tokens_of("bob").len(), 2);
         assert_eq!(a.sessions_of("bob", 0).len(), 2);

@@ -106,9 +106,19 @@ fn no_secret_reaches_the_log_or_the_journal() {
     let mut secrets = vec![PASSWORD.to_string()];
     let wrong = "a-wrong-passphrase-guess";
     secrets.push(wrong.into());
-    let r = post(&addr, "/api/login", "", &format!(r#"{{"username":"reg","password":"{wrong}"}}"#));
+    let r = post(
+        &addr,
+        "/api/login",
+        "",
+        &format!(r#"{{"username":"reg","password":"{wrong}"}}"#),
+    );
     assert_eq!(status(&r), 401, "{r}");
-    let r = post(&addr, "/api/login", "", &format!(r#"{{"username":"reg","password":"{PASSWORD}"}}"#));
+    let r = post(
+        &addr,
+        "/api/login",
+        "",
+        &format!(r#"{{"username":"reg","password":"{PASSWORD}"}}"#),
+    );
     assert_eq!(status(&r), 201, "{r}");
     let session = session_of(&r);
     let csrf = json_body(&r)["csrf"].as_str().unwrap().to_string();
@@ -127,12 +137,19 @@ fn no_secret_reaches_the_log_or_the_journal() {
         &addr,
         "/api/users",
         &bearer,
-        &format!(r#"{{"name":"aud","display":"Aud","password":"{user_password}","role":"auditor"}}"#),
+        &format!(
+            r#"{{"name":"aud","display":"Aud","password":"{user_password}","role":"auditor"}}"#
+        ),
     );
     assert_eq!(status(&r), 201, "{r}");
     let r = post(&addr, "/api/users/aud/reset-password", &bearer, "{}");
     assert_eq!(status(&r), 201, "{r}");
-    secrets.push(json_body(&r)["temporary_password"].as_str().unwrap().to_string());
+    secrets.push(
+        json_body(&r)["temporary_password"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
     let new = "third-secret-passphrase";
     secrets.push(new.into());
     let r = post(
@@ -177,10 +194,19 @@ fn no_secret_reaches_the_log_or_the_journal() {
         }
     }
     let journal = String::from_utf8_lossy(&journal);
-    assert!(journal.contains("password_set"), "the changes are journaled");
+    assert!(
+        journal.contains("password_set"),
+        "the changes are journaled"
+    );
     for secret in &secrets {
-        assert!(!log.contains(secret.as_str()), "the log holds a secret: {log}");
-        assert!(!journal.contains(secret.as_str()), "the journal holds a secret");
+        assert!(
+            !log.contains(secret.as_str()),
+            "the log holds a secret: {log}"
+        );
+        assert!(
+            !journal.contains(secret.as_str()),
+            "the journal holds a secret"
+        );
     }
     assert!(!log.to_ascii_lowercase().contains("authorization"), "{log}");
 }
@@ -202,7 +228,10 @@ fn a_missing_certificate_is_named_before_anything_starts() {
         err.contains("cannot read the TLS certificate") && err.contains("nowhere/cert.pem"),
         "{err}"
     );
-    assert!(!dir.path().join("store").exists(), "refused before the store was opened");
+    assert!(
+        !dir.path().join("store").exists(),
+        "refused before the store was opened"
+    );
     let out = ets(&dir.path().join("store"))
         .args(["serve", "--tls-cert", "cert.pem"])
         .output()

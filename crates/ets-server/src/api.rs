@@ -1855,7 +1855,10 @@ const DUMMY_PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2
 /// The session cookie; `Secure` when the server speaks TLS, so that the browser never sends it
 /// over plain HTTP.
 pub fn session_cookie(app: &App, session: &str, max_age_s: i64) -> HeaderValue {
-    let secure = if app.secure_cookies.load(std::sync::atomic::Ordering::Relaxed) {
+    let secure = if app
+        .secure_cookies
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
         "; Secure"
     } else {
         ""

@@ -34,13 +34,13 @@ pub enum TlsError {
         path: PathBuf,
         source: io::Error,
     },
-    #[error("the TLS certificate file {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)")]
+    #[error(
+        "the TLS certificate file {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+    )]
     NoCertificate { path: PathBuf },
     #[error("the TLS certificate file {path} is not valid PEM: {reason}")]
     BadCertificate { path: PathBuf, reason: String },
-    #[error(
-        "the TLS key file {path} holds no PEM private key (PKCS#8, PKCS#1 or SEC1): {reason}"
-    )]
+    #[error("the TLS key file {path} holds no PEM private key (PKCS#8, PKCS#1 or SEC1): {reason}")]
     BadKey { path: PathBuf, reason: String },
     #[error(
         "the TLS key {key} does not belong to the certificate {cert}, or cannot be used with it: {reason}"

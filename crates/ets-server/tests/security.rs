@@ -69,7 +69,10 @@ async fn call(
     }
     if let Some(s) = session {
         req = req
-            .header(header::COOKIE, format!("{}={s}", ets_server::SESSION_COOKIE))
+            .header(
+                header::COOKIE,
+                format!("{}={s}", ets_server::SESSION_COOKIE),
+            )
             .header("x-csrf-token", ets_server::csrf_of(s));
     }
     if method == "POST" {
@@ -155,7 +158,11 @@ fn certificates() -> (rustls_pki_types::CertificateDer<'static>, String, String)
 }
 
 /// One HTTP/1.1 exchange over TLS with a client that trusts only `ca`: the raw answer.
-fn https(addr: SocketAddr, ca: &rustls_pki_types::CertificateDer<'static>, request: &str) -> String {
+fn https(
+    addr: SocketAddr,
+    ca: &rustls_pki_types::CertificateDer<'static>,
+    request: &str,
+) -> String {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.clone()).unwrap();
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -208,7 +215,12 @@ async fn tls_serves_the_api_and_marks_the_session_cookie_secure() {
     });
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     assert!(health.contains(r#""status":"ok""#), "{health}");
-    assert!(health.to_ascii_lowercase().contains("x-content-type-options: nosniff"), "{health}");
+    assert!(
+        health
+            .to_ascii_lowercase()
+            .contains("x-content-type-options: nosniff"),
+        "{health}"
+    );
 
     let body = json!({"username": "aud", "password": PASSWORD}).to_string();
     let request = format!(
@@ -219,10 +231,16 @@ async fn tls_serves_the_api_and_marks_the_session_cookie_secure() {
     assert!(login.starts_with("HTTP/1.1 201"), "{login}");
     let cookie = login
         .lines()
-        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie: ets_session="))
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("set-cookie: ets_session=")
+        })
         .unwrap_or_else(|| panic!("no session cookie: {login}"));
     assert!(cookie.ends_with("; Secure"), "{cookie}");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
 
     // A client that does not trust the certificate gets nothing.
     let (other_ca, _, _) = certificates();
@@ -259,13 +277,25 @@ fn a_wrong_certificate_or_key_is_refused_with_its_path_and_reason() {
     };
     assert!(ets_server::tls::load(&path("cert.pem"), &path("key.pem")).is_ok());
     let e = err("missing.pem", "key.pem");
-    assert!(e.contains("cannot read the TLS certificate") && e.contains("missing.pem"), "{e}");
+    assert!(
+        e.contains("cannot read the TLS certificate") && e.contains("missing.pem"),
+        "{e}"
+    );
     let e = err("cert.pem", "missing.pem");
-    assert!(e.contains("cannot read the TLS key") && e.contains("missing.pem"), "{e}");
+    assert!(
+        e.contains("cannot read the TLS key") && e.contains("missing.pem"),
+        "{e}"
+    );
     let e = err("empty.pem", "key.pem");
-    assert!(e.contains("holds no PEM certificate") && e.contains("empty.pem"), "{e}");
+    assert!(
+        e.contains("holds no PEM certificate") && e.contains("empty.pem"),
+        "{e}"
+    );
     let e = err("cert.pem", "cert.pem");
-    assert!(e.contains("holds no PEM private key") && e.contains("cert.pem"), "{e}");
+    assert!(
+        e.contains("holds no PEM private key") && e.contains("cert.pem"),
+        "{e}"
+    );
     let e = err("other.pem", "key.pem");
     assert!(
         e.contains("does not belong to the certificate") && e.contains("other.pem"),
@@ -281,8 +311,8 @@ async fn pages_carry_security_headers_and_no_inline_script_or_style() {
     let h = harness("sec_headers");
     users(&h).await;
     let session = login(&h, "regulator", "correct horse battery").await;
-    let inline = regex::Regex::new(r#"(?i)<script|<style|\son[a-z]+\s*=|\sstyle\s*=|javascript:"#)
-        .unwrap();
+    let inline =
+        regex::Regex::new(r#"(?i)<script|<style|\son[a-z]+\s*=|\sstyle\s*=|javascript:"#).unwrap();
     for (path, session) in [
         ("/", None),
         ("/compliance", None),
@@ -292,9 +322,16 @@ async fn pages_carry_security_headers_and_no_inline_script_or_style() {
     ] {
         let a = call(&h, "GET", path, None, session, None).await;
         assert_eq!(a.status, 200, "{path}: {}", a.text);
-        assert!(a.text.contains(r#"<link rel="stylesheet" href="/static/ets.css">"#), "{path}");
+        assert!(
+            a.text
+                .contains(r#"<link rel="stylesheet" href="/static/ets.css">"#),
+            "{path}"
+        );
         if let Some(m) = inline.find(&a.text) {
-            panic!("{path} has inline script or style: …{}…", &a.text[m.start()..m.end() + 40]);
+            panic!(
+                "{path} has inline script or style: …{}…",
+                &a.text[m.start()..m.end() + 40]
+            );
         }
         let csp = a.header("content-security-policy");
         for part in [
@@ -342,16 +379,30 @@ async fn one_token_or_session_is_revoked_alone_and_everywhere_ends_every_session
     let sessions = v["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 3, "{v}");
     assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
-    assert!(!list.text.contains(&aud) && !list.text.contains(&s1), "no secret is listed");
+    assert!(
+        !list.text.contains(&aud) && !list.text.contains(&s1),
+        "no secret is listed"
+    );
     let id_of = |token: &str| ets_server::sha256_hex(token.as_bytes())[..16].to_string();
 
     // Another user cannot revoke it (nor learn that it exists); its owner can.
-    let (s, _) = h.post("/api/users", Some(&reg), json!({"name": "aud2", "display": "A2", "password": PASSWORD, "role": "auditor"})).await;
+    let (s, _) = h
+        .post(
+            "/api/users",
+            Some(&reg),
+            json!({"name": "aud2", "display": "A2", "password": PASSWORD, "role": "auditor"}),
+        )
+        .await;
     assert_eq!(s, 201);
     let aud2 = issue_token(&h, &login(&h, "aud2", PASSWORD).await, "x").await;
     let path = format!("/api/tokens/{}/revoke", id_of(&aud));
     let a = call(&h, "POST", &path, Some(&aud2), None, Some(json!({}))).await;
-    assert_eq!((a.status, a.json()["code"].clone()), (404, json!("not_found")), "{}", a.text);
+    assert_eq!(
+        (a.status, a.json()["code"].clone()),
+        (404, json!("not_found")),
+        "{}",
+        a.text
+    );
     let a = call(&h, "POST", &path, Some(&second), None, Some(json!({}))).await;
     assert_eq!(a.status, 201, "{}", a.text);
     assert_eq!(me(&h, Some(&aud), None).await, 401, "the revoked token");
@@ -360,10 +411,27 @@ async fn one_token_or_session_is_revoked_alone_and_everywhere_ends_every_session
     assert_eq!(a.status, 404, "revoked once: {}", a.text);
 
     // The regulator revokes anyone's, by the id its list shows.
-    let v = call(&h, "GET", "/api/users/aud/credentials", Some(&reg), None, None).await.json();
+    let v = call(
+        &h,
+        "GET",
+        "/api/users/aud/credentials",
+        Some(&reg),
+        None,
+        None,
+    )
+    .await
+    .json();
     assert_eq!(v["tokens"][0]["label"], "second", "{v}");
     let id = v["tokens"][0]["id"].as_str().unwrap().to_string();
-    let a = call(&h, "POST", &format!("/api/tokens/{id}/revoke"), Some(&reg), None, Some(json!({}))).await;
+    let a = call(
+        &h,
+        "POST",
+        &format!("/api/tokens/{id}/revoke"),
+        Some(&reg),
+        None,
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(a.status, 201, "{}", a.text);
     assert_eq!(me(&h, Some(&second), None).await, 401);
 
@@ -378,8 +446,21 @@ async fn one_token_or_session_is_revoked_alone_and_everywhere_ends_every_session
     let s3 = login(&h, "aud", PASSWORD).await;
     let third = issue_token(&h, &s3, "third").await;
     let other = login(&h, "aud2", PASSWORD).await;
-    let a = call(&h, "POST", "/api/sessions/revoke-all", None, Some(&s3), Some(json!({}))).await;
-    assert_eq!((a.status, a.json()["closed"].clone()), (201, json!(3)), "{}", a.text);
+    let a = call(
+        &h,
+        "POST",
+        "/api/sessions/revoke-all",
+        None,
+        Some(&s3),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.json()["closed"].clone()),
+        (201, json!(3)),
+        "{}",
+        a.text
+    );
     assert_eq!(me(&h, None, Some(&s1)).await, 401);
     assert_eq!(me(&h, None, Some(&s3)).await, 401);
     assert_eq!(me(&h, None, Some(&other)).await, 200);
@@ -390,8 +471,13 @@ async fn one_token_or_session_is_revoked_alone_and_everywhere_ends_every_session
     assert_eq!(me(&h, Some(&aud), None).await, 401);
     assert_eq!(me(&h, None, Some(&s2)).await, 401);
     assert_eq!(me(&h, Some(&third), None).await, 200);
-    let audit = call(&h, "GET", "/api/audit?limit=100", Some(&reg), None, None).await.json();
-    assert!(audit.to_string().contains("/api/sessions/revoke-all"), "{audit}");
+    let audit = call(&h, "GET", "/api/audit?limit=100", Some(&reg), None, None)
+        .await
+        .json();
+    assert!(
+        audit.to_string().contains("/api/sessions/revoke-all"),
+        "{audit}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -411,7 +497,12 @@ async fn a_password_is_changed_by_its_user_and_reset_by_the_regulator() {
         (change(PASSWORD, PASSWORD), 422, "same_password"),
     ] {
         let a = call(&h, "POST", "/api/password", None, Some(&here), Some(body)).await;
-        assert_eq!((a.status, a.json()["code"].clone()), (status, json!(code)), "{}", a.text);
+        assert_eq!(
+            (a.status, a.json()["code"].clone()),
+            (status, json!(code)),
+            "{}",
+            a.text
+        );
     }
     // A wrong old password counts as a failed login: past the free failures, tries wait.
     let mut throttled = false;
@@ -426,31 +517,85 @@ async fn a_password_is_changed_by_its_user_and_reset_by_the_regulator() {
     }
     assert!(throttled, "wrong old passwords are throttled like logins");
     h.clock.advance(60_000);
-    let a = call(&h, "POST", "/api/password", None, Some(&here), Some(change(PASSWORD, new))).await;
+    let a = call(
+        &h,
+        "POST",
+        "/api/password",
+        None,
+        Some(&here),
+        Some(change(PASSWORD, new)),
+    )
+    .await;
     assert_eq!(a.status, 201, "{}", a.text);
-    assert_eq!(me(&h, None, Some(&here)).await, 200, "the session that changed it");
-    assert_eq!(me(&h, None, Some(&elsewhere)).await, 401, "other sessions end");
+    assert_eq!(
+        me(&h, None, Some(&here)).await,
+        200,
+        "the session that changed it"
+    );
+    assert_eq!(
+        me(&h, None, Some(&elsewhere)).await,
+        401,
+        "other sessions end"
+    );
     assert_eq!(me(&h, Some(&aud), None).await, 401, "tokens are revoked");
-    let (s, v) = h.post("/api/login", None, json!({"username": "aud", "password": PASSWORD})).await;
+    let (s, v) = h
+        .post(
+            "/api/login",
+            None,
+            json!({"username": "aud", "password": PASSWORD}),
+        )
+        .await;
     assert_eq!((s, v["code"].clone()), (401, json!("bad_credentials")));
     h.clock.advance(60_000);
     let s = login(&h, "aud", new).await;
     let token = issue_token(&h, &s, "after").await;
 
     // The regulator's reset: a temporary password, once; the user's credentials end.
-    let a = call(&h, "POST", "/api/users/aud/reset-password", Some(&reg), None, Some(json!({}))).await;
+    let a = call(
+        &h,
+        "POST",
+        "/api/users/aud/reset-password",
+        Some(&reg),
+        None,
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(a.status, 201, "{}", a.text);
     let temporary = a.json()["temporary_password"].as_str().unwrap().to_string();
     assert!(temporary.len() >= 12);
     assert_eq!(me(&h, Some(&token), None).await, 401);
     assert_eq!(me(&h, None, Some(&s)).await, 401);
-    let a = call(&h, "POST", "/api/users/nobody/reset-password", Some(&reg), None, Some(json!({}))).await;
+    let a = call(
+        &h,
+        "POST",
+        "/api/users/nobody/reset-password",
+        Some(&reg),
+        None,
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(a.status, 404);
-    let a = call(&h, "POST", "/api/users/regulator/reset-password", Some(&token), None, Some(json!({}))).await;
+    let a = call(
+        &h,
+        "POST",
+        "/api/users/regulator/reset-password",
+        Some(&token),
+        None,
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(a.status, 401, "a revoked token");
 
     // With the temporary password: log in, and nothing but change it.
-    let a = call(&h, "POST", "/api/login", None, None, Some(json!({"username": "aud", "password": temporary}))).await;
+    let a = call(
+        &h,
+        "POST",
+        "/api/login",
+        None,
+        None,
+        Some(json!({"username": "aud", "password": temporary})),
+    )
+    .await;
     assert_eq!(a.json()["password_change_required"], true, "{}", a.text);
     let t = login(&h, "aud", &temporary).await;
     assert_eq!(me(&h, None, Some(&t)).await, 200);
@@ -459,12 +604,25 @@ async fn a_password_is_changed_by_its_user_and_reset_by_the_regulator() {
         ("POST", "/api/tokens", Some(json!({"label": "x"}))),
     ] {
         let a = call(&h, method, path, None, Some(&t), body).await;
-        assert_eq!((a.status, a.json()["code"].clone()), (403, json!("password_change_required")), "{path}: {}", a.text);
+        assert_eq!(
+            (a.status, a.json()["code"].clone()),
+            (403, json!("password_change_required")),
+            "{path}: {}",
+            a.text
+        );
     }
     let page = call(&h, "GET", "/regulator", None, Some(&t), None).await;
     assert_eq!((page.status, page.header("location")), (303, "/password"));
     let newest = "the-newest-password-3";
-    let a = call(&h, "POST", "/api/password", None, Some(&t), Some(change(&temporary, newest))).await;
+    let a = call(
+        &h,
+        "POST",
+        "/api/password",
+        None,
+        Some(&t),
+        Some(change(&temporary, newest)),
+    )
+    .await;
     assert_eq!(a.status, 201, "{}", a.text);
     let a = call(&h, "GET", "/api/users", None, Some(&t), None).await;
     assert_eq!(a.status, 200, "{}", a.text);
@@ -487,7 +645,10 @@ async fn a_password_is_changed_by_its_user_and_reset_by_the_regulator() {
     // Nor a digest of a body with a password in it.
     for body in [change(PASSWORD, new), change(&temporary, newest)] {
         let digest = ets_server::sha256_hex(body.to_string().as_bytes());
-        assert!(!journal.contains(&digest), "the journal holds a body's digest");
+        assert!(
+            !journal.contains(&digest),
+            "the journal holds a body's digest"
+        );
     }
 }
 
@@ -534,7 +695,11 @@ async fn the_dashboard_changes_and_resets_passwords() {
                 .get(header::LOCATION)
                 .map(|v| v.to_str().unwrap().to_string());
             let text = resp.into_body().collect().await.unwrap().to_bytes();
-            (status, location, String::from_utf8_lossy(&text).into_owned())
+            (
+                status,
+                location,
+                String::from_utf8_lossy(&text).into_owned(),
+            )
         }
     };
     let (status, _, page) = post("/password/reset", reg.clone(), form(&reg, "user=aud")).await;
@@ -548,17 +713,29 @@ async fn the_dashboard_changes_and_resets_passwords() {
     let (status, _, page) = post(
         "/password",
         t.clone(),
-        form(&t, &format!("old_password={temporary}&new_password={new}&new_password_again=typo-typo-typo")),
+        form(
+            &t,
+            &format!(
+                "old_password={temporary}&new_password={new}&new_password_again=typo-typo-typo"
+            ),
+        ),
     )
     .await;
     assert_eq!(status, 422, "{page}");
     let (status, location, page) = post(
         "/password",
         t.clone(),
-        form(&t, &format!("old_password={temporary}&new_password={new}&new_password_again={new}")),
+        form(
+            &t,
+            &format!("old_password={temporary}&new_password={new}&new_password_again={new}"),
+        ),
     )
     .await;
-    assert_eq!((status, location.as_deref()), (303, Some("/home")), "{page}");
+    assert_eq!(
+        (status, location.as_deref()),
+        (303, Some("/home")),
+        "{page}"
+    );
     assert_eq!(me(&h, None, Some(&t)).await, 200);
     let (status, location, _) = post("/sessions/revoke-all", t.clone(), form(&t, "")).await;
     assert_eq!((status, location.as_deref()), (303, Some("/")));

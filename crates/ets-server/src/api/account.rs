@@ -24,8 +24,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::requests::{Empty, Schema, Text, decode, parse_user, request};
 use super::{
-    AppState, JsonResult, OVERSEERS, Post, REGULATOR, Roles, Route, check_password,
-    hash_password, idempotency_key, random_token, route, verify_password,
+    AppState, JsonResult, OVERSEERS, Post, REGULATOR, Roles, Route, check_password, hash_password,
+    idempotency_key, random_token, route, verify_password,
 };
 use crate::access::{AccessEvent, Digest, Role, credential_id};
 use crate::authz::Action;
@@ -169,7 +169,10 @@ pub fn allowed_before_change(method: &str, path: &str) -> bool {
     matches!(
         (method, path),
         ("GET", "/api/me" | "/api/health" | "/password" | "/")
-            | ("POST", "/api/password" | "/api/logout" | "/password" | "/logout")
+            | (
+                "POST",
+                "/api/password" | "/api/logout" | "/password" | "/logout"
+            )
     ) || path.starts_with("/lang/")
         || path.starts_with("/static/")
 }
@@ -333,7 +336,12 @@ pub async fn change_from_form(
 /// back-off), then the old password against its hash and the new one hashed, each in a hashing
 /// slot; a wrong old password counts as a failed login (a stolen session cannot guess it at
 /// leisure).
-async fn checked_change(app: &App, caller: &Caller, old: String, new: String) -> Result<Op, ApiError> {
+async fn checked_change(
+    app: &App,
+    caller: &Caller,
+    old: String,
+    new: String,
+) -> Result<Op, ApiError> {
     check_password(&new).map_err(|e| field(e, "new_password"))?;
     if old == new {
         return Err(ApiError::unprocessable(
@@ -351,7 +359,9 @@ async fn checked_change(app: &App, caller: &Caller, old: String, new: String) ->
     if let Some(wait) = wait {
         return Err(ApiError::of(
             "login_throttled",
-            format!("too many wrong passwords for this user or from this address; retry in {wait} s"),
+            format!(
+                "too many wrong passwords for this user or from this address; retry in {wait} s"
+            ),
             Some("old_password"),
         )
         .with("retry_after_s", wait));
@@ -416,7 +426,8 @@ pub(crate) fn perform(
                 .token_by_id(&id)
                 .filter(|(_, t)| visible(&t.user))
                 .ok_or_else(|| ApiError::not_found(format!("no API token {}", clip(&id))))?;
-            let body = json!({"revoked": credential_id(digest), "user": info.user, "label": info.label});
+            let body =
+                json!({"revoked": credential_id(digest), "user": info.user, "label": info.label});
             let event = AccessEvent::TokenRevoked {
                 token_sha256: digest.clone(),
                 by,
@@ -576,7 +587,11 @@ mod tests {
     #[test]
     fn bodies_lose_their_passwords_before_their_digest() {
         let plain = br#"{"label":"robot"}"#;
-        assert_eq!(&*without_secrets(plain), plain, "other bodies are unchanged");
+        assert_eq!(
+            &*without_secrets(plain),
+            plain,
+            "other bodies are unchanged"
+        );
         let json = br#"{"name":"ann","password":"hunter2hunter2","reps":[{"n":"b","password":"s3cret-s3cret"}],"old_password":"x"}"#;
         let out = String::from_utf8(without_secrets(json).into_owned()).unwrap();
         assert_eq!(out, r#"{"name":"ann","reps":[{"n":"b"}]}"#);

@@ -97,7 +97,8 @@ pub async fn change(AxState(app): AxState<Arc<App>>, ctx: Ctx, body: Bytes) -> R
         resp.extensions_mut().insert(ErrorCode("malformed".into()));
         return resp;
     }
-    let (status, code, recorded) = match change_from_form(&app, &ctx.caller, p.req, old, new).await {
+    let (status, code, recorded) = match change_from_form(&app, &ctx.caller, p.req, old, new).await
+    {
         Ok(reply) if reply.status < 300 => {
             let mut resp = super::flash_redirect(true, ctx.t("account.changed").into(), "/home");
             resp.extensions_mut().insert(Audited);
@@ -111,7 +112,13 @@ pub async fn change(AxState(app): AxState<Arc<App>>, ctx: Ctx, body: Bytes) -> R
 
 /// The page again with a refusal above the forms; `recorded`: the writer journaled it already
 /// (otherwise the gate does, with its code).
-fn refused(ctx: &Ctx, app: &App, status: u16, body: &serde_json::Value, recorded: bool) -> Response {
+fn refused(
+    ctx: &Ctx,
+    app: &App,
+    status: u16,
+    body: &serde_json::Value,
+    recorded: bool,
+) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     let n = notice(false, &i18n::body_message(ctx.lang, body));
     let mut resp = account_page(ctx, app, status, Some(n));
@@ -124,7 +131,11 @@ fn refused(ctx: &Ctx, app: &App, status: u16, body: &serde_json::Value, recorded
     resp
 }
 
-pub async fn log_out_everywhere(AxState(app): AxState<Arc<App>>, ctx: Ctx, body: Bytes) -> Response {
+pub async fn log_out_everywhere(
+    AxState(app): AxState<Arc<App>>,
+    ctx: Ctx,
+    body: Bytes,
+) -> Response {
     let p = match posted(&ctx, &body) {
         Ok(p) => p,
         Err(resp) => return resp,

@@ -936,9 +936,17 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     ),
     ("account.change", "修改密码", "Change password"),
     ("account.old", "原密码", "Current password"),
-    ("account.new", "新密码（至少 12 个字符）", "New password (at least 12 characters)"),
+    (
+        "account.new",
+        "新密码（至少 12 个字符）",
+        "New password (at least 12 characters)",
+    ),
     ("account.confirm", "确认新密码", "New password again"),
-    ("account.mismatch", "两次输入的新密码不一致。", "The two new passwords differ."),
+    (
+        "account.mismatch",
+        "两次输入的新密码不一致。",
+        "The two new passwords differ.",
+    ),
     (
         "account.changed",
         "密码已修改；其他会话与 API 令牌均已失效。",
@@ -956,7 +964,11 @@ pub const TABLE: &[(&str, &str, &str)] = &[
         "设置一个仅显示一次的临时密码；该用户下次登录须先修改密码，其会话与 API 令牌立即失效。",
         "Sets a temporary password shown once; the user must change it at the next login. Their sessions and API tokens stop working at once.",
     ),
-    ("account.reset_done", "临时密码（仅显示一次）", "Temporary password (shown once)"),
+    (
+        "account.reset_done",
+        "临时密码（仅显示一次）",
+        "Temporary password (shown once)",
+    ),
     // Roles
     ("role.regulator", "主管部门", "Regulator"),
     ("role.bureau", "省级生态环境部门", "Provincial bureau"),
