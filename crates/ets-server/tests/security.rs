@@ -384,6 +384,33 @@ async fn one_token_or_session_is_revoked_alone_and_everywhere_ends_every_session
         "no secret is listed"
     );
     let id_of = |token: &str| ets_server::sha256_hex(token.as_bytes())[..16].to_string();
+    // A token is shown once, with its id; a retry with the same key shows no other token.
+    let label = json!({"label": "l"});
+    let (status, v) = h
+        .send(
+            "POST",
+            "/api/tokens",
+            Some(&reg),
+            Some(label.clone()),
+            Some("tok-1"),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(
+        v["id"].as_str().unwrap(),
+        id_of(v["token"].as_str().unwrap())
+    );
+    let (status, v) = h
+        .send(
+            "POST",
+            "/api/tokens",
+            Some(&reg),
+            Some(label),
+            Some("tok-1"),
+        )
+        .await;
+    assert_eq!((status, v["replayed"].clone()), (201, json!(true)), "{v}");
+    assert!(v.get("token").is_none(), "{v}");
 
     // Another user cannot revoke it (nor learn that it exists); its owner can.
     let (s, _) = h
@@ -551,17 +578,18 @@ async fn a_password_is_changed_by_its_user_and_reset_by_the_regulator() {
     let token = issue_token(&h, &s, "after").await;
 
     // The regulator's reset: a temporary password, once; the user's credentials end.
-    let a = call(
-        &h,
-        "POST",
-        "/api/users/aud/reset-password",
-        Some(&reg),
-        None,
-        Some(json!({})),
-    )
-    .await;
-    assert_eq!(a.status, 201, "{}", a.text);
-    let temporary = a.json()["temporary_password"].as_str().unwrap().to_string();
+    let reset = "/api/users/aud/reset-password";
+    let (status, v) = h
+        .send("POST", reset, Some(&reg), Some(json!({})), Some("reset-1"))
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let temporary = v["temporary_password"].as_str().unwrap().to_string();
+    // A retry with the same key is the first answer, without a password that was never set.
+    let (status, v) = h
+        .send("POST", reset, Some(&reg), Some(json!({})), Some("reset-1"))
+        .await;
+    assert_eq!((status, v["replayed"].clone()), (201, json!(true)), "{v}");
+    assert!(v.get("temporary_password").is_none(), "{v}");
     assert!(temporary.len() >= 12);
     assert_eq!(me(&h, Some(&token), None).await, 401);
     assert_eq!(me(&h, None, Some(&s)).await, 401);

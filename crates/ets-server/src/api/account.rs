@@ -281,12 +281,14 @@ async fn reset_password(w: Post) -> Response {
     }
     .await;
     let resp = w.send(op).await;
-    with_temporary(resp, &temporary).await
+    reveal_once(resp, &[("temporary_password", &temporary)]).await
 }
 
-/// The answer of a reset with the temporary password added: the writer's answer (and its copy
-/// kept for a retry with the same key) never holds it, so it is shown once.
-async fn with_temporary(resp: Response, temporary: &str) -> Response {
+/// A success with secrets made for it added to the answer (a new token, a temporary password):
+/// the writer's answer, and its copy kept for a retry with the same key, never hold them. A
+/// retry is answered that copy (`"replayed": true`) without the secrets: those of the retry were
+/// never recorded, and the first answer's are shown once.
+pub(super) async fn reveal_once(resp: Response, secrets: &[(&str, &str)]) -> Response {
     if resp.status().as_u16() != 201 {
         return resp;
     }
@@ -295,7 +297,11 @@ async fn with_temporary(resp: Response, temporary: &str) -> Response {
         Ok(b) => serde_json::from_slice(&b).unwrap_or_else(|_| json!({})),
         Err(_) => json!({}),
     };
-    v["temporary_password"] = json!(temporary);
+    if v["replayed"] != json!(true) {
+        for (name, secret) in secrets {
+            v[*name] = json!(secret);
+        }
+    }
     let mut resp = (parts.status, Json(v)).into_response();
     resp.extensions_mut().insert(Audited);
     resp
@@ -316,7 +322,9 @@ pub async fn reset_from_form(
         phc,
     });
     let reply = app.submit(req, op).await;
-    Ok(((reply.status < 300).then_some(temporary), reply))
+    // A repeated form (the same key) is answered the first reset: its password was shown then.
+    let fresh = reply.status < 300 && reply.body["replayed"] != json!(true);
+    Ok((fresh.then_some(temporary), reply))
 }
 
 /// Changes the caller's password from the dashboard (the same checks as the API): the writer's

@@ -175,6 +175,13 @@ pub async fn reset(AxState(app): AxState<Arc<App>>, ctx: Ctx, body: Bytes) -> Re
             resp.extensions_mut().insert(Audited);
             resp
         }
+        Ok((None, reply)) if reply.status < 300 => {
+            // The same form sent twice: the first answer showed the password.
+            let n = notice(true, ctx.t("account.reset_replayed"));
+            let mut resp = account_page(&ctx, &app, StatusCode::OK, Some(n));
+            resp.extensions_mut().insert(Audited);
+            resp
+        }
         Ok((None, reply)) => refused(&ctx, &app, reply.status, &reply.body, true),
         Err(e) => refused(&ctx, &app, e.status.as_u16(), &e.body(), false),
     }

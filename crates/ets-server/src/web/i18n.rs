@@ -965,6 +965,11 @@ pub const TABLE: &[(&str, &str, &str)] = &[
         "Sets a temporary password shown once; the user must change it at the next login. Their sessions and API tokens stop working at once.",
     ),
     (
+        "account.reset_replayed",
+        "该表单已提交过：临时密码已在第一次提交时显示。",
+        "This form was sent already: the temporary password was shown the first time.",
+    ),
+    (
         "account.reset_done",
         "临时密码（仅显示一次）",
         "Temporary password (shown once)",
