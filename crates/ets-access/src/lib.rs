@@ -6,7 +6,7 @@
 //! in order; times come in with the events (milliseconds since the Unix epoch, read at the edge).
 //! Secrets are never stored: passwords as Argon2 PHC strings, tokens and sessions as SHA-256.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ets_market::{Command, Market};
 use ets_types::{AccountId, Company, CompanyId, GeneratingUnit};
@@ -285,7 +285,38 @@ pub enum AccessEvent {
         company: CompanyId,
         account: AccountId,
     },
+    /// One API token revoked (by its owner or the regulator): it stops working at once.
+    TokenRevoked {
+        token_sha256: Digest,
+        by: String,
+    },
+    /// "Log out everywhere": every session of `user` closed.
+    SessionsClosed {
+        user: String,
+        by: String,
+    },
+    /// A user's password replaced (the new one as an Argon2id PHC string, never the secret).
+    /// Every token of the user is revoked and every session closed except `kept` (the session
+    /// from which users change their own password). `must_change`: a temporary password set by
+    /// the regulator, which only lets its user change it.
+    PasswordSet {
+        user: String,
+        password: String,
+        must_change: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kept: Option<Digest>,
+        by: String,
+    },
 }
+
+/// The public id of a token or session: the first 16 hex digits of its digest. It names it in
+/// lists and revocations and reveals nothing of the secret (a digest of a 256-bit random value).
+pub fn credential_id(digest: &str) -> &str {
+    digest.get(..CREDENTIAL_ID_LEN).unwrap_or(digest)
+}
+
+/// Hex digits of a [`credential_id`].
+pub const CREDENTIAL_ID_LEN: usize = 16;
 
 /// The access state.
 #[derive(Clone, Debug, Default)]
@@ -298,6 +329,8 @@ pub struct Access {
     requests: BTreeMap<u64, AccountRequest>,
     instructions: BTreeMap<u64, PendingInstruction>,
     trusted: BTreeMap<CompanyId, Vec<Trusted>>,
+    /// Users whose password the regulator reset: they may only change it.
+    must_change: BTreeSet<String>,
 }
 
 /// What [`Access::check_invariants`] counted.
@@ -342,6 +375,34 @@ impl Access {
     pub fn session_user(&self, digest: &str, now: i64) -> Option<&User> {
         let info = self.sessions.get(digest).filter(|s| s.expires_at > now)?;
         self.users.get(&info.user).filter(|u| u.active)
+    }
+    /// Whether `user` logs in with a temporary password and must change it first.
+    pub fn must_change_password(&self, user: &str) -> bool {
+        self.must_change.contains(user)
+    }
+    /// The API tokens of `user`, by digest, oldest first.
+    pub fn tokens_of(&self, user: &str) -> Vec<(&Digest, &TokenInfo)> {
+        let mut v: Vec<_> = self.tokens.iter().filter(|(_, t)| t.user == user).collect();
+        v.sort_by(|a, b| (a.1.issued_at, a.0).cmp(&(b.1.issued_at, b.0)));
+        v
+    }
+    /// The unexpired sessions of `user`, by digest, soonest to expire first.
+    pub fn sessions_of(&self, user: &str, now: i64) -> Vec<(&Digest, &SessionInfo)> {
+        let mut v: Vec<_> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.user == user && s.expires_at > now)
+            .collect();
+        v.sort_by(|a, b| (a.1.expires_at, a.0).cmp(&(b.1.expires_at, b.0)));
+        v
+    }
+    /// The token whose [`credential_id`] is `id`.
+    pub fn token_by_id(&self, id: &str) -> Option<(&Digest, &TokenInfo)> {
+        self.tokens.iter().find(|(d, _)| credential_id(d) == id)
+    }
+    /// The session whose [`credential_id`] is `id`.
+    pub fn session_by_id(&self, id: &str) -> Option<(&Digest, &SessionInfo)> {
+        self.sessions.iter().find(|(d, _)| credential_id(d) == id)
     }
     pub fn request(&self, id: u64) -> Option<&AccountRequest> {
         self.requests.get(&id)
@@ -464,6 +525,34 @@ impl Access {
                     list.retain(|t| t.account != *account);
                 }
             }
+            AccessEvent::TokenRevoked { token_sha256, .. } => {
+                self.tokens.remove(token_sha256).ok_or_else(|| {
+                    AccessError(format!("no token {}", credential_id(token_sha256)))
+                })?;
+            }
+            AccessEvent::SessionsClosed { user, .. } => {
+                self.sessions.retain(|_, s| s.user != *user);
+            }
+            AccessEvent::PasswordSet {
+                user,
+                password,
+                must_change,
+                kept,
+                ..
+            } => {
+                self.users
+                    .get_mut(user)
+                    .ok_or_else(|| AccessError(format!("no user {user}")))?
+                    .password = password.clone();
+                self.tokens.retain(|_, t| t.user != *user);
+                self.sessions
+                    .retain(|d, s| s.user != *user || kept.as_ref() == Some(d));
+                if *must_change {
+                    self.must_change.insert(user.clone());
+                } else {
+                    self.must_change.remove(user);
+                }
+            }
         }
         Ok(())
     }
@@ -524,6 +613,9 @@ impl Access {
         for info in self.sessions.values() {
             user(&info.user, "a session")?;
         }
+        for name in &self.must_change {
+            user(name, "a pending password change")?;
+        }
         for (id, r) in &self.requests {
             if *id != r.id {
                 return Err(format!("account request {id} is filed under another id"));
@@ -559,5 +651,161 @@ impl Access {
 
     pub fn sweep_sessions(&mut self, now: i64) {
         self.sessions.retain(|_, s| s.expires_at > now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(name: &str) -> User {
+        User {
+            name: name.into(),
+            display: name.into(),
+            role: Role::Auditor,
+            province: None,
+            company: None,
+            holder: None,
+            password: "old-phc".into(),
+            active: true,
+        }
+    }
+
+    fn digest(n: u8) -> Digest {
+        format!("{n:02x}").repeat(32)
+    }
+
+    /// Two users, each with two tokens and two sessions.
+    fn access() -> Access {
+        let mut a = Access::default();
+        for (i, name) in ["ann", "bob"].into_iter().enumerate() {
+            let i = u8::try_from(i).unwrap() * 10;
+            a.apply(&AccessEvent::UserCreated { user: user(name) })
+                .unwrap();
+            for k in 0..2 {
+                let info = TokenInfo {
+                    user: name.into(),
+                    label: format!("t{k}"),
+                    issued_at: i64::from(k),
+                };
+                a.apply(&AccessEvent::TokenIssued {
+                    token_sha256: digest(i + k),
+                    info,
+                })
+                .unwrap();
+                let info = SessionInfo {
+                    user: name.into(),
+                    expires_at: 100 + i64::from(k),
+                };
+                a.apply(&AccessEvent::SessionOpened {
+                    session_sha256: digest(i + 5 + k),
+                    info,
+                })
+                .unwrap();
+            }
+        }
+        a
+    }
+
+    #[test]
+    fn one_token_and_all_sessions_of_one_user_are_revoked_alone() {
+        let mut a = access();
+        assert_eq!(credential_id(&digest(1)), &digest(1)[..16]);
+        let (d, _) = a.token_by_id(credential_id(&digest(1))).unwrap();
+        assert_eq!(d, &digest(1));
+        a.apply(&AccessEvent::TokenRevoked {
+            token_sha256: digest(1),
+            by: "ann".into(),
+        })
+        .unwrap();
+        assert!(a.token_user(&digest(1)).is_none());
+        assert!(a.token_user(&digest(0)).is_some());
+        assert_eq!(a.tokens_of("ann").len(), 1);
+        assert_eq!(a.tokens_of("bob").len(), 2);
+        // Revoking what is not there means the journal and the build disagree.
+        assert!(
+            a.apply(&AccessEvent::TokenRevoked {
+                token_sha256: digest(1),
+                by: "ann".into(),
+            })
+            .is_err()
+        );
+        a.apply(&AccessEvent::SessionsClosed {
+            user: "bob".into(),
+            by: "bob".into(),
+        })
+        .unwrap();
+        assert!(a.sessions_of("bob", 0).is_empty());
+        assert_eq!(a.sessions_of("ann", 0).len(), 2);
+        assert_eq!(a.sessions_of("ann", 100).len(), 1, "one has expired by 100");
+        assert!(a.session_user(&digest(5), 0).is_some());
+    }
+
+    #[test]
+    fn a_new_password_revokes_every_other_credential_of_its_user() {
+        let mut a = access();
+        a.apply(&AccessEvent::PasswordSet {
+            user: "ann".into(),
+            password: "new-phc".into(),
+            must_change: false,
+            kept: Some(digest(6)),
+            by: "ann".into(),
+        })
+        .unwrap();
+        assert_eq!(a.user("ann").unwrap().password, "new-phc");
+        assert!(a.tokens_of("ann").is_empty());
+        let left: Vec<_> = a
+            .sessions_of("ann", 0)
+            .into_iter()
+            .map(|(d, _)| d.clone())
+            .collect();
+        assert_eq!(left, vec![digest(6)]);
+        assert_eq!(a.tokens_of("bob").len(), 2);
+        assert_eq!(a.sessions_of("bob", 0).len(), 2);
+        assert!(!a.must_change_password("ann"));
+        // A reset by the regulator: nothing kept, and the user must change it.
+        a.apply(&AccessEvent::PasswordSet {
+            user: "bob".into(),
+            password: "temp-phc".into(),
+            must_change: true,
+            kept: None,
+            by: "reg".into(),
+        })
+        .unwrap();
+        assert!(a.must_change_password("bob"));
+        assert!(a.tokens_of("bob").is_empty() && a.sessions_of("bob", 0).is_empty());
+        a.apply(&AccessEvent::PasswordSet {
+            user: "bob".into(),
+            password: "own-phc".into(),
+            must_change: false,
+            kept: None,
+            by: "bob".into(),
+        })
+        .unwrap();
+        assert!(!a.must_change_password("bob"));
+        assert!(
+            a.apply(&AccessEvent::PasswordSet {
+                user: "nobody".into(),
+                password: "x".into(),
+                must_change: false,
+                kept: None,
+                by: "reg".into(),
+            })
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn the_events_read_back_as_written() {
+        let e = AccessEvent::PasswordSet {
+            user: "ann".into(),
+            password: "$argon2id$v=19$...".into(),
+            must_change: true,
+            kept: None,
+            by: "reg".into(),
+        };
+        let text = serde_json::to_string(&e).unwrap();
+        assert!(!text.contains("kept"), "{text}");
+        assert_eq!(serde_json::from_str::<AccessEvent>(&text).unwrap(), e);
     }
 }

@@ -39,6 +39,13 @@ pub struct ServeArgs {
     /// Account requests (anonymous) one address may send per hour; 429 beyond.
     #[arg(long, default_value_t = 20)]
     applications_per_hour: u32,
+    /// Serve HTTPS with this certificate chain (PEM, the server's certificate first); needs
+    /// --tls-key. Session cookies are then marked Secure.
+    #[arg(long, requires = "tls_key", value_name = "FILE")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -50,6 +57,15 @@ pub enum AdminCmd {
         #[arg(long)]
         display: Option<String>,
         /// The password (at least 12 characters); better from the environment.
+        #[arg(long, env = "ETS_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+    /// Set a user's password (a regulator locked out, say): revokes the user's API tokens and
+    /// ends their sessions. Runs on the store without a server, like create-regulator.
+    SetPassword {
+        #[arg(long)]
+        name: String,
+        /// The new password (at least 12 characters); better from the environment.
         #[arg(long, env = "ETS_ADMIN_PASSWORD", hide_env_values = true)]
         password: String,
     },
@@ -80,8 +96,15 @@ pub fn serve(location: &Location, args: ServeArgs) -> Result<()> {
         applications_per_hour: args.applications_per_hour,
         ..Limits::default()
     };
+    // A wrong certificate or key is refused before the store is opened.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(ets_server::tls::load(cert, key)?),
+        _ => None,
+    };
     let app = App::open(location, genesis, policy, clock, limits)
         .with_context(|| format!("opening the {}", location.describe()))?;
+    app.secure_cookies
+        .store(tls.is_some(), std::sync::atomic::Ordering::Relaxed);
     // Business dates never go back: a clock set before the journal's latest business date would
     // open trading days dated before days that already traded.
     let last = app.read().last_date();
@@ -105,11 +128,18 @@ pub fn serve(location: &Location, args: ServeArgs) -> Result<()> {
                 eprintln!("no users yet: create the first regulator with `ets admin create-regulator --name <name>`");
             }
         }
+        let scheme = if tls.is_some() { "https" } else { "http" };
         println!(
-            "ets serving the {} on http://{addr} (dashboard /, API /api, docs /docs, OpenAPI /openapi.json)",
+            "ets serving the {} on {scheme}://{addr} (dashboard /, API /api, docs /docs, OpenAPI /openapi.json)",
             location.describe()
         );
-        ets_server::serve(app, listener).await?;
+        match tls {
+            Some(config) => {
+                let listener = ets_server::tls::TlsListener::new(listener, config)?;
+                ets_server::serve(app, listener).await?;
+            }
+            None => ets_server::serve(app, listener).await?,
+        }
         anyhow::Ok(())
     })
 }
@@ -133,6 +163,23 @@ pub fn admin(location: &Location, cmd: AdminCmd) -> Result<()> {
                 );
             }
             println!("regulator {name} created in the {}", location.describe());
+            Ok(())
+        }
+        AdminCmd::SetPassword { name, password } => {
+            let now = SystemClock.now_ms();
+            let (genesis, _) = clock::beijing(now);
+            if let Err(e) = ets_server::api::account::admin_set_password(
+                location, genesis, &name, &password, now,
+            ) {
+                bail!(
+                    "setting the password of {name} in the {}: {e}",
+                    location.describe()
+                );
+            }
+            println!(
+                "password of {name} set in the {}; their API tokens and sessions are revoked",
+                location.describe()
+            );
             Ok(())
         }
     }

@@ -37,6 +37,7 @@ use crate::core::{Op, Reply, State, public_user};
 use crate::error::ApiError;
 use crate::{App, Audited, Caller, SESSION_COOKIE, csrf_of, sha256_hex};
 
+pub mod account;
 pub mod requests;
 
 use requests::*;
@@ -267,6 +268,10 @@ impl Route {
         if !matches!(self.roles, Roles::Anyone) {
             // By role before the body, or by scope after it (`authz`).
             c.insert("forbidden");
+            // A user with a temporary password may only change it.
+            if !account::allowed_before_change(&self.method.to_ascii_uppercase(), self.path) {
+                c.insert("password_change_required");
+            }
         }
         if self.method == "post" {
             c.extend([
@@ -1037,6 +1042,10 @@ pub fn routes() -> Vec<Route> {
         .query(&[("limit", false, QueryParam::Limit)])
         .codes(&["out_of_range"]),
     ]
+    .into_iter()
+    // Tokens, sessions and passwords.
+    .chain(account::routes())
+    .collect()
 }
 
 /// The API router (without its state), built from [`routes`]: each route's roles are checked
@@ -1927,9 +1936,19 @@ pub async fn open_session(
 
 const DUMMY_PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2X7Wf8mKcNvW4kzsXl2m0lI2yq0qg8cUO8m3WcWnE1Q";
 
-pub fn session_cookie(session: &str, max_age_s: i64) -> HeaderValue {
+/// The session cookie; `Secure` when the server speaks TLS, so that the browser never sends it
+/// over plain HTTP.
+pub fn session_cookie(app: &App, session: &str, max_age_s: i64) -> HeaderValue {
+    let secure = if app
+        .secure_cookies
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        "; Secure"
+    } else {
+        ""
+    };
     HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age_s}"
+        "{SESSION_COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age_s}{secure}"
     ))
     .expect("cookie is ASCII")
 }
@@ -1949,13 +1968,18 @@ async fn login(
         Ok((session, mut reply)) => {
             if reply.status < 300 {
                 reply.body["csrf"] = json!(csrf_of(&session));
+                // After a reset by the regulator only the password change is allowed.
+                let must_change = reply.body["user"]
+                    .as_str()
+                    .is_some_and(|u| app.read().access.must_change_password(u));
+                reply.body["password_change_required"] = json!(must_change);
             }
             let ok = reply.status < 300;
             let mut resp = respond(reply);
             if ok {
                 let ttl = app.read().policy.session_ttl_ms / 1000;
                 resp.headers_mut()
-                    .insert(header::SET_COOKIE, session_cookie(&session, ttl));
+                    .insert(header::SET_COOKIE, session_cookie(&app, &session, ttl));
             }
             resp
         }
@@ -1981,7 +2005,7 @@ async fn logout(
         .await,
     );
     resp.headers_mut()
-        .insert(header::SET_COOKIE, session_cookie("", 0));
+        .insert(header::SET_COOKIE, session_cookie(&app, "", 0));
     resp
 }
 
@@ -2016,19 +2040,15 @@ async fn issue_token(w: Post) -> Response {
     let resp = w
         .write(|b: NewToken| {
             Ok(Op::IssueToken {
-                token_sha256: digest,
+                token_sha256: digest.clone(),
                 label: b.label.0,
             })
         })
         .await;
-    if resp.status().as_u16() != 201 {
-        return resp;
-    }
-    // The token goes to the caller once; a retry with the same key cannot show it again.
-    let (parts, _) = resp.into_parts();
-    let mut resp = (parts.status, Json(json!({"token": token}))).into_response();
-    resp.extensions_mut().insert(Audited);
-    resp
+    // The token goes to the caller once: a retry with the same key gets the first answer
+    // without it (its token is the first one, which only the first answer showed).
+    let id = crate::access::credential_id(&digest).to_string();
+    account::reveal_once(resp, &[("token", &token), ("id", &id)]).await
 }
 
 async fn list_users(

@@ -205,6 +205,8 @@ pub enum Op {
         company: CompanyId,
         account: AccountId,
     },
+    /// Tokens, sessions and passwords of a user (`api::account`).
+    Account(crate::api::account::AccountOp),
 }
 
 /// The answer to a job: an HTTP status and a JSON body.
@@ -682,6 +684,10 @@ fn perform_op(st: &mut State, ctx: &RequestCtx, op: Op) -> Result<Done, ApiError
                     info,
                 }],
             )
+        }
+        Op::Account(op) => {
+            let (status, body, events) = crate::api::account::perform(st, ctx, op)?;
+            access_done(st, status, body, events)
         }
         Op::CloseSession { session_sha256 } => {
             st.check(name, Action::Own)?;

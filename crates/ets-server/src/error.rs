@@ -150,6 +150,11 @@ pub const CODES: &[Code] = &[
     ),
     code("bad_credentials", 401, "Wrong user name or password."),
     code(
+        "password_change_required",
+        403,
+        "The user logs in with a temporary password set by the regulator: only changing it (POST /api/password), /api/me and logging out are allowed until then.",
+    ),
+    code(
         "forbidden",
         403,
         "The caller's role or scope does not allow this.",
@@ -229,6 +234,11 @@ pub const CODES: &[Code] = &[
         409,
         "Log out without a browser session (a caller with an API token has none to end).",
     ),
+    code(
+        "password_changed",
+        409,
+        "The password changed while this change was checked: check the old password again.",
+    ),
     // 422: against the rules.
     code(
         "file_choice",
@@ -239,6 +249,16 @@ pub const CODES: &[Code] = &[
         "weak_password",
         422,
         "Passwords need at least 12 characters.",
+    ),
+    code(
+        "same_password",
+        422,
+        "A new password must differ from the old one.",
+    ),
+    code(
+        "wrong_password",
+        422,
+        "The old password given to change it is wrong (counts as a failed login).",
     ),
     code(
         "not_a_verifier",

@@ -39,6 +39,7 @@ pub mod core;
 pub mod error;
 pub mod store;
 pub mod throttle;
+pub mod tls;
 pub mod web;
 
 use crate::access::{Role, User};
@@ -177,6 +178,8 @@ pub struct App {
     tally: Mutex<throttle::Tally>,
     buckets: Mutex<HashMap<String, Bucket>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Served over TLS: session cookies are marked `Secure` (set by `ets serve --tls-cert`).
+    pub secure_cookies: std::sync::atomic::AtomicBool,
 }
 
 /// A token bucket of one caller.
@@ -186,7 +189,8 @@ struct Bucket {
 }
 
 /// Who is calling, as the gate found out; handlers take it from the request's extensions.
-#[derive(Clone, Debug)]
+/// Its `Debug` leaves out the session token.
+#[derive(Clone)]
 pub struct Caller {
     pub user: Option<String>,
     pub role: Option<Role>,
@@ -194,6 +198,18 @@ pub struct Caller {
     pub session: Option<String>,
     pub from: String,
     pub at: i64,
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("user", &self.user)
+            .field("role", &self.role)
+            .field("session", &self.session.as_ref().map(|_| "…"))
+            .field("from", &self.from)
+            .field("at", &self.at)
+            .finish()
+    }
 }
 
 impl Caller {
@@ -215,7 +231,9 @@ impl Caller {
             method: method.to_string(),
             path: path.to_string(),
             key,
-            body_sha256: body.map(sha256_hex),
+            // Without the passwords it may hold: an unsalted digest of a body with a password
+            // would let anyone with the journal test guesses at the password.
+            body_sha256: body.map(|b| sha256_hex(&api::account::without_secrets(b))),
             count: None,
         }
     }
@@ -305,6 +323,7 @@ impl App {
             limits,
             buckets: Mutex::new(HashMap::new()),
             writer: Mutex::new(Some(handle)),
+            secure_cookies: false.into(),
         })
     }
 
@@ -672,6 +691,26 @@ async fn gate(AxState(app): AxState<Arc<App>>, mut req: Request, next: Next) -> 
             return counted(&caller, resp);
         }
     }
+    // A temporary password set by the regulator allows nothing but changing it (the pages
+    // lead to the form that does).
+    if let Some(user) = &caller.user
+        && !api::account::allowed_before_change(method.as_str(), &path)
+        && app.read().access.must_change_password(user)
+    {
+        let e = ApiError::forbidden_code(
+            "password_change_required",
+            "this user's password was reset: change it first (POST /api/password)",
+        );
+        app.audit(
+            caller.ctx(method.as_str(), &path, None, None),
+            e.status.as_u16(),
+            Some(e.code.clone()),
+        );
+        if !path.starts_with("/api/") && method == Method::GET {
+            return web::see_other("/password");
+        }
+        return e.into_response();
+    }
     // Back-pressure: with the writer's queue full, refuse at once (cheaply, before any body is
     // read) rather than queue more; the refusal is counted, not journaled.
     if !app.has_room() {
@@ -875,6 +914,8 @@ pub fn router(app: Arc<App>) -> Router {
             json_errors,
         ))
         .layer(axum::middleware::from_fn_with_state(app.clone(), gate))
+        // Outside the gate, so that its own refusals carry them too.
+        .layer(axum::middleware::map_response(web::security_headers))
         // The dashboard's forms and any route without a limit of its own (the API's routes
         // declare theirs: `api::Route::max_body`).
         .layer(axum::extract::DefaultBodyLimit::max(limits.body_bytes))
@@ -883,8 +924,13 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// Serves until Ctrl-C, then lets the writer journal what it holds.
-pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+/// Serves until Ctrl-C, then lets the writer journal what it holds; over plain TCP (a
+/// `tokio::net::TcpListener`) or TLS ([`tls::TlsListener`]).
+pub async fn serve<L>(app: Arc<App>, listener: L) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
+    use axum::serve::ListenerExt as _;
     let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
     // The tally of refusals is journaled at the end of each period even when no request comes.
     let ticker = tokio::spawn({
@@ -900,7 +946,8 @@ pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> std::io:
             }
         }
     });
-    axum::serve(listener, service)
+    // `tap_io` (doing nothing) gives any listener the client's address as `ConnectInfo`.
+    axum::serve(listener.tap_io(|_: &mut L::Io| {}), service)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

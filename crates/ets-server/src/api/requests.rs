@@ -878,6 +878,9 @@ macro_rules! request {
     };
 }
 
+/// For request types defined beside their routes (`api::account`).
+pub(crate) use request;
+
 request!(
     /// No fields: the path says everything.
     Empty {}

@@ -321,6 +321,26 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
         "密码至少需要 12 个字符",
         "passwords need 12 characters",
     ),
+    (
+        "same_password",
+        "新密码不能与旧密码相同",
+        "the new password must differ from the old one",
+    ),
+    (
+        "wrong_password",
+        "原密码不正确",
+        "the old password is wrong",
+    ),
+    (
+        "password_changed",
+        "密码已被更改，请重新输入原密码",
+        "the password changed meanwhile: try again",
+    ),
+    (
+        "password_change_required",
+        "请先修改管理员设置的临时密码",
+        "change the temporary password first",
+    ),
     ("not_a_verifier", "只能给核查机构分配企业", "not a verifier"),
     (
         "too_few_representatives",
@@ -875,6 +895,53 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     ("nav.home", "我的工作台", "My dashboard"),
     ("nav.login", "登录", "Log in"),
     ("nav.logout", "退出", "Log out"),
+    ("nav.account", "账号安全", "Account"),
+    ("account.title", "账号安全", "Account security"),
+    (
+        "account.must_change",
+        "您的密码已由主管部门重置：请先设置新密码。",
+        "Your password was reset by the regulator: choose a new one first.",
+    ),
+    ("account.change", "修改密码", "Change password"),
+    ("account.old", "原密码", "Current password"),
+    (
+        "account.new",
+        "新密码（至少 12 个字符）",
+        "New password (at least 12 characters)",
+    ),
+    ("account.confirm", "确认新密码", "New password again"),
+    (
+        "account.mismatch",
+        "两次输入的新密码不一致。",
+        "The two new passwords differ.",
+    ),
+    (
+        "account.changed",
+        "密码已修改；其他会话与 API 令牌均已失效。",
+        "Password changed; your other sessions and API tokens no longer work.",
+    ),
+    ("account.everywhere", "退出所有设备", "Log out everywhere"),
+    (
+        "account.everywhere_note",
+        "结束您的全部登录会话（包括本会话）。API 令牌不受影响。",
+        "Ends every session of yours, this one included. API tokens are not affected.",
+    ),
+    ("account.reset", "重置用户密码", "Reset a user's password"),
+    (
+        "account.reset_note",
+        "设置一个仅显示一次的临时密码；该用户下次登录须先修改密码，其会话与 API 令牌立即失效。",
+        "Sets a temporary password shown once; the user must change it at the next login. Their sessions and API tokens stop working at once.",
+    ),
+    (
+        "account.reset_replayed",
+        "该表单已提交过：临时密码已在第一次提交时显示。",
+        "This form was sent already: the temporary password was shown the first time.",
+    ),
+    (
+        "account.reset_done",
+        "临时密码（仅显示一次）",
+        "Temporary password (shown once)",
+    ),
     // Roles
     ("role.regulator", "主管部门", "Regulator"),
     ("role.bureau", "省级生态环境部门", "Provincial bureau"),

@@ -30,6 +30,7 @@ use crate::core::{Op, Reply, RequestCtx};
 use crate::error::ApiError;
 use crate::{App, Audited, Caller, ErrorCode, api, csrf_of, sha256_hex};
 
+mod account;
 pub mod charts;
 pub mod i18n;
 mod public;
@@ -72,7 +73,62 @@ pub fn router() -> Router<Arc<App>> {
         .route("/member", get(roles::member))
         .route("/orders", post(roles::place_order))
         .route("/orders/{id}/cancel", post(roles::cancel_order))
+        .route("/password", get(account::form).post(account::change))
+        .route("/password/reset", post(account::reset))
+        .route("/sessions/revoke-all", post(account::log_out_everywhere))
+        .route(STYLESHEET, get(stylesheet))
 }
+
+/// The dashboard's one stylesheet, served as a file so that the pages' Content-Security-Policy
+/// allows styles from this server only (`style-src 'self'`), no inline style.
+pub const STYLESHEET: &str = "/static/ets.css";
+
+async fn stylesheet() -> Response {
+    let mut resp = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/css; charset=utf-8"),
+        )],
+        CSS,
+    )
+        .into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    resp
+}
+
+/// Headers every answer carries (the dashboard's pages set a stricter policy of their own in
+/// [`page`]): no MIME sniffing, no framing, no referrer; a JSON answer may not load or run
+/// anything if a browser ever renders it.
+pub async fn security_headers(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ] {
+        if !h.contains_key(&name) {
+            h.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    let json = h
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if json && !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
+    }
+    resp
+}
+
+/// The Content-Security-Policy of every dashboard page: nothing but this server's stylesheet
+/// and images (the charts are inline SVG, which is markup, not script), forms posting here
+/// only, no script at all, no framing.
+pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 // ---------------------------------------------------------------------------------------------
 // The request context of a page
@@ -232,7 +288,7 @@ fn layout(ctx: &Ctx, title: &str, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · " (ctx.t("site.name")) }
-                style { (maud::PreEscaped(CSS)) }
+                link rel="stylesheet" href=(STYLESHEET);
             }
             body {
                 header.top {
@@ -248,6 +304,7 @@ fn layout(ctx: &Ctx, title: &str, body: Markup) -> Markup {
                         @if let Some(w) = &ctx.who {
                             span { (w.display) " · " (role_name(ctx.lang, w.role)) }
                             @if ctx.caller.session.is_some() {
+                                a #account href="/password" { (ctx.t("nav.account")) }
                                 form.inline method="post" action="/logout" {
                                     (guard(ctx))
                                     button type="submit" { (ctx.t("nav.logout")) }
@@ -278,9 +335,7 @@ pub fn page(ctx: &Ctx, status: StatusCode, title: &str, body: Markup) -> Respons
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
+        HeaderValue::from_static(PAGE_CSP),
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -288,8 +343,9 @@ pub fn page(ctx: &Ctx, status: StatusCode, title: &str, body: Markup) -> Respons
     );
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
+        HeaderValue::from_static("no-referrer"),
     );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if ctx.flash.is_some() {
         h.append(header::SET_COOKIE, clear_cookie(FLASH_COOKIE));
@@ -720,10 +776,17 @@ async fn login(AxState(app): AxState<Arc<App>>, ctx: Ctx, body: Bytes) -> Respon
                 resp.extensions_mut().insert(Audited);
                 return resp;
             }
-            let ttl = app.read().policy.session_ttl_ms / 1000;
-            let mut resp = see_other(&next);
+            let (ttl, must_change) = {
+                let st = app.read();
+                (
+                    st.policy.session_ttl_ms / 1000,
+                    st.access.must_change_password(&username),
+                )
+            };
+            // A temporary password leads straight to the form that replaces it.
+            let mut resp = see_other(if must_change { "/password" } else { &next });
             resp.headers_mut()
-                .append(header::SET_COOKIE, api::session_cookie(&session, ttl));
+                .append(header::SET_COOKIE, api::session_cookie(&app, &session, ttl));
             resp.extensions_mut().insert(Audited);
             resp
         }
@@ -749,7 +812,7 @@ async fn logout(AxState(app): AxState<Arc<App>>, ctx: Ctx, body: Bytes) -> Respo
         .await;
     let mut resp = see_other("/");
     resp.headers_mut()
-        .append(header::SET_COOKIE, api::session_cookie("", 0));
+        .append(header::SET_COOKIE, api::session_cookie(&app, "", 0));
     let _ = reply;
     resp.extensions_mut().insert(Audited);
     resp

@@ -43,11 +43,18 @@ try {
   });
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
+  // The Content-Security-Policy refuses inline script and style: Chromium reports each refusal.
+  const refused = [];
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) refused.push(m.text());
+  });
 
   // The public market page, in Chinese by default.
   await page.goto(`${base}/?class=CEA-2019`);
   check((await page.getAttribute('html', 'lang')) === 'zh-CN', 'the pages are Chinese by default');
   check((await text(page.locator('h1'))) === '市场行情', 'the market page has its title');
+  const headerColour = await page.locator('header.top').evaluate((e) => getComputedStyle(e).backgroundColor);
+  check(headerColour === 'rgb(15, 61, 46)', `the stylesheet applies under the policy (${headerColour})`);
   check((await page.locator('svg.chart polyline').count()) === 1, 'the price chart draws a line');
   check((await page.locator('#trades tbody tr').count()) > 0, 'recent trades are listed');
   await page.screenshot({ path: variant('market'), fullPage: true });
@@ -135,6 +142,7 @@ try {
 
   check(foreign.length === 0, `no request left the server (${foreign.join(', ')})`);
   check(errors.length === 0, `no script errors (${errors.join('; ')})`);
+  check(refused.length === 0, `nothing refused by the Content-Security-Policy (${refused.join('; ')})`);
   console.log(`screenshots: ${shot} and beside it -zh, -market, -compliance, -compliance-zh, -refusal-zh, -refusal-en, -regulator`);
 } finally {
   await browser.close();
