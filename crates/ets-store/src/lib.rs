@@ -26,6 +26,7 @@ use ets_journal::{JournalError, JournalOptions, Storage, TornTail};
 use ets_market::{Envelope, Event, Market, MarketError};
 use ets_types::Date;
 
+mod idempotency;
 pub mod journal;
 pub mod pg_tables;
 pub mod record;

@@ -3,7 +3,7 @@
 //! the recent audit trail. The same [`State`] is held by the CLI's [`crate::Store`], by the
 //! server behind its lock, and by read-only readers beside a writer.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use ets_access::{Access, Audit, Digest};
 use ets_market::Market;
@@ -11,12 +11,11 @@ use ets_market::Market;
 use ets_types::Date;
 
 use crate::StoreError;
+use crate::idempotency::Remembers;
 use crate::record::{GENESIS, RECORD_VERSION, Record};
 
 /// How many audit entries are kept in memory (all are in the journal).
 const AUDIT_TAIL: usize = 10_000;
-/// Idempotency keys held before the first sweep of expired ones.
-const IDEMPOTENCY_SWEEP: usize = 100_000;
 
 /// How long an idempotency key is remembered by default (a retry after that is a new request).
 pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
@@ -59,9 +58,7 @@ pub struct State {
     pub market: Market,
     pub access: Access,
     /// (scope, key) → the answer given ([`idempotency_scope`]).
-    idempotency: HashMap<(String, String), Remembered>,
-    /// Size of the idempotency table at which expired keys are swept next.
-    sweep_at: usize,
+    idempotency: Remembers,
     idempotency_ttl_ms: i64,
     audit_tail: VecDeque<Audit>,
     /// Audit entries taken in since the journal began.
@@ -87,8 +84,7 @@ impl State {
             first_dated_back: None,
             market,
             access: Access::default(),
-            idempotency: HashMap::new(),
-            sweep_at: IDEMPOTENCY_SWEEP,
+            idempotency: Remembers::default(),
             idempotency_ttl_ms: IDEMPOTENCY_TTL_MS,
             audit_tail: VecDeque::new(),
             audit_count: 0,
@@ -134,7 +130,8 @@ impl State {
                 audit.body_sha256.as_deref(),
             );
             self.idempotency.insert(
-                (scope, key.clone()),
+                scope,
+                key.clone(),
                 Remembered {
                     body_sha256: audit.body_sha256.clone(),
                     path: audit.path.clone(),
@@ -142,13 +139,8 @@ impl State {
                     response: response.to_string().into_boxed_str(),
                     at: audit.at,
                 },
+                self.idempotency_ttl_ms,
             );
-            if self.idempotency.len() >= self.sweep_at {
-                // Amortised: a sweep at most every doubling of the table.
-                let horizon = audit.at - self.idempotency_ttl_ms;
-                self.idempotency.retain(|_, r| r.at >= horizon);
-                self.sweep_at = (self.idempotency.len() * 2).max(IDEMPOTENCY_SWEEP);
-            }
         }
         if self.audit_tail.len() == AUDIT_TAIL {
             self.audit_tail.pop_front();
@@ -161,7 +153,7 @@ impl State {
     /// is still remembered at `now`.
     pub fn remembered(&self, scope: &str, key: &str, now: i64) -> Option<&Remembered> {
         self.idempotency
-            .get(&(scope.to_string(), key.to_string()))
+            .get(scope, key)
             .filter(|r| r.at >= now - self.idempotency_ttl_ms)
     }
 
