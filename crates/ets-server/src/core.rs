@@ -8,8 +8,11 @@
 //!
 //! **Architecture Invariant:** nothing is acknowledged before it is durable, and every request
 //! leaves exactly one journal record (its audit entry, with the events it caused, if any). A
-//! failed append poisons the server: memory is then ahead of the journal, so it answers 503 to
-//! everything until restarted, and restart replays the journal, which is the truth.
+//! failed append takes the server down: memory may then be ahead of the journal, so it answers
+//! 503 `store_unavailable` to everything (reads included) while the writer thread reopens the
+//! store with back-off and replays the journal, which is the truth ([`run_writer`]). On
+//! PostgreSQL a second server is a standby: it follows the journal, serves reads, refuses
+//! writes (503 `not_writer`) and takes over when the writer's lock is free or its lease expired.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
@@ -399,7 +402,7 @@ impl Default for Failover {
 /// How the store thread starts.
 pub enum Start {
     Writer(Writer),
-    Standby(Follower),
+    Standby(Box<Follower>),
 }
 
 /// The store thread's state.
@@ -409,7 +412,7 @@ enum Mode {
     Down {
         durable: (u64, Hash),
     },
-    Standby(Follower),
+    Standby(Box<Follower>),
     /// The journal lost what it had acknowledged: everything is refused until an operator acts.
     Stopped,
 }
@@ -691,7 +694,7 @@ fn recover(
                                 follower.durable().0
                             );
                             install(state, progress, store, "postgres", StoreRole::Standby);
-                            return Some(Mode::Standby(follower));
+                            return Some(Mode::Standby(Box::new(follower)));
                         }
                         Err(e @ StoreError::Lost { .. }) => return Some(stopped(progress, &e)),
                         Err(e) => log_attempt(attempts, &e),
@@ -707,7 +710,7 @@ fn recover(
 
 /// A failed attempt to reopen, in the log: the first ones, then one in ten.
 fn log_attempt(attempts: u64, e: &StoreError) {
-    if attempts <= 3 || attempts % 10 == 0 {
+    if attempts <= 3 || attempts.is_multiple_of(10) {
         eprintln!(
             "ets serve: ERROR reopening the store failed (attempt {attempts}): {}",
             chain(e)
@@ -745,7 +748,7 @@ fn stopped(progress: &Progress, e: &StoreError) -> Mode {
 fn stand_by(
     state: &RwLock<State>,
     progress: &Progress,
-    mut follower: Follower,
+    mut follower: Box<Follower>,
     reopen: &Reopen,
     rx: &std::sync::mpsc::Receiver<Job>,
     failover: &Failover,
@@ -784,13 +787,13 @@ fn stand_by(
             Ok(_) => {}
             Err(e) => {
                 failures += 1;
-                if failures <= 3 || failures % 50 == 0 {
+                if failures <= 3 || failures.is_multiple_of(50) {
                     eprintln!("ets serve: ERROR the standby cannot read the journal: {e}");
                 }
                 // The connection may be gone: a new follower, from scratch.
                 if let Ok((store, f)) = Follower::open(&location, Some(follower.durable())) {
                     install(state, progress, store, "postgres", StoreRole::Standby);
-                    follower = f;
+                    *follower = f;
                 }
                 continue;
             }
@@ -799,7 +802,7 @@ fn stand_by(
             Ok(l) => l,
             Err(e) => {
                 failures += 1;
-                if failures <= 3 || failures % 50 == 0 {
+                if failures <= 3 || failures.is_multiple_of(50) {
                     eprintln!("ets serve: ERROR the standby cannot read the writer lease: {e}");
                 }
                 continue;

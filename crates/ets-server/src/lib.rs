@@ -268,7 +268,7 @@ impl App {
                     "ets serve: another server is the writer of the {}; starting as its standby (reads only, takes over if it fails)",
                     location.describe()
                 );
-                (store, Start::Standby(follower))
+                (store, Start::Standby(Box::new(follower)))
             }
             Err(e) => return Err(e),
         };

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 /// Orders that trade with each other: sells of SX0001, buys of the trader.
 fn order(i: usize) -> (bool, Value) {
-    let sell = i % 2 == 0;
+    let sell = i.is_multiple_of(2);
     let body = if sell {
         json!({"holder": "SX0001", "class": "CEA-2019", "side": "sell", "price": 4800, "qty": 10})
     } else {
