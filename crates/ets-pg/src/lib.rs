@@ -780,21 +780,31 @@ fn read_with(
 }
 
 fn connect(url: &str) -> Result<Client, PgJournalError> {
-    Client::connect(url, NoTls).map_err(|source| PgJournalError::Connect {
-        url: redact(url),
-        source,
-    })
+    connect_with(url, None)
 }
 
 /// [`connect`] with an `application_name` (unless the URL sets one).
 fn connect_as(url: &str, name: &str) -> Result<Client, PgJournalError> {
+    connect_with(url, Some(name))
+}
+
+/// How long a connection attempt may take unless the URL says (`connect_timeout`): a server
+/// that reconnects after a failure, or a standby, must not hang on an unreachable host.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn connect_with(url: &str, name: Option<&str>) -> Result<Client, PgJournalError> {
     let error = |source| PgJournalError::Connect {
         url: redact(url),
         source,
     };
     let mut config: postgres::Config = url.parse().map_err(error)?;
-    if config.get_application_name().is_none() {
+    if let Some(name) = name
+        && config.get_application_name().is_none()
+    {
         config.application_name(name);
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
     }
     config.connect(NoTls).map_err(error)
 }
