@@ -148,6 +148,17 @@ pub enum PgJournalError {
     BatchTooLarge { bytes: u64, max: u64 },
     #[error("journal schema {schema} refuses appends after an earlier failed append; reopen it")]
     Poisoned { schema: String },
+    #[error(
+        "journal schema {schema}: this writer (epoch {epoch}) was fenced off: another writer took \
+         over (epoch {}); nothing was appended",
+        current.map_or_else(|| "unknown".to_string(), |c| c.to_string())
+    )]
+    Fenced {
+        schema: String,
+        epoch: i64,
+        /// The epoch in the `writer` row now (`None`: the row is gone).
+        current: Option<i64>,
+    },
 }
 
 /// An open PostgreSQL journal: the single writer of its schema.
@@ -156,6 +167,11 @@ pub struct PgJournal {
     schema: String,
     insert: Statement,
     move_head: Statement,
+    /// `UPDATE writer SET renewed_at = now() WHERE epoch = $1`: the fence of every append and
+    /// the lease's renewal.
+    renew: Statement,
+    /// The writer epoch this journal claimed at open (see [`PgJournal::epoch`]).
+    epoch: i64,
     last_seq: u64,
     last_hash: Hash,
     /// Set by any failed append: the outcome is then unknown until reopened.
@@ -188,21 +204,31 @@ impl PgJournal {
     /// `Sql` on any other database error.
     pub fn open(url: &str, schema: &str) -> Result<(PgJournal, Vec<Record>), PgJournalError> {
         check_schema_name(schema)?;
-        let mut client = connect(url)?;
+        let mut client = connect_as(url, &application_name(schema))?;
         let sql = |action: &'static str| sql_error(schema, action);
         client
             .batch_execute("SET synchronous_commit TO on")
             .map_err(sql("setting synchronous_commit"))?;
         let key = lock_key(schema);
-        let locked: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
-            .map_err(sql("taking the writer lock"))?
-            .get(0);
-        if !locked {
-            return Err(PgJournalError::Locked {
-                schema: schema.to_string(),
-                key,
-            });
+        // A writer that just closed its connection (a restart, a reopen after a failure) has
+        // its session lock released by the server asynchronously, once its backend has gone:
+        // retry briefly before saying another writer holds it.
+        let deadline = std::time::Instant::now() + LOCK_RETRY;
+        loop {
+            let locked: bool = client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+                .map_err(sql("taking the writer lock"))?
+                .get(0);
+            if locked {
+                break;
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(PgJournalError::Locked {
+                    schema: schema.to_string(),
+                    key,
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
         create(&mut client, schema)?;
 
@@ -234,12 +260,32 @@ impl PgJournal {
                 &[Type::INT8, Type::BYTEA, Type::INT8, Type::BYTEA],
             )
             .map_err(sql("preparing the head update"))?;
+        let renew = client
+            .prepare_typed(
+                &format!("UPDATE {q}.writer SET renewed_at = now() WHERE epoch = $1"),
+                &[Type::INT8],
+            )
+            .map_err(sql("preparing the lease renewal"))?;
+        // Claim the writer lease: from now on a writer of an older epoch cannot append, even
+        // if it still believed it held the lock (a paused process whose session survived).
+        let epoch: i64 = client
+            .query_one(
+                &format!(
+                    "UPDATE {q}.writer SET epoch = epoch + 1, renewed_at = now(), \
+                     holder = $1 || ' (backend ' || pg_backend_pid() || ')' RETURNING epoch"
+                ),
+                &[&application_name(schema)],
+            )
+            .map_err(sql("claiming the writer epoch"))?
+            .get(0);
         Ok((
             PgJournal {
                 client,
                 schema: schema.to_string(),
                 insert,
                 move_head,
+                renew,
+                epoch,
                 last_seq,
                 last_hash,
                 poisoned: false,
@@ -321,6 +367,15 @@ impl PgJournal {
             .client
             .transaction()
             .map_err(sql("beginning the batch"))?;
+        // The fence, first: it locks the writer row, so a takeover (which bumps the epoch)
+        // either commits before (and this batch is refused) or waits for this one.
+        let still_writer = tx
+            .execute(&self.renew, &[&self.epoch])
+            .map_err(sql("checking the writer epoch"))?;
+        if still_writer != 1 {
+            drop(tx);
+            return Err(self.fenced());
+        }
         tx.execute(
             &self.insert,
             &[&self.seqs, &payload_refs, &prev_refs, &hash_refs],
@@ -363,6 +418,53 @@ impl PgJournal {
         })
     }
 
+    /// Renews the writer lease (`writer.renewed_at`) while no batch does: a standby takes over
+    /// from a writer whose lease is older than its limit (see [`Lease`]).
+    ///
+    /// # Errors
+    ///
+    /// `Fenced` if another writer has taken over, `Sql` if the connection failed; both poison.
+    pub fn renew(&mut self) -> Result<(), PgJournalError> {
+        if self.poisoned {
+            return Err(PgJournalError::Poisoned {
+                schema: self.schema.clone(),
+            });
+        }
+        match self.client.execute(&self.renew, &[&self.epoch]) {
+            Ok(1) => Ok(()),
+            Ok(_) => {
+                self.poisoned = true;
+                Err(self.fenced())
+            }
+            Err(e) => {
+                self.poisoned = true;
+                Err(sql_error(&self.schema, "renewing the writer lease")(e))
+            }
+        }
+    }
+
+    /// The `Fenced` error, with the epoch now recorded (best effort).
+    fn fenced(&mut self) -> PgJournalError {
+        let q = quote(&self.schema);
+        let current = self
+            .client
+            .query_opt(&format!("SELECT epoch FROM {q}.writer"), &[])
+            .ok()
+            .flatten()
+            .map(|r| r.get(0));
+        PgJournalError::Fenced {
+            schema: self.schema.clone(),
+            epoch: self.epoch,
+            current,
+        }
+    }
+
+    /// The writer epoch claimed at open: one more than the previous writer's. Every append
+    /// checks, in its own transaction, that the `writer` row still records it.
+    #[must_use]
+    pub fn epoch(&self) -> i64 {
+        self.epoch
+    }
     #[must_use]
     pub fn last_seq(&self) -> u64 {
         self.last_seq
@@ -386,6 +488,32 @@ impl PgJournal {
     }
 }
 
+impl Drop for PgJournal {
+    /// Releases the writer lock at once rather than when the server notices the closed
+    /// connection (asynchronously), so a writer reopened right after this one (a restart)
+    /// finds it free. A poisoned journal's connection may be dead or hanging: left alone.
+    fn drop(&mut self) {
+        if !self.poisoned {
+            let _ = self
+                .client
+                .execute("SELECT pg_advisory_unlock($1)", &[&lock_key(&self.schema)]);
+        }
+    }
+}
+
+/// The `application_name` of a writer's session (`ets writer <schema>`, cut to PostgreSQL's
+/// 63 bytes): what `pg_stat_activity` shows, and how an operator (or a test) finds the writer's
+/// backend.
+#[must_use]
+pub fn application_name(schema: &str) -> String {
+    let mut name = format!("ets writer {schema}");
+    name.truncate(SCHEMA_NAME_MAX);
+    name
+}
+
+/// How long [`PgJournal::open`] retries a writer lock held by someone else.
+const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(1000);
+
 /// Checks the journal in `schema` in one read-only snapshot, without the writer lock and
 /// without creating or modifying anything.
 ///
@@ -405,6 +533,193 @@ pub fn read(url: &str, schema: &str) -> Result<(VerifyReport, Vec<Record>), PgJo
     let mut records = Vec::new();
     let report = read_with(url, schema, |r| records.push(r))?;
     Ok((report, records))
+}
+
+/// The writer lease as a standby sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The epoch of the last writer to open the journal (0: none yet).
+    pub epoch: i64,
+    /// Its `application_name` and backend pid, as it recorded them.
+    pub holder: String,
+    /// Milliseconds since the writer last renewed the lease (an append or [`PgJournal::renew`]),
+    /// by the database's clock.
+    pub age_ms: i64,
+    /// The backend holding the writer's advisory lock now, if any.
+    pub lock_pid: Option<i32>,
+}
+
+/// A reader that follows the journal as a writer elsewhere appends to it (a standby server):
+/// every record it hands out is committed, and chained to the ones before.
+pub struct Follower {
+    client: Client,
+    schema: String,
+    last_seq: u64,
+    last_hash: Hash,
+}
+
+impl std::fmt::Debug for Follower {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Follower")
+            .field("schema", &self.schema)
+            .field("last_seq", &self.last_seq)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Follower {
+    /// Connects and reads the whole journal in one snapshot, verified as [`read`] does.
+    ///
+    /// # Errors
+    ///
+    /// As [`read`].
+    pub fn open(url: &str, schema: &str) -> Result<(Follower, Vec<Record>), PgJournalError> {
+        check_schema_name(schema)?;
+        let mut client = connect(url)?;
+        let mut records = Vec::new();
+        let (last_seq, last_hash) = {
+            let mut tx = snapshot(&mut client, schema)?;
+            if !tables_exist(&mut tx, schema)? {
+                return Err(PgJournalError::NotFound {
+                    schema: schema.to_string(),
+                });
+            }
+            let end = scan(&mut tx, schema, |r| records.push(r))?;
+            tx.commit()
+                .map_err(sql_error(schema, "ending the read transaction"))?;
+            end
+        };
+        Ok((
+            Follower {
+                client,
+                schema: schema.to_string(),
+                last_seq,
+                last_hash,
+            },
+            records,
+        ))
+    }
+
+    /// The records committed since the last call (or since [`open`](Self::open)), each checked
+    /// to chain onto the one before.
+    ///
+    /// # Errors
+    ///
+    /// `Corrupt` if the new records do not continue the chain this follower has (the journal
+    /// was rewritten under it), `Sql` on a database error.
+    pub fn poll(&mut self) -> Result<Vec<Record>, PgJournalError> {
+        let schema = self.schema.clone();
+        let q = quote(&schema);
+        let sql = |action: &'static str| sql_error(&schema, action);
+        let mut tx = snapshot(&mut self.client, &schema)?;
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT seq, payload, prev_hash, hash FROM {q}.journal WHERE seq > $1 ORDER BY seq"
+                ),
+                &[&to_i64(self.last_seq)],
+            )
+            .map_err(sql("following the journal"))?;
+        tx.commit().map_err(sql("ending the read transaction"))?;
+        let mut out = Vec::with_capacity(rows.len());
+        let (mut last_seq, mut last_hash) = (self.last_seq, self.last_hash);
+        for row in rows {
+            let expected = last_seq + 1;
+            let seq: i64 = row.get(0);
+            let payload: Vec<u8> = row.get(1);
+            let prev: &[u8] = row.get(2);
+            let hash: &[u8] = row.get(3);
+            let computed = record_hash(&last_hash, expected, &payload);
+            if u64::try_from(seq).ok() != Some(expected) || prev != last_hash || hash != computed {
+                return Err(PgJournalError::Corrupt {
+                    schema,
+                    seq: expected,
+                    what: format!(
+                        "the record at seq {seq} does not continue the chain this follower read up \
+                         to seq {last_seq}"
+                    ),
+                });
+            }
+            last_seq = expected;
+            last_hash = computed;
+            out.push(Record {
+                seq: expected,
+                payload,
+                hash: computed,
+            });
+        }
+        self.last_seq = last_seq;
+        self.last_hash = last_hash;
+        Ok(out)
+    }
+
+    /// The writer lease and who holds the writer lock now (`None` before any writer of this
+    /// release opened the journal).
+    ///
+    /// # Errors
+    ///
+    /// `Sql` on a database error.
+    pub fn lease(&mut self) -> Result<Option<Lease>, PgJournalError> {
+        let q = quote(&self.schema);
+        let sql = sql_error(&self.schema, "reading the writer lease");
+        let exists: bool = self
+            .client
+            .query_one(
+                "SELECT to_regclass($1) IS NOT NULL",
+                &[&format!("{q}.writer")],
+            )
+            .map_err(&sql)?
+            .get(0);
+        if !exists {
+            return Ok(None);
+        }
+        let row = self
+            .client
+            .query_opt(
+                &format!(
+                    "SELECT epoch, holder, \
+                     (extract(epoch FROM clock_timestamp() - renewed_at) * 1000)::bigint, \
+                     (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+                        AND classid = (($1::bigint >> 32) & 4294967295)::oid \
+                        AND objid = ($1::bigint & 4294967295)::oid AND objsubid = 1 LIMIT 1) \
+                     FROM {q}.writer"
+                ),
+                &[&lock_key(&self.schema)],
+            )
+            .map_err(&sql)?;
+        Ok(row.map(|r| Lease {
+            epoch: r.get(0),
+            holder: r.get(1),
+            age_ms: r.get(2),
+            lock_pid: r.get(3),
+        }))
+    }
+
+    /// Ends the backend `pid` (a writer whose lease expired: paused or hung while its session
+    /// lives on and holds the lock). Needs the writer's role or `pg_signal_backend`.
+    ///
+    /// # Errors
+    ///
+    /// `Sql` on a database error (including a missing privilege).
+    pub fn terminate(&mut self, pid: i32) -> Result<bool, PgJournalError> {
+        Ok(self
+            .client
+            .query_one("SELECT pg_terminate_backend($1)", &[&pid])
+            .map_err(sql_error(
+                &self.schema,
+                "ending the expired writer's backend",
+            ))?
+            .get(0))
+    }
+
+    #[must_use]
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+    #[must_use]
+    pub fn last_hash(&self) -> Hash {
+        self.last_hash
+    }
 }
 
 /// The advisory lock key of the journal in `schema`: the first 8 bytes (LE) of
@@ -465,10 +780,33 @@ fn read_with(
 }
 
 fn connect(url: &str) -> Result<Client, PgJournalError> {
-    Client::connect(url, NoTls).map_err(|source| PgJournalError::Connect {
+    connect_with(url, None)
+}
+
+/// [`connect`] with an `application_name` (unless the URL sets one).
+fn connect_as(url: &str, name: &str) -> Result<Client, PgJournalError> {
+    connect_with(url, Some(name))
+}
+
+/// How long a connection attempt may take unless the URL says (`connect_timeout`): a server
+/// that reconnects after a failure, or a standby, must not hang on an unreachable host.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn connect_with(url: &str, name: Option<&str>) -> Result<Client, PgJournalError> {
+    let error = |source| PgJournalError::Connect {
         url: redact(url),
         source,
-    })
+    };
+    let mut config: postgres::Config = url.parse().map_err(error)?;
+    if let Some(name) = name
+        && config.get_application_name().is_none()
+    {
+        config.application_name(name);
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    config.connect(NoTls).map_err(error)
 }
 
 /// A read-only REPEATABLE READ transaction: the journal and `head` from one snapshot.
@@ -526,6 +864,26 @@ fn create(client: &mut Client, schema: &str) -> Result<(), PgJournalError> {
              );"
         ))
         .map_err(sql("creating the tables"))?;
+    }
+    // The writer lease (added after the first release: created in existing journals too).
+    let has_writer: bool = tx
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[&format!("{q}.writer")],
+        )
+        .map_err(sql("looking for the writer table"))?
+        .get(0);
+    if !has_writer {
+        tx.batch_execute(&format!(
+            "CREATE TABLE {q}.writer (
+                 one BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),
+                 epoch BIGINT NOT NULL CHECK (epoch >= 0),
+                 holder TEXT NOT NULL,
+                 renewed_at TIMESTAMPTZ NOT NULL DEFAULT now()
+             );
+             INSERT INTO {q}.writer (epoch, holder) VALUES (0, '');"
+        ))
+        .map_err(sql("creating the writer table"))?;
     }
     let head_rows: i64 = tx
         .query_one(&format!("SELECT count(*) FROM {q}.head"), &[])

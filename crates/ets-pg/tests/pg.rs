@@ -473,3 +473,60 @@ fn a_market_replayed_from_postgres_equals_the_embedded_store() {
         "the market replayed from PostgreSQL differs"
     );
 }
+
+/// Fencing: a writer whose epoch was taken over (the `writer` row bumped by a newer writer,
+/// while this one's session, and so its lock, lived on: a paused process) appends nothing and
+/// cannot renew its lease; the journal is unchanged.
+#[test]
+fn a_writer_fenced_off_by_a_newer_epoch_appends_nothing() {
+    let mut s = schema_or_skip!();
+    let (mut pg, _) = s.open().unwrap();
+    pg.append_batch(&[b"a"]).unwrap();
+    pg.renew().unwrap();
+    let epoch = pg.epoch();
+    assert!(epoch >= 1);
+    s.sql("UPDATE $S.writer SET epoch = epoch + 1");
+    let err = pg.append_batch(&[b"b", b"c"]).unwrap_err();
+    assert!(
+        matches!(err, PgJournalError::Fenced { epoch: e, current: Some(c), .. } if e == epoch && c == epoch + 1),
+        "{err}"
+    );
+    assert!(pg.is_poisoned());
+    assert_eq!(s.count(), 1);
+    drop(pg);
+    // A new writer claims the next epoch and appends.
+    let (mut pg2, records) = s.open().unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(pg2.epoch(), epoch + 2);
+    pg2.append_batch(&[b"b"]).unwrap();
+    // Renewing is fenced the same way.
+    s.sql("UPDATE $S.writer SET epoch = epoch + 1");
+    assert!(matches!(
+        pg2.renew().unwrap_err(),
+        PgJournalError::Fenced { .. }
+    ));
+}
+
+/// A standby's follower sees what the writer commits, in order and chained, and the lease.
+#[test]
+fn a_follower_reads_what_the_writer_commits() {
+    let s = schema_or_skip!();
+    let (mut pg, _) = s.open().unwrap();
+    pg.append_batch(&[b"a"]).unwrap();
+    let (mut f, records) = ets_pg::Follower::open(&s.url, &s.name).unwrap();
+    assert_eq!(records.len(), 1);
+    assert!(f.poll().unwrap().is_empty());
+    pg.append_batch(&[b"b", b"c"]).unwrap();
+    let new = f.poll().unwrap();
+    assert_eq!(
+        new.iter().map(|r| r.payload.clone()).collect::<Vec<_>>(),
+        vec![b"b".to_vec(), b"c".to_vec()]
+    );
+    assert_eq!(f.last_hash(), pg.last_hash());
+    let lease = f.lease().unwrap().unwrap();
+    assert_eq!(lease.epoch, pg.epoch());
+    assert!(lease.lock_pid.is_some(), "{lease:?}");
+    drop(pg);
+    // The writer's lock is released when it is dropped (not only when the server notices).
+    assert_eq!(f.lease().unwrap().unwrap().lock_pid, None);
+}

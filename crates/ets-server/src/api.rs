@@ -263,6 +263,7 @@ impl Route {
             "request_timeout",
             "internal",
             "unavailable",
+            "store_unavailable",
         ]
         .into();
         if !matches!(self.roles, Roles::Anyone) {
@@ -280,6 +281,7 @@ impl Route {
                 "unsupported_media_type",
                 "csrf",
                 "queue_full",
+                "not_writer",
             ]);
             if self.path != "/api/login" && self.path != "/api/logout" {
                 c.extend([
@@ -1856,9 +1858,15 @@ pub fn random_token() -> String {
 }
 
 async fn health(AxState(app): AxState<AppState>) -> JsonResult {
+    // Down: 503, and nothing of the state (it may hold what never became durable).
+    if app.progress.role() == crate::core::StoreRole::Down {
+        return Err(app.progress.unavailable().with("status", "down"));
+    }
     let st = app.read();
     Ok(Json(json!({
-        "status": if st.poisoned { "poisoned" } else { "ok" },
+        "status": "ok",
+        "role": if app.progress.role() == crate::core::StoreRole::Standby { "standby" } else { "writer" },
+        "unrecorded": app.progress.unrecorded.load(std::sync::atomic::Ordering::Relaxed),
         "store": st.store_name,
         "audit_entries": st.audit_count,
         "registry_transactions": st.market.registry().transactions().len(),

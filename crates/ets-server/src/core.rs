@@ -8,12 +8,17 @@
 //!
 //! **Architecture Invariant:** nothing is acknowledged before it is durable, and every request
 //! leaves exactly one journal record (its audit entry, with the events it caused, if any). A
-//! failed append poisons the server: memory is then ahead of the journal, so it answers 503 to
-//! everything until restarted, and restart replays the journal, which is the truth.
+//! failed append takes the server down: memory may then be ahead of the journal, so it answers
+//! 503 `store_unavailable` to everything (reads included) while the writer thread reopens the
+//! store with back-off and replays the journal, which is the truth ([`run_writer`]). On
+//! PostgreSQL a second server is a standby: it follows the journal, serves reads, refuses
+//! writes (503 `not_writer`) and takes over when the writer's lock is free or its lease expired.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
 
 use parking_lot::{RwLock, RwLockWriteGuard};
 
@@ -29,7 +34,8 @@ use crate::access::{
 };
 use crate::authz::{self, Action, Denied};
 use crate::error::ApiError;
-use ets_store::{RECORD_VERSION, Record, Writer};
+use ets_journal::Hash;
+use ets_store::{Follower, RECORD_VERSION, Record, Reopen, StoreError, Writer};
 
 /// Jobs performed per journal batch at most.
 const BATCH_MAX: usize = 512;
@@ -45,6 +51,8 @@ pub struct Policy {
     pub min_representatives: usize,
     /// How long an idempotency key is remembered (a retry after that is a new request).
     pub idempotency_ttl_ms: i64,
+    /// The writer's lease and the standby's watch (PostgreSQL).
+    pub failover: Failover,
 }
 
 impl Default for Policy {
@@ -54,6 +62,7 @@ impl Default for Policy {
             session_ttl_ms: 8 * 3600 * 1000,
             min_representatives: 2,
             idempotency_ttl_ms: 24 * 3600 * 1000,
+            failover: Failover::default(),
         }
     }
 }
@@ -257,6 +266,16 @@ impl Done {
     }
 }
 
+/// What the server is to its store: the single writer, a standby following another server's
+/// writes (PostgreSQL), or down (the journal failed; being reopened, or refused for good).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum StoreRole {
+    Writer = 0,
+    Standby = 1,
+    Down = 2,
+}
+
 /// How far the writer has got: batches applied to the state, and batches durable in the journal.
 /// A read that may have seen batch `n` is answered only once `durable >= n` (see `lib.rs`, `gate`).
 #[derive(Default)]
@@ -270,6 +289,16 @@ pub struct Progress {
     pub failed: std::sync::atomic::AtomicBool,
     /// Woken whenever `durable` moves or the journal fails.
     pub notify: tokio::sync::Notify,
+    /// [`StoreRole`] as a number.
+    role: AtomicU8,
+    /// Moves whenever the state is found undurable (a failed write) or replaced (a reopen, a
+    /// takeover): a read that began in another epoch is not answered (`lib.rs`, `gate`).
+    pub epoch: AtomicU64,
+    /// Requests refused because the store was down or this server a standby, and audit entries
+    /// that could not be journaled for the same reason (none of them is in the journal).
+    pub unrecorded: AtomicU64,
+    /// Why the store is down (for `/api/health`), empty otherwise.
+    pub down_reason: parking_lot::Mutex<String>,
 }
 
 impl Progress {
@@ -287,24 +316,268 @@ impl Progress {
             notified.await;
         }
     }
+
+    pub fn role(&self) -> StoreRole {
+        match self.role.load(Ordering::Acquire) {
+            0 => StoreRole::Writer,
+            1 => StoreRole::Standby,
+            _ => StoreRole::Down,
+        }
+    }
+    pub(crate) fn set_role(&self, role: StoreRole) {
+        self.role.store(role as u8, Ordering::Release);
+    }
+
+    /// The refusal of a request at the gate, before anything is read: every request but
+    /// `/api/health` while the store is down (503 `store_unavailable`), and every write to a
+    /// standby (503 `not_writer`). Counted in `unrecorded`.
+    pub fn refusal(&self, method: &axum::http::Method, path: &str) -> Option<ApiError> {
+        let e = match self.role() {
+            StoreRole::Writer => return None,
+            StoreRole::Down if path == "/api/health" => return None,
+            StoreRole::Down => self.unavailable(),
+            StoreRole::Standby
+                if matches!(
+                    *method,
+                    axum::http::Method::GET
+                        | axum::http::Method::HEAD
+                        | axum::http::Method::OPTIONS
+                ) =>
+            {
+                return None;
+            }
+            StoreRole::Standby => not_writer(),
+        };
+        self.unrecorded.fetch_add(1, Ordering::Relaxed);
+        Some(e)
+    }
+
+    /// 503 `store_unavailable`, saying why.
+    pub fn unavailable(&self) -> ApiError {
+        let why = self.down_reason.lock().clone();
+        ApiError::of(
+            "store_unavailable",
+            format!(
+                "the store cannot write ({why}); nothing is served until it is reopened from the journal: retry later (writes with the same Idempotency-Key)"
+            ),
+            None,
+        )
+        .with("retry_after_s", 1)
+    }
 }
 
-/// Runs the writer until every sender is gone.
+/// 503 `not_writer`: this server is a standby; the writer is the other one.
+pub fn not_writer() -> ApiError {
+    ApiError::of(
+        "not_writer",
+        "this server is a standby (it serves reads and takes over writing if the writer fails): send writes to the writer, or retry here after Retry-After",
+        None,
+    )
+    .with("retry_after_s", 1)
+}
+
+/// How the writer keeps its claim on a PostgreSQL journal and how a standby watches it.
+#[derive(Clone, Debug)]
+pub struct Failover {
+    /// A writer that has not renewed its lease for this long is taken over by a standby, which
+    /// ends the writer's database session first (a paused or hung writer).
+    pub lease: Duration,
+    /// How often the writer renews its lease while no batch does.
+    pub renew: Duration,
+    /// How often a standby reads new records and looks at the lease.
+    pub poll: Duration,
+    /// The longest wait between two attempts to reopen a store that failed.
+    pub retry_max: Duration,
+}
+
+impl Default for Failover {
+    fn default() -> Self {
+        Failover {
+            lease: Duration::from_secs(3),
+            renew: Duration::from_millis(500),
+            poll: Duration::from_millis(200),
+            retry_max: Duration::from_secs(5),
+        }
+    }
+}
+
+/// How the store thread starts.
+pub enum Start {
+    Writer(Writer),
+    Standby(Box<Follower>),
+}
+
+/// The store thread's state.
+enum Mode {
+    Writing(Writer),
+    /// The journal failed; `durable` (seq, hash) is what it must still hold when reopened.
+    Down {
+        durable: (u64, Hash),
+    },
+    Standby(Box<Follower>),
+    /// The journal lost what it had acknowledged: everything is refused until an operator acts.
+    Stopped,
+}
+
+/// Runs the store thread until every sender is gone: the writer, and what happens when it
+/// fails (down, reopening with back-off) or when another server writes (standby).
+pub fn run_writer(
+    state: Arc<RwLock<State>>,
+    progress: Arc<Progress>,
+    start: Start,
+    reopen: Reopen,
+    rx: std::sync::mpsc::Receiver<Job>,
+) {
+    let failover = state.read().policy.failover.clone();
+    let mut mode = match start {
+        Start::Writer(w) => {
+            progress.set_role(StoreRole::Writer);
+            Mode::Writing(w)
+        }
+        Start::Standby(f) => {
+            progress.set_role(StoreRole::Standby);
+            Mode::Standby(f)
+        }
+    };
+    loop {
+        mode = match mode {
+            Mode::Writing(writer) => match write(&state, &progress, writer, &rx, &failover) {
+                Some(durable) => Mode::Down { durable },
+                None => return,
+            },
+            Mode::Down { durable } => {
+                match recover(&state, &progress, durable, &reopen, &rx, &failover) {
+                    Some(next) => next,
+                    None => return,
+                }
+            }
+            Mode::Standby(follower) => {
+                match stand_by(&state, &progress, follower, &reopen, &rx, &failover) {
+                    Some(next) => next,
+                    None => return,
+                }
+            }
+            Mode::Stopped => {
+                // Answer (refuse) whatever comes until the server stops.
+                while let Ok(job) = rx.recv() {
+                    progress.queued.fetch_sub(1, Ordering::Relaxed);
+                    refuse(&progress, job, &progress.unavailable());
+                }
+                return;
+            }
+        };
+    }
+}
+
+/// Refuses a job the store cannot perform (down, or a standby); an audit entry of a request
+/// answered elsewhere cannot be journaled and is counted.
+fn refuse(progress: &Progress, job: Job, e: &ApiError) {
+    match job.reply {
+        Some(tx) => {
+            let _ = tx.send(Reply::from_error(e));
+        }
+        None => {
+            progress.unrecorded.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Answers the jobs that arrive within `wait` with `e` (a store that cannot perform them);
+/// false when every sender is gone.
+fn refuse_for(
+    progress: &Progress,
+    rx: &std::sync::mpsc::Receiver<Job>,
+    wait: Duration,
+    e: impl Fn() -> ApiError,
+) -> bool {
+    let until = Instant::now() + wait;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(job) => {
+                progress.queued.fetch_sub(1, Ordering::Relaxed);
+                refuse(progress, job, &e());
+            }
+            Err(RecvTimeoutError::Timeout) => return true,
+            Err(RecvTimeoutError::Disconnected) => return false,
+        }
+    }
+}
+
+/// Replaces the state with one rebuilt from the journal (a reopen, a takeover): every read that
+/// began before is refused (new epoch), and everything now in memory is durable.
+fn install(
+    state: &RwLock<State>,
+    progress: &Progress,
+    store: ets_store::State,
+    store_name: &str,
+    role: StoreRole,
+) {
+    let mut st = state.write();
+    let policy = st.policy.clone();
+    *st = State::new(store, policy, store_name.to_string());
+    progress.epoch.fetch_add(1, Ordering::AcqRel);
+    let applied = progress.applied.fetch_add(1, Ordering::AcqRel) + 1;
+    progress.durable.store(applied, Ordering::Release);
+    progress.failed.store(false, Ordering::Release);
+    progress.down_reason.lock().clear();
+    progress.set_role(role);
+    drop(st);
+    progress.notify.notify_waiters();
+}
+
+/// The state is ahead of the journal (or may be): refuse everything from now on, let the
+/// waiting reads go (to be refused), and say so in the log.
+fn go_down(state: &RwLock<State>, progress: &Progress, why: String) {
+    eprintln!(
+        "ets serve: ERROR the store cannot write: {why}; refusing every request (503 store_unavailable) until it is reopened and replayed from the journal"
+    );
+    *progress.down_reason.lock() = why;
+    progress.set_role(StoreRole::Down);
+    progress.epoch.fetch_add(1, Ordering::AcqRel);
+    state.write().poisoned = true;
+    progress.failed.store(true, Ordering::Release);
+    progress.notify.notify_waiters();
+}
+
+/// The writer: performs jobs in batches until a write fails (returns what the journal must
+/// still hold) or every sender is gone (`None`).
 ///
 /// The state is changed under the write lock, which is then downgraded to a read lock while the
 /// batch is journaled (early lock release): requests keep arriving, authenticating and queueing
 /// during the flush, so the next batch groups them, and reads are not blocked. A read that saw the
 /// batch is held back until the batch is durable (`Progress::settle`), and every write is answered
 /// only after its batch is durable, so nobody is told of anything that is not on disk.
-pub fn run_writer(
-    state: Arc<RwLock<State>>,
-    progress: Arc<Progress>,
+fn write(
+    state: &RwLock<State>,
+    progress: &Progress,
     mut writer: Writer,
-    rx: std::sync::mpsc::Receiver<Job>,
-) {
+    rx: &std::sync::mpsc::Receiver<Job>,
+    failover: &Failover,
+) -> Option<(u64, Hash)> {
     let mut jobs: Vec<Job> = Vec::with_capacity(BATCH_MAX);
     let mut replies: Vec<(Option<oneshot::Sender<Reply>>, Reply)> = Vec::with_capacity(BATCH_MAX);
-    while let Ok(first) = rx.recv() {
+    let mut renewed = Instant::now();
+    loop {
+        // Idle, the writer renews its lease (PostgreSQL), so that a standby knows it lives.
+        let first = match rx.recv_timeout(failover.renew.saturating_sub(renewed.elapsed())) {
+            Ok(job) => job,
+            Err(RecvTimeoutError::Timeout) => {
+                renewed = Instant::now();
+                if let Err(e) = writer.renew() {
+                    let durable = writer.durable();
+                    drop(writer);
+                    go_down(
+                        state,
+                        progress,
+                        format!("renewing the writer lease failed: {}", chain(&e)),
+                    );
+                    return Some(durable);
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => return None,
+        };
         jobs.push(first);
         while jobs.len() < BATCH_MAX {
             match rx.try_recv() {
@@ -318,13 +591,6 @@ pub fn run_writer(
         let mut st = state.write();
         writer.begin(&st.market);
         for job in jobs.drain(..) {
-            if st.poisoned {
-                let e = ApiError::unavailable(
-                    "the server stopped accepting work after a failed journal write; restart it",
-                );
-                replies.push((job.reply, Reply::from_error(&e)));
-                continue;
-            }
             let done = perform(&mut st, &job.ctx, job.op);
             let mut audit = job.ctx.audit(
                 &st,
@@ -362,24 +628,228 @@ pub fn run_writer(
         let st = RwLockWriteGuard::downgrade(st);
         let failed = writer.commit(&st.market).err();
         drop(st);
+        renewed = Instant::now();
         if let Some(e) = failed {
-            // Memory is now ahead of the journal: refuse everything from here on, and do not
-            // let the waiting reads through (their watermark never becomes durable).
-            state.write().poisoned = true;
-            progress.failed.store(true, Ordering::Release);
-            progress.notify.notify_waiters();
-            let err = ApiError::unavailable(format!("journal write failed: {e}"));
-            for (_, reply) in replies.iter_mut() {
-                *reply = Reply::from_error(&err);
+            // Memory is now ahead of the journal (or may be): nothing of it is shown again.
+            // The batch's outcome is unknown: the reopen finds out.
+            let durable = writer.durable();
+            drop(writer);
+            go_down(
+                state,
+                progress,
+                format!("journal write failed: {}", chain(&e)),
+            );
+            let err = progress.unavailable();
+            for (tx, _) in replies.drain(..) {
+                if let Some(tx) = tx {
+                    let _ = tx.send(Reply::from_error(&err));
+                }
             }
-        } else {
-            progress.durable.store(batch, Ordering::Release);
-            progress.notify.notify_waiters();
+            return Some(durable);
         }
+        progress.durable.store(batch, Ordering::Release);
+        progress.notify.notify_waiters();
         for (tx, reply) in replies.drain(..) {
             if let Some(tx) = tx {
                 let _ = tx.send(reply);
             }
+        }
+    }
+}
+
+/// Down: reopens the store with back-off until it works, refusing every job meanwhile. The
+/// reopened journal must still hold `durable`, or the server stops for good. If another server
+/// has become the writer (PostgreSQL), this one follows it as a standby.
+fn recover(
+    state: &RwLock<State>,
+    progress: &Progress,
+    durable: (u64, Hash),
+    reopen: &Reopen,
+    rx: &std::sync::mpsc::Receiver<Job>,
+    failover: &Failover,
+) -> Option<Mode> {
+    let mut wait = Duration::from_millis(100);
+    let mut attempts = 0u64;
+    loop {
+        if !refuse_for(progress, rx, wait, || progress.unavailable()) {
+            return None;
+        }
+        attempts += 1;
+        match reopen.reopen(durable) {
+            Ok((store, writer, report)) => {
+                eprintln!(
+                    "ets serve: the store is open again after {attempts} attempt(s): {} records replayed, last seq {}; serving",
+                    report.records,
+                    writer.last_seq()
+                );
+                let name = writer.kind().to_string();
+                install(state, progress, store, &name, StoreRole::Writer);
+                return Some(Mode::Writing(writer));
+            }
+            Err(e) if e.is_locked() => {
+                // Another server took over while this one was down: follow it.
+                if let Some(location) = reopen.location() {
+                    match Follower::open(location, Some(durable)) {
+                        Ok((store, follower)) => {
+                            eprintln!(
+                                "ets serve: another server is the writer now; following it as a standby from seq {}",
+                                follower.durable().0
+                            );
+                            install(state, progress, store, "postgres", StoreRole::Standby);
+                            return Some(Mode::Standby(Box::new(follower)));
+                        }
+                        Err(e @ StoreError::Lost { .. }) => return Some(stopped(progress, &e)),
+                        Err(e) => log_attempt(attempts, &e),
+                    }
+                }
+            }
+            Err(e @ StoreError::Lost { .. }) => return Some(stopped(progress, &e)),
+            Err(e) => log_attempt(attempts, &e),
+        }
+        wait = (wait * 2).min(failover.retry_max);
+    }
+}
+
+/// A failed attempt to reopen, in the log: the first ones, then one in ten.
+fn log_attempt(attempts: u64, e: &StoreError) {
+    if attempts <= 3 || attempts.is_multiple_of(10) {
+        eprintln!(
+            "ets serve: ERROR reopening the store failed (attempt {attempts}): {}",
+            chain(e)
+        );
+    }
+}
+
+/// An error with its causes (`a: b: c`), for the log: the store's errors name what failed and
+/// their sources say why (a URL in them has its password removed).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
+fn stopped(progress: &Progress, e: &StoreError) -> Mode {
+    eprintln!(
+        "ets serve: ERROR {e}. The server refuses every request until an operator restores the journal"
+    );
+    *progress.down_reason.lock() = e.to_string();
+    Mode::Stopped
+}
+
+/// A standby: follows the journal another server writes, serves reads of what is committed,
+/// refuses writes (the gate does; jobs already queued are refused here), and takes over when
+/// the writer's lock is free or its lease has expired.
+fn stand_by(
+    state: &RwLock<State>,
+    progress: &Progress,
+    mut follower: Box<Follower>,
+    reopen: &Reopen,
+    rx: &std::sync::mpsc::Receiver<Job>,
+    failover: &Failover,
+) -> Option<Mode> {
+    let location = reopen.location()?.clone();
+    let mut failures = 0u64;
+    loop {
+        if !refuse_for(progress, rx, failover.poll, not_writer) {
+            return None;
+        }
+        // Records committed since: applied under the write lock, fetched without it.
+        match follower.poll() {
+            Ok(records) if !records.is_empty() => {
+                let mut st = state.write();
+                let mut applied = Ok(());
+                for r in &records {
+                    if let Err(e) = st.store.follow(r.seq, &r.payload) {
+                        applied = Err(e);
+                        break;
+                    }
+                }
+                drop(st);
+                if let Err(e) = applied {
+                    eprintln!(
+                        "ets serve: ERROR the standby cannot apply the writer's records: {e}; replaying the journal again"
+                    );
+                    go_down(state, progress, format!("following the writer failed: {e}"));
+                    return Some(Mode::Down {
+                        durable: follower.durable(),
+                    });
+                }
+                let batch = progress.applied.fetch_add(1, Ordering::AcqRel) + 1;
+                progress.durable.store(batch, Ordering::Release);
+                progress.notify.notify_waiters();
+            }
+            Ok(_) => {}
+            Err(e) => {
+                failures += 1;
+                if failures <= 3 || failures.is_multiple_of(50) {
+                    eprintln!("ets serve: ERROR the standby cannot read the journal: {e}");
+                }
+                // The connection may be gone: a new follower, from scratch.
+                if let Ok((store, f)) = Follower::open(&location, Some(follower.durable())) {
+                    install(state, progress, store, "postgres", StoreRole::Standby);
+                    *follower = f;
+                }
+                continue;
+            }
+        }
+        let lease = match follower.lease() {
+            Ok(l) => l,
+            Err(e) => {
+                failures += 1;
+                if failures <= 3 || failures.is_multiple_of(50) {
+                    eprintln!("ets serve: ERROR the standby cannot read the writer lease: {e}");
+                }
+                continue;
+            }
+        };
+        let take_over = match &lease {
+            // No writer holds the lock: it died or lost its connection.
+            Some(l) if l.lock_pid.is_none() => true,
+            Some(l) if l.age_ms > failover.lease.as_millis() as i64 => {
+                // Paused or hung with its session alive: end the session (and with it the lock),
+                // so that it can never append again even if it resumes (each append also checks
+                // the epoch, which the takeover moves).
+                let pid = l.lock_pid.unwrap_or_default();
+                eprintln!(
+                    "ets serve: ERROR the writer ({}) has not renewed its lease for {} ms; ending its session (backend {pid}) and taking over",
+                    l.holder, l.age_ms
+                );
+                if let Err(e) = follower.terminate(pid) {
+                    eprintln!("ets serve: ERROR cannot end the writer's session: {e}");
+                }
+                true
+            }
+            Some(_) => false,
+            // A writer of a release without the lease: only a free lock says it has gone.
+            None => true,
+        };
+        if !take_over {
+            continue;
+        }
+        let started = Instant::now();
+        match reopen.reopen(follower.durable()) {
+            Ok((store, writer, report)) => {
+                eprintln!(
+                    "ets serve: took over as the writer: {} records replayed, last seq {}, in {} ms",
+                    report.records,
+                    writer.last_seq(),
+                    started.elapsed().as_millis()
+                );
+                let name = writer.kind().to_string();
+                install(state, progress, store, &name, StoreRole::Writer);
+                return Some(Mode::Writing(writer));
+            }
+            Err(e) if e.is_locked() => {}
+            Err(e @ StoreError::Lost { .. }) => return Some(stopped(progress, &e)),
+            Err(e) => eprintln!("ets serve: ERROR taking over as the writer failed: {e}"),
         }
     }
 }

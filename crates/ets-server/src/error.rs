@@ -321,6 +321,16 @@ pub const CODES: &[Code] = &[
         503,
         "The journal is unavailable, the writer stopped, or the answer did not come in time (retry with the same Idempotency-Key).",
     ),
+    code(
+        "store_unavailable",
+        503,
+        "The store can no longer write (its database connection or disk failed): every request is refused, reads included, until the server has reopened the journal and rebuilt its state from it, which it retries on its own. Retry after `Retry-After` (writes with the same Idempotency-Key).",
+    ),
+    code(
+        "not_writer",
+        503,
+        "This server is a standby of the PostgreSQL store: it serves reads and takes over writing within seconds if the writer fails. Send writes to the writer, or retry here after `Retry-After`.",
+    ),
 ];
 
 /// The status of a market refusal by its kind.

@@ -44,10 +44,9 @@ pub mod web;
 
 use crate::access::{Role, User};
 use crate::clock::Clock;
-use crate::core::{Job, Op, Policy, Progress, Reply, RequestCtx, State};
+use crate::core::{Job, Op, Policy, Progress, Reply, RequestCtx, Start, State};
 use crate::error::ApiError;
 use crate::store::{Location, StoreError};
-use ets_store::Writer;
 
 /// The exit status of `ets serve` when its writer panicked (EX_SOFTWARE): restart it.
 pub const WRITER_PANIC_EXIT: i32 = 70;
@@ -267,28 +266,67 @@ impl App {
         clock: Arc<dyn Clock>,
         limits: Limits,
     ) -> Result<Arc<App>, StoreError> {
-        let (store, writer, _) =
-            ets_store::open(location, genesis, ets_journal::JournalOptions::default())?;
-        let name = writer.kind().to_string();
+        let reopen =
+            ets_store::Reopen::at(location, genesis, ets_journal::JournalOptions::default());
+        App::open_with(reopen, policy, clock, limits)
+    }
+
+    /// [`App::open`] of the store `reopen` opens (and reopens after a failure). On PostgreSQL,
+    /// when another server is the writer already, this one starts as its standby: it serves
+    /// reads, refuses writes (503 `not_writer`) and takes over if the writer fails.
+    pub fn open_with(
+        reopen: ets_store::Reopen,
+        policy: Policy,
+        clock: Arc<dyn Clock>,
+        limits: Limits,
+    ) -> Result<Arc<App>, StoreError> {
+        let (store, start) = match reopen.open() {
+            Ok((store, writer, _)) => (store, Start::Writer(writer)),
+            Err(e) if e.is_locked() && reopen.location().is_some() => {
+                let location = reopen.location().expect("checked");
+                let (store, follower) = ets_store::Follower::open(location, None)?;
+                eprintln!(
+                    "ets serve: another server is the writer of the {}; starting as its standby (reads only, takes over if it fails)",
+                    location.describe()
+                );
+                (store, Start::Standby(Box::new(follower)))
+            }
+            Err(e) => return Err(e),
+        };
+        let name = match &start {
+            Start::Writer(w) => w.kind().to_string(),
+            Start::Standby(_) => "postgres".to_string(),
+        };
         Ok(App::start(
-            writer,
+            start,
+            reopen,
             State::new(store, policy, name),
             clock,
             limits,
         ))
     }
 
-    fn start(writer: Writer, state: State, clock: Arc<dyn Clock>, limits: Limits) -> Arc<App> {
+    fn start(
+        start: Start,
+        reopen: ets_store::Reopen,
+        state: State,
+        clock: Arc<dyn Clock>,
+        limits: Limits,
+    ) -> Arc<App> {
         let state = Arc::new(RwLock::new(state));
         let (tx, rx) = std::sync::mpsc::sync_channel(limits.queue.max(1));
         let writer_state = state.clone();
         let progress = Arc::new(Progress::default());
+        if matches!(start, Start::Standby(_)) {
+            // Before the first request: a standby never accepts a write.
+            progress.set_role(core::StoreRole::Standby);
+        }
         let writer_progress = progress.clone();
         let handle = std::thread::Builder::new()
             .name("ets-writer".into())
             .spawn(move || {
                 let run = std::panic::AssertUnwindSafe(|| {
-                    core::run_writer(writer_state, writer_progress, writer, rx)
+                    core::run_writer(writer_state, writer_progress, start, reopen, rx)
                 });
                 if let Err(panic) = std::panic::catch_unwind(run) {
                     // A bug, and the state in memory may be half-changed: nothing of the batch
@@ -637,6 +675,11 @@ async fn gate(AxState(app): AxState<Arc<App>>, mut req: Request, next: Next) -> 
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "*".to_string(), |m| m.as_str().to_string());
+    // A store that cannot write shows nothing, and a standby takes no write (core::Role).
+    let epoch = app.progress.epoch.load(Ordering::Acquire);
+    if let Some(e) = app.progress.refusal(&method, &path) {
+        return e.into_response();
+    }
     let mut caller = Caller {
         user: None,
         role: None,
@@ -746,11 +789,14 @@ async fn gate(AxState(app): AxState<Arc<App>>, mut req: Request, next: Next) -> 
     if resp.extensions().get::<Audited>().is_none() {
         // The handler may have read a batch that is still being journaled: answer only once it
         // is durable (writes were answered by the writer after their batch was durable).
-        if !app.progress.settle().await {
-            return ApiError::unavailable(
-                "the journal failed while this request was answered; restart the server",
-            )
-            .into_response();
+        // A read that began before the store failed (or was replaced) may have seen what
+        // will never be durable.
+        let refused = resp.status() == axum::http::StatusCode::SERVICE_UNAVAILABLE;
+        if !refused
+            && (!app.progress.settle().await || app.progress.epoch.load(Ordering::Acquire) != epoch)
+        {
+            app.progress.unrecorded.fetch_add(1, Ordering::Relaxed);
+            return app.progress.unavailable().into_response();
         }
         let status = resp.status().as_u16();
         if caller.user.is_none() || status == 429 {

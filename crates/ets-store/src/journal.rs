@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ets_access::Audit;
-use ets_journal::{JournalOptions, Storage, TornTail};
+use ets_journal::{Hash, JournalOptions, Storage, TornTail};
 use ets_market::Market;
 use ets_pg::PgJournal;
 
@@ -69,6 +69,18 @@ pub trait Journal: Send {
     /// `embedded` or `postgres`.
     fn kind(&self) -> &'static str;
     fn last_seq(&self) -> u64;
+    /// The hash of the last record appended (or found at open): with [`last_seq`](Self::last_seq),
+    /// what a reopen must find again.
+    fn last_hash(&self) -> Hash;
+    /// Keeps the writer's claim alive while no batch does (PostgreSQL's writer lease, renewed
+    /// by every append too); nothing for the embedded journal, whose lock is a file lock.
+    ///
+    /// # Errors
+    ///
+    /// The journal can no longer write: fenced off by another writer, or its connection failed.
+    fn renew(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Whether [`append`](Self::append) uses the batch's audit entries (the PostgreSQL audit
     /// table); the embedded journal has them in its records only.
     fn keeps_audits(&self) -> bool;
@@ -87,6 +99,9 @@ impl Journal for FileJournal {
     }
     fn last_seq(&self) -> u64 {
         self.0.last_seq()
+    }
+    fn last_hash(&self) -> Hash {
+        self.0.last_hash()
     }
     fn keeps_audits(&self) -> bool {
         false
@@ -108,6 +123,12 @@ impl Journal for PostgresJournal {
     }
     fn last_seq(&self) -> u64 {
         self.0.last_seq()
+    }
+    fn last_hash(&self) -> Hash {
+        self.0.last_hash()
+    }
+    fn renew(&mut self) -> Result<(), StoreError> {
+        Ok(self.0.renew()?)
     }
     fn keeps_audits(&self) -> bool {
         true
@@ -144,6 +165,8 @@ pub(crate) type Records = Vec<(u64, Vec<u8>)>;
 pub(crate) struct Opened {
     pub journal: Box<dyn Journal>,
     pub records: Records,
+    /// The hash of each record, in the same order.
+    pub hashes: Vec<Hash>,
     pub torn_tail: Option<TornTail>,
 }
 
@@ -156,6 +179,7 @@ pub(crate) fn open(location: &Location, options: JournalOptions) -> Result<Opene
             pg_tables::create(journal.client_mut(), schema)?;
             Ok(Opened {
                 journal: Box::new(PostgresJournal(journal)),
+                hashes: records.iter().map(|r| r.hash).collect(),
                 records: records.into_iter().map(|r| (r.seq, r.payload)).collect(),
                 torn_tail: None,
             })
@@ -172,6 +196,7 @@ pub(crate) fn open_in(
     let (journal, recovered) = ets_journal::Journal::open_in(storage, dir, options)?;
     Ok(Opened {
         journal: Box::new(FileJournal(journal)),
+        hashes: recovered.records.iter().map(|r| r.hash).collect(),
         records: recovered
             .records
             .into_iter()

@@ -61,6 +61,19 @@ pub enum StoreError {
     Poisoned,
     #[error("{0}")]
     Location(String),
+    #[error(
+        "the journal no longer holds record {seq} as this writer acknowledged it ({what}): \
+         acknowledged data was lost or rewritten; refusing to continue"
+    )]
+    Lost { seq: u64, what: String },
+}
+
+impl StoreError {
+    /// Another writer holds the journal (PostgreSQL's advisory lock): the caller may follow it
+    /// as a standby.
+    pub fn is_locked(&self) -> bool {
+        matches!(self, StoreError::Pg(ets_pg::PgJournalError::Locked { .. }))
+    }
 }
 
 /// What opening found.
@@ -92,6 +105,184 @@ pub fn open_in(
     options: JournalOptions,
 ) -> Result<(State, Writer, OpenReport), StoreError> {
     open_journal(journal::open_in(storage, dir, options)?, genesis)
+}
+
+/// How to open a store again, after its writer failed (a lost database connection, a failed
+/// fsync): the same location (or storage), genesis date and options as the first open.
+#[derive(Clone)]
+pub struct Reopen {
+    source: Source,
+    genesis: Date,
+    options: JournalOptions,
+}
+
+#[derive(Clone)]
+enum Source {
+    Location(Location),
+    Storage(Arc<dyn Storage>, std::path::PathBuf),
+}
+
+impl Reopen {
+    /// The store at `location` (see [`open`]).
+    pub fn at(location: &Location, genesis: Date, options: JournalOptions) -> Reopen {
+        Reopen {
+            source: Source::Location(location.clone()),
+            genesis,
+            options,
+        }
+    }
+
+    /// The embedded store in `dir` on `storage` (see [`open_in`]).
+    pub fn in_storage(
+        storage: Arc<dyn Storage>,
+        dir: &Path,
+        genesis: Date,
+        options: JournalOptions,
+    ) -> Reopen {
+        Reopen {
+            source: Source::Storage(storage, dir.to_path_buf()),
+            genesis,
+            options,
+        }
+    }
+
+    /// The PostgreSQL location, if the store is there (only it can have a standby).
+    pub fn location(&self) -> Option<&Location> {
+        match &self.source {
+            Source::Location(l) => Some(l),
+            Source::Storage(..) => None,
+        }
+    }
+
+    /// Opens the store for writing (see [`open`]).
+    pub fn open(&self) -> Result<(State, Writer, OpenReport), StoreError> {
+        self.open_checked(None)
+    }
+
+    /// Opens the store again for writing and checks that the journal still holds `durable`
+    /// (`(seq, hash)`, the last record acknowledged before: [`Writer::durable`]). The journal
+    /// may hold more (the batch whose commit failed may have been committed after all: it is
+    /// durable now and part of the state); it must not hold less, or another record there.
+    /// The state is replayed from the journal, so nothing that was not durable survives.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`], and `Lost` when the journal no longer holds `durable`.
+    pub fn reopen(
+        &self,
+        durable: (u64, ets_journal::Hash),
+    ) -> Result<(State, Writer, OpenReport), StoreError> {
+        self.open_checked(Some(durable))
+    }
+
+    fn open_checked(
+        &self,
+        durable: Option<(u64, ets_journal::Hash)>,
+    ) -> Result<(State, Writer, OpenReport), StoreError> {
+        let opened = match &self.source {
+            Source::Location(l) => journal::open(l, self.options)?,
+            Source::Storage(storage, dir) => journal::open_in(storage.clone(), dir, self.options)?,
+        };
+        if let Some((seq, hash)) = durable {
+            check_durable(&opened, seq, &hash)?;
+        }
+        open_journal(opened, self.genesis)
+    }
+}
+
+/// The record `seq` of `opened` has `hash` (seq 0: nothing to check).
+fn check_durable(
+    opened: &journal::Opened,
+    seq: u64,
+    hash: &ets_journal::Hash,
+) -> Result<(), StoreError> {
+    if seq == 0 {
+        return Ok(());
+    }
+    let found = opened
+        .records
+        .iter()
+        .position(|(s, _)| *s == seq)
+        .map(|i| opened.hashes[i]);
+    match found {
+        Some(h) if h == *hash => Ok(()),
+        Some(_) => Err(StoreError::Lost {
+            seq,
+            what: "the record there has another hash".into(),
+        }),
+        None => Err(StoreError::Lost {
+            seq,
+            what: format!(
+                "the journal ends at seq {}",
+                opened.records.last().map_or(0, |(s, _)| *s)
+            ),
+        }),
+    }
+}
+
+/// A standby's view of a PostgreSQL journal another server writes: the durable (committed)
+/// records replayed, and more applied as they are committed.
+pub struct Follower {
+    inner: ets_pg::Follower,
+}
+
+impl Follower {
+    /// Reads and replays the journal at `location` (PostgreSQL only), checking that it holds
+    /// `durable` (`(seq, hash)`) when given: what this server acknowledged or served before.
+    pub fn open(
+        location: &Location,
+        durable: Option<(u64, ets_journal::Hash)>,
+    ) -> Result<(State, Follower), StoreError> {
+        let Location::Postgres { url, schema } = location else {
+            return Err(StoreError::Location(
+                "only a PostgreSQL store can be followed by a standby".into(),
+            ));
+        };
+        let (inner, records) = ets_pg::Follower::open(url, schema)?;
+        if let Some((seq, hash)) = durable
+            && seq > 0
+        {
+            match records.get((seq - 1) as usize) {
+                Some(r) if r.seq == seq && r.hash == hash => {}
+                Some(_) => {
+                    return Err(StoreError::Lost {
+                        seq,
+                        what: "the record there has another hash".into(),
+                    });
+                }
+                None => {
+                    return Err(StoreError::Lost {
+                        seq,
+                        what: format!("the journal ends at seq {}", records.len()),
+                    });
+                }
+            }
+        }
+        let (state, _) = replay(records.iter().map(|r| (r.seq, &r.payload[..])))?;
+        Ok((state, Follower { inner }))
+    }
+
+    /// The records committed since the last call, to apply with [`State::follow`] (fetched
+    /// here, without the state's lock).
+    pub fn poll(&mut self) -> Result<Vec<ets_journal::Record>, StoreError> {
+        Ok(self.inner.poll()?)
+    }
+
+    /// The writer lease and the lock's holder (see [`ets_pg::Lease`]).
+    pub fn lease(&mut self) -> Result<Option<ets_pg::Lease>, StoreError> {
+        Ok(self.inner.lease()?)
+    }
+
+    /// Ends a backend (a writer whose lease expired).
+    pub fn terminate(&mut self, pid: i32) -> Result<bool, StoreError> {
+        Ok(self.inner.terminate(pid)?)
+    }
+
+    /// The last record applied, `(seq, hash)`: what the journal must hold when this standby
+    /// takes over.
+    pub fn durable(&self) -> (u64, ets_journal::Hash) {
+        (self.inner.last_seq(), self.inner.last_hash())
+    }
 }
 
 fn open_journal(

@@ -191,6 +191,18 @@ impl State {
     }
 }
 
+impl State {
+    /// Applies one more record of the journal `(seq, payload)` (a standby following a writer):
+    /// as replay does, without the final invariant checks (a takeover replays in full).
+    ///
+    /// # Errors
+    ///
+    /// `Replay` naming `seq` if it does not decode or apply.
+    pub fn follow(&mut self, seq: u64, payload: &[u8]) -> Result<u64, StoreError> {
+        self.apply(seq, decode(seq, payload)?)
+    }
+}
+
 /// Decodes one record, naming its sequence number when it is not one this build reads.
 fn decode(seq: u64, payload: &[u8]) -> Result<Record, StoreError> {
     let record: Record = serde_json::from_slice(payload).map_err(|e| StoreError::Replay {

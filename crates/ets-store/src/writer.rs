@@ -48,6 +48,24 @@ impl Writer {
     pub fn is_poisoned(&self) -> bool {
         self.poisoned
     }
+    /// The last record known durable, `(seq, hash)`: after a failed commit, what a reopen must
+    /// still find ([`crate::Reopen::reopen`]).
+    pub fn durable(&self) -> (u64, ets_journal::Hash) {
+        (self.journal.last_seq(), self.journal.last_hash())
+    }
+
+    /// Renews the writer's claim on the journal while idle (PostgreSQL's lease); a failure
+    /// poisons the writer, as a failed commit does.
+    pub fn renew(&mut self) -> Result<(), StoreError> {
+        if self.poisoned {
+            return Err(StoreError::Poisoned);
+        }
+        let r = self.journal.renew();
+        if r.is_err() {
+            self.poisoned = true;
+        }
+        r
+    }
 
     /// Starts a batch on `market` as it stands before the batch.
     pub fn begin(&mut self, market: &Market) {

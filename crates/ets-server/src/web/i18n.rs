@@ -389,6 +389,16 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
         "服务暂不可用，请稍后用同一幂等键重试",
         "unavailable: retry later",
     ),
+    (
+        "store_unavailable",
+        "存储暂时无法写入，服务正在从日志恢复，请稍后重试（写入请求请使用同一幂等键）",
+        "the store is recovering: retry later",
+    ),
+    (
+        "not_writer",
+        "本服务器为备用服务器，只提供查询；请将写入请求发往主服务器，或稍后重试",
+        "this server is a standby: send writes to the writer",
+    ),
     // The market's refusals (ets_market::rejection_codes); in English the market's own message
     // (its Display) is shown, so the English column is left empty.
     ("zero_quantity", "数量不能为零", ""),
