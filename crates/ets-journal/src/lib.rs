@@ -45,6 +45,7 @@
 //! | Finding on open | Outcome |
 //! |---|---|
 //! | last frame incomplete or failing its CRC, no valid frame after it, HEAD not past it | torn tail: cut and reported ([`TornTail`]) |
+//! | a log of zeros only (its creation cut short by a power loss), HEAD at seq 0 or absent | torn: cut and written again ([`TornReason::ZeroFilled`]) |
 //! | a bad frame followed by a valid frame | [`JournalError::Corrupt`] |
 //! | a CRC-valid frame whose seqs are not contiguous or whose hash chain breaks | [`JournalError::Corrupt`] naming the seq |
 //! | log ends (at a frame boundary) before HEAD's seq | [`JournalError::Truncated`] |
@@ -216,6 +217,9 @@ impl fmt::Display for TornTail {
 pub enum TornReason {
     /// The file was being created: its 16-byte header is incomplete.
     IncompleteFileHeader { present: u64 },
+    /// The file holds only zeros: its creation was cut short by a power loss that kept the
+    /// file's new size but not the page of its header.
+    ZeroFilled { len: u64 },
     /// Fewer than the 8 bytes of a frame's length and checksum.
     IncompleteFramePrefix { present: u64 },
     /// A length no frame can have (zero, or above [`BATCH_BYTES_MAX`]): garbage or zeros.
@@ -234,6 +238,9 @@ impl fmt::Display for TornReason {
                     f,
                     "incomplete file header: {present} of {HEADER_BYTES} bytes"
                 )
+            }
+            TornReason::ZeroFilled { len } => {
+                write!(f, "file header never written: {len} zero bytes")
             }
             TornReason::IncompleteFramePrefix { present } => {
                 write!(f, "incomplete frame length prefix: {present} of 8 bytes")
