@@ -243,10 +243,10 @@ impl Http {
                 return Err(std::io::Error::other("chunked answers are not expected"));
             } else if k.eq_ignore_ascii_case("connection") {
                 close = v.eq_ignore_ascii_case("close");
-            } else if k.eq_ignore_ascii_case("set-cookie") {
-                if let Some(c) = v.strip_prefix("ets_session=") {
-                    cookie = Some(c.split(';').next().unwrap_or_default().to_string());
-                }
+            } else if k.eq_ignore_ascii_case("set-cookie")
+                && let Some(c) = v.strip_prefix("ets_session=")
+            {
+                cookie = Some(c.split(';').next().unwrap_or_default().to_string());
             }
         }
         let body_start = head_end + 4;
@@ -1020,26 +1020,25 @@ fn check_unique_ids(all: &[Ack], t: &mut Tally) {
     let mut orders = BTreeSet::new();
     let mut transactions = BTreeSet::new();
     for a in all {
-        if a.what == Kind::Order {
-            if let Some(id) = a.answer["id"].as_u64() {
-                if !orders.insert(id) {
-                    t.lost += 1;
-                    t.failures.push(format!(
-                        "LOST: order id {id} answered twice (key {})",
-                        a.req.key
-                    ));
-                }
-            }
+        if a.what == Kind::Order
+            && let Some(id) = a.answer["id"].as_u64()
+            && !orders.insert(id)
+        {
+            t.lost += 1;
+            t.failures.push(format!(
+                "LOST: order id {id} answered twice (key {})",
+                a.req.key
+            ));
         }
         for seq in a.answer["transactions"].as_array().into_iter().flatten() {
-            if let Some(seq) = seq.as_u64() {
-                if !transactions.insert(seq) {
-                    t.lost += 1;
-                    t.failures.push(format!(
-                        "LOST: registry transaction {seq} answered twice (key {})",
-                        a.req.key
-                    ));
-                }
+            if let Some(seq) = seq.as_u64()
+                && !transactions.insert(seq)
+            {
+                t.lost += 1;
+                t.failures.push(format!(
+                    "LOST: registry transaction {seq} answered twice (key {})",
+                    a.req.key
+                ));
             }
         }
     }
