@@ -152,6 +152,13 @@ pub(crate) fn scan(
     let header_present = file_len.min(HEADER_BYTES) as usize;
     let mut header_bytes = [0u8; HEADER_BYTES as usize];
     reader.read_exact(&mut header_bytes[..header_present])?;
+    if header_present > 0 && header_bytes.iter().all(|&b| b == 0) && all_zeros(&mut reader)? {
+        // A file of zeros: its creation was cut short by a power loss that kept the new size
+        // but not the header's page (the header is written and fsynced before any frame, so
+        // such a file never held a record). Zeros followed by anything else are damage.
+        scan.bad_tail = Some(TornReason::ZeroFilled { len: file_len });
+        return Ok(scan);
+    }
     check_header(&header_bytes[..header_present])?;
     if file_len < HEADER_BYTES {
         // A crash while the file was being created: it holds no record, so nothing is lost.
@@ -219,6 +226,20 @@ pub(crate) fn scan(
         }
     }
     Ok(scan)
+}
+
+/// Whether everything `reader` has left is zero bytes.
+fn all_zeros(reader: &mut impl Read) -> io::Result<bool> {
+    let mut buf = [0u8; 64 << 10];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+    }
 }
 
 fn check_header(present: &[u8]) -> Result<(), ScanError> {

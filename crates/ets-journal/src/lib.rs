@@ -45,12 +45,14 @@
 //! | Finding on open | Outcome |
 //! |---|---|
 //! | last frame incomplete or failing its CRC, no valid frame after it, HEAD not past it | torn tail: cut and reported ([`TornTail`]) |
+//! | a log of zeros only (its creation cut short by a power loss), HEAD at seq 0 or absent | torn: cut and written again ([`TornReason::ZeroFilled`]) |
 //! | a bad frame followed by a valid frame | [`JournalError::Corrupt`] |
 //! | a CRC-valid frame whose seqs are not contiguous or whose hash chain breaks | [`JournalError::Corrupt`] naming the seq |
 //! | log ends (at a frame boundary) before HEAD's seq | [`JournalError::Truncated`] |
 //! | damaged last frame holding records up to HEAD's seq | [`JournalError::Corrupt`] |
 //! | record at HEAD's seq has another hash | [`JournalError::Tampered`] |
 //! | log has more records than HEAD (crash between the log fsync and the HEAD update, or during the slot write) | fine: the frames past HEAD are written again and fsynced, then HEAD is moved forward |
+//! | HEAD names the last record | fine: HEAD is written and fsynced again all the same (it may be only in the page cache) |
 //! | HEAD missing while the log holds records, of another size, or with no valid slot | [`JournalError::Anchor`] |
 //!
 //! Nothing is ever repaired except a torn tail, which by construction holds only a batch whose
@@ -98,7 +100,9 @@
 //!   failed `fsync` marked clean without writing them (Linux), which a later `fsync` does not
 //!   write either. Open therefore writes the frames past HEAD again, as read, and `fdatasync`s
 //!   them before HEAD moves over them, and `fsync`s the directory (files a killed process
-//!   created may not have durable names). Without this, a reopen served records a power loss
+//!   created may not have durable names). It then writes and `fdatasync`s HEAD, always: a
+//!   HEAD that already names the last record may be only in the cache too, and one that a
+//!   power loss sets back would let a later cut of the served records pass unnoticed. Without this, a reopen served records a power loss
 //!   could then take away, leaving a journal that refuses to open (found by the fault
 //!   simulation, `docs/reliability.md`).
 //! - [`SyncMode::None`] skips every fsync: it measures CPU cost in benchmarks and speeds up tests,
@@ -213,6 +217,9 @@ impl fmt::Display for TornTail {
 pub enum TornReason {
     /// The file was being created: its 16-byte header is incomplete.
     IncompleteFileHeader { present: u64 },
+    /// The file holds only zeros: its creation was cut short by a power loss that kept the
+    /// file's new size but not the page of its header.
+    ZeroFilled { len: u64 },
     /// Fewer than the 8 bytes of a frame's length and checksum.
     IncompleteFramePrefix { present: u64 },
     /// A length no frame can have (zero, or above [`BATCH_BYTES_MAX`]): garbage or zeros.
@@ -231,6 +238,9 @@ impl fmt::Display for TornReason {
                     f,
                     "incomplete file header: {present} of {HEADER_BYTES} bytes"
                 )
+            }
+            TornReason::ZeroFilled { len } => {
+                write!(f, "file header never written: {len} zero bytes")
             }
             TornReason::IncompleteFramePrefix { present } => {
                 write!(f, "incomplete frame length prefix: {present} of 8 bytes")
@@ -478,9 +488,12 @@ impl Journal {
             frame: Vec::new(),
             poisoned: false,
         };
-        if journal.head.is_none() || journal.anchored_seq < journal.last_seq {
-            journal.write_anchor()?;
-        }
+        // HEAD is written and fsynced on every open, even when it already names the last
+        // record: what it reads may be only in the page cache (a slot written by a process
+        // killed before its fsync, or one a failed fsync marked clean without writing it), and
+        // a HEAD that a power loss takes back to an older seq no longer detects a cut of the
+        // records this open serves (found by the fault simulation, `docs/reliability.md`).
+        journal.write_anchor()?;
         let records = scan.records;
         assert_eq!(records.len() as u64, journal.last_seq);
         assert!(

@@ -26,7 +26,7 @@
 //! every step. Damage at rest must be refused with a journal error naming where (or, when it hit
 //! only bytes that do not matter, open as above); then the file is restored and the run goes on.
 //!
-//! Seeds: `FAULT_SEEDS=N` runs seeds 0..N (default 200), `FAULT_SEEDS=A..B` seeds A..B,
+//! Seeds: `FAULT_SEEDS=N` runs seeds 0..N (default 300), `FAULT_SEEDS=A..B` seeds A..B,
 //! `FAULT_SEED=S` only S; `FAULT_THREADS` (default: the available cores). A failing seed prints
 //! `FAULT_SEED=<n>`, the reason and the timeline of faults and steps, and reproduces exactly.
 
@@ -52,7 +52,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 #[path = "../../ets-market/tests/support/random.rs"]
 mod random;
 
-const DEFAULT_SEEDS: u64 = 200;
+const DEFAULT_SEEDS: u64 = 300;
 
 fn dir() -> PathBuf {
     PathBuf::from("/sim/market")
