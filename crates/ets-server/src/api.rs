@@ -1250,6 +1250,10 @@ fn path_schema(path: &str, name: &str) -> Value {
             json!({"type": "string", "pattern": ID_PATTERN})
         }
         "id" | "seq" => json!({"type": "integer", "minimum": 0, "maximum": u64::MAX}),
+        // A token's or session's id: the first 16 hex digits of its digest (`credential_id`).
+        "credential" => {
+            json!({"type": "string", "pattern": "^[0-9a-f]{16}$", "minLength": 16, "maxLength": 16})
+        }
         "name" => {
             json!({"type": "string", "pattern": crate::core::USER_NAME_PATTERN, "minLength": 1, "maxLength": 64})
         }

@@ -1498,7 +1498,9 @@ fn validate_name(st: &State, user: &User) -> Result<(), ApiError> {
 /// The user's scope names something that exists.
 fn validate_scope(st: &State, user: &User) -> Result<(), ApiError> {
     let missing = |field: &'static str| {
-        ApiError::bad_request(
+        // 422, not 400: the body is well formed; the role's scope is a rule between fields that
+        // the schema does not express.
+        ApiError::unprocessable(
             "missing_scope",
             format!("a {} user needs a {field}", user.role.as_str()),
             Some(field),

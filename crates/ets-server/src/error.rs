@@ -124,7 +124,7 @@ pub const CODES: &[Code] = &[
     ),
     code(
         "missing_scope",
-        400,
+        422,
         "A user of this role needs its scope: a province, a company or a holder.",
     ),
     code(
