@@ -649,3 +649,182 @@ async fn bureau_accepts_verified_reports_on_the_page() {
     assert_eq!(status("SX0001"), "accepted", "{v}");
     assert_eq!(status("HB0001"), "verified", "{v}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 14: downloads, the regulator's and bureau's desk, the company's desk
+
+/// The 2019-2020 cycle under way for both companies: reports verified and accepted, final
+/// allocations made, so that each has an obligation and a position.
+async fn cycle(h: &Harness, m: &Market) {
+    for year in [2019, 2020] {
+        for (company, rep, coal) in [
+            ("SX0001", &m.rep_a, "1150000"),
+            ("HB0001", &m.hb_a, "1400000"),
+        ] {
+            h.ok("/api/reports", rep, report_json(company, year, coal))
+                .await;
+            h.ok(
+                "/api/reports/verifications",
+                &m.verifier,
+                json!({"company": company, "year": year, "units": null, "findings": []}),
+            )
+            .await;
+            h.ok(
+                "/api/reports/acceptances",
+                &m.regulator,
+                json!({"company": company, "year": year}),
+            )
+            .await;
+        }
+    }
+    for c in ["SX0001", "HB0001"] {
+        h.ok(
+            "/api/allocations",
+            &m.regulator,
+            json!({"plan": PLAN, "company": c, "stage": "final"}),
+        )
+        .await;
+    }
+}
+
+fn header<'a>(p: &'a Page, name: header::HeaderName) -> &'a str {
+    p.headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// The page a form's redirect leads to, with its flash message.
+async fn after(h: &Harness, p: &Page, cookies: &[&str]) -> Page {
+    assert_eq!(p.status, 303, "{}", p.body);
+    let flash = p.cookie("ets_flash").expect("a flash message");
+    let mut all: Vec<&str> = cookies.to_vec();
+    all.push(&flash);
+    get(h, p.location(), &all).await
+}
+
+/// Every dashboard table downloads as CSV under the page's own authorization; the company's
+/// representative reads its own open orders through the API with its browser session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_download_as_csv_as_their_pages_allow() {
+    let h = harness("web_downloads");
+    let m = setup(&h).await;
+    cycle(&h, &m).await;
+    let (rep, _) = login(&h, "rep-a", "rep-a-long-password").await;
+    let (hb, _) = login(&h, "hb-a", "hb-a-long-password").await;
+    let (bureau, _) = login(&h, "bureau-sx", "a-long-password-1").await;
+
+    let p = get(&h, &format!("/compliance/provinces.csv?plan={PLAN}"), &[]).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert_eq!(header(&p, header::CONTENT_TYPE), "text/csv; charset=utf-8");
+    assert_eq!(
+        header(&p, header::CONTENT_DISPOSITION),
+        format!("attachment; filename=\"provinces-{PLAN}.csv\"")
+    );
+    assert!(p.body.starts_with("scope,name,companies,"), "{}", p.body);
+    assert!(p.body.contains("\r\nprovince,Shanxi,1,"), "{}", p.body);
+
+    // Companies before the assessment: none to the public, its province's to the bureau,
+    // filtered by a Chinese province name and a status.
+    let path = "/compliance/companies.csv?province=%E5%B1%B1%E8%A5%BF&status=at_risk";
+    let anon = get(&h, path, &[]).await;
+    assert_eq!(anon.status, 200);
+    assert_eq!(
+        anon.body.lines().count(),
+        1,
+        "only the header: {}",
+        anon.body
+    );
+    let p = get(&h, path, &[&bureau]).await;
+    assert!(
+        header(&p, header::CONTENT_DISPOSITION).contains("Shanxi-at_risk"),
+        "{:?}",
+        p.headers
+    );
+    let lines: Vec<&str> = p.body.lines().collect();
+    assert!(lines[0].starts_with("company,name,province,province_zh,"));
+    assert_eq!(lines.len(), 2, "{}", p.body);
+    assert!(
+        lines[1].starts_with("SX0001,SX0001 Power,Shanxi,山西,"),
+        "{}",
+        p.body
+    );
+    // The bureau sees nothing of another province, even when it asks.
+    let p = get(&h, "/compliance/companies.csv?province=Hubei", &[&bureau]).await;
+    assert_eq!(p.body.lines().count(), 1, "{}", p.body);
+    let p = get(
+        &h,
+        "/compliance/companies.csv?province=Shanxii",
+        &[&bureau, "lang=en"],
+    )
+    .await;
+    assert_eq!(p.status, 400);
+    assert!(p.body.contains("Shanxi (山西)"), "{}", p.body);
+
+    // Holdings and allocations: the company's own, not another's.
+    let p = get(&h, "/holdings.csv", &[&rep]).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(
+        p.body
+            .starts_with("holder,account,class,kind,vintage,quantity_t,frozen_t,blocks\r\nSX0001,"),
+        "{}",
+        p.body
+    );
+    assert_eq!(
+        get(&h, "/holdings.csv?holder=SX0001", &[&hb]).await.status,
+        403
+    );
+    assert_eq!(
+        get(&h, "/holdings.csv?holder=SX0001", &[&bureau])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        get(&h, "/holdings.csv?holder=SX0001", &[]).await.status,
+        303
+    );
+    let p = get(&h, "/allocations.csv", &[&rep]).await;
+    assert_eq!(p.status, 200);
+    assert!(p.body.starts_with("plan,company,year,unit,"), "{}", p.body);
+    assert!(p.body.contains(",SX0001,2019,SX0001-G1,"), "{}", p.body);
+    assert_eq!(
+        get(&h, "/allocations.csv?company=SX0001", &[&hb])
+            .await
+            .status,
+        403
+    );
+    let p = get(&h, "/market/days.csv", &[]).await;
+    assert_eq!(p.status, 200);
+    assert!(p.body.starts_with("date,"), "{}", p.body);
+
+    // Every table's page links to its download.
+    let page = get(&h, "/company", &[&rep]).await;
+    for id in ["download-holdings", "download-allocations"] {
+        assert!(page.body.contains(&format!("id=\"{id}\"")), "{id}");
+    }
+    let page = get(&h, "/compliance", &[&bureau]).await;
+    assert!(page.body.contains("id=\"download-companies\""));
+    assert!(page.body.contains("id=\"download-provinces\""));
+    assert!(
+        get(&h, "/", &[])
+            .await
+            .body
+            .contains("id=\"download-days\"")
+    );
+
+    // GET /api/orders?holder= answers the company's own representative, by session too.
+    h.ok(
+        "/api/orders",
+        &m.rep_a,
+        json!({"holder": "SX0001", "class": "CEA-2019", "side": "sell", "price": 4900, "qty": 10}),
+    )
+    .await;
+    let p = get(&h, "/api/orders?holder=SX0001", &[&rep]).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains("\"open_qty\":10"), "{}", p.body);
+    assert_eq!(
+        get(&h, "/api/orders?holder=SX0001", &[&hb]).await.status,
+        403
+    );
+}
