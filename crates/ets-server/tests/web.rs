@@ -687,6 +687,11 @@ async fn cycle(h: &Harness, m: &Market) {
     }
 }
 
+async fn users(h: &Harness, m: &Market) -> Vec<serde_json::Value> {
+    let (_, v) = h.get("/api/users", Some(&m.regulator)).await;
+    v["users"].as_array().unwrap().clone()
+}
+
 fn header<'a>(p: &'a Page, name: header::HeaderName) -> &'a str {
     p.headers
         .get(name)
@@ -827,4 +832,159 @@ async fn tables_download_as_csv_as_their_pages_allow() {
         get(&h, "/api/orders?holder=SX0001", &[&hb]).await.status,
         403
     );
+}
+
+/// The regulator's desk: users of every role from the page (a misspelt province refused with
+/// the valid spellings, a company that does not exist refused), the trading day closed and
+/// opened; the compliance page filtered by province and status, paginated, and the bureau's
+/// province by default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regulator_creates_users_and_runs_the_day_from_the_page() {
+    let h = harness("web_desk_regulator");
+    let m = setup(&h).await;
+    cycle(&h, &m).await;
+    let (reg, csrf) = login(&h, "regulator", "correct horse battery").await;
+    let page = get(&h, "/regulator", &[&reg, "lang=en"]).await;
+    assert!(page.body.contains("id=\"user-form\"") && page.body.contains("id=\"day\""));
+    let create = |fields: &str, idem: &str| {
+        format!("{fields}&display=X&password=a-long-password-9&csrf={csrf}&idem={idem}")
+    };
+    let before = users(&h, &m).await.len();
+    for (fields, words) in [
+        (
+            "name=bx&role=bureau&province=Shanxii",
+            "Valid spellings: Beijing (北京)",
+        ),
+        ("name=rx&role=company&company=SX9999", "No such company"),
+        ("name=rx&role=company&company=S%20X", "Invalid company id"),
+    ] {
+        let p = send(
+            &h,
+            "POST",
+            "/regulator/users",
+            &[&reg, "lang=en"],
+            Some(&create(fields, fields)),
+        )
+        .await;
+        let page = after(&h, &p, &[&reg, "lang=en"]).await;
+        assert!(
+            page.body.contains(words),
+            "{fields}: {words} in {}",
+            page.body
+        );
+    }
+    assert_eq!(users(&h, &m).await.len(), before, "nothing created");
+    // In Chinese, the province in Chinese; a representative for an existing company.
+    for (fields, idem) in [
+        (
+            "name=bureau-sx2&role=bureau&province=%E5%B1%B1%E8%A5%BF%E7%9C%81",
+            "u1",
+        ),
+        ("name=rep-c&role=company&company=SX0001", "u2"),
+    ] {
+        let p = send(
+            &h,
+            "POST",
+            "/regulator/users",
+            &[&reg],
+            Some(&create(fields, idem)),
+        )
+        .await;
+        let page = after(&h, &p, &[&reg]).await;
+        assert!(page.body.contains("已创建用户"), "{}", page.body);
+    }
+    let all = users(&h, &m).await;
+    let b = all.iter().find(|u| u["name"] == "bureau-sx2").unwrap();
+    assert_eq!(b["province"], json!("Shanxi"), "{b}");
+    // The new representative works at once: its company page and its own orders.
+    let (rep_c, _) = login(&h, "rep-c", "a-long-password-9").await;
+    assert_eq!(get(&h, "/company", &[&rep_c]).await.status, 200);
+    assert_eq!(
+        get(&h, "/api/orders?holder=SX0001", &[&rep_c]).await.status,
+        200
+    );
+
+    // The day: closed, then the next trading day opened, from the page.
+    let p = send(
+        &h,
+        "POST",
+        "/regulator/day/close",
+        &[&reg, "lang=en"],
+        Some(&format!("csrf={csrf}&idem=d1")),
+    )
+    .await;
+    let page = after(&h, &p, &[&reg, "lang=en"]).await;
+    assert!(page.body.contains("Trading day closed"), "{}", page.body);
+    assert!(page.body.contains("action=\"/regulator/day/open\""));
+    h.clock
+        .set(ets_server::clock::parse_beijing("2021-07-19T09:20").unwrap());
+    // Three days later the session has lapsed: a new one.
+    let (reg, csrf) = login(&h, "regulator", "correct horse battery").await;
+    let p = send(
+        &h,
+        "POST",
+        "/regulator/day/open",
+        &[&reg, "lang=en"],
+        Some(&format!("csrf={csrf}&idem=d2")),
+    )
+    .await;
+    let page = after(&h, &p, &[&reg, "lang=en"]).await;
+    assert!(page.body.contains("Trading day opened"), "{}", page.body);
+    assert!(
+        page.body.contains("<b id=\"open-day\">2021-07-19</b>"),
+        "{}",
+        page.body
+    );
+    // Others have neither the forms nor the routes.
+    let (bureau, bcsrf) = login(&h, "bureau-sx", "a-long-password-1").await;
+    let page = get(&h, "/regulator", &[&bureau]).await;
+    assert!(!page.body.contains("user-form") && !page.body.contains("/regulator/day/"));
+    let p = send(
+        &h,
+        "POST",
+        "/regulator/users",
+        &[&bureau],
+        Some(&format!(
+            "name=z&role=auditor&display=z&password=a-long-password-9&csrf={bcsrf}&idem=b1"
+        )),
+    )
+    .await;
+    assert_eq!(p.status, 403);
+
+    // The compliance page: the bureau sees its province's companies by default.
+    let page = get(&h, "/compliance", &[&bureau, "lang=en"]).await;
+    assert!(
+        page.body.contains("data-company=\"SX0001\""),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("data-company=\"HB0001\""));
+    assert!(
+        page.body.contains("<option value=\"Shanxi\" selected>"),
+        "{}",
+        page.body
+    );
+    // The regulator filters by province (Chinese or English) and status.
+    let page = get(&h, "/compliance", &[&reg, "lang=en"]).await;
+    assert!(
+        page.body.contains("data-company=\"SX0001\"")
+            && page.body.contains("data-company=\"HB0001\"")
+    );
+    let page = get(
+        &h,
+        "/compliance?province=%E6%B9%96%E5%8C%97&status=at_risk",
+        &[&reg],
+    )
+    .await;
+    assert!(
+        page.body.contains("data-company=\"HB0001\"")
+            && !page.body.contains("data-company=\"SX0001\"")
+    );
+    assert!(page.body.contains("/compliance/companies.csv?plan=cn-power-2019-2020&amp;province=Hubei&amp;status=at_risk"), "{}", page.body);
+    let bad = get(&h, "/compliance?province=Shanxii", &[&reg, "lang=en"]).await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("Shanxi (山西)"));
+    // One page of 50: no page links with two companies; a page past the end shows the last.
+    assert!(!page.body.contains("id=\"pages\""));
+    assert_eq!(get(&h, "/compliance?page=9", &[&reg]).await.status, 200);
 }
