@@ -571,7 +571,11 @@ async fn four_eyes_transfer_and_surrender(h: Harness) {
     assert_eq!(v["plans"][0]["surrendered_t"], json!(500), "{v}");
     // A surrender the plan's state forbids (more than is owed) is refused when it is made.
     let (s, v) = h.post("/api/instructions", Some(&m.rep_a), json!({"company": "SX0001", "kind": "surrender", "plan": PLAN, "class": "CEA-2019", "quantity": 999_999_999u64})).await;
-    assert_eq!((s, v["code"].clone()), (422, json!("exceeds_obligation")), "{v}");
+    assert_eq!(
+        (s, v["code"].clone()),
+        (422, json!("exceeds_obligation")),
+        "{v}"
+    );
     // An approved instruction the market refuses (more than is held) is recorded as failed,
     // nothing moves.
     let more = held(&h, &m.rep_a, &m.sx_account, "CEA-2019").await + 1;

@@ -1015,64 +1015,201 @@ async fn company_buys_by_take_and_block_and_surrenders_from_the_page() {
     let v = h.ok("/api/orders", &m.hb_a, json!({"holder": "HB0001", "class": "CEA-2019", "side": "sell", "price": 4800, "qty": 5000})).await;
     let ask = v["id"].as_u64().unwrap();
     let (_, book) = h.get("/api/market/book?class=CEA-2019", None).await;
-    assert_eq!(book["asks"][0]["order_ids"], json!([{"id": ask, "qty": 5000}]), "{book}");
+    assert_eq!(
+        book["asks"][0]["order_ids"],
+        json!([{"id": ask, "qty": 5000}]),
+        "{book}"
+    );
     let page = get(&h, "/company?class=CEA-2019", &en).await;
-    assert!(page.body.contains(&format!("<tr data-order=\"{ask}\">")), "{}", page.body);
-    let p = send(&h, "POST", &format!("/orders/{ask}/take"), &en, Some(&format!("class=CEA-2019&qty=2000&csrf={csrf}&idem=t1"))).await;
+    assert!(
+        page.body.contains(&format!("<tr data-order=\"{ask}\">")),
+        "{}",
+        page.body
+    );
+    let p = send(
+        &h,
+        "POST",
+        &format!("/orders/{ask}/take"),
+        &en,
+        Some(&format!("class=CEA-2019&qty=2000&csrf={csrf}&idem=t1")),
+    )
+    .await;
     let page = after(&h, &p, &en).await;
-    assert!(page.body.contains(&format!("Taken #{ask}: 2,000 t")), "{}", page.body);
+    assert!(
+        page.body.contains(&format!("Taken #{ask}: 2,000 t")),
+        "{}",
+        page.body
+    );
     let (_, book) = h.get("/api/market/book?class=CEA-2019", None).await;
-    assert_eq!(book["asks"][0]["order_ids"], json!([{"id": ask, "qty": 3000}]), "{book}");
+    assert_eq!(
+        book["asks"][0]["order_ids"],
+        json!([{"id": ask, "qty": 3000}]),
+        "{book}"
+    );
 
     // A listed order for more than the limit: the refusal says to use a block trade, in both
     // languages; in the morning a block proposal is refused with the session hours.
-    for (lang, words) in [("lang=en", "use a block trade (≥ 100,000 t, afternoon session 13:00–15:00)"), ("lang=zh", "更大数量请用大宗协议交易")] {
-        let p = send(&h, "POST", "/orders", &[&rep, lang], Some(&format!("class=CEA-2019&side=buy&price=48&qty=150000&csrf={csrf}&idem=big-{lang}"))).await;
+    for (lang, words) in [
+        (
+            "lang=en",
+            "use a block trade (≥ 100,000 t, afternoon session 13:00–15:00)",
+        ),
+        ("lang=zh", "更大数量请用大宗协议交易"),
+    ] {
+        let p = send(
+            &h,
+            "POST",
+            "/orders",
+            &[&rep, lang],
+            Some(&format!(
+                "class=CEA-2019&side=buy&price=48&qty=150000&csrf={csrf}&idem=big-{lang}"
+            )),
+        )
+        .await;
         let page = after(&h, &p, &[&rep, lang]).await;
         assert!(page.body.contains(words), "{words} in {}", page.body);
     }
-    let p = send(&h, "POST", "/blocks", &en, Some(&format!("counterparty=HB0001&class=CEA-2019&side=buy&price=48&qty=100000&csrf={csrf}&idem=b0"))).await;
+    let p = send(
+        &h,
+        "POST",
+        "/blocks",
+        &en,
+        Some(&format!(
+            "counterparty=HB0001&class=CEA-2019&side=buy&price=48&qty=100000&csrf={csrf}&idem=b0"
+        )),
+    )
+    .await;
     let page = after(&h, &p, &en).await;
-    assert!(page.body.contains("block trades 13:00–15:00"), "{}", page.body);
+    assert!(
+        page.body.contains("block trades 13:00–15:00"),
+        "{}",
+        page.body
+    );
 
     // In the afternoon: HB0001 proposes a block sale to SX0001, which accepts it on its page.
-    h.clock.set(ets_server::clock::parse_beijing("2021-07-16T13:30").unwrap());
+    h.clock
+        .set(ets_server::clock::parse_beijing("2021-07-16T13:30").unwrap());
     let v = h.ok("/api/blocks", &m.hb_a, json!({"holder": "HB0001", "counterparty": "SX0001", "class": "CEA-2019", "side": "sell", "price": 4750, "qty": 100000})).await;
     let proposal = v["id"].as_u64().unwrap();
     let page = get(&h, "/company?class=CEA-2019", &en).await;
-    assert!(page.body.contains(&format!("action=\"/blocks/{proposal}/accept\"")), "{}", page.body);
-    let p = send(&h, "POST", &format!("/blocks/{proposal}/accept"), &en, Some(&format!("class=CEA-2019&csrf={csrf}&idem=b1"))).await;
+    assert!(
+        page.body
+            .contains(&format!("action=\"/blocks/{proposal}/accept\"")),
+        "{}",
+        page.body
+    );
+    let p = send(
+        &h,
+        "POST",
+        &format!("/blocks/{proposal}/accept"),
+        &en,
+        Some(&format!("class=CEA-2019&csrf={csrf}&idem=b1")),
+    )
+    .await;
     let page = after(&h, &p, &en).await;
     assert!(page.body.contains("block trade done"), "{}", page.body);
     let (_, trades) = h.get("/api/market/trades?class=CEA-2019", None).await;
-    assert!(trades.to_string().contains("\"kind\":\"block\""), "{trades}");
+    assert!(
+        trades.to_string().contains("\"kind\":\"block\""),
+        "{trades}"
+    );
     // Funds are yuan on the page, never fen.
-    assert!(page.body.contains("<b id=\"funds-available\">"), "{}", page.body);
+    assert!(
+        page.body.contains("<b id=\"funds-available\">"),
+        "{}",
+        page.body
+    );
 
     // A surrender instruction from the page; rep-b approves it; the position shows it.
-    let p = send(&h, "POST", "/company/surrenders", &en, Some(&format!("plan={PLAN}&class=CEA-2019&quantity=1000&csrf={csrf}&idem=s1"))).await;
+    let p = send(
+        &h,
+        "POST",
+        "/company/surrenders",
+        &en,
+        Some(&format!(
+            "plan={PLAN}&class=CEA-2019&quantity=1000&csrf={csrf}&idem=s1"
+        )),
+    )
+    .await;
     let page = after(&h, &p, &en).await;
-    assert!(page.body.contains("Surrender instruction made"), "{}", page.body);
-    let (_, list) = h.get("/api/instructions?company=SX0001&status=pending", Some(&m.rep_a)).await;
-    let id = list["instructions"].as_array().unwrap().iter().find(|i| i["instruction"]["command"]["kind"] == "surrender" || i.to_string().contains("surrender")).map(|i| i["id"].as_u64().unwrap()).expect("a pending surrender");
+    assert!(
+        page.body.contains("Surrender instruction made"),
+        "{}",
+        page.body
+    );
+    let (_, list) = h
+        .get(
+            "/api/instructions?company=SX0001&status=pending",
+            Some(&m.rep_a),
+        )
+        .await;
+    let id = list["instructions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| {
+            i["instruction"]["command"]["kind"] == "surrender"
+                || i.to_string().contains("surrender")
+        })
+        .map(|i| i["id"].as_u64().unwrap())
+        .expect("a pending surrender");
     let (rep_b, csrf_b) = login(&h, "rep-b", "rep-b-long-password").await;
-    let p = send(&h, "POST", &format!("/company/instructions/{id}/approve"), &[&rep_b, "lang=en"], Some(&format!("csrf={csrf_b}&idem=a1"))).await;
+    let p = send(
+        &h,
+        "POST",
+        &format!("/company/instructions/{id}/approve"),
+        &[&rep_b, "lang=en"],
+        Some(&format!("csrf={csrf_b}&idem=a1")),
+    )
+    .await;
     let page = after(&h, &p, &[&rep_b, "lang=en"]).await;
     assert!(!page.body.contains("flash err"), "{}", page.body);
-    let (_, c) = h.get(&format!("/api/compliance/{PLAN}"), Some(&m.regulator)).await;
-    let sx = c["companies"].as_array().unwrap().iter().find(|x| x["company"] == "SX0001").unwrap().clone();
+    let (_, c) = h
+        .get(&format!("/api/compliance/{PLAN}"), Some(&m.regulator))
+        .await;
+    let sx = c["companies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["company"] == "SX0001")
+        .unwrap()
+        .clone();
     assert_eq!(sx["surrendered_t"], json!(1000), "{sx}");
 
     // After the assessment, a surrender instruction is refused at once, not left pending.
-    h.clock.set(ets_server::clock::parse_beijing("2022-01-04T10:00").unwrap());
-    h.ok(&format!("/api/compliance/{PLAN}/assessment"), &m.regulator, json!({})).await;
+    h.clock
+        .set(ets_server::clock::parse_beijing("2022-01-04T10:00").unwrap());
+    h.ok(
+        &format!("/api/compliance/{PLAN}/assessment"),
+        &m.regulator,
+        json!({}),
+    )
+    .await;
     let (rep, csrf) = login(&h, "rep-a", "rep-a-long-password").await;
     let en = [rep.as_str(), "lang=en"];
-    let p = send(&h, "POST", "/company/surrenders", &en, Some(&format!("plan={PLAN}&class=CEA-2019&quantity=10&csrf={csrf}&idem=s2"))).await;
+    let p = send(
+        &h,
+        "POST",
+        "/company/surrenders",
+        &en,
+        Some(&format!(
+            "plan={PLAN}&class=CEA-2019&quantity=10&csrf={csrf}&idem=s2"
+        )),
+    )
+    .await;
     let page = after(&h, &p, &en).await;
-    assert!(page.body.contains("Refused:") && page.body.contains("after the assessment"), "{}", page.body);
+    assert!(
+        page.body.contains("Refused:") && page.body.contains("after the assessment"),
+        "{}",
+        page.body
+    );
     let (s, v) = h.post("/api/instructions", Some(&m.rep_a), json!({"company": "SX0001", "kind": "surrender", "plan": PLAN, "class": "CEA-2019", "quantity": 10})).await;
     assert_eq!((s, v["code"].clone()), (409, json!("cycle_closed")), "{v}");
-    let (_, list) = h.get("/api/instructions?company=SX0001&status=pending", Some(&m.rep_a)).await;
+    let (_, list) = h
+        .get(
+            "/api/instructions?company=SX0001&status=pending",
+            Some(&m.rep_a),
+        )
+        .await;
     assert!(!list.to_string().contains("surrender"), "{list}");
 }

@@ -86,7 +86,15 @@ pub fn message(
     params: &serde_json::Map<String, serde_json::Value>,
     english: &str,
 ) -> String {
+    // An English template is written only where the server's own message would speak fen:
+    // the pages speak yuan.
+    let yuan_template = MESSAGES
+        .iter()
+        .find(|(c, _, en)| *c == code && en.contains(":yuan}"));
     match lang {
+        Lang::En if yuan_template.is_some() => {
+            fill(yuan_template.map_or("", |m| m.2), field, params)
+        }
         Lang::En if !english.is_empty() => english.to_string(),
         _ => match MESSAGES.iter().find(|(c, _, _)| *c == code) {
             Some((_, zh, en)) => fill(if lang == Lang::Zh { zh } else { en }, field, params),
@@ -763,17 +771,17 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     (
         "tick_size",
         "价格 {price:yuan} 元须为 {tick:yuan} 元的整数倍",
-        "",
+        "price CNY {price:yuan} is not a multiple of the tick CNY {tick:yuan}",
     ),
     (
         "outside_band",
         "价格 {price:yuan} 元超出涨跌幅限制（{low:yuan}–{high:yuan} 元）",
-        "",
+        "price CNY {price:yuan} is outside the price band (CNY {low:yuan}–{high:yuan})",
     ),
     (
         "insufficient_funds",
         "可用资金不足：需要 {needed:yuan} 元，可用 {available:yuan} 元",
-        "",
+        "insufficient funds: CNY {needed:yuan} needed, CNY {available:yuan} available",
     ),
     (
         "insufficient_units",
@@ -831,12 +839,12 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     (
         "below_auction_floor",
         "报价 {price:yuan} 元低于竞价底价 {floor:yuan} 元",
-        "",
+        "bid CNY {price:yuan} is below the auction floor CNY {floor:yuan}",
     ),
     (
         "above_auction_ceiling",
         "报价 {price:yuan} 元高于竞价顶价 {ceiling:yuan} 元",
-        "",
+        "bid CNY {price:yuan} is above the auction ceiling CNY {ceiling:yuan}",
     ),
     (
         "bidding_window_empty",
@@ -846,9 +854,13 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     (
         "deposit_too_large",
         "入金 {fen:yuan} 元超过上限 {max_fen:yuan} 元",
-        "",
+        "deposit CNY {fen:yuan} is above the limit CNY {max_fen:yuan}",
     ),
-    ("balance_overflow", "资金余额超出范围（{fen:yuan} 元）", ""),
+    (
+        "balance_overflow",
+        "资金余额超出范围（{fen:yuan} 元）",
+        "balance out of range (CNY {fen:yuan})",
+    ),
     ("zero_amount", "金额不能为零", ""),
     ("order_value_overflow", "委托金额超出范围", ""),
     (
