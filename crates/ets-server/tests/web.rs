@@ -692,7 +692,7 @@ async fn users(h: &Harness, m: &Market) -> Vec<serde_json::Value> {
     v["users"].as_array().unwrap().clone()
 }
 
-fn header<'a>(p: &'a Page, name: header::HeaderName) -> &'a str {
+fn header(p: &Page, name: header::HeaderName) -> &str {
     p.headers
         .get(name)
         .and_then(|v| v.to_str().ok())
