@@ -1046,6 +1046,44 @@ impl Market {
         decided.saturating_sub(applied)
     }
 
+    /// Whether a surrender could be made now under the plan's state: the cycle not assessed,
+    /// the plan and company known, the company not exempted, its obligation known and the
+    /// class and quantity within the plan's surrender rules. Holdings are not checked (a
+    /// representative may buy before the second one approves). The writer asks this when a
+    /// four-eyes surrender instruction is made, so that an impossible one is refused at once
+    /// rather than at its approval; execution checks all of it again.
+    pub fn check_surrender(
+        &self,
+        plan: &str,
+        company: &CompanyId,
+        class: ets_types::UnitClass,
+        quantity: Tonnes,
+    ) -> Result<(), MarketError> {
+        if let Some((on, _)) = self.assessed.get(plan) {
+            return Err(MarketError::CycleClosed {
+                plan: plan.to_string(),
+                assessed_on: *on,
+            });
+        }
+        let policy = &self.plan_entry(plan)?.plan.compliance;
+        self.company_entry(company)?;
+        if self.is_exempted(plan, company) {
+            return Err(MarketError::Exempted {
+                plan: plan.to_string(),
+                company: company.clone(),
+            });
+        }
+        let obligation = self.obligation(plan, company)?;
+        ets_compliance::check_surrender(
+            class,
+            quantity,
+            obligation.obligation_t,
+            self.surrendered(plan, company),
+            policy,
+        )?;
+        Ok(())
+    }
+
     /// A company's obligation for a plan, from its final allocation and verified emissions.
     pub fn obligation(
         &self,

@@ -1001,7 +1001,7 @@ pub fn routes() -> Vec<Route> {
             "get",
             "/api/market/book",
             "market data",
-            "Book depth (?class=CEA-2021&levels=5)",
+            "Book depth: each level's price, quantity, number of orders and its orders (id, open quantity) in time priority, for click-to-trade (?class=CEA-2021&levels=5)",
             "anyone",
             Roles::Anyone,
             get(book),
@@ -2841,18 +2841,33 @@ fn class_query(q: &Params) -> Result<Option<UnitClass>, ApiError> {
 
 /// The book of a class: `levels` price levels each side.
 pub fn book_json(st: &State, class: UnitClass, levels: usize) -> Value {
-    let level =
-        |l: &ets_exchange::LevelView| json!({"price": l.price, "qty": l.qty, "orders": l.orders});
     match st.market.exchange() {
         None => json!({"class": class.to_string(), "bids": [], "asks": [], "open": false}),
         Some(e) => {
             let (bids, asks) = e.depth(class, levels);
+            // Each level with its orders' ids and open quantities in time priority, which a
+            // click-to-trade taker names (`POST /api/orders/{id}/take`); never their accounts.
+            let side = |levels: &[ets_exchange::LevelView],
+                        side: ets_market::trading::exchange::OrderSide| {
+                let orders = e.best_orders(class, side, levels.len());
+                levels
+                    .iter()
+                    .map(|l| {
+                        let ids: Vec<Value> = orders
+                            .iter()
+                            .filter(|o| o.2 == l.price)
+                            .map(|o| json!({"id": o.0, "qty": o.3}))
+                            .collect();
+                        json!({"price": l.price, "qty": l.qty, "orders": l.orders, "order_ids": ids})
+                    })
+                    .collect::<Vec<_>>()
+            };
             json!({
                 "class": class.to_string(),
                 "open_day": e.open_day(),
                 "prev_close": e.prev_close(class),
-                "bids": bids.iter().map(level).collect::<Vec<_>>(),
-                "asks": asks.iter().map(level).collect::<Vec<_>>(),
+                "bids": side(&bids, ets_market::trading::exchange::OrderSide::Buy),
+                "asks": side(&asks, ets_market::trading::exchange::OrderSide::Sell),
             })
         }
     }

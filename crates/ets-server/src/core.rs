@@ -1662,7 +1662,17 @@ fn validate_instruction(
                 }
                 Ok(())
             }
-            Command::Surrender { company: c, .. } if c == company => Ok(()),
+            // Refused when made, not at approval, if the plan's state forbids it (the cycle
+            // assessed, the company exempted, a class or quantity against the plan's rules).
+            Command::Surrender {
+                company: c,
+                plan,
+                class,
+                quantity,
+            } if c == company => st
+                .market
+                .check_surrender(plan, c, *class, *quantity)
+                .map_err(|e| ApiError::from_market(&e)),
             Command::Surrender { .. } => Err(ApiError::forbidden_code(
                 "not_own_account",
                 format!("a representative of {company} may surrender only for {company}"),

@@ -569,8 +569,17 @@ async fn four_eyes_transfer_and_surrender(h: Harness) {
     );
     let (_, v) = h.get("/api/companies/SX0001", Some(&m.rep_a)).await;
     assert_eq!(v["plans"][0]["surrendered_t"], json!(500), "{v}");
-    // An approved instruction the market refuses is recorded as failed, nothing moves.
-    let v = h.ok("/api/instructions", &m.rep_a, json!({"company": "SX0001", "kind": "surrender", "plan": PLAN, "class": "CEA-2019", "quantity": 999_999_999u64})).await;
+    // A surrender the plan's state forbids (more than is owed) is refused when it is made.
+    let (s, v) = h.post("/api/instructions", Some(&m.rep_a), json!({"company": "SX0001", "kind": "surrender", "plan": PLAN, "class": "CEA-2019", "quantity": 999_999_999u64})).await;
+    assert_eq!(
+        (s, v["code"].clone()),
+        (422, json!("exceeds_obligation")),
+        "{v}"
+    );
+    // An approved instruction the market refuses (more than is held) is recorded as failed,
+    // nothing moves.
+    let more = held(&h, &m.rep_a, &m.sx_account, "CEA-2019").await + 1;
+    let v = h.ok("/api/instructions", &m.rep_a, json!({"company": "SX0001", "kind": "surrender", "plan": PLAN, "class": "CEA-2019", "quantity": more})).await;
     let id = v["instruction"]["id"].as_u64().unwrap();
     let (s, v) = h
         .post(
@@ -1056,7 +1065,7 @@ async fn trading_over_http(h: Harness) {
         .await;
     assert_eq!(
         book["asks"][0],
-        json!({"price": 4800, "qty": 1000, "orders": 1})
+        json!({"price": 4800, "qty": 1000, "orders": 1, "order_ids": [{"id": ask, "qty": 1000}]})
     );
     let v = h
         .ok(

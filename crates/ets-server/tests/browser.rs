@@ -214,6 +214,32 @@ async fn seed(h: &Harness) -> Market {
     m
 }
 
+/// Runs a script of `tests/browser` with `args`; fails with its output when it fails.
+async fn node(script: &str, args: &[&str]) {
+    let path = script_dir().join(script);
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let p = path.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(&p)
+            .args(&args)
+            .env("CHROMIUM", chromium())
+            .current_dir(script_dir())
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("node runs");
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{} failed: {}",
+        path.display(),
+        out.status
+    );
+}
+
 fn clock_at(s: &str) -> i64 {
     ets_server::clock::parse_beijing(s).unwrap()
 }
@@ -230,7 +256,7 @@ async fn dashboard_in_headless_chromium() {
         return;
     }
     let h = Harness::new(Kind::Embedded, "browser").unwrap();
-    seed(&h).await;
+    let m = seed(&h).await;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -258,32 +284,52 @@ async fn dashboard_in_headless_chromium() {
     ] {
         let _ = std::fs::remove_file(dir.join(format!("dashboard{suffix}.png")));
     }
-    let script = script_dir().join("dashboard.mjs");
     let base = format!("http://{addr}");
-    let (script2, shot2) = (script.clone(), shot.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(&script2)
-            .arg(&base)
-            .arg(&shot2)
-            .env("CHROMIUM", chromium())
-            .current_dir(script_dir())
-            .output()
-    })
-    .await
-    .unwrap()
-    .expect("node runs");
+    node("dashboard.mjs", &[&base, &shot.display().to_string()]).await;
+
+    // Issue 14's journeys: at 13:30 (the block session) HB0001 offers an ask to take and a
+    // block sale to SX0001, whose representatives buy, surrender and approve; the bureau
+    // downloads its companies at risk; the regulator creates a bureau user and closes the day.
+    // Then on Monday morning the regulator opens the next day.
+    for suffix in [
+        "company-zh",
+        "compliance-zh",
+        "bureau-en",
+        "regulator-zh",
+        "regulator-en",
+    ] {
+        let _ = std::fs::remove_file(dir.join(format!("journey-{suffix}.png")));
+    }
+    h.clock.set(clock_at("2021-07-23T13:30"));
+    h.ok(
+        "/api/funds/deposits",
+        &m.regulator,
+        json!({"holder": "SX0001", "fen": 2_000_000_000u64}),
+    )
+    .await;
+    h.ok("/api/orders", &m.hb_a, json!({"holder": "HB0001", "class": "CEA-2019", "side": "sell", "price": 5420, "qty": 3_000})).await;
+    h.ok("/api/blocks", &m.hb_a, json!({"holder": "HB0001", "counterparty": "SX0001", "class": "CEA-2019", "side": "sell", "price": 5400, "qty": 100_000})).await;
+    let artifacts = dir.display().to_string();
+    node("journeys.mjs", &[&base, &artifacts, "afternoon"]).await;
+    h.clock.set(clock_at("2021-07-26T09:20"));
+    node("journeys.mjs", &[&base, &artifacts, "morning"]).await;
     let _ = stop.send(());
     server.await.unwrap().unwrap();
-
-    println!("{}", String::from_utf8_lossy(&out.stdout));
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    assert!(
-        out.status.success(),
-        "{} failed: {}",
-        script.display(),
-        out.status
-    );
+    for suffix in [
+        "company-zh",
+        "compliance-zh",
+        "bureau-en",
+        "regulator-zh",
+        "regulator-en",
+    ] {
+        let file = dir.join(format!("journey-{suffix}.png"));
+        let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+        assert!(
+            size > 10_000,
+            "the screenshot {} was written ({size} bytes)",
+            file.display()
+        );
+    }
     for suffix in [
         "",
         "-zh",

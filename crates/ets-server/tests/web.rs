@@ -649,3 +649,567 @@ async fn bureau_accepts_verified_reports_on_the_page() {
     assert_eq!(status("SX0001"), "accepted", "{v}");
     assert_eq!(status("HB0001"), "verified", "{v}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 14: downloads, the regulator's and bureau's desk, the company's desk
+
+/// The 2019-2020 cycle under way for both companies: reports verified and accepted, final
+/// allocations made, so that each has an obligation and a position.
+async fn cycle(h: &Harness, m: &Market) {
+    for year in [2019, 2020] {
+        for (company, rep, coal) in [
+            ("SX0001", &m.rep_a, "1150000"),
+            ("HB0001", &m.hb_a, "1400000"),
+        ] {
+            h.ok("/api/reports", rep, report_json(company, year, coal))
+                .await;
+            h.ok(
+                "/api/reports/verifications",
+                &m.verifier,
+                json!({"company": company, "year": year, "units": null, "findings": []}),
+            )
+            .await;
+            h.ok(
+                "/api/reports/acceptances",
+                &m.regulator,
+                json!({"company": company, "year": year}),
+            )
+            .await;
+        }
+    }
+    for c in ["SX0001", "HB0001"] {
+        h.ok(
+            "/api/allocations",
+            &m.regulator,
+            json!({"plan": PLAN, "company": c, "stage": "final"}),
+        )
+        .await;
+    }
+}
+
+async fn users(h: &Harness, m: &Market) -> Vec<serde_json::Value> {
+    let (_, v) = h.get("/api/users", Some(&m.regulator)).await;
+    v["users"].as_array().unwrap().clone()
+}
+
+fn header(p: &Page, name: header::HeaderName) -> &str {
+    p.headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// The page a form's redirect leads to, with its flash message.
+async fn after(h: &Harness, p: &Page, cookies: &[&str]) -> Page {
+    assert_eq!(p.status, 303, "{}", p.body);
+    let flash = p.cookie("ets_flash").expect("a flash message");
+    let mut all: Vec<&str> = cookies.to_vec();
+    all.push(&flash);
+    get(h, p.location(), &all).await
+}
+
+/// Every dashboard table downloads as CSV under the page's own authorization; the company's
+/// representative reads its own open orders through the API with its browser session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_download_as_csv_as_their_pages_allow() {
+    let h = harness("web_downloads");
+    let m = setup(&h).await;
+    cycle(&h, &m).await;
+    let (rep, _) = login(&h, "rep-a", "rep-a-long-password").await;
+    let (hb, _) = login(&h, "hb-a", "hb-a-long-password").await;
+    let (bureau, _) = login(&h, "bureau-sx", "a-long-password-1").await;
+
+    let p = get(&h, &format!("/compliance/provinces.csv?plan={PLAN}"), &[]).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert_eq!(header(&p, header::CONTENT_TYPE), "text/csv; charset=utf-8");
+    assert_eq!(
+        header(&p, header::CONTENT_DISPOSITION),
+        format!("attachment; filename=\"provinces-{PLAN}.csv\"")
+    );
+    assert!(p.body.starts_with("scope,name,companies,"), "{}", p.body);
+    assert!(p.body.contains("\r\nprovince,Shanxi,1,"), "{}", p.body);
+
+    // Companies before the assessment: none to the public, its province's to the bureau,
+    // filtered by a Chinese province name and a status.
+    let path = "/compliance/companies.csv?province=%E5%B1%B1%E8%A5%BF&status=at_risk";
+    let anon = get(&h, path, &[]).await;
+    assert_eq!(anon.status, 200);
+    assert_eq!(
+        anon.body.lines().count(),
+        1,
+        "only the header: {}",
+        anon.body
+    );
+    let p = get(&h, path, &[&bureau]).await;
+    assert!(
+        header(&p, header::CONTENT_DISPOSITION).contains("Shanxi-at_risk"),
+        "{:?}",
+        p.headers
+    );
+    let lines: Vec<&str> = p.body.lines().collect();
+    assert!(lines[0].starts_with("company,name,province,province_zh,"));
+    assert_eq!(lines.len(), 2, "{}", p.body);
+    assert!(
+        lines[1].starts_with("SX0001,SX0001 Power,Shanxi,山西,"),
+        "{}",
+        p.body
+    );
+    // The bureau sees nothing of another province, even when it asks.
+    let p = get(&h, "/compliance/companies.csv?province=Hubei", &[&bureau]).await;
+    assert_eq!(p.body.lines().count(), 1, "{}", p.body);
+    let p = get(
+        &h,
+        "/compliance/companies.csv?province=Shanxii",
+        &[&bureau, "lang=en"],
+    )
+    .await;
+    assert_eq!(p.status, 400);
+    assert!(p.body.contains("Shanxi (山西)"), "{}", p.body);
+
+    // Holdings and allocations: the company's own, not another's.
+    let p = get(&h, "/holdings.csv", &[&rep]).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(
+        p.body
+            .starts_with("holder,account,class,kind,vintage,quantity_t,frozen_t,blocks\r\nSX0001,"),
+        "{}",
+        p.body
+    );
+    assert_eq!(
+        get(&h, "/holdings.csv?holder=SX0001", &[&hb]).await.status,
+        403
+    );
+    assert_eq!(
+        get(&h, "/holdings.csv?holder=SX0001", &[&bureau])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        get(&h, "/holdings.csv?holder=SX0001", &[]).await.status,
+        303
+    );
+    let p = get(&h, "/allocations.csv", &[&rep]).await;
+    assert_eq!(p.status, 200);
+    assert!(p.body.starts_with("plan,company,year,unit,"), "{}", p.body);
+    assert!(p.body.contains(",SX0001,2019,SX0001-G1,"), "{}", p.body);
+    assert_eq!(
+        get(&h, "/allocations.csv?company=SX0001", &[&hb])
+            .await
+            .status,
+        403
+    );
+    let p = get(&h, "/market/days.csv", &[]).await;
+    assert_eq!(p.status, 200);
+    assert!(p.body.starts_with("date,"), "{}", p.body);
+
+    // Every table's page links to its download.
+    let page = get(&h, "/company", &[&rep]).await;
+    for id in ["download-holdings", "download-allocations"] {
+        assert!(page.body.contains(&format!("id=\"{id}\"")), "{id}");
+    }
+    let page = get(&h, "/compliance", &[&bureau]).await;
+    assert!(page.body.contains("id=\"download-companies\""));
+    assert!(page.body.contains("id=\"download-provinces\""));
+    assert!(
+        get(&h, "/", &[])
+            .await
+            .body
+            .contains("id=\"download-days\"")
+    );
+
+    // GET /api/orders?holder= answers the company's own representative, by session too.
+    h.ok(
+        "/api/orders",
+        &m.rep_a,
+        json!({"holder": "SX0001", "class": "CEA-2019", "side": "sell", "price": 4900, "qty": 10}),
+    )
+    .await;
+    let p = get(&h, "/api/orders?holder=SX0001", &[&rep]).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains("\"open_qty\":10"), "{}", p.body);
+    assert_eq!(
+        get(&h, "/api/orders?holder=SX0001", &[&hb]).await.status,
+        403
+    );
+}
+
+/// The regulator's desk: users of every role from the page (a misspelt province refused with
+/// the valid spellings, a company that does not exist refused), the trading day closed and
+/// opened; the compliance page filtered by province and status, paginated, and the bureau's
+/// province by default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regulator_creates_users_and_runs_the_day_from_the_page() {
+    let h = harness("web_desk_regulator");
+    let m = setup(&h).await;
+    cycle(&h, &m).await;
+    let (reg, csrf) = login(&h, "regulator", "correct horse battery").await;
+    let page = get(&h, "/regulator", &[&reg, "lang=en"]).await;
+    assert!(page.body.contains("id=\"user-form\"") && page.body.contains("id=\"day\""));
+    let create = |fields: &str, idem: &str| {
+        format!("{fields}&display=X&password=a-long-password-9&csrf={csrf}&idem={idem}")
+    };
+    let before = users(&h, &m).await.len();
+    for (fields, words) in [
+        (
+            "name=bx&role=bureau&province=Shanxii",
+            "Valid spellings: Beijing (北京)",
+        ),
+        ("name=rx&role=company&company=SX9999", "No such company"),
+        ("name=rx&role=company&company=S%20X", "Invalid company id"),
+    ] {
+        let p = send(
+            &h,
+            "POST",
+            "/regulator/users",
+            &[&reg, "lang=en"],
+            Some(&create(fields, fields)),
+        )
+        .await;
+        let page = after(&h, &p, &[&reg, "lang=en"]).await;
+        assert!(
+            page.body.contains(words),
+            "{fields}: {words} in {}",
+            page.body
+        );
+    }
+    assert_eq!(users(&h, &m).await.len(), before, "nothing created");
+    // In Chinese, the province in Chinese; a representative for an existing company.
+    for (fields, idem) in [
+        (
+            "name=bureau-sx2&role=bureau&province=%E5%B1%B1%E8%A5%BF%E7%9C%81",
+            "u1",
+        ),
+        ("name=rep-c&role=company&company=SX0001", "u2"),
+    ] {
+        let p = send(
+            &h,
+            "POST",
+            "/regulator/users",
+            &[&reg],
+            Some(&create(fields, idem)),
+        )
+        .await;
+        let page = after(&h, &p, &[&reg]).await;
+        assert!(page.body.contains("已创建用户"), "{}", page.body);
+    }
+    let all = users(&h, &m).await;
+    let b = all.iter().find(|u| u["name"] == "bureau-sx2").unwrap();
+    assert_eq!(b["province"], json!("Shanxi"), "{b}");
+    // The new representative works at once: its company page and its own orders.
+    let (rep_c, _) = login(&h, "rep-c", "a-long-password-9").await;
+    assert_eq!(get(&h, "/company", &[&rep_c]).await.status, 200);
+    assert_eq!(
+        get(&h, "/api/orders?holder=SX0001", &[&rep_c]).await.status,
+        200
+    );
+
+    // The day: closed, then the next trading day opened, from the page.
+    let p = send(
+        &h,
+        "POST",
+        "/regulator/day/close",
+        &[&reg, "lang=en"],
+        Some(&format!("csrf={csrf}&idem=d1")),
+    )
+    .await;
+    let page = after(&h, &p, &[&reg, "lang=en"]).await;
+    assert!(page.body.contains("Trading day closed"), "{}", page.body);
+    assert!(page.body.contains("action=\"/regulator/day/open\""));
+    h.clock
+        .set(ets_server::clock::parse_beijing("2021-07-19T09:20").unwrap());
+    // Three days later the session has lapsed: a new one.
+    let (reg, csrf) = login(&h, "regulator", "correct horse battery").await;
+    let p = send(
+        &h,
+        "POST",
+        "/regulator/day/open",
+        &[&reg, "lang=en"],
+        Some(&format!("csrf={csrf}&idem=d2")),
+    )
+    .await;
+    let page = after(&h, &p, &[&reg, "lang=en"]).await;
+    assert!(page.body.contains("Trading day opened"), "{}", page.body);
+    assert!(
+        page.body.contains("<b id=\"open-day\">2021-07-19</b>"),
+        "{}",
+        page.body
+    );
+    // Others have neither the forms nor the routes.
+    let (bureau, bcsrf) = login(&h, "bureau-sx", "a-long-password-1").await;
+    let page = get(&h, "/regulator", &[&bureau]).await;
+    assert!(!page.body.contains("user-form") && !page.body.contains("/regulator/day/"));
+    let p = send(
+        &h,
+        "POST",
+        "/regulator/users",
+        &[&bureau],
+        Some(&format!(
+            "name=z&role=auditor&display=z&password=a-long-password-9&csrf={bcsrf}&idem=b1"
+        )),
+    )
+    .await;
+    assert_eq!(p.status, 403);
+
+    // The compliance page: the bureau sees its province's companies by default.
+    let page = get(&h, "/compliance", &[&bureau, "lang=en"]).await;
+    assert!(
+        page.body.contains("data-company=\"SX0001\""),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("data-company=\"HB0001\""));
+    assert!(
+        page.body.contains("<option value=\"Shanxi\" selected>"),
+        "{}",
+        page.body
+    );
+    // The regulator filters by province (Chinese or English) and status.
+    let page = get(&h, "/compliance", &[&reg, "lang=en"]).await;
+    assert!(
+        page.body.contains("data-company=\"SX0001\"")
+            && page.body.contains("data-company=\"HB0001\"")
+    );
+    let page = get(
+        &h,
+        "/compliance?province=%E6%B9%96%E5%8C%97&status=at_risk",
+        &[&reg],
+    )
+    .await;
+    assert!(
+        page.body.contains("data-company=\"HB0001\"")
+            && !page.body.contains("data-company=\"SX0001\"")
+    );
+    assert!(page.body.contains("/compliance/companies.csv?plan=cn-power-2019-2020&amp;province=Hubei&amp;status=at_risk"), "{}", page.body);
+    let bad = get(&h, "/compliance?province=Shanxii", &[&reg, "lang=en"]).await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("Shanxi (山西)"));
+    // One page of 50: no page links with two companies; a page past the end shows the last.
+    assert!(!page.body.contains("id=\"pages\""));
+    assert_eq!(get(&h, "/compliance?page=9", &[&reg]).await.status, 200);
+}
+
+/// The company's desk: its position and what is still to buy, take from the book by order id,
+/// a listed order too large explained (use a block trade), a block trade accepted, a surrender
+/// instructed and approved by the second representative; after the assessment a surrender
+/// instruction is refused when it is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn company_buys_by_take_and_block_and_surrenders_from_the_page() {
+    let h = harness("web_desk_company");
+    let m = setup(&h).await;
+    cycle(&h, &m).await;
+    h.ok(
+        "/api/funds/deposits",
+        &m.regulator,
+        json!({"holder": "SX0001", "fen": 1_000_000_000u64}),
+    )
+    .await;
+    let (rep, csrf) = login(&h, "rep-a", "rep-a-long-password").await;
+    let en = [rep.as_str(), "lang=en"];
+    let page = get(&h, "/company?class=CEA-2019", &en).await;
+    assert!(page.body.contains("id=\"position\""), "{}", page.body);
+    assert!(page.body.contains("Still to buy") || page.body.contains("Surplus that may be sold"));
+    assert!(page.body.contains("action=\"/company/surrenders\""));
+
+    // An ask of HB0001, with its id in the book (API and page); taken for 2,000 t.
+    let v = h.ok("/api/orders", &m.hb_a, json!({"holder": "HB0001", "class": "CEA-2019", "side": "sell", "price": 4800, "qty": 5000})).await;
+    let ask = v["id"].as_u64().unwrap();
+    let (_, book) = h.get("/api/market/book?class=CEA-2019", None).await;
+    assert_eq!(
+        book["asks"][0]["order_ids"],
+        json!([{"id": ask, "qty": 5000}]),
+        "{book}"
+    );
+    let page = get(&h, "/company?class=CEA-2019", &en).await;
+    assert!(
+        page.body.contains(&format!("<tr data-order=\"{ask}\">")),
+        "{}",
+        page.body
+    );
+    let p = send(
+        &h,
+        "POST",
+        &format!("/orders/{ask}/take"),
+        &en,
+        Some(&format!("class=CEA-2019&qty=2000&csrf={csrf}&idem=t1")),
+    )
+    .await;
+    let page = after(&h, &p, &en).await;
+    assert!(
+        page.body.contains(&format!("Taken #{ask}: 2,000 t")),
+        "{}",
+        page.body
+    );
+    let (_, book) = h.get("/api/market/book?class=CEA-2019", None).await;
+    assert_eq!(
+        book["asks"][0]["order_ids"],
+        json!([{"id": ask, "qty": 3000}]),
+        "{book}"
+    );
+
+    // A listed order for more than the limit: the refusal says to use a block trade, in both
+    // languages; in the morning a block proposal is refused with the session hours.
+    for (lang, words) in [
+        (
+            "lang=en",
+            "use a block trade (≥ 100,000 t, afternoon session 13:00–15:00)",
+        ),
+        ("lang=zh", "更大数量请用大宗协议交易"),
+    ] {
+        let p = send(
+            &h,
+            "POST",
+            "/orders",
+            &[&rep, lang],
+            Some(&format!(
+                "class=CEA-2019&side=buy&price=48&qty=150000&csrf={csrf}&idem=big-{lang}"
+            )),
+        )
+        .await;
+        let page = after(&h, &p, &[&rep, lang]).await;
+        assert!(page.body.contains(words), "{words} in {}", page.body);
+    }
+    let p = send(
+        &h,
+        "POST",
+        "/blocks",
+        &en,
+        Some(&format!(
+            "counterparty=HB0001&class=CEA-2019&side=buy&price=48&qty=100000&csrf={csrf}&idem=b0"
+        )),
+    )
+    .await;
+    let page = after(&h, &p, &en).await;
+    assert!(
+        page.body.contains("block trades 13:00–15:00"),
+        "{}",
+        page.body
+    );
+
+    // In the afternoon: HB0001 proposes a block sale to SX0001, which accepts it on its page.
+    h.clock
+        .set(ets_server::clock::parse_beijing("2021-07-16T13:30").unwrap());
+    let v = h.ok("/api/blocks", &m.hb_a, json!({"holder": "HB0001", "counterparty": "SX0001", "class": "CEA-2019", "side": "sell", "price": 4750, "qty": 100000})).await;
+    let proposal = v["id"].as_u64().unwrap();
+    let page = get(&h, "/company?class=CEA-2019", &en).await;
+    assert!(
+        page.body
+            .contains(&format!("action=\"/blocks/{proposal}/accept\"")),
+        "{}",
+        page.body
+    );
+    let p = send(
+        &h,
+        "POST",
+        &format!("/blocks/{proposal}/accept"),
+        &en,
+        Some(&format!("class=CEA-2019&csrf={csrf}&idem=b1")),
+    )
+    .await;
+    let page = after(&h, &p, &en).await;
+    assert!(page.body.contains("block trade done"), "{}", page.body);
+    let (_, trades) = h.get("/api/market/trades?class=CEA-2019", None).await;
+    assert!(
+        trades.to_string().contains("\"kind\":\"block\""),
+        "{trades}"
+    );
+    // Funds are yuan on the page, never fen.
+    assert!(
+        page.body.contains("<b id=\"funds-available\">"),
+        "{}",
+        page.body
+    );
+
+    // A surrender instruction from the page; rep-b approves it; the position shows it.
+    let p = send(
+        &h,
+        "POST",
+        "/company/surrenders",
+        &en,
+        Some(&format!(
+            "plan={PLAN}&class=CEA-2019&quantity=1000&csrf={csrf}&idem=s1"
+        )),
+    )
+    .await;
+    let page = after(&h, &p, &en).await;
+    assert!(
+        page.body.contains("Surrender instruction made"),
+        "{}",
+        page.body
+    );
+    let (_, list) = h
+        .get(
+            "/api/instructions?company=SX0001&status=pending",
+            Some(&m.rep_a),
+        )
+        .await;
+    let id = list["instructions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| {
+            i["instruction"]["command"]["kind"] == "surrender"
+                || i.to_string().contains("surrender")
+        })
+        .map(|i| i["id"].as_u64().unwrap())
+        .expect("a pending surrender");
+    let (rep_b, csrf_b) = login(&h, "rep-b", "rep-b-long-password").await;
+    let p = send(
+        &h,
+        "POST",
+        &format!("/company/instructions/{id}/approve"),
+        &[&rep_b, "lang=en"],
+        Some(&format!("csrf={csrf_b}&idem=a1")),
+    )
+    .await;
+    let page = after(&h, &p, &[&rep_b, "lang=en"]).await;
+    assert!(!page.body.contains("flash err"), "{}", page.body);
+    let (_, c) = h
+        .get(&format!("/api/compliance/{PLAN}"), Some(&m.regulator))
+        .await;
+    let sx = c["companies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["company"] == "SX0001")
+        .unwrap()
+        .clone();
+    assert_eq!(sx["surrendered_t"], json!(1000), "{sx}");
+
+    // After the assessment, a surrender instruction is refused at once, not left pending.
+    h.clock
+        .set(ets_server::clock::parse_beijing("2022-01-04T10:00").unwrap());
+    h.ok(
+        &format!("/api/compliance/{PLAN}/assessment"),
+        &m.regulator,
+        json!({}),
+    )
+    .await;
+    let (rep, csrf) = login(&h, "rep-a", "rep-a-long-password").await;
+    let en = [rep.as_str(), "lang=en"];
+    let p = send(
+        &h,
+        "POST",
+        "/company/surrenders",
+        &en,
+        Some(&format!(
+            "plan={PLAN}&class=CEA-2019&quantity=10&csrf={csrf}&idem=s2"
+        )),
+    )
+    .await;
+    let page = after(&h, &p, &en).await;
+    assert!(
+        page.body.contains("Refused:") && page.body.contains("after the assessment"),
+        "{}",
+        page.body
+    );
+    let (s, v) = h.post("/api/instructions", Some(&m.rep_a), json!({"company": "SX0001", "kind": "surrender", "plan": PLAN, "class": "CEA-2019", "quantity": 10})).await;
+    assert_eq!((s, v["code"].clone()), (409, json!("cycle_closed")), "{v}");
+    let (_, list) = h
+        .get(
+            "/api/instructions?company=SX0001&status=pending",
+            Some(&m.rep_a),
+        )
+        .await;
+    assert!(!list.to_string().contains("surrender"), "{list}");
+}

@@ -119,7 +119,38 @@ const ROW: i64 = 26;
 const LABEL_W: i64 = 130;
 const BAR_W: i64 = 520;
 
-/// Horizontal bars of rates from 0 to 100 %.
+/// A rate in tenths of a percent, rounded down (exact integers: 984 is 98.4 %).
+fn rate_tenths(b: &Bar) -> u64 {
+    if b.den == 0 {
+        return 0;
+    }
+    u64::try_from(u128::from(b.num.min(b.den)) * 1000 / u128::from(b.den)).unwrap_or(1000)
+}
+
+/// Where the rate axis starts, in tenths of a percent: 0 when some rate is low, else a round
+/// value a little below the lowest rate, so that 98.4 % and 100 % do not look alike (the page
+/// says the axis does not start at zero).
+pub fn axis_start(bars: &[Bar]) -> u64 {
+    let Some(min) = bars.iter().filter(|b| b.den > 0).map(rate_tenths).min() else {
+        return 0;
+    };
+    if min >= 1000 {
+        return 0;
+    }
+    // A quarter of the distance to 100 % as margin below the lowest rate.
+    let floor = min.saturating_sub((1000 - min).div_ceil(4));
+    [990, 980, 950, 900, 800, 500]
+        .into_iter()
+        .find(|s| *s <= floor)
+        .unwrap_or(0)
+}
+
+/// Tenths of a percent as `98.5%`.
+pub fn tenths(t: u64) -> String {
+    format!("{}.{}%", t / 10, t % 10)
+}
+
+/// Horizontal bars of rates, on an axis from [`axis_start`] to 100 %, labelled at five ticks.
 pub fn completion_bars(bars: &[Bar], title: &str, empty: &str) -> Markup {
     if bars.is_empty() {
         return html! {
@@ -131,17 +162,29 @@ pub fn completion_bars(bars: &[Bar], title: &str, empty: &str) -> Markup {
     }
     let h = 24 + ROW * bars.len() as i64 + 8;
     let x0 = LABEL_W;
+    let start = axis_start(bars);
+    let span = 1000 - start;
+    // A bar's width on the axis: the part of its rate above the start.
+    let width = |b: &Bar| -> i64 {
+        if b.den == 0 {
+            return 0;
+        }
+        // In millionths of the whole, so that the rate is not rounded before it is scaled.
+        let rate = u128::from(b.num.min(b.den)) * 1_000_000 / u128::from(b.den);
+        let above = rate.saturating_sub(u128::from(start) * 1000);
+        i64::try_from(above * BAR_W as u128 / (u128::from(span) * 1000)).unwrap_or(BAR_W)
+    };
     html! {
         svg.chart xmlns="http://www.w3.org/2000/svg" viewBox=(format!("0 0 {W} {h}")) width="100%" role="img" aria-label=(title) {
             title { (title) }
             @for k in 0..=4i64 {
                 line x1=(x0 + BAR_W * k / 4) x2=(x0 + BAR_W * k / 4) y1="18" y2=(h - 6) stroke="#e2e8f0" stroke-width="1" {}
-                text x=(x0 + BAR_W * k / 4) y="13" text-anchor="middle" font-size="11" fill="#64748b" { (k * 25) "%" }
+                text x=(x0 + BAR_W * k / 4) y="13" text-anchor="middle" font-size="11" fill="#64748b" { (tenths(start + span * k as u64 / 4)) }
             }
             @for (i, b) in bars.iter().enumerate() {
                 @let top = 24 + ROW * i as i64;
                 @let full = b.den > 0 && b.num >= b.den;
-                @let w = if b.den == 0 { 0 } else { i64::try_from((u128::from(b.num.min(b.den)) * BAR_W as u128) / u128::from(b.den)).unwrap_or(BAR_W) };
+                @let w = width(b);
                 text x=(x0 - 8) y=(top + 15) text-anchor="end" font-size="12"
                     font-weight=(if b.total { "700" } else { "400" }) fill="#1f2937" { (b.label) }
                 rect x=(x0) y=(top + 3) width=(BAR_W) height=(ROW - 8) fill="#f1f5f9" rx="3" {}
@@ -152,5 +195,33 @@ pub fn completion_bars(bars: &[Bar], title: &str, empty: &str) -> Markup {
                 text x=(x0 + BAR_W + 8) y=(top + 15) font-size="12" fill="#1f2937" { (percent(b.num, b.den)) }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bar(num: u64, den: u64) -> Bar {
+        Bar {
+            label: String::new(),
+            num,
+            den,
+            total: false,
+        }
+    }
+
+    /// 98.4 % and 100 % look different: the axis starts at 98 %, not at zero.
+    #[test]
+    fn the_axis_starts_near_the_lowest_rate() {
+        assert_eq!(axis_start(&[bar(984, 1000), bar(1, 1)]), 980);
+        assert_eq!(axis_start(&[bar(1, 2), bar(1, 1)]), 0);
+        assert_eq!(axis_start(&[bar(93, 100)]), 900);
+        assert_eq!(axis_start(&[bar(1, 1)]), 0);
+        assert_eq!(axis_start(&[]), 0);
+        let svg = completion_bars(&[bar(984, 1000), bar(1, 1)], "t", "e").into_string();
+        assert!(svg.contains(">98.0%<") && svg.contains(">100.0%<"), "{svg}");
+        // 98.4 % is a fifth of the axis from 98 % to 100 %.
+        assert!(svg.contains(&format!("width=\"{}\"", BAR_W / 5)), "{svg}");
     }
 }

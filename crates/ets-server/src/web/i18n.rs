@@ -86,7 +86,15 @@ pub fn message(
     params: &serde_json::Map<String, serde_json::Value>,
     english: &str,
 ) -> String {
+    // An English template is written only where the server's own message would speak fen:
+    // the pages speak yuan.
+    let yuan_template = MESSAGES
+        .iter()
+        .find(|(c, _, en)| *c == code && en.contains(":yuan}"));
     match lang {
+        Lang::En if yuan_template.is_some() => {
+            fill(yuan_template.map_or("", |m| m.2), field, params)
+        }
         Lang::En if !english.is_empty() => english.to_string(),
         _ => match MESSAGES.iter().find(|(c, _, _)| *c == code) {
             Some((_, zh, en)) => fill(if lang == Lang::Zh { zh } else { en }, field, params),
@@ -773,17 +781,17 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     (
         "tick_size",
         "价格 {price:yuan} 元须为 {tick:yuan} 元的整数倍",
-        "",
+        "price CNY {price:yuan} is not a multiple of the tick CNY {tick:yuan}",
     ),
     (
         "outside_band",
         "价格 {price:yuan} 元超出涨跌幅限制（{low:yuan}–{high:yuan} 元）",
-        "",
+        "price CNY {price:yuan} is outside the price band (CNY {low:yuan}–{high:yuan})",
     ),
     (
         "insufficient_funds",
         "可用资金不足：需要 {needed:yuan} 元，可用 {available:yuan} 元",
-        "",
+        "insufficient funds: CNY {needed:yuan} needed, CNY {available:yuan} available",
     ),
     (
         "insufficient_units",
@@ -841,12 +849,12 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     (
         "below_auction_floor",
         "报价 {price:yuan} 元低于竞价底价 {floor:yuan} 元",
-        "",
+        "bid CNY {price:yuan} is below the auction floor CNY {floor:yuan}",
     ),
     (
         "above_auction_ceiling",
         "报价 {price:yuan} 元高于竞价顶价 {ceiling:yuan} 元",
-        "",
+        "bid CNY {price:yuan} is above the auction ceiling CNY {ceiling:yuan}",
     ),
     (
         "bidding_window_empty",
@@ -856,9 +864,13 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     (
         "deposit_too_large",
         "入金 {fen:yuan} 元超过上限 {max_fen:yuan} 元",
-        "",
+        "deposit CNY {fen:yuan} is above the limit CNY {max_fen:yuan}",
     ),
-    ("balance_overflow", "资金余额超出范围（{fen:yuan} 元）", ""),
+    (
+        "balance_overflow",
+        "资金余额超出范围（{fen:yuan} 元）",
+        "balance out of range (CNY {fen:yuan})",
+    ),
     ("zero_amount", "金额不能为零", ""),
     ("order_value_overflow", "委托金额超出范围", ""),
     (
@@ -1419,6 +1431,180 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     ),
     ("verifier.bad_company", "企业编号无效", "Invalid company"),
     ("verifier.bad_year", "年度无效", "Invalid year"),
+    // Issue 14: downloads, filters, the regulator's and the company's desks.
+    ("download.csv", "下载 CSV", "Download CSV"),
+    (
+        "download.no_holder",
+        "请指定账户持有人（holder）",
+        "Name the account holder (holder)",
+    ),
+    (
+        "download.no_company",
+        "请指定企业（company）",
+        "Name the company (company)",
+    ),
+    ("filter.all", "全部", "All"),
+    ("filter.apply", "筛选", "Filter"),
+    ("filter.count", "符合条件的企业", "Companies shown"),
+    ("filter.at_risk", "有缺口", "At risk (shortfall)"),
+    ("filter.complied", "已履约", "Complied"),
+    ("filter.partly", "部分履约", "Partly"),
+    ("filter.not_at_all", "未履约", "Not at all"),
+    ("filter.bad_province", "无法识别的省份", "Unknown province"),
+    ("filter.valid_spellings", "有效的写法：", "Valid spellings:"),
+    ("filter.bad_status", "无效的履约状态", "Unknown status"),
+    ("compliance.axis_from", "横轴从", "The axis starts at"),
+    (
+        "compliance.axis_why",
+        "起（非零），以便看清接近 100% 的差别。",
+        "(not zero), so that differences near 100% show.",
+    ),
+    (
+        "regulator.all_at_risk",
+        "在履约情况页筛选、分页并下载全部有缺口企业",
+        "All companies at risk on the compliance page (filter, pages, download)",
+    ),
+    ("users.title", "用户", "Users"),
+    ("users.name", "用户名", "User name"),
+    ("users.display", "显示名称", "Display name"),
+    ("users.password", "初始密码", "Initial password"),
+    ("users.role", "角色", "Role"),
+    ("users.province", "省份", "Province"),
+    ("users.province_hint", "山西 或 Shanxi", "Shanxi or 山西"),
+    ("users.company", "企业编号", "Company id"),
+    ("users.holder", "账户持有人", "Account holder"),
+    ("users.scope", "范围", "Scope"),
+    ("users.active", "有效", "Active"),
+    ("users.create", "创建用户", "Create user"),
+    (
+        "users.note",
+        "主管部门用户须填省份（中文或英文）；企业代表须填已开户企业的编号；交易会员须填账户持有人。密码至少 12 个字符。",
+        "A bureau user needs a province (English or Chinese); a company representative an existing company's id; a member an account holder. Passwords have at least 12 characters.",
+    ),
+    ("users.bad_role", "无效的角色", "Unknown role"),
+    ("users.bad_company", "企业编号无效", "Invalid company id"),
+    ("users.no_company", "没有这家企业", "No such company"),
+    ("flash.user_created", "已创建用户", "User created:"),
+    ("day.title", "交易日", "Trading day"),
+    (
+        "day.hours",
+        "挂牌协议交易时段（北京时间）",
+        "Listed trading hours (Beijing time)",
+    ),
+    ("day.open", "开市", "Open the trading day"),
+    (
+        "day.close",
+        "收市（结算、收盘价）",
+        "Close the day (settlement, closing prices)",
+    ),
+    (
+        "day.note",
+        "开市只能在交易日历中的交易日进行；收市结算当日交易并确定收盘价。",
+        "A day opens only on a trading day of the calendar; closing settles the day's trades and sets the closing prices.",
+    ),
+    ("flash.day_opened", "交易日已开市", "Trading day opened"),
+    ("flash.day_closed", "交易日已收市", "Trading day closed"),
+    (
+        "position.title",
+        "履约义务与缺口",
+        "Obligation and what is still to buy",
+    ),
+    ("position.to_buy", "尚需购买", "Still to buy"),
+    (
+        "position.may_sell",
+        "可出售的富余",
+        "Surplus that may be sold",
+    ),
+    (
+        "position.quantity",
+        "清缴数量（吨）",
+        "Quantity to surrender (t)",
+    ),
+    ("position.surrender", "提交清缴指令", "Instruct a surrender"),
+    (
+        "position.four_eyes",
+        "清缴须由另一名企业代表批准后执行（双人复核）。",
+        "A surrender takes effect when a second representative of the company approves it (four eyes).",
+    ),
+    (
+        "flash.surrender_proposed",
+        "清缴指令已提交",
+        "Surrender instruction made",
+    ),
+    ("take.title", "点选成交", "Click-to-trade"),
+    ("take.none", "没有可点选的委托", "No order to take"),
+    ("take.order", "委托编号", "Order id"),
+    ("take.buy", "买入", "Buy"),
+    ("take.sell", "卖出", "Sell"),
+    (
+        "take.note",
+        "按所选委托的价格成交，数量不超过其剩余数量。",
+        "Trades at the chosen order's price, up to its open quantity.",
+    ),
+    ("flash.taken", "已点选成交", "Taken"),
+    ("block.title", "大宗协议交易", "Block trades"),
+    (
+        "block.rules",
+        "大宗协议交易单笔不少于 {min} 吨，交易时段 {hours}；向指定的对手方发出，对方接受后成交。",
+        "A block trade is at least {min} t, in the session {hours}; it is proposed to a named counterparty and trades when that counterparty accepts.",
+    ),
+    (
+        "block.counterparty",
+        "对手方（账户持有人）",
+        "Counterparty (account holder)",
+    ),
+    ("block.propose", "发出大宗协议", "Propose a block trade"),
+    (
+        "block.none",
+        "没有未成交的大宗协议",
+        "No open block proposal",
+    ),
+    ("block.from", "发起方", "Proposer"),
+    ("block.to", "对手方", "Counterparty"),
+    ("block.proposer_side", "发起方方向", "Proposer's side"),
+    ("block.accept", "接受", "Accept"),
+    ("block.withdraw", "撤回", "Withdraw"),
+    (
+        "block.no_counterparty",
+        "请填写对手方",
+        "Name the counterparty",
+    ),
+    (
+        "flash.block_proposed",
+        "大宗协议已发出",
+        "Block trade proposed",
+    ),
+    ("flash.block_accepted", "大宗协议已成交", "block trade done"),
+    (
+        "flash.block_withdrawn",
+        "大宗协议已撤回",
+        "block proposal withdrawn",
+    ),
+    (
+        "hint.listed_size_limit",
+        "挂牌协议交易单笔须小于 {listed_below} 吨；更大数量请用大宗协议交易（单笔不少于 {block_at_least} 吨，交易时段 {block_hours}）。",
+        "Listed orders must be below {listed_below} t: for more, use a block trade (≥ {block_at_least} t, afternoon session {block_hours}).",
+    ),
+    (
+        "hint.block_size_limit",
+        "大宗协议交易单笔不少于 {block_at_least} 吨；更小数量请挂牌交易（{listed_hours}）。",
+        "A block trade is at least {block_at_least} t; smaller quantities trade as listed orders ({listed_hours}).",
+    ),
+    (
+        "hint.sessions",
+        "交易时段（北京时间，交易日）：挂牌协议 {listed_hours}；大宗协议 {block_hours}。",
+        "Trading hours (Beijing time, trading days): listed {listed_hours}; block trades {block_hours}.",
+    ),
+    (
+        "hint.day_not_open",
+        "交易日由主管部门开市后方可交易。",
+        "Trading starts when the regulator opens the trading day.",
+    ),
+    (
+        "hint.band",
+        "挂牌价格须在前收盘价 ±{listed_band} 以内，大宗协议 ±{block_band}。",
+        "Listed prices must lie within ±{listed_band} of the previous close, block trades within ±{block_band}.",
+    ),
 ];
 
 #[cfg(test)]
@@ -1438,6 +1624,7 @@ mod tests {
             include_str!("public.rs"),
             include_str!("roles.rs"),
             include_str!("charts.rs"),
+            include_str!("desk.rs"),
         ];
         let mut used = 0;
         for src in sources {

@@ -32,6 +32,7 @@ use crate::{App, Audited, Caller, ErrorCode, api, csrf_of, sha256_hex};
 
 mod account;
 pub mod charts;
+mod desk;
 pub mod i18n;
 mod public;
 mod roles;
@@ -50,6 +51,23 @@ pub fn router() -> Router<Arc<App>> {
     Router::new()
         .route("/", get(public::market))
         .route("/compliance", get(public::compliance))
+        .route(
+            "/compliance/companies.csv",
+            get(desk::compliance_companies_csv),
+        )
+        .route(
+            "/compliance/provinces.csv",
+            get(desk::compliance_provinces_csv),
+        )
+        .route("/market/days.csv", get(desk::market_days_csv))
+        .route("/holdings.csv", get(desk::holdings_csv))
+        .route("/allocations.csv", get(desk::allocations_csv))
+        .route("/regulator/users", post(desk::create_user))
+        .route("/regulator/day/{what}", post(desk::trading_day))
+        .route("/orders/{id}/take", post(desk::take))
+        .route("/blocks", post(desk::propose_block))
+        .route("/blocks/{id}/{what}", post(desk::decide_block))
+        .route("/company/surrenders", post(desk::propose_surrender))
         .route("/lang/{lang}", get(set_lang))
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))
@@ -275,6 +293,12 @@ button.yes{background:#047857;color:#fff;border:0;border-radius:4px;padding:3px 
 svg text{font-family:inherit}
 svg.chart{display:block;max-width:980px}
 footer{color:#94a3b8;font-size:12px;text-align:center;padding:10px}
+a.download{float:right;font-size:13px;border:1px solid #cbd5e1;border-radius:4px;padding:1px 8px;background:#f8fafc}
+.pages{display:flex;flex-wrap:wrap;gap:6px;margin-top:10px;font-size:13px}
+.pages a,.pages span{padding:1px 8px;border:1px solid #cbd5e1;border-radius:4px}
+.pages span.on{background:#0f3d2e;color:#fff;border-color:#0f3d2e}
+.stats div b.buy{color:#b91c1c}.stats div b.sell{color:#047857}
+input.qty{width:7em}
 "#;
 
 /// The frame of every page: header with navigation, who is logged in and the language switch.

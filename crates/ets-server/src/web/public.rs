@@ -13,7 +13,7 @@ use maud::{Markup, html};
 use serde_json::Value;
 
 use super::charts::{self, Bar, Labels, Point};
-use super::{Ctx, Params, deny, error_page, group, hhmm, page, pct_encode, percent, yuan};
+use super::{Ctx, Params, deny, desk, error_page, group, hhmm, page, pct_encode, percent, yuan};
 use crate::App;
 use crate::api;
 use crate::authz::Action;
@@ -286,6 +286,7 @@ pub async fn market(
             (chart)
         }
         section.card {
+            (desk::download(&ctx, "/market/days.csv", "download-days"))
             h2 { (ctx.t("days.title")) " · " (class.to_string()) }
             (day_table(&ctx, ex, class))
         }
@@ -357,7 +358,13 @@ pub fn completion_chart(
     if national.companies == 0 {
         return charts::completion_bars(&[], ctx.t("compliance.chart"), empty);
     }
-    charts::completion_bars(&bars, ctx.t("compliance.chart"), empty)
+    let start = charts::axis_start(&bars);
+    html! {
+        (charts::completion_bars(&bars, ctx.t("compliance.chart"), empty))
+        @if start > 0 {
+            p.sub #axis-note { (ctx.t("compliance.axis_from")) " " (charts::tenths(start)) " " (ctx.t("compliance.axis_why")) }
+        }
+    }
 }
 
 /// The table of nation and provinces: progress by volume and by count.
@@ -412,7 +419,13 @@ pub fn status_tag(ctx: &Ctx, s: ets_compliance::Status) -> Markup {
     html! { span class=(format!("tag {class}")) { (ctx.t(key)) } }
 }
 
-/// `/compliance`: the published compliance of a plan, as `GET /api/public/compliance/{plan}`.
+/// Company rows per page of `/compliance`.
+pub const PER_PAGE: usize = 50;
+
+/// `/compliance`: the published compliance of a plan, as `GET /api/public/compliance/{plan}`;
+/// its companies filtered by province (English or Chinese) and status, 50 a page, each filter
+/// downloadable as CSV. A bureau user sees its province unless it asks for another; company
+/// rows are public once the cycle is assessed, shown before that to who may read them.
 pub async fn compliance(
     AxState(app): AxState<Arc<App>>,
     ctx: Ctx,
@@ -435,7 +448,23 @@ pub async fn compliance(
         Ok(r) => r,
         Err(e) => return error_page(&ctx, StatusCode::NOT_FOUND, &e.to_string()),
     };
+    let f = match desk::filters(&ctx, &st, &q) {
+        Ok(f) => f,
+        Err(m) => return error_page(&ctx, StatusCode::BAD_REQUEST, &m),
+    };
     let provinces: Vec<&ets_compliance::Totals> = report.provinces.iter().collect();
+    let visible: Vec<&ets_compliance::CompanyResult> = report
+        .companies
+        .iter()
+        .filter(|c| desk::may_see_company(&st, &ctx, &report, &c.company))
+        .collect();
+    let shown: Vec<&ets_compliance::CompanyResult> =
+        visible.iter().copied().filter(|c| f.keep(c)).collect();
+    let pages = shown.len().div_ceil(PER_PAGE).max(1);
+    let on = f.page.min(pages);
+    let rows = &shown[(on - 1) * PER_PAGE..(on * PER_PAGE).min(shown.len())];
+    let query = f.query(&plan);
+    let chosen = f.province.unwrap_or("all");
     let body = html! {
         (plan_tabs(&st, "/compliance", &plan))
         section.card {
@@ -449,27 +478,67 @@ pub async fn compliance(
             (completion_chart(&ctx, &report.national, &provinces))
         }
         section.card {
+            (desk::download(&ctx, &format!("/compliance/provinces.csv?plan={}", pct_encode(&plan)), "download-provinces"))
             h2 { (ctx.t("compliance.by_province")) }
             (totals_table(&ctx, &report.national, &provinces))
         }
         // Company results are published with the assessment, not while the cycle is open.
-        @if report.assessed_on.is_some() {
-            section.card {
+        @if !visible.is_empty() {
+            section.card #companies {
+                (desk::download(&ctx, &format!("/compliance/companies.csv?{query}"), "download-companies"))
                 h2 { (ctx.t("compliance.by_company")) }
-                table {
+                form.entry #filters method="get" action="/compliance" {
+                    input type="hidden" name="plan" value=(plan);
+                    label { (ctx.t("company.province"))
+                        select name="province" {
+                            option value="all" selected[chosen == "all"] { (ctx.t("filter.all")) }
+                            @for (en, _) in ets_types::PROVINCES {
+                                option value=(en) selected[chosen == *en] { (ctx.province(en)) }
+                            }
+                        }
+                    }
+                    label { (ctx.t("compliance.status"))
+                        select name="status" {
+                            option value="all" selected[f.status.is_none()] { (ctx.t("filter.all")) }
+                            @for s in desk::STATUSES {
+                                option value=(s) selected[f.status.as_deref() == Some(*s)] { (ctx.t(&format!("filter.{s}"))) }
+                            }
+                        }
+                    }
+                    button.go type="submit" { (ctx.t("filter.apply")) }
+                }
+                p.sub #filter-count { (ctx.t("filter.count")) " " (shown.len()) " / " (visible.len()) }
+                table #company-table {
                     thead { tr {
-                        th { (ctx.t("company.id")) } th { (ctx.t("company.province")) }
+                        th { (ctx.t("company.id")) } th { (ctx.t("company.name")) } th { (ctx.t("company.province")) }
                         th.n { (ctx.t("compliance.obligation")) } th.n { (ctx.t("compliance.surrendered")) }
                         th.n { (ctx.t("compliance.shortfall")) } th { (ctx.t("compliance.status")) }
                     } }
                     tbody {
-                        @for c in &report.companies {
-                            tr {
-                                td { (c.company.to_string()) } td { (ctx.province(&c.province)) }
+                        @for c in rows {
+                            tr data-company=(c.company.to_string()) {
+                                td { (c.company.to_string()) }
+                                td { (st.market.company(&c.company).map_or("", |x| x.name.as_str())) }
+                                td { (ctx.province(&c.province)) }
                                 td.n { (group(c.obligation_t)) } td.n { (group(c.surrendered_t)) }
                                 td.n { (group(c.shortfall_t)) } td { (status_tag(&ctx, c.status)) }
                             }
                         }
+                    }
+                }
+                @if pages > 1 {
+                    nav.pages #pages {
+                        @if on > 1 { a rel="prev" href=(format!("/compliance?{query}&page={}", on - 1)) { "‹" } }
+                        @for n in 1..=pages {
+                            @if n == on {
+                                span.on { (n) }
+                            } @else if n <= 2 || n + 1 >= pages || n.abs_diff(on) <= 2 {
+                                a href=(format!("/compliance?{query}&page={n}")) { (n) }
+                            } @else if n == 3 || n + 2 == pages {
+                                span { "…" }
+                            }
+                        }
+                        @if on < pages { a rel="next" href=(format!("/compliance?{query}&page={}", on + 1)) { "›" } }
                     }
                 }
             }

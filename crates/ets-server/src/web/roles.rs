@@ -111,8 +111,10 @@ pub async fn regulator(
             }
             _ => { section.card { p { (ctx.t("compliance.no_plan")) } } }
         }
+        (super::desk::day_card(&ctx, &st))
         (allocation_totals(&ctx, &st, province.as_deref()))
         (verification_queue(&ctx, &st))
+        (super::desk::users_card(&ctx, &st))
         @if st.check(ctx.user(), Action::ReadAudit).is_ok() {
             (account_requests(&ctx, &st))
         }
@@ -152,6 +154,7 @@ fn progress(
         .count();
     html! {
         section.card {
+            (super::desk::download(ctx, &format!("/compliance/provinces.csv?plan={}", pct_encode(&report.plan)), "download-totals"))
             h2 { (ctx.t("regulator.progress")) " · " (report.plan) }
             p.sub {
                 @match report.assessed_on {
@@ -164,7 +167,9 @@ fn progress(
             (totals_table(ctx, &report.national, &provinces))
         }
         section.card #at-risk {
+            (super::desk::download(ctx, &format!("/compliance/companies.csv?plan={}&province={}&status=at_risk", pct_encode(&report.plan), province.unwrap_or("all")), "download-at-risk"))
             h2 { (ctx.t("regulator.at_risk")) }
+            p.sub { a href=(format!("/compliance?plan={}&province={}&status=at_risk", pct_encode(&report.plan), province.unwrap_or("all"))) { (ctx.t("regulator.all_at_risk")) " →" } }
             @if at_risk.is_empty() {
                 p.sub { (ctx.t("regulator.none_at_risk")) }
             } @else {
@@ -175,7 +180,7 @@ fn progress(
                         th.n { (ctx.t("compliance.shortfall")) } th.n { (ctx.t("company.eligible")) } th { (ctx.t("compliance.status")) }
                     } }
                     tbody {
-                        @for c in &at_risk {
+                        @for c in at_risk.iter().take(super::public::PER_PAGE) {
                             tr {
                                 td { (c.company.to_string()) }
                                 td { (st.market.company(&c.company).map_or("", |x| x.name.as_str())) }
@@ -411,7 +416,13 @@ fn holdings_table(ctx: &Ctx, holdings: &Value) -> Markup {
 }
 
 /// Funds, the order form, open orders with their cancel buttons, and the book of `class`.
-fn trading(ctx: &Ctx, st: &State, account: &Value, class: Option<UnitClass>) -> Markup {
+fn trading(
+    ctx: &Ctx,
+    st: &State,
+    account: &Value,
+    account_id: Option<AccountId>,
+    class: Option<UnitClass>,
+) -> Markup {
     let Some(ex) = st.market.exchange() else {
         return html! { section.card { h2 { (ctx.t("trading.title")) } p.sub { (ctx.t("market.closed")) } } };
     };
@@ -430,6 +441,7 @@ fn trading(ctx: &Ctx, st: &State, account: &Value, class: Option<UnitClass>) -> 
         .cloned()
         .unwrap_or_default();
     let funds = &account["funds"];
+    let own_ids: Vec<u64> = orders.iter().filter_map(|o| o["id"].as_u64()).collect();
     html! {
         div.grid {
             section.card #trade {
@@ -497,9 +509,13 @@ fn trading(ctx: &Ctx, st: &State, account: &Value, class: Option<UnitClass>) -> 
             section.card {
                 h2 { (ctx.t("book.title")) @if let Some(c) = class { " · " (c.to_string()) } }
                 (class_tabs(&ctx.path, &offered, class))
-                @if let Some(b) = &book { (book_table(ctx, b)) }
+                @if let Some(b) = &book {
+                    (book_table(ctx, b))
+                    (super::desk::take_table(ctx, b, &own_ids))
+                }
             }
         }
+        (super::desk::blocks_card(ctx, st, account_id, &offered, class))
     }
 }
 
@@ -580,7 +596,9 @@ pub async fn company(
                 div { span { (ctx.t("company.units")) } b { (detail["units"].as_array().map_or(0, Vec::len)) } }
             }
         }
+        (super::desk::position_card(&ctx, &detail, may_instruct))
         section.card {
+            (super::desk::download(&ctx, &format!("/holdings.csv?holder={id}"), "download-holdings"))
             h2 #holdings-title { (ctx.t("holdings.title")) }
             (holdings_table(&ctx, &detail["holdings"]))
         }
@@ -619,7 +637,7 @@ pub async fn company(
                 }
             }
         }
-        (trading(&ctx, &st, &account, class))
+        (trading(&ctx, &st, &account, st.market.company_account(&id), class))
         section.card #obligation {
             h2 { (ctx.t("obligation.title")) }
             (obligations(&ctx, &detail["plans"]))
@@ -629,6 +647,7 @@ pub async fn company(
             (allocations(&ctx, &detail["plans"]))
         }
         section.card #unit-allocation {
+            (super::desk::download(&ctx, &format!("/allocations.csv?company={id}"), "download-allocations"))
             h2 { (ctx.t("unit_allocation.title")) }
             (unit_allocations(&ctx, crate::allocation_api::of_company(&st, &ctx.caller, None, &id)))
         }
@@ -1009,7 +1028,7 @@ pub async fn place_order(AxState(app): AxState<Arc<App>>, ctx: Ctx, body: Bytes)
         class,
         yuan(price)
     );
-    finish(&ctx, &reply, text, &back)
+    super::desk::finish_explained(&ctx, &app, &reply, text, &back)
 }
 
 /// `POST /orders/{id}/cancel`.
@@ -1091,10 +1110,11 @@ pub async fn member(
             }
         }
         section.card {
+            (super::desk::download(&ctx, &format!("/holdings.csv?holder={}", pct_encode(&holder)), "download-holdings"))
             h2 #holdings-title { (ctx.t("holdings.title")) }
             (holdings_table(&ctx, &account["holdings"]))
         }
-        (trading(&ctx, &st, &account, class))
+        (trading(&ctx, &st, &account, Some(id), class))
     };
     page(&ctx, StatusCode::OK, &title, body)
 }

@@ -118,6 +118,7 @@ try {
   await page.screenshot({ path: shot, fullPage: true });
   const refusalEn = await refuse();
   check(/band/.test(refusalEn), `the refusal is in English in English (${refusalEn})`);
+  check(/CNY 99\.00/.test(refusalEn) && !/fen/.test(refusalEn), 'with its amounts in yuan, not fen');
   await page.screenshot({ path: variant('refusal-en'), fullPage: true });
 
   // The public book shows the order too, still in English.

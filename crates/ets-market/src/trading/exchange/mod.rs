@@ -340,6 +340,19 @@ struct Auction {
     bids: Vec<(u64, AccountId, i64, Tonnes)>,
 }
 
+/// An open block proposal as [`Exchange::block_proposals`] shows it; `side` is the proposer's.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct BlockProposalView {
+    pub id: u64,
+    pub proposer: AccountId,
+    pub counterparty: AccountId,
+    pub class: UnitClass,
+    pub side: OrderSide,
+    /// Fen per tonne.
+    pub price: i64,
+    pub qty: Tonnes,
+}
+
 #[derive(Clone, PartialEq, Eq, Debug)]
 struct BlockProposal {
     account: AccountId,
@@ -546,6 +559,24 @@ impl Exchange {
                 self.orders
                     .get(&o.id)
                     .map(|x| (o.id, x.account, o.price, o.qty))
+            })
+            .collect()
+    }
+
+    /// Open block proposals that `account` made or that name it as counterparty, by id:
+    /// (id, proposer, counterparty, class, the proposer's side, price, qty).
+    pub fn block_proposals(&self, account: AccountId) -> Vec<BlockProposalView> {
+        self.blocks
+            .iter()
+            .filter(|(_, b)| b.account == account || b.counterparty == account)
+            .map(|(id, b)| BlockProposalView {
+                id: *id,
+                proposer: b.account,
+                counterparty: b.counterparty,
+                class: b.class,
+                side: b.side,
+                price: b.price,
+                qty: b.qty,
             })
             .collect()
     }
