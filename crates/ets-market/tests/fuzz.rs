@@ -85,7 +85,9 @@ fn mutate(rng: &mut Rng, seed_text: &str) -> String {
     let mut b: Vec<u8> = seed_text.as_bytes().to_vec();
     if rng.below(20) == 0 {
         return String::from_utf8_lossy(
-            &(0..rng.below(300)).map(|_| rng.next() as u8).collect::<Vec<_>>(),
+            &(0..rng.below(300))
+                .map(|_| rng.next() as u8)
+                .collect::<Vec<_>>(),
         )
         .into_owned();
     }
@@ -150,7 +152,10 @@ fn targets() -> Vec<Target> {
             );
             // Every error names the file and a line or the whole file.
             let text = e.to_string();
-            assert!(text.contains("in.csv") || text.contains("in.json"), "{text}");
+            assert!(
+                text.contains("in.csv") || text.contains("in.json"),
+                "{text}"
+            );
         }
     }
     let envelope = serde_json::to_string(&serde_json::json!({
@@ -212,21 +217,25 @@ fn targets() -> Vec<Target> {
                 }
             },
         ),
-        ("market.toml", vec![MarketRules::builtin_text().to_string()], |t| {
-            if MarketRules::from_toml_str(t, "in.toml").is_ok() {
-                let mut m = ets_market::Market::new(ets_types::Date::new(2021, 1, 4).unwrap());
-                let _ = m.execute(&Envelope {
-                    date: ets_types::Date::new(2021, 7, 15).unwrap(),
-                    initiator: "SEEE".into(),
-                    key: None,
-                    reason: "fuzz".into(),
-                    command: ets_market::Command::OpenExchange {
-                        source: "in.toml".into(),
-                        toml: t.to_string(),
-                    },
-                });
-            }
-        }),
+        (
+            "market.toml",
+            vec![MarketRules::builtin_text().to_string()],
+            |t| {
+                if MarketRules::from_toml_str(t, "in.toml").is_ok() {
+                    let mut m = ets_market::Market::new(ets_types::Date::new(2021, 1, 4).unwrap());
+                    let _ = m.execute(&Envelope {
+                        date: ets_types::Date::new(2021, 7, 15).unwrap(),
+                        initiator: "SEEE".into(),
+                        key: None,
+                        reason: "fuzz".into(),
+                        command: ets_market::Command::OpenExchange {
+                            source: "in.toml".into(),
+                            toml: t.to_string(),
+                        },
+                    });
+                }
+            },
+        ),
         ("envelope.json", vec![envelope], |t| {
             if let Ok(env) = serde_json::from_str::<Envelope>(t) {
                 let mut m = ets_market::Market::new(ets_types::Date::new(2021, 1, 4).unwrap());

@@ -76,7 +76,15 @@ fn main() {
         let (g, o) = (summary(gen_ns), summary(one_ns));
         println!(
             "round {round}, {n} keys, µs p50/p99/p99.9/max: generations {:.2}/{:.2}/{:.2}/{:.0}; one HashMap {:.2}/{:.2}/{:.2}/{:.0}; max one ÷ generations {:.1}",
-            g[0], g[1], g[2], g[3], o[0], o[1], o[2], o[3], o[3] / g[3]
+            g[0],
+            g[1],
+            g[2],
+            g[3],
+            o[0],
+            o[1],
+            o[2],
+            o[3],
+            o[3] / g[3]
         );
     }
 }

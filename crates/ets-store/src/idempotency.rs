@@ -38,9 +38,10 @@ impl Remembers {
         {
             self.generations.pop_front();
         }
-        let open = self.generations.back().is_some_and(|g| {
-            g.keys.len() < GENERATION_CAP && r.at - g.first_at <= ttl_ms / 4
-        });
+        let open = self
+            .generations
+            .back()
+            .is_some_and(|g| g.keys.len() < GENERATION_CAP && r.at - g.first_at <= ttl_ms / 4);
         if !open {
             self.generations.push_back(Generation {
                 keys: HashMap::new(),
@@ -90,7 +91,10 @@ mod tests {
         }
         assert_eq!(r.generations(), 4, "closed at the cap");
         assert_eq!(r.get("u", "k0").unwrap().at, 0);
-        assert_eq!(r.get("u", &format!("k{}", n - 1)).unwrap().at, (n - 1) as i64);
+        assert_eq!(
+            r.get("u", &format!("k{}", n - 1)).unwrap().at,
+            (n - 1) as i64
+        );
         assert!(r.get("v", "k0").is_none(), "scopes are apart");
         // The same key again, later: the newest answer is the one returned.
         r.insert("u".into(), "k0".into(), answer(n as i64, 409), ttl);
