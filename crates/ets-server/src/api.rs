@@ -2773,6 +2773,10 @@ async fn compliance(
         .iter()
         .filter(|t| province.as_ref().is_none_or(|p| &t.name == p))
         .collect();
+    let companies: Vec<Value> = companies
+        .into_iter()
+        .map(|c| named(&st.market, c))
+        .collect();
     Ok(Json(json!({
         "plan": report.plan,
         "assessed_on": report.assessed_on,
@@ -2798,9 +2802,21 @@ async fn public_compliance(AxState(app): AxState<AppState>, Path(p): Path<Params
     });
     // Company results are published with the assessment, not while the cycle is open.
     if report.assessed_on.is_some() {
-        v["companies"] = json!(report.companies);
+        v["companies"] = report
+            .companies
+            .iter()
+            .map(|c| named(&st.market, c))
+            .collect();
     }
     Ok(Json(v))
+}
+
+/// A company's result with its registered name beside its id (a bureau's spreadsheet needs
+/// both; docs/server.md).
+fn named(m: &ets_market::Market, c: &ets_compliance::CompanyResult) -> Value {
+    let mut v = serde_json::to_value(c).expect("results serialize");
+    v["name"] = m.company(&c.company).map(|co| co.name.clone()).into();
+    v
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1175,6 +1175,8 @@ async fn company_buys_by_take_and_block_and_surrenders_from_the_page() {
         .unwrap()
         .clone();
     assert_eq!(sx["surrendered_t"], json!(1000), "{sx}");
+    // The company's registered name beside its id, for a bureau's spreadsheet.
+    assert!(sx["name"].as_str().is_some_and(|n| !n.is_empty()), "{sx}");
 
     // After the assessment, a surrender instruction is refused at once, not left pending.
     h.clock
