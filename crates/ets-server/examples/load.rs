@@ -683,11 +683,15 @@ async fn setup(target: &Target, o: &Opts) -> Result<(Vec<Member>, Vec<String>), 
     let rules = ets_market::trading::config::MarketRules::builtin_text();
     // The position cap of non-compliance holders (1 Mt) would stop a long run's buyers: a
     // member holds `--units-per-member` and may bid for as much again.
+    // The members are trading accounts, not covered companies: the shipped file (the first
+    // phase) admits only covered companies, so the load test admits others.
     let continuous = rules
         .replace("matching = \"click_to_trade\"", "matching = \"continuous\"")
-        .replace("others_cap_t = 1000000 ", "others_cap_t = 1000000000000 ");
+        .replace("others_cap_t = 1000000 ", "others_cap_t = 1000000000000 ")
+        .replace("admit_non_covered = false", "admit_non_covered = true");
     if !continuous.contains("matching = \"continuous\"")
         || !continuous.contains("others_cap_t = 1000000000000 ")
+        || !continuous.contains("admit_non_covered = true")
     {
         return Err(
             "the shipped market file changed: cannot set continuous matching and the position cap"
