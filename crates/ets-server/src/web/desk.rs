@@ -19,8 +19,8 @@ use ets_types::CompanyId;
 use maud::{Markup, html};
 
 use super::{
-    Ctx, Params, deny, error_page, finish, flash_redirect, forbidden, group, parse_yuan,
-    pct_encode, posted, yuan,
+    Ctx, Params, deny, error_page, finish, flash_redirect, forbidden, group, pct_encode, posted,
+    yuan,
 };
 use crate::App;
 use crate::access::{Instruction, Role, User};
@@ -625,12 +625,9 @@ pub async fn take(
     let Ok(order) = id.parse::<u64>() else {
         return error_page(&ctx, StatusCode::NOT_FOUND, ctx.t("error.no_page"));
     };
-    let Some(qty) = p.field("qty").parse::<u64>().ok().filter(|q| *q > 0) else {
-        return flash_redirect(
-            false,
-            format!("{}: {:?}", ctx.t("order.bad_qty"), p.field("qty")),
-            &back,
-        );
+    let qty = match super::roles::positive_qty(&ctx, &p, "qty", &back) {
+        Ok(q) => q,
+        Err(resp) => return resp,
     };
     let minute = crate::clock::beijing(ctx.caller.at).1;
     let command = Command::Exchange(ExchangeCommand::Take {
@@ -667,24 +664,9 @@ pub async fn propose_block(AxState(app): AxState<Arc<App>>, ctx: Ctx, body: Byte
         Ok(c) => c,
         Err(e) => return flash_redirect(false, ctx.message(&e), &back),
     };
-    let side = match p.field("side") {
-        "buy" => OrderSide::Buy,
-        "sell" => OrderSide::Sell,
-        _ => return flash_redirect(false, ctx.t("order.bad_side").to_string(), &back),
-    };
-    let Some(price) = parse_yuan(p.field("price")).filter(|p| *p > 0) else {
-        return flash_redirect(
-            false,
-            format!("{}: {:?}", ctx.t("order.bad_price"), p.field("price")),
-            &back,
-        );
-    };
-    let Some(qty) = p.field("qty").parse::<u64>().ok().filter(|q| *q > 0) else {
-        return flash_redirect(
-            false,
-            format!("{}: {:?}", ctx.t("order.bad_qty"), p.field("qty")),
-            &back,
-        );
+    let (side, price, qty) = match super::roles::order_terms(&ctx, &p, &back) {
+        Ok(t) => t,
+        Err(resp) => return resp,
     };
     let counterparty = p.field("counterparty").to_string();
     if counterparty.is_empty() {

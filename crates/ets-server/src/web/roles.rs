@@ -21,7 +21,7 @@ use super::public::{
     status_tag, totals_table,
 };
 use super::{
-    Ctx, Params, deny, error_page, finish, flash_redirect, forbidden, group, guard, page,
+    Ctx, Params, Posted, deny, error_page, finish, flash_redirect, forbidden, group, guard, page,
     parse_yuan, pct_encode, posted, to_login, when, yuan,
 };
 use crate::App;
@@ -977,24 +977,9 @@ pub async fn place_order(AxState(app): AxState<Arc<App>>, ctx: Ctx, body: Bytes)
         Err(e) => return flash_redirect(false, ctx.message(&e), home),
     };
     let back = format!("{home}?class={}", pct_encode(&class.to_string()));
-    let side = match p.field("side") {
-        "buy" => OrderSide::Buy,
-        "sell" => OrderSide::Sell,
-        _ => return flash_redirect(false, ctx.t("order.bad_side").to_string(), &back),
-    };
-    let Some(price) = parse_yuan(p.field("price")).filter(|p| *p > 0) else {
-        return flash_redirect(
-            false,
-            format!("{}: {:?}", ctx.t("order.bad_price"), p.field("price")),
-            &back,
-        );
-    };
-    let Some(qty) = p.field("qty").parse::<u64>().ok().filter(|q| *q > 0) else {
-        return flash_redirect(
-            false,
-            format!("{}: {:?}", ctx.t("order.bad_qty"), p.field("qty")),
-            &back,
-        );
+    let (side, price, qty) = match order_terms(&ctx, &p, &back) {
+        Ok(t) => t,
+        Err(resp) => return resp,
     };
     let minute = crate::clock::beijing(ctx.caller.at).1;
     let command = Command::Exchange(ExchangeCommand::Order {
@@ -1250,4 +1235,54 @@ fn account_status(ctx: &Ctx, status: &str) -> String {
         "closed" => ctx.t("account.closed").to_string(),
         other => other.to_string(),
     }
+}
+
+/// The side, price (yuan on the form, fen here) and quantity of an order or block form; a bad
+/// field is a flash message back on `back`, naming it.
+#[allow(clippy::result_large_err)]
+pub(super) fn order_terms(
+    ctx: &Ctx,
+    p: &Posted,
+    back: &str,
+) -> Result<(OrderSide, i64, u64), Response> {
+    let side = match p.field("side") {
+        "buy" => OrderSide::Buy,
+        "sell" => OrderSide::Sell,
+        _ => {
+            return Err(flash_redirect(
+                false,
+                ctx.t("order.bad_side").to_string(),
+                back,
+            ));
+        }
+    };
+    let Some(price) = parse_yuan(p.field("price")).filter(|p| *p > 0) else {
+        return Err(flash_redirect(
+            false,
+            format!("{}: {:?}", ctx.t("order.bad_price"), p.field("price")),
+            back,
+        ));
+    };
+    Ok((side, price, positive_qty(ctx, p, "qty", back)?))
+}
+
+/// A positive whole number of tonnes from the form's `field`; otherwise a flash message back.
+#[allow(clippy::result_large_err)]
+pub(super) fn positive_qty(
+    ctx: &Ctx,
+    p: &Posted,
+    field: &str,
+    back: &str,
+) -> Result<u64, Response> {
+    p.field(field)
+        .parse::<u64>()
+        .ok()
+        .filter(|q| *q > 0)
+        .ok_or_else(|| {
+            flash_redirect(
+                false,
+                format!("{}: {:?}", ctx.t("order.bad_qty"), p.field(field)),
+                back,
+            )
+        })
 }
